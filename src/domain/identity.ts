@@ -1,0 +1,85 @@
+// Patient identity traits as received with a PPP, CTM or BPM (RNIV "traits stricts" + INS + local ids).
+import { z } from 'zod';
+import { isValidInsMatricule } from './ins.js';
+
+export const IdentityStatus = z.enum(['PROV', 'RECUP', 'VALI', 'QUAL']);
+export type IdentityStatus = z.infer<typeof IdentityStatus>;
+
+/** INS assigning authorities: NIR (production), NIA, NIR test and NIR demo. */
+export const INS_OIDS = {
+  NIR: '1.2.250.1.213.1.4.8',
+  NIA: '1.2.250.1.213.1.4.9',
+  'NIR-TEST': '1.2.250.1.213.1.4.10',
+  'NIR-DEMO': '1.2.250.1.213.1.4.11',
+} as const;
+const insOidValues = Object.values(INS_OIDS);
+
+export const Ins = z
+  .object({
+    matricule: z
+      .string()
+      .regex(/^[0-9AB]{15}$/, 'an INS matricule has 15 characters (13 + 2-digit key)')
+      .refine(isValidInsMatricule, 'INS matricule key is wrong (key = 97 − (first 13 digits mod 97))'),
+    oid: z
+      .string()
+      .transform((s) => s.replace(/^urn:oid:/, ''))
+      .pipe(z.enum(insOidValues as [string, ...string[]], { message: `INS OID must be one of ${insOidValues.join(', ')}` })),
+  })
+  .strict();
+export type Ins = z.infer<typeof Ins>;
+
+/** Full (YYYY-MM-DD) or partial (YYYY-MM, YYYY) birth date. */
+export const PartialDate = z
+  .string()
+  .regex(/^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$/, 'expected YYYY, YYYY-MM or YYYY-MM-DD')
+  .refine((s) => s.length < 10 || !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'not a calendar date');
+
+/** INSEE (COG) code: 5 characters; 99xxx = born abroad (country code). */
+export const InseeCode = z.string().regex(/^(\d{5}|2[AB]\d{3})$/, 'an INSEE (COG) code has 5 characters, e.g. 75056 or 99134');
+
+export const SourceIdentifier = z
+  .object({
+    /** Assigning system: a URI, or `urn:oid:` of the IPP domain. */
+    system: z.string().min(1),
+    value: z.string().min(1),
+  })
+  .strict();
+
+export const PatientIdentity = z
+  .object({
+    /** The sender's own id for this patient (IPP, pharmacy patient id…). */
+    sourceId: SourceIdentifier,
+    ins: Ins.optional(),
+    status: IdentityStatus.default('PROV'),
+    birthName: z.string().trim().min(1),
+    /** First birth given name (the one used in the INS official name). */
+    firstBirthGivenName: z.string().trim().min(1),
+    /** All birth given names, in order, as on the civil record. */
+    birthGivenNames: z.array(z.string().trim().min(1)).min(1).optional(),
+    usedName: z.string().trim().min(1).optional(),
+    usedGivenName: z.string().trim().min(1).optional(),
+    birthDate: PartialDate,
+    sex: z.enum(['F', 'M', 'I']),
+    birthPlaceInsee: InseeCode.optional(),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.status === 'QUAL' && !p.ins) {
+      ctx.addIssue({ code: 'custom', path: ['ins'], message: 'a qualified (QUAL) identity must carry its INS' });
+    }
+    if (p.status === 'QUAL' && (p.birthDate.length !== 10 || !p.birthPlaceInsee || p.sex === 'I')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['status'],
+        message: 'a qualified (QUAL) identity needs the five strict traits: full birth date, birthplace INSEE code and sex F/M',
+      });
+    }
+    if (p.birthGivenNames && p.birthGivenNames[0] !== p.firstBirthGivenName) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['birthGivenNames', 0],
+        message: 'the first birth given name must be the first item of birthGivenNames',
+      });
+    }
+  });
+export type PatientIdentity = z.infer<typeof PatientIdentity>;

@@ -1,0 +1,104 @@
+// PPP — Plan Pharmaceutique Personnalisé: the dispositif d'appui's medication review, its problems and
+// recommendations, the RCP around it and the MT/PHO decisions (OPTIMEDOC / IATROPREV).
+import { z } from 'zod';
+import { codeValues, ENTRY_DOORS, PATHWAYS, RCP_MODES, STAY_TYPES } from './codes.js';
+import { MedicationLine } from './drug.js';
+import { PatientIdentity } from './identity.js';
+import { Organization, Practitioner, TeamMember } from './actors.js';
+import { Problem, Recommendation } from './review.js';
+import { checkUniqueIds, checkRefs } from './integrity.js';
+
+export const RcpMessage = z
+  .object({
+    id: z.string().trim().min(1),
+    /** RPPS of the author. */
+    fromRpps: z.string().regex(/^\d{11}$/),
+    toRpps: z.array(z.string().regex(/^\d{11}$/)).default([]),
+    date: z.iso.datetime({ offset: true }),
+    text: z.string().trim().min(1),
+    inResponseTo: z.string().trim().min(1).optional(),
+    category: z.enum(['rcp-message', 'avis-mt', 'avis-pho']).default('rcp-message'),
+  })
+  .strict();
+export type RcpMessage = z.infer<typeof RcpMessage>;
+
+export const Rcp = z
+  .object({
+    mode: z.enum(codeValues(RCP_MODES)),
+    /** Meeting date (sync) or opening of the exchanges (async). */
+    date: z.iso.datetime({ offset: true }),
+    /** Deadline for opinions (async). */
+    deadline: z.iso.datetime({ offset: true }).optional(),
+    messages: z.array(RcpMessage).default([]),
+  })
+  .strict();
+export type Rcp = z.infer<typeof Rcp>;
+
+export const Consent = z
+  .object({
+    date: z.iso.datetime({ offset: true }),
+    /** Whether the patient agreed to the pathway; a refusal is recorded as such. */
+    given: z.boolean().default(true),
+  })
+  .strict();
+export type Consent = z.infer<typeof Consent>;
+
+export const Ppp = z
+  .object({
+    /** Establishment's own id of this PPP; with its FINESS it makes the business identifier. */
+    id: z.string().trim().min(1).max(64),
+    pathway: z.enum(codeValues(PATHWAYS)),
+    entryDoor: z.enum(codeValues(ENTRY_DOORS)),
+    /** Hospital entry: the kind of stay during which the patient was included. */
+    stayType: z.enum(codeValues(STAY_TYPES)).optional(),
+    status: z.enum(['draft', 'active', 'completed', 'revoked']).default('active'),
+    created: z.iso.datetime({ offset: true }),
+    /** When the plan was sent to MT/PHO: anchor of the D45/D90 follow-up. */
+    sentAt: z.iso.datetime({ offset: true }).optional(),
+    establishment: Organization,
+    patient: PatientIdentity,
+    author: Practitioner,
+    team: z.array(TeamMember).min(1),
+    consent: Consent.optional(),
+    medications: z.array(MedicationLine).default([]),
+    problems: z.array(Problem).default([]),
+    recommendations: z.array(Recommendation).default([]),
+    rcp: Rcp.optional(),
+    note: z.string().trim().min(1).optional(),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.entryDoor === 'hopital' && !p.stayType) {
+      ctx.addIssue({ code: 'custom', path: ['stayType'], message: 'a hospital inclusion names its stay type (hospitalisation, hdj, consultation)' });
+    }
+    checkUniqueIds(ctx, p.medications, ['medications']);
+    checkUniqueIds(ctx, p.problems, ['problems']);
+    checkUniqueIds(ctx, p.recommendations, ['recommendations']);
+    const lineIds = new Set(p.medications.map((m) => m.id));
+    const problemIds = new Set(p.problems.map((m) => m.id));
+    p.problems.forEach((pb, i) =>
+      pb.medicationLineIds.forEach((ref, j) => checkRefs(ctx, lineIds, ref, ['problems', i, 'medicationLineIds', j], 'medication line')),
+    );
+    p.recommendations.forEach((r, i) => {
+      checkRefs(ctx, problemIds, r.problemId, ['recommendations', i, 'problemId'], 'problem');
+      if (r.kind === 'medication') {
+        if (r.medicationLineId) checkRefs(ctx, lineIds, r.medicationLineId, ['recommendations', i, 'medicationLineId'], 'medication line');
+        else if (r.action !== 'add') {
+          ctx.addIssue({ code: 'custom', path: ['recommendations', i, 'medicationLineId'], message: `a "${r.action}" recommendation names the medication line it changes` });
+        }
+      }
+      const seen = new Set<string>();
+      r.decisions.forEach((d, j) => {
+        if (seen.has(d.actor)) ctx.addIssue({ code: 'custom', path: ['recommendations', i, 'decisions', j, 'actor'], message: `${d.actor} already decided on this recommendation` });
+        seen.add(d.actor);
+      });
+    });
+    const roles = new Set(p.team.map((t) => t.role));
+    if (!roles.has('medecin-traitant')) ctx.addIssue({ code: 'custom', path: ['team'], message: 'the team names the médecin traitant (role medecin-traitant)' });
+    const messageIds = new Set(p.rcp?.messages.map((m) => m.id) ?? []);
+    p.rcp?.messages.forEach((m, i) => {
+      if (m.inResponseTo) checkRefs(ctx, messageIds, m.inResponseTo, ['rcp', 'messages', i, 'inResponseTo'], 'RCP message');
+    });
+  });
+export type Ppp = z.infer<typeof Ppp>;
+export type PppInput = z.input<typeof Ppp>;

@@ -1,0 +1,82 @@
+// The storage contract every dialect implements (SQLite now, PostgreSQL later). Services only see this
+// interface; a submission is one `transaction()` call, so its resources and audit rows commit together.
+import type { Resource } from '@medplum/fhirtypes';
+
+/** One parsed search predicate. `param` is a search parameter code from src/fhir/search-params.ts. */
+export interface SearchPredicate {
+  param: string;
+  /** Comparison prefix for dates (`eq`, `lt`, `le`, `gt`, `ge`); token/reference params use `eq`. */
+  prefix: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+  /** Alternatives (comma-separated values in the URL): a match on any of them satisfies the predicate. */
+  values: string[];
+}
+
+export interface SearchQuery {
+  resourceType: string;
+  predicates: SearchPredicate[];
+  /** Page size (already clamped by the caller). */
+  count: number;
+  /** Zero-based offset of the page. */
+  offset: number;
+  /** Whether the caller wants `total`. */
+  total?: boolean;
+}
+
+export interface SearchResult {
+  resources: Resource[];
+  total?: number;
+}
+
+export interface StoredVersion {
+  resource: Resource;
+  /** True when this version is a deletion marker. */
+  deleted: boolean;
+}
+
+export interface AuditEntry {
+  /** e.g. `ppp.submit`, `ppp.link-ctm`, `ppp.unlink-ctm`, `fhir.create`. */
+  action: string;
+  /** Authenticated client id, or `anonymous` when authentication is off. */
+  actor: string;
+  /** Resource references touched (`CarePlan/abc`). */
+  entities: string[];
+  outcome: 'success' | 'failure';
+  detail?: string;
+  requestId?: string;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: number;
+  recorded: string;
+}
+
+export interface WriteOptions {
+  /** Optimistic locking: the version the caller last read (from `If-Match: W/"n"`). */
+  ifMatchVersion?: string;
+}
+
+/** What a transaction can do; handed to the callback of `ResourceStore.transaction()`. */
+export interface StoreTransaction {
+  read<T extends Resource = Resource>(resourceType: string, id: string): Promise<T | undefined>;
+  /**
+   * Create or update the resource under its `id` (required). Returns the stored resource with
+   * `meta.versionId` and `meta.lastUpdated` set. When the content equals the current version
+   * (ignoring meta), no new version is written and the current one is returned with `changed: false`.
+   */
+  put<T extends Resource>(resource: T, options?: WriteOptions): Promise<{ resource: T; created: boolean; changed: boolean }>;
+  delete(resourceType: string, id: string): Promise<boolean>;
+  search(query: SearchQuery): Promise<SearchResult>;
+  audit(entry: AuditEntry): Promise<void>;
+}
+
+export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit'> {
+  /** Run `fn` in one database transaction: everything it writes commits together or not at all. */
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  vread<T extends Resource = Resource>(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined>;
+  /** Versions newest first. */
+  history(resourceType: string, id: string): Promise<StoredVersion[]>;
+  auditLog(filter?: { entity?: string; limit?: number }): Promise<AuditRecord[]>;
+  /** Reachability check for readiness probes. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
