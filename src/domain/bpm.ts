@@ -14,9 +14,9 @@ export const BpmStep = z
     date: z.iso.datetime({ offset: true }),
     status: z.enum(['completed', 'planned', 'cancelled']).default('completed'),
     /** Done remotely (téléconsultation): informational, the gateway does not bill. */
-    remote: z.boolean().default(false),
+    remote: z.boolean().default(false).describe('Step done remotely (téléconsultation)'),
     /** Billing code sent by the pharmacy software (e.g. TAC), stored as received. */
-    billingCode: z.string().trim().min(1).max(10).optional(),
+    billingCode: z.string().trim().min(1).max(10).optional().describe('Billing code from the pharmacy software (e.g. TAC, TPH), stored as received; the gateway does not bill'),
   })
   .strict();
 export type BpmStep = z.infer<typeof BpmStep>;
@@ -32,10 +32,10 @@ export const Bpm = z
     /** Year of the BPM cycle (first year, then follow-up years). */
     year: z.number().int().min(2017).max(2100),
     adhesionDate: z.iso.datetime({ offset: true }),
-    steps: z.array(BpmStep).min(1),
+    steps: z.array(BpmStep).min(1).describe('BPM steps with their dates; must include the adhesion step'),
     medications: z.array(MedicationLine).min(1),
     problems: z.array(Problem).default([]),
-    proposals: z.array(Recommendation).default([]),
+    proposals: z.array(Recommendation).default([]).describe("Proposals to the MT, with the MT's answer in decisions"),
     conclusions: z.object({ date: z.iso.datetime({ offset: true }), text: z.string().trim().min(1) }).strict().optional(),
     advice: z.array(z.object({ date: z.iso.datetime({ offset: true }), text: z.string().trim().min(1) }).strict()).default([]),
   })

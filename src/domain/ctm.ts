@@ -12,7 +12,7 @@ import {
 } from './codes.js';
 import { Medication, MedicationLine, Dosage } from './drug.js';
 import { PatientIdentity } from './identity.js';
-import { Organization, Practitioner } from './actors.js';
+import { Organization, Practitioner, Rpps } from './actors.js';
 import { checkRefs, checkUniqueIds } from './integrity.js';
 
 export const BmoSourceType = z.enum(codeValues(BMO_SOURCE_TYPES), {
@@ -28,7 +28,7 @@ export type BmoLine = z.infer<typeof BmoLine>;
 export const BmoValidation = z
   .object({
     /** The validating pharmacist. */
-    pharmacist: z.object({ rpps: z.string().regex(/^\d{11}$/, 'an RPPS number has 11 digits'), family: z.string().min(1), given: z.string().min(1).optional() }).strict(),
+    pharmacist: z.object({ rpps: Rpps, family: z.string().min(1), given: z.string().min(1).optional() }).strict(),
     date: z.iso.datetime({ offset: true }),
   })
   .strict();
@@ -42,7 +42,7 @@ export const Bmo = z
     sourcesConsulted: z.array(BmoSourceType).min(1),
     lines: z.array(BmoLine).min(1),
     /** Present once a pharmacist has validated the BMO; only then may it feed a PPP. */
-    validation: BmoValidation.optional(),
+    validation: BmoValidation.optional().describe('Pharmacist validation of the BMO; absent while the BMO is not validated (it cannot feed a PPP yet)'),
   })
   .strict();
 export type Bmo = z.infer<typeof Bmo>;
@@ -54,11 +54,11 @@ export const FctLine = z
     bmoLineId: z.string().trim().min(1).optional(),
     /** Drug in the current prescription (absent when stopped/omitted). */
     current: z.object({ medication: Medication, dosage: Dosage.optional() }).strict().optional(),
-    status: z.enum(codeValues(FCT_LINE_STATUSES)),
-    divergence: z.enum(codeValues(CTM_DIVERGENCES)),
-    errorType: z.enum(codeValues(FCT_ERROR_TYPES)).optional(),
-    severity: z.enum(codeValues(FCT_SEVERITIES)).optional(),
-    resolution: z.enum(codeValues(FCT_RESOLUTIONS)).optional(),
+    status: z.enum(codeValues(FCT_LINE_STATUSES)).describe(`fr-medication-reconciliation-status: ${FCT_LINE_STATUSES.map((c) => `${c.code} ${c.display}`).join('; ')}`),
+    divergence: z.enum(codeValues(CTM_DIVERGENCES)).describe(`${CTM_DIVERGENCES.map((c) => `${c.code} ${c.display}`).join('; ')}`),
+    errorType: z.enum(codeValues(FCT_ERROR_TYPES)).optional().describe(`Required when divergence is DNI. ${FCT_ERROR_TYPES.map((c) => `${c.code} ${c.display}`).join('; ')}`),
+    severity: z.enum(codeValues(FCT_SEVERITIES)).optional().describe(`${FCT_SEVERITIES.map((c) => `${c.code} ${c.display}`).join('; ')}`),
+    resolution: z.enum(codeValues(FCT_RESOLUTIONS)).optional().describe(`${FCT_RESOLUTIONS.map((c) => `${c.code} ${c.display}`).join('; ')}`),
     comment: z.string().trim().min(1).optional(),
   })
   .strict()
@@ -83,8 +83,8 @@ export const Ctm = z
     id: z.string().trim().min(1).max(64),
     establishment: Organization,
     patient: PatientIdentity,
-    moment: z.enum(['admission', 'transfert', 'sortie']),
-    mode: z.enum(['proactive', 'retroactive']),
+    moment: z.enum(['admission', 'transfert', 'sortie']).describe('Moment of the reconciliation: admission, transfer or discharge'),
+    mode: z.enum(['proactive', 'retroactive']).describe('proactive: BMO built before the prescription; retroactive: after it'),
     bmo: Bmo,
     fct: Fct.optional(),
   })

@@ -49,12 +49,22 @@ const CODE_SHAPE: Record<DrugCodeKind, [RegExp, string]> = {
 /** A drug code on input: `kind` or `system` (any alias), plus the code. */
 export const DrugCode = z
   .object({
-    kind: z.enum(DRUG_CODE_KINDS).optional(),
-    system: z.string().optional(),
+    kind: z.enum(DRUG_CODE_KINDS).optional().describe('Code system by name: CIS (8 digits), CIP13 (3400…), UCD (UCD13, 3400…), MV (MV + 8 digits), ATC'),
+    system: z
+      .string()
+      .optional()
+      .meta({
+        description: 'Code system by URI (any accepted alias, case-insensitive): urn:oid:, bare OID or https://smt.esante.gouv.fr/terminologie-…; see docs/model.md',
+        examples: DRUG_CODE_KINDS.map((k) => DRUG_SYSTEM_ALIASES[k][0]),
+      }),
     code: z.string().trim().min(1),
     display: z.string().trim().min(1).optional(),
   })
   .strict()
+  .meta({
+    description: 'A drug code with its system, given by `kind` or `system` (both allowed when they agree)',
+    anyOf: [{ required: ['kind'] }, { required: ['system'] }],
+  })
   .transform((c, ctx) => {
     const kind = c.kind ?? (c.system ? drugKindOfSystem(c.system) : undefined);
     if (!kind) {
@@ -77,7 +87,8 @@ export const DrugCode = z
       return z.NEVER;
     }
     return { kind, code: c.code, ...(c.display ? { display: c.display } : {}) };
-  });
+  })
+  .meta({ id: 'DrugCode' });
 export type DrugCode = z.output<typeof DrugCode>;
 
 export const Medication = z
@@ -87,7 +98,8 @@ export const Medication = z
     /** Label as written by the sender (always kept; the only identification when no code is known). */
     text: z.string().trim().min(1),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'Medication', description: 'A drug: its codes (any of CIS, CIP13, UCD, MV, ATC) and the label as written by the sender' });
 export type Medication = z.infer<typeof Medication>;
 
 export const Dosage = z
@@ -99,7 +111,8 @@ export const Dosage = z
     asNeeded: z.boolean().optional(),
     route: z.string().trim().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'Dosage', description: 'Dosage as written (text), with structured dose and frequency when known' });
 export type Dosage = z.infer<typeof Dosage>;
 
 /** One line of a medication list (PPP review list, BMO, BPM list). */
@@ -111,8 +124,9 @@ export const MedicationLine = z
     dosage: Dosage.optional(),
     status: z.enum(['active', 'not-taken', 'on-hold', 'stopped']).default('active'),
     /** Taken without prescription (automédication). */
-    selfMedication: z.boolean().default(false),
+    selfMedication: z.boolean().default(false).describe('Taken without prescription (automédication)'),
     comment: z.string().trim().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'MedicationLine', description: 'One line of a medication list (PPP reviewed list, BPM list)' });
 export type MedicationLine = z.infer<typeof MedicationLine>;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { codeValues, ENTRY_DOORS, PATHWAYS, RCP_MODES, STAY_TYPES } from './codes.js';
 import { MedicationLine } from './drug.js';
 import { PatientIdentity } from './identity.js';
-import { Organization, Practitioner, TeamMember } from './actors.js';
+import { Organization, Practitioner, Rpps, TeamMember } from './actors.js';
 import { Problem, Recommendation } from './review.js';
 import { checkUniqueIds, checkRefs } from './integrity.js';
 
@@ -12,19 +12,19 @@ export const RcpMessage = z
   .object({
     id: z.string().trim().min(1),
     /** RPPS of the author. */
-    fromRpps: z.string().regex(/^\d{11}$/),
-    toRpps: z.array(z.string().regex(/^\d{11}$/)).default([]),
+    fromRpps: Rpps,
+    toRpps: z.array(Rpps).default([]),
     date: z.iso.datetime({ offset: true }),
     text: z.string().trim().min(1),
-    inResponseTo: z.string().trim().min(1).optional(),
-    category: z.enum(['rcp-message', 'avis-mt', 'avis-pho']).default('rcp-message'),
+    inResponseTo: z.string().trim().min(1).optional().describe('Id of the message this one answers (threads an asynchronous RCP)'),
+    category: z.enum(['rcp-message', 'avis-mt', 'avis-pho']).default('rcp-message').describe('rcp-message, or the opinion of the MT (avis-mt) or of the PHO (avis-pho)'),
   })
   .strict();
 export type RcpMessage = z.infer<typeof RcpMessage>;
 
 export const Rcp = z
   .object({
-    mode: z.enum(codeValues(RCP_MODES)),
+    mode: z.enum(codeValues(RCP_MODES)).describe('sync: meeting (phone/visio) with MT and PHO; async: separate exchanges with each'),
     /** Meeting date (sync) or opening of the exchanges (async). */
     date: z.iso.datetime({ offset: true }),
     /** Deadline for opinions (async). */
@@ -47,18 +47,18 @@ export const Ppp = z
   .object({
     /** Establishment's own id of this PPP; with its FINESS it makes the business identifier. */
     id: z.string().trim().min(1).max(64),
-    pathway: z.enum(codeValues(PATHWAYS)),
-    entryDoor: z.enum(codeValues(ENTRY_DOORS)),
+    pathway: z.enum(codeValues(PATHWAYS)).describe('OPTIMEDOC (Normandie) or IATROPREV (Hauts-de-France)'),
+    entryDoor: z.enum(codeValues(ENTRY_DOORS)).describe('hopital: included during a stay (stayType required); ville: referred by the MT or the PHO'),
     /** Hospital entry: the kind of stay during which the patient was included. */
-    stayType: z.enum(codeValues(STAY_TYPES)).optional(),
+    stayType: z.enum(codeValues(STAY_TYPES)).optional().describe('Hospital entry only: hospitalisation, hdj (hôpital de jour) or consultation'),
     status: z.enum(['draft', 'active', 'completed', 'revoked']).default('active'),
     created: z.iso.datetime({ offset: true }),
     /** When the plan was sent to MT/PHO: anchor of the D45/D90 follow-up. */
-    sentAt: z.iso.datetime({ offset: true }).optional(),
+    sentAt: z.iso.datetime({ offset: true }).optional().describe('When the plan was sent to MT and PHO: anchor of the D45/D90 follow-up'),
     establishment: Organization,
     patient: PatientIdentity,
     author: Practitioner,
-    team: z.array(TeamMember).min(1),
+    team: z.array(TeamMember).min(1).describe('The care team; must name the médecin traitant (role medecin-traitant)'),
     consent: Consent.optional(),
     medications: z.array(MedicationLine).default([]),
     problems: z.array(Problem).default([]),
@@ -95,6 +95,7 @@ export const Ppp = z
     });
     const roles = new Set(p.team.map((t) => t.role));
     if (!roles.has('medecin-traitant')) ctx.addIssue({ code: 'custom', path: ['team'], message: 'the team names the médecin traitant (role medecin-traitant)' });
+    if (p.rcp) checkUniqueIds(ctx, p.rcp.messages, ['rcp', 'messages']);
     const messageIds = new Set(p.rcp?.messages.map((m) => m.id) ?? []);
     p.rcp?.messages.forEach((m, i) => {
       if (m.inResponseTo) checkRefs(ctx, messageIds, m.inResponseTo, ['rcp', 'messages', i, 'inResponseTo'], 'RCP message');

@@ -3,12 +3,16 @@ import { z } from 'zod';
 import { codeValues, PPP_DECISIONS, SFPC_INTERVENTIONS, SFPC_PROBLEMS } from './codes.js';
 import { Dosage, Medication } from './drug.js';
 
-export const SfpcProblemCode = z.enum(codeValues(SFPC_PROBLEMS), {
-  message: `unknown SFPC problem code (expected one of ${codeValues(SFPC_PROBLEMS).join(', ')})`,
-});
-export const SfpcInterventionCode = z.enum(codeValues(SFPC_INTERVENTIONS), {
-  message: `unknown SFPC intervention code (expected one of ${codeValues(SFPC_INTERVENTIONS).join(', ')})`,
-});
+export const SfpcProblemCode = z
+  .enum(codeValues(SFPC_PROBLEMS), {
+    message: `unknown SFPC problem code (expected one of ${codeValues(SFPC_PROBLEMS).join(', ')})`,
+  })
+  .describe(`SFPC Act-IP problem (Interop'Santé fr-pharmaceutical-intervention-problem-code): ${SFPC_PROBLEMS.map((c) => `${c.code} ${c.display}`).join('; ')}`);
+export const SfpcInterventionCode = z
+  .enum(codeValues(SFPC_INTERVENTIONS), {
+    message: `unknown SFPC intervention code (expected one of ${codeValues(SFPC_INTERVENTIONS).join(', ')})`,
+  })
+  .describe(`SFPC Act-IP intervention (fr-pharmaceutical-intervention-type-code): ${SFPC_INTERVENTIONS.map((c) => `${c.code} ${c.display}`).join('; ')}`);
 
 /** A drug-related problem found during the review (one DetectedIssue each). */
 export const Problem = z
@@ -26,7 +30,8 @@ export const Problem = z
     /** Explicit criterion behind the finding, e.g. `STOPP-v2-B8`. */
     criterion: z.string().trim().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'Problem', description: 'A drug-related problem found during the review, SFPC-coded, with the intervention proposed' });
 export type Problem = z.infer<typeof Problem>;
 
 export const DecisionActor = z.enum(['MT', 'PHO']);
@@ -40,7 +45,8 @@ export const Decision = z
     date: z.iso.datetime({ offset: true }),
     reason: z.string().trim().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'Decision', description: 'MT or PHO answer to one recommendation: retenu, non-retenu, retenu-modifie (at most one per actor)' });
 export type Decision = z.infer<typeof Decision>;
 
 const RecommendationBase = {
@@ -76,5 +82,8 @@ export const Recommendation = z.discriminatedUnion('kind', [
       code: z.object({ system: z.string().min(1), code: z.string().min(1), display: z.string().optional() }).strict().optional(),
     })
     .strict(),
-]);
+]).meta({
+  id: 'Recommendation',
+  description: 'kind "medication": a drug change (add, stop, substitute, dose, route, timing); kind "service": a non-drug action (lab check, monitoring, referral)',
+});
 export type Recommendation = z.infer<typeof Recommendation>;

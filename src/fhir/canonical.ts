@@ -78,6 +78,8 @@ export const SYSTEM = {
   v3ActCode: 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
   v3ParticipationType: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
   medicationStatementCategory: 'http://terminology.hl7.org/CodeSystem/medication-statement-category',
+  /** ANS TRE_G15 profession codes (PractitionerRole.code): 10 médecin, 21 pharmacien, 60 infirmier. */
+  professionSante: 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante',
   // Identity (FR Core)
   frCoreIdentifierType: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203',
   frCoreIdentityStatus: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445',

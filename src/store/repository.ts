@@ -2,25 +2,10 @@
 // interface; a submission is one `transaction()` call, so its resources and audit rows commit together.
 import type { Resource } from '@medplum/fhirtypes';
 
-/** One parsed search predicate. `param` is a search parameter code from src/fhir/search-params.ts. */
-export interface SearchPredicate {
-  param: string;
-  /** Comparison prefix for dates (`eq`, `lt`, `le`, `gt`, `ge`); token/reference params use `eq`. */
-  prefix: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
-  /** Alternatives (comma-separated values in the URL): a match on any of them satisfies the predicate. */
-  values: string[];
-}
-
-export interface SearchQuery {
-  resourceType: string;
-  predicates: SearchPredicate[];
-  /** Page size (already clamped by the caller). */
-  count: number;
-  /** Zero-based offset of the page. */
-  offset: number;
-  /** Whether the caller wants `total`. */
-  total?: boolean;
-}
+// The query shape is defined beside the search parameters (fhir layer) so that layer does not import the
+// store; it is re-exported here because this is where services meet it.
+import type { SearchQuery } from '../fhir/search-params.js';
+export type { SearchPredicate, SearchQuery } from '../fhir/search-params.js';
 
 export interface SearchResult {
   resources: Resource[];

@@ -1,0 +1,70 @@
+// Domain endpoints: canonical PPP / CTM / BPM submissions and the explicit CTM ↔ PPP link.
+// HTTP only adapts: parsing, mapping, validation and storage live in src/services.
+import express, { type Express, type Request, type RequestHandler } from 'express';
+import { z } from 'zod';
+import type { DocumentKind } from '../domain/parse.js';
+import { invalid, invalidIssues, issue } from '../fhir/outcome.js';
+import { linkCtm, medicationReview, unlinkCtm, type CtmRef } from '../services/ctm-link.js';
+import { submitDocument } from '../services/submission.js';
+import type { AppDeps } from './app.js';
+import { FHIR_PATH } from './app.js';
+import { requireScope } from './auth.js';
+import { FHIR_BODY_TYPES, sendFhir } from './fhir-response.js';
+
+/** Body of link-ctm / unlink-ctm: the CTM's establishment and local id, or a business identifier. */
+export const CtmRefBody = z.union([
+  z.object({ ctm: z.object({ finess: z.string().regex(/^(\d{9}|2[AB]\d{7})$/, 'a FINESS number has 9 characters'), id: z.string().min(1) }).strict() }).strict(),
+  z.object({ identifier: z.object({ system: z.string().min(1), value: z.string().min(1) }).strict() }).strict(),
+]);
+
+export function parseCtmRef(body: unknown): CtmRef {
+  const r = CtmRefBody.safeParse(body);
+  if (r.success) return 'ctm' in r.data ? r.data.ctm : { identifier: r.data.identifier };
+  throw invalidIssues(
+    r.error.issues.map((i) =>
+      issue('invalid', i.code === 'invalid_union' ? 'expected {"ctm": {"finess", "id"}} or {"identifier": {"system", "value"}}' : i.message, i.path.join('.') || undefined),
+    ),
+  );
+}
+
+const wrap =
+  (fn: (req: Request) => Promise<[number, unknown]>): RequestHandler =>
+  (req, res, next) => {
+    fn(req).then(([status, body]) => {
+      if (body && typeof body === 'object' && 'resourceType' in body) sendFhir(res, status, body as never);
+      else res.status(status).json(body);
+    }, next);
+  };
+
+export function mountDomainRoutes(app: Express, deps: AppDeps): void {
+  const { store, config } = deps;
+  const json = express.json({ type: [...FHIR_BODY_TYPES], limit: config.bodyLimit });
+  const requireJson: RequestHandler = (req, _res, next) => {
+    if (!req.is(FHIR_BODY_TYPES)) next(invalid('Send the document as JSON (Content-Type: application/json)', 'Content-Type'));
+    else next();
+  };
+  const fhirBase = (): string => `${deps.config.baseUrl}${FHIR_PATH}`;
+
+  for (const kind of ['ppp', 'ctm', 'bpm'] as const satisfies readonly DocumentKind[]) {
+    app.post(
+      `/${kind}`,
+      requireScope('domain.write'),
+      requireJson,
+      json,
+      wrap(async (req) => {
+        const bundle = await submitDocument(store, kind, req.body, {
+          now: new Date().toISOString(),
+          actor: req.client.id,
+          requestId: req.requestId,
+          fhirBase: fhirBase(),
+        });
+        return [200, bundle];
+      }),
+    );
+  }
+
+  const actor = (req: Request) => ({ actor: req.client.id, requestId: req.requestId });
+  app.post('/ppp/:id/link-ctm', requireScope('domain.write'), requireJson, json, wrap(async (req) => [200, (await linkCtm(store, String(req.params.id), parseCtmRef(req.body), actor(req))).carePlan]));
+  app.post('/ppp/:id/unlink-ctm', requireScope('domain.write'), requireJson, json, wrap(async (req) => [200, (await unlinkCtm(store, String(req.params.id), parseCtmRef(req.body), actor(req))).carePlan]));
+  app.get('/ppp/:id/medication-review', requireScope('fhir.read'), wrap(async (req) => [200, await medicationReview(store, String(req.params.id))]));
+}

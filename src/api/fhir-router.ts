@@ -1,0 +1,224 @@
+// The FHIR REST surface as a route table of small handlers returning `[OperationOutcome, Resource?]`,
+// plus the one adapter that turns it into express middleware. Handlers know nothing of HTTP.
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Logger } from 'pino';
+import type { Config, Scope } from '../config.js';
+import { ctmLinkOperationHandler } from './fhir-ctm-link-operation.js';
+import { forbidden, statusOf } from '../fhir/outcome.js';
+import type { ResourceStore } from '../store/repository.js';
+import { hasScope, type AuthenticatedClient } from './auth.js';
+import { FHIR_BODY_TYPES, methodNotAllowed, sendFhir, unsupportedMediaType } from './fhir-response.js';
+import { capabilityHandler } from './fhir-capability.js';
+import { createHandler, deleteHandler, historyHandler, readHandler, updateHandler, vreadHandler } from './fhir-crud.js';
+import { searchHandler } from './fhir-search.js';
+import { bundleHandler } from './fhir-bundle.js';
+import { validateOperationHandler } from './fhir-validate-operation.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** A request as handlers see it: already routed, authenticated and parsed. */
+export interface FhirRequest {
+  method: HttpMethod;
+  /** Path below the FHIR base, e.g. `/Patient/123`. */
+  pathname: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: unknown;
+  headers: { ifMatch?: string; ifNoneExist?: string };
+  client: AuthenticatedClient;
+  requestId: string;
+}
+
+/** The outcome decides the HTTP status (`statusOf`); the resource, when present, is the body. */
+export type FhirResponse = [OperationOutcome, Resource?];
+export type FhirHandler = (req: FhirRequest) => Promise<FhirResponse>;
+
+/** CapabilityStatement interaction codes (type and system level) and `operation` for `$op` routes. */
+export type Interaction =
+  | 'capabilities'
+  | 'transaction'
+  | 'batch'
+  | 'create'
+  | 'read'
+  | 'vread'
+  | 'update'
+  | 'delete'
+  | 'history-instance'
+  | 'search-type'
+  | 'operation';
+
+export interface FhirRoute {
+  method: HttpMethod;
+  /** Segments: literals, `:param`; e.g. `/:type/:id/_history/:vid`. */
+  path: string;
+  /** Several for routes serving more than one (POST / serves transaction and batch). */
+  interactions: Interaction[];
+  /** For `operation` routes, the operation code without `$`. */
+  operation?: string;
+  /** Required scope; absent for public routes (metadata). */
+  scope?: Scope;
+  /** Body the route reads: JSON resource, or a form (search). */
+  body?: 'json' | 'form';
+  handler: FhirHandler;
+}
+
+export interface FhirContext {
+  store: ResourceStore;
+  config: Config;
+  logger: Logger;
+  /** Absolute FHIR base URL, e.g. `http://localhost:8080/fhir`. */
+  fhirBase: string;
+}
+
+/** The route table. Order matters only among routes of the same shape (literals listed first). */
+export function fhirRoutes(ctx: FhirContext): FhirRoute[] {
+  const routes: FhirRoute[] = [
+    { method: 'GET', path: '/metadata', interactions: ['capabilities'], handler: capabilityHandler(ctx, () => routes) },
+    { method: 'POST', path: '/', interactions: ['transaction', 'batch'], scope: 'fhir.write', body: 'json', handler: bundleHandler(ctx) },
+    { method: 'POST', path: '/:type/_search', interactions: ['search-type'], scope: 'fhir.read', body: 'form', handler: searchHandler(ctx) },
+    { method: 'POST', path: '/CarePlan/:id/$link-ctm', interactions: ['operation'], operation: 'link-ctm', scope: 'domain.write', body: 'json', handler: ctmLinkOperationHandler(ctx, 'link') },
+    { method: 'POST', path: '/CarePlan/:id/$unlink-ctm', interactions: ['operation'], operation: 'unlink-ctm', scope: 'domain.write', body: 'json', handler: ctmLinkOperationHandler(ctx, 'unlink') },
+    { method: 'POST', path: '/:type/$validate', interactions: ['operation'], operation: 'validate', scope: 'fhir.read', body: 'json', handler: validateOperationHandler() },
+    { method: 'POST', path: '/:type/:id/$validate', interactions: ['operation'], operation: 'validate', scope: 'fhir.read', body: 'json', handler: validateOperationHandler() },
+    { method: 'GET', path: '/:type/:id/_history/:vid', interactions: ['vread'], scope: 'fhir.read', handler: vreadHandler(ctx) },
+    { method: 'GET', path: '/:type/:id/_history', interactions: ['history-instance'], scope: 'fhir.read', handler: historyHandler(ctx) },
+    { method: 'GET', path: '/:type/:id', interactions: ['read'], scope: 'fhir.read', handler: readHandler(ctx) },
+    { method: 'PUT', path: '/:type/:id', interactions: ['update'], scope: 'fhir.write', body: 'json', handler: updateHandler(ctx) },
+    { method: 'DELETE', path: '/:type/:id', interactions: ['delete'], scope: 'fhir.write', handler: deleteHandler(ctx) },
+    { method: 'GET', path: '/:type', interactions: ['search-type'], scope: 'fhir.read', handler: searchHandler(ctx) },
+    { method: 'POST', path: '/:type', interactions: ['create'], scope: 'fhir.write', body: 'json', handler: createHandler(ctx) },
+  ];
+  return routes;
+}
+
+const segments = (p: string): string[] => p.split('/').filter((s) => s !== '');
+
+function matchPath(pattern: string, pathname: string): Record<string, string> | undefined {
+  const want = segments(pattern);
+  const got = segments(pathname);
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    let value: string;
+    try {
+      value = decodeURIComponent(got[i]);
+    } catch {
+      return undefined;
+    }
+    if (want[i].startsWith(':')) {
+      // A parameter never swallows a literal keyword of another route (`_history`, `_search`, `$op`).
+      if (value.startsWith('_') || value.startsWith('$')) return undefined;
+      params[want[i].slice(1)] = value;
+    } else if (want[i] !== value) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+export type RouteMatch =
+  | { route: FhirRoute; params: Record<string, string> }
+  | { allowed: HttpMethod[] }
+  | undefined;
+
+export function matchRoute(routes: FhirRoute[], method: string, pathname: string): RouteMatch {
+  const allowed: HttpMethod[] = [];
+  for (const route of routes) {
+    const params = matchPath(route.path, pathname);
+    if (!params) continue;
+    if (route.method === method) return { route, params };
+    allowed.push(route.method);
+  }
+  return allowed.length ? { allowed: [...new Set(allowed)] } : undefined;
+}
+
+function responseHeaders(res: Response, ctx: FhirContext, status: number, resource: Resource | undefined): void {
+  if (!resource || resource.resourceType === 'Bundle' || resource.resourceType === 'OperationOutcome') return;
+  const { versionId, lastUpdated } = resource.meta ?? {};
+  if (versionId) res.setHeader('ETag', `W/"${versionId}"`);
+  if (lastUpdated) res.setHeader('Last-Modified', new Date(lastUpdated).toUTCString());
+  if (status === 201 && resource.id) {
+    res.setHeader('Location', `${ctx.fhirBase}/${resource.resourceType}/${resource.id}${versionId ? `/_history/${versionId}` : ''}`);
+  }
+}
+
+function toFhirRequest(req: Request, route: FhirRoute, params: Record<string, string>): FhirRequest {
+  const url = new URL(req.originalUrl, 'http://x');
+  const query = url.searchParams;
+  let body: unknown = req.body;
+  if (route.body === 'form' && req.body && typeof req.body === 'object') {
+    // POST _search: form fields join the URL's query string.
+    for (const [k, v] of Object.entries(req.body as Record<string, unknown>)) {
+      for (const item of Array.isArray(v) ? v : [v]) query.append(k, String(item));
+    }
+    body = undefined;
+  }
+  return {
+    method: req.method as HttpMethod,
+    pathname: req.path,
+    params,
+    query,
+    body,
+    headers: { ifMatch: req.get('if-match'), ifNoneExist: req.get('if-none-exist') },
+    client: req.client,
+    requestId: req.requestId,
+  };
+}
+
+// The bare media type of the request body, whether or not a body follows.
+const mediaType = (req: Request): string => (req.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
+
+/** Express middleware serving the route table; mount it under the FHIR base path (`/fhir`). */
+export function fhirAdapter(ctx: FhirContext, routes: FhirRoute[] = fhirRoutes(ctx)): Router {
+  const router = express.Router();
+  const limit = ctx.config.bodyLimit;
+  const json = express.json({ type: FHIR_BODY_TYPES, limit });
+  const form = express.urlencoded({ type: 'application/x-www-form-urlencoded', extended: false, limit });
+
+  const dispatch: RequestHandler = (req, res, next) => {
+    const match = matchRoute(routes, req.method, req.path);
+    if (!match) {
+      next(); // falls through to the 404 handler
+      return;
+    }
+    if ('allowed' in match) {
+      res.setHeader('Allow', match.allowed.join(', '));
+      next(methodNotAllowed(`${req.method} is not supported on ${req.baseUrl}${req.path}; allowed: ${match.allowed.join(', ')}`));
+      return;
+    }
+    const { route, params } = match;
+    res.locals.route = `${route.method} ${req.baseUrl}${route.path === '/' ? '' : route.path}`;
+    if (route.scope && !hasScope(req.client, route.scope)) {
+      next(forbidden(`Client "${req.client.id}" lacks the scope ${route.scope}`));
+      return;
+    }
+    const run = (): void => {
+      route
+        .handler(toFhirRequest(req, route, params))
+        .then(([o, resource]) => {
+          const status = statusOf(o);
+          responseHeaders(res, ctx, status, resource);
+          sendFhir(res, status, resource ?? o);
+        })
+        .catch(next);
+    };
+    if (route.body === 'json') {
+      if (!FHIR_BODY_TYPES.includes(mediaType(req))) {
+        next(unsupportedMediaType(`Content-Type must be application/fhir+json or application/json, not "${req.get('content-type') ?? '(none)'}"`));
+        return;
+      }
+      json(req, res, (err?: unknown) => (err ? next(err) : run()));
+    } else if (route.body === 'form') {
+      if (req.get('content-type') !== undefined && mediaType(req) !== 'application/x-www-form-urlencoded') {
+        next(unsupportedMediaType(`Content-Type must be application/x-www-form-urlencoded for _search`));
+        return;
+      }
+      form(req, res, (err?: unknown) => (err ? next(err) : run()));
+    } else {
+      run();
+    }
+  };
+  router.use(dispatch);
+  return router;
+}

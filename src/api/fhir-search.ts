@@ -1,0 +1,111 @@
+// Type-level search: the query parsed by src/fhir/search-params.ts, run through the store, answered as a
+// searchset Bundle with total, paging links, and `_include` / `_revinclude` resources.
+import { allOk } from '@medplum/core';
+import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
+import { invalid } from '../fhir/outcome.js';
+import { parseIncludes, parseSearchParams, referencesOf, type IncludeSpec } from '../fhir/search-params.js';
+import type { StoreTransaction } from '../store/repository.js';
+import type { FhirContext, FhirHandler } from './fhir-router.js';
+import { assertResourceType } from './fhir-write.js';
+
+type Reader = Pick<StoreTransaction, 'search' | 'read'>;
+
+/** How many rounds of `:iterate` includes we follow before stopping (cycles are cut by `seen` anyway). */
+const MAX_INCLUDE_DEPTH = 4;
+/** Included resources per page, so one page cannot pull the whole database. */
+const MAX_INCLUDED = 1000;
+
+/** Up to two resources matching a conditional query (`ifNoneExist`, conditional update or reference). */
+export async function findMatches(reader: Pick<StoreTransaction, 'search'>, type: string, queryString: string, expression: string): Promise<Resource[]> {
+  const query = parseSearchParams(type, new URLSearchParams(queryString));
+  if (query.predicates.length === 0) throw invalid(`Conditional query "${queryString}" has no search criterion`, expression);
+  const { resources } = await reader.search({ ...query, count: 2, offset: 0, total: false });
+  return resources;
+}
+
+const keyOf = (r: Resource): string => `${r.resourceType}/${r.id}`;
+
+async function included(reader: Reader, matches: Resource[], include: IncludeSpec[], revinclude: IncludeSpec[]): Promise<Resource[]> {
+  const seen = new Set(matches.map(keyOf));
+  const out: Resource[] = [];
+  let frontier = matches;
+  for (let depth = 0; depth < MAX_INCLUDE_DEPTH && frontier.length > 0 && out.length < MAX_INCLUDED; depth++) {
+    const next: Resource[] = [];
+    const add = (r: Resource): void => {
+      if (seen.has(keyOf(r)) || out.length >= MAX_INCLUDED) return;
+      seen.add(keyOf(r));
+      out.push(r);
+      next.push(r);
+    };
+    // Round 0 applies every spec to the matches; later rounds only `:iterate` specs to what was just included.
+    const active = (s: IncludeSpec): boolean => depth === 0 || s.iterate;
+    for (const spec of include.filter(active)) {
+      for (const r of frontier) {
+        if (r.resourceType !== spec.sourceType) continue;
+        for (const ref of referencesOf(r, spec.param, spec.targetType)) {
+          if (seen.has(ref)) continue;
+          const [type, id] = ref.split('/');
+          const target = await reader.read(type, id);
+          if (target) add(target);
+        }
+      }
+    }
+    for (const spec of revinclude.filter(active)) {
+      const targets = frontier.map(keyOf).filter((k) => !spec.targetType || k.startsWith(`${spec.targetType}/`));
+      if (targets.length === 0) continue;
+      const { resources } = await reader.search({
+        resourceType: spec.sourceType,
+        predicates: [{ param: spec.param, prefix: 'eq', values: targets }],
+        count: MAX_INCLUDED,
+        offset: 0,
+        total: false,
+      });
+      resources.forEach(add);
+    }
+    frontier = next;
+  }
+  return out;
+}
+
+function pageUrl(fhirBase: string, type: string, params: URLSearchParams, count: number, offset: number): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of params) if (k !== '_count' && k !== '_offset') p.append(k, v);
+  p.set('_count', String(count));
+  p.set('_offset', String(offset));
+  return `${fhirBase}/${type}?${p.toString()}`;
+}
+
+/** Run a search and build the searchset Bundle. */
+export async function searchBundle(ctx: FhirContext, reader: Reader, type: string, params: URLSearchParams): Promise<Bundle> {
+  const query = parseSearchParams(type, params);
+  const { include, revinclude } = parseIncludes(type, params);
+  const result = await reader.search({ ...query, total: query.total ?? true });
+  const extra = await included(reader, result.resources, include, revinclude);
+
+  const { count, offset } = query;
+  const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx.fhirBase, type, params, count, offset) }];
+  if (count > 0) {
+    const more = result.total !== undefined ? offset + count < result.total : result.resources.length === count;
+    if (more) link.push({ relation: 'next', url: pageUrl(ctx.fhirBase, type, params, count, offset + count) });
+    if (offset > 0) link.push({ relation: 'previous', url: pageUrl(ctx.fhirBase, type, params, count, Math.max(0, offset - count)) });
+  }
+  const entry: BundleEntry[] = [
+    ...result.resources.map((r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: r, search: { mode: 'match' } })),
+    ...extra.map((r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: r, search: { mode: 'include' } })),
+  ];
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(result.total !== undefined ? { total: result.total } : {}),
+    link,
+    entry,
+  };
+}
+
+export function searchHandler(ctx: FhirContext): FhirHandler {
+  return async (req) => {
+    assertResourceType(req.params.type);
+    return [allOk, await searchBundle(ctx, ctx.store, req.params.type, req.query)];
+  };
+}
+

@@ -1,0 +1,29 @@
+// The `passerelle` command. Each subcommand lives in `commands/<name>.ts` and exports `register(program)`;
+// adding one is an import and a line in COMMANDS.
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import * as demo from './commands/demo.js';
+import * as map from './commands/map.js';
+import * as serve from './commands/serve.js';
+import * as validate from './commands/validate.js';
+
+interface CommandModule {
+  register(program: Command): void;
+}
+
+const COMMANDS: CommandModule[] = [demo, map, serve, validate];
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function createProgram(): Command {
+  const program = new Command('passerelle')
+    .description('FHIR R4 gateway for the hospital ↔ community medication-review pathways (PPP, CTM, BPM)')
+    .version(pkg.version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ sortSubcommands: true });
+  for (const c of COMMANDS) c.register(program);
+  return program;
+}
+
+await createProgram().parseAsync(process.argv);

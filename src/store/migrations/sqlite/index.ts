@@ -1,0 +1,5 @@
+// SQLite migrations in order; add `NNN_name.ts` beside this file and list it here.
+import { migration as m001 } from './001_initial.js';
+import type { Migration } from '../migration.js';
+
+export const sqliteMigrations: readonly Migration[] = [m001];

@@ -1,0 +1,68 @@
+// Test harness: a real gateway on a free port with a real SQLite file in a temp directory.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Resource } from '@medplum/fhirtypes';
+import { pino } from 'pino';
+import { startServer, type RouteMount } from '../../src/api/app.js';
+import { configFrom } from '../../src/config.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import type { ResourceStore } from '../../src/store/repository.js';
+
+export interface TestServer {
+  url: string;
+  fhir: string;
+  store: ResourceStore;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(config: Record<string, unknown> = {}, mounts: RouteMount[] = []): Promise<TestServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'passerelle-api-'));
+  const cfg = configFrom({ port: 0, dataDir: dir, log: { level: 'silent' }, ...config });
+  const store = await openSqliteStore({ file: cfg.database });
+  const running = await startServer({ store, config: cfg, logger: pino({ level: 'silent' }), mounts });
+  return {
+    url: running.url,
+    fhir: `${running.url}/fhir`,
+    store,
+    async close() {
+      await running.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Reply<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** fetch with a JSON body (or a raw string), answering the parsed JSON body. */
+export async function call<T = Record<string, unknown>>(
+  url: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Reply<T>> {
+  const headers: Record<string, string> = { ...(init.body !== undefined ? { 'content-type': 'application/fhir+json' } : {}), ...init.headers };
+  const res = await fetch(url, {
+    method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'),
+    headers,
+    ...(init.body !== undefined ? { body: typeof init.body === 'string' ? init.body : JSON.stringify(init.body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+export type Outcome = { resourceType: string; issue: { severity: string; code: string; details?: { text?: string }; expression?: string[] }[] };
+
+export function patient(identifier: string, extra: Record<string, unknown> = {}): Resource {
+  return {
+    resourceType: 'Patient',
+    identifier: [{ system: 'urn:oid:1.2.250.1.999.1', value: identifier }],
+    name: [{ family: 'Martin', given: ['Jeanne'] }],
+    gender: 'female',
+    birthDate: '1948-03-02',
+    ...extra,
+  } as Resource;
+}

@@ -1,0 +1,41 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+function yamlFile(text: string): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'passerelle-config-')), 'passerelle.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('loadConfig', () => {
+  it('defaults: port 8080, ./var, database under dataDir, auth off', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.port).toBe(8080);
+    expect(c.dataDir).toBe('./var');
+    expect(c.database).toBe(path.join('./var', 'passerelle.sqlite'));
+    expect(c.baseUrl).toBe('http://localhost:8080');
+    expect(c.bodyLimit).toBe('5mb');
+    expect(c.auth.enabled).toBe(false);
+  });
+
+  it('file < environment < overrides', () => {
+    const file = yamlFile('port: 9000\ndataDir: /from/file\nlog:\n  level: debug\n');
+    const c = loadConfig({ file, env: { PORT: '9100', LOG_LEVEL: 'warn' }, overrides: { port: '9200' } });
+    expect(c.port).toBe(9200);
+    expect(c.dataDir).toBe('/from/file');
+    expect(c.log.level).toBe('warn');
+    expect(c.database).toBe(path.join('/from/file', 'passerelle.sqlite'));
+    expect(loadConfig({ env: { PASSERELLE_CONFIG: file } }).port).toBe(9000);
+  });
+
+  it('names the bad field', () => {
+    const file = yamlFile('auth:\n  enabled: true\n  clients:\n    - id: dpi\n      tokenSha256: nothex\n      scopes: [fhir.read]\n');
+    expect(() => loadConfig({ file, env: {} })).toThrow(ConfigError);
+    expect(() => loadConfig({ file, env: {} })).toThrow(/auth\.clients\.0\.tokenSha256: expected 64 hexadecimal characters/);
+    expect(() => loadConfig({ env: { PORT: 'eighty' } })).toThrow(/port:/);
+    expect(() => loadConfig({ file: yamlFile('prot: 80\n'), env: {} })).toThrow(/prot/);
+  });
+});

@@ -1,0 +1,398 @@
+// The behaviour every ResourceStore dialect must show, as one reusable suite: the SQLite test calls it now,
+// the PostgreSQL dialect will call it with its own `open`.
+import { OperationOutcomeError } from '@medplum/core';
+import type { Basic, CarePlan, Patient, Resource, Task } from '@medplum/fhirtypes';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseSearchParams } from '../../src/fhir/search-params.js';
+import type { ResourceStore } from '../../src/store/repository.js';
+
+/** A clock the suite controls: every call returns the set time and then advances it by one millisecond. */
+export class TestClock {
+  private t = Date.parse('2024-03-01T08:00:00.000Z');
+
+  set(iso: string): void {
+    this.t = Date.parse(iso);
+  }
+
+  readonly now = (): Date => new Date(this.t++);
+}
+
+export type OpenStore = (options: { now: () => Date }) => Promise<ResourceStore>;
+
+const INS = 'urn:oid:1.2.250.1.213.1.4.8';
+const LOCAL = 'urn:oid:1.2.250.1.999.1';
+
+const patient = (id: string, extra: Partial<Patient> = {}): Patient => ({
+  resourceType: 'Patient',
+  id,
+  identifier: [{ system: INS, value: `INS-${id}` }],
+  ...extra,
+});
+
+const carePlan = (id: string, patientId: string, status: CarePlan['status'], extra: Partial<CarePlan> = {}): CarePlan => ({
+  resourceType: 'CarePlan',
+  id,
+  status,
+  intent: 'plan',
+  subject: { reference: `Patient/${patientId}` },
+  identifier: [{ system: LOCAL, value: `ppp-${id}` }],
+  ...extra,
+});
+
+function outcomeCode(e: unknown): string | undefined {
+  return e instanceof OperationOutcomeError ? e.outcome.issue?.[0]?.code : undefined;
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+export function storeContract(name: string, open: OpenStore): void {
+  describe(`ResourceStore contract: ${name}`, () => {
+    let store: ResourceStore;
+    let clock: TestClock;
+
+    beforeEach(async () => {
+      clock = new TestClock();
+      store = await open({ now: clock.now });
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const put = <T extends Resource>(r: T) => store.transaction((tx) => tx.put(r));
+    const ids = (rs: Resource[]) => rs.map((r) => r.id);
+    const find = async (type: string, qs: string) =>
+      (await store.search(parseSearchParams(type, new URLSearchParams(qs)))).resources;
+
+    describe('writes and versions', () => {
+      it('creates version 1 with meta from the clock, without touching the input', async () => {
+        clock.set('2024-05-02T10:00:00.000Z');
+        const input = patient('p1', { meta: { profile: ['https://example.org/p'] } });
+        const res = await put(input);
+        expect(res.created).toBe(true);
+        expect(res.changed).toBe(true);
+        expect(res.resource.meta).toEqual({
+          profile: ['https://example.org/p'],
+          versionId: '1',
+          lastUpdated: '2024-05-02T10:00:00.000Z',
+        });
+        expect(input.meta).toEqual({ profile: ['https://example.org/p'] });
+        expect(await store.read('Patient', 'p1')).toEqual(res.resource);
+        expect(await store.read('Patient', 'nope')).toBeUndefined();
+      });
+
+      it('writes no version when the content is unchanged, whatever meta.versionId/lastUpdated say', async () => {
+        const first = await put(patient('p1', { gender: 'female' }));
+        // Same content, different key order and stale meta: still the same resource.
+        const again = await put({
+          gender: 'female',
+          identifier: [{ value: 'INS-p1', system: INS }],
+          id: 'p1',
+          resourceType: 'Patient',
+          meta: { versionId: '7', lastUpdated: '2020-01-01T00:00:00Z' },
+        } as Patient);
+        expect(again).toEqual({ resource: first.resource, created: false, changed: false });
+        expect(await store.history('Patient', 'p1')).toHaveLength(1);
+
+        const changed = await put(patient('p1', { gender: 'male' }));
+        expect(changed.changed).toBe(true);
+        expect(changed.created).toBe(false);
+        expect(changed.resource.meta?.versionId).toBe('2');
+      });
+
+      it('keeps every version: vread and history newest first', async () => {
+        clock.set('2024-01-01T00:00:00.000Z');
+        await put(patient('p1', { gender: 'female' }));
+        clock.set('2024-02-01T00:00:00.000Z');
+        await put(patient('p1', { gender: 'male' }));
+        const v1 = await store.vread('Patient', 'p1', '1');
+        expect(v1?.deleted).toBe(false);
+        expect((v1?.resource as Patient).gender).toBe('female');
+        expect(v1?.resource.meta?.lastUpdated).toBe('2024-01-01T00:00:00.000Z');
+        expect(((await store.vread('Patient', 'p1', '2'))?.resource as Patient).gender).toBe('male');
+        expect(await store.vread('Patient', 'p1', '3')).toBeUndefined();
+        expect(await store.vread('Patient', 'p1', 'x')).toBeUndefined();
+        const history = await store.history('Patient', 'p1');
+        expect(history.map((v) => v.resource.meta?.versionId)).toEqual(['2', '1']);
+        expect(await store.history('Patient', 'unknown')).toEqual([]);
+      });
+
+      it('refuses a stale If-Match version with a conflict', async () => {
+        await put(patient('p1'));
+        await put(patient('p1', { gender: 'male' }));
+        const e = await rejection(store.transaction((tx) => tx.put(patient('p1', { gender: 'other' }), { ifMatchVersion: '1' })));
+        expect(outcomeCode(e)).toBe('conflict');
+        const ok = await store.transaction((tx) => tx.put(patient('p1', { gender: 'other' }), { ifMatchVersion: '2' }));
+        expect(ok.resource.meta?.versionId).toBe('3');
+        const missing = await rejection(store.transaction((tx) => tx.put(patient('p9'), { ifMatchVersion: '1' })));
+        expect(outcomeCode(missing)).toBe('conflict');
+        expect(await store.read('Patient', 'p9')).toBeUndefined();
+      });
+
+      it('refuses a resource without a valid id', async () => {
+        const e = await rejection(store.transaction((tx) => tx.put({ resourceType: 'Patient' } as Patient)));
+        expect(outcomeCode(e)).toBe('invalid');
+        const bad = await rejection(store.transaction((tx) => tx.put({ resourceType: 'Patient', id: 'a b' })));
+        expect(outcomeCode(bad)).toBe('invalid');
+      });
+
+      it('deletes with a deletion version; a later put recreates', async () => {
+        await put(carePlan('cp1', 'p1', 'active'));
+        expect(await store.transaction((tx) => tx.delete('CarePlan', 'cp1'))).toBe(true);
+        expect(await store.read('CarePlan', 'cp1')).toBeUndefined();
+        expect(await find('CarePlan', 'patient=p1')).toEqual([]);
+        expect(await find('CarePlan', '_id=cp1')).toEqual([]);
+        const history = await store.history('CarePlan', 'cp1');
+        expect(history.map((v) => [v.resource.meta?.versionId, v.deleted])).toEqual([
+          ['2', true],
+          ['1', false],
+        ]);
+        expect(await store.transaction((tx) => tx.delete('CarePlan', 'cp1'))).toBe(false);
+        expect(await store.transaction((tx) => tx.delete('CarePlan', 'never'))).toBe(false);
+        const again = await put(carePlan('cp1', 'p1', 'active'));
+        expect(again).toMatchObject({ created: true, changed: true });
+        expect(again.resource.meta?.versionId).toBe('3');
+        expect(ids(await find('CarePlan', 'patient=p1'))).toEqual(['cp1']);
+      });
+    });
+
+    describe('transactions', () => {
+      it('commits everything the callback wrote and returns its result', async () => {
+        const result = await store.transaction(async (tx) => {
+          await tx.put(patient('p1'));
+          await tx.put(carePlan('cp1', 'p1', 'active'));
+          expect((await tx.read('CarePlan', 'cp1'))?.id).toBe('cp1');
+          expect(ids((await tx.search(parseSearchParams('CarePlan', new URLSearchParams('patient=p1')))).resources)).toEqual(['cp1']);
+          await tx.audit({ action: 'ppp.submit', actor: 'dpi-1', entities: ['CarePlan/cp1'], outcome: 'success' });
+          return 42;
+        });
+        expect(result).toBe(42);
+        expect(ids(await find('CarePlan', 'patient=p1'))).toEqual(['cp1']);
+        expect(await store.auditLog({ entity: 'CarePlan/cp1' })).toHaveLength(1);
+      });
+
+      it('rolls back everything on throw: resources, versions, index and audit', async () => {
+        await put(carePlan('cp0', 'p1', 'active'));
+        const boom = new Error('boom');
+        const e = await rejection(
+          store.transaction(async (tx) => {
+            await tx.put(carePlan('cp1', 'p1', 'active'));
+            await tx.put(carePlan('cp0', 'p2', 'completed')); // update of an existing one
+            await tx.delete('Patient', 'nobody');
+            await tx.audit({ action: 'ppp.submit', actor: 'dpi-1', entities: ['CarePlan/cp1'], outcome: 'success' });
+            await new Promise((r) => setTimeout(r, 5));
+            throw boom;
+          }),
+        );
+        expect(e).toBe(boom);
+        expect(await store.read('CarePlan', 'cp1')).toBeUndefined();
+        expect(await store.history('CarePlan', 'cp1')).toEqual([]);
+        expect((await store.history('CarePlan', 'cp0')).length).toBe(1);
+        expect((await store.read<CarePlan>('CarePlan', 'cp0'))?.status).toBe('active');
+        expect(ids(await find('CarePlan', 'patient=p1'))).toEqual(['cp0']);
+        expect(await find('CarePlan', 'patient=p2')).toEqual([]);
+        expect(await find('CarePlan', 'status=completed')).toEqual([]);
+        expect(await find('CarePlan', `identifier=${LOCAL}|ppp-cp1`)).toEqual([]);
+        expect(await store.auditLog()).toEqual([]);
+      });
+
+      it('never lets a read outside the transaction see its uncommitted writes', async () => {
+        // Another request: started from outside the transaction's async context, while the transaction runs.
+        let startOutside!: () => void;
+        const outside = new Promise<void>((r) => (startOutside = r)).then(() => store.read('Patient', 'p1'));
+        await rejection(
+          store.transaction(async (tx) => {
+            await tx.put(patient('p1'));
+            startOutside();
+            await new Promise((r) => setTimeout(r, 10));
+            throw new Error('abort');
+          }),
+        );
+        expect(await outside).toBeUndefined();
+      });
+
+      it('serialises concurrent transactions: no lost update', async () => {
+        await put({ resourceType: 'Basic', id: 'counter', code: { text: '0' } } as Basic);
+        await Promise.all(
+          Array.from({ length: 10 }, () =>
+            store.transaction(async (tx) => {
+              const current = await tx.read<Basic>('Basic', 'counter');
+              await new Promise((r) => setTimeout(r, 1));
+              await tx.put({ ...(current as Basic), code: { text: String(Number(current?.code.text) + 1) } });
+            }),
+          ),
+        );
+        expect((await store.read<Basic>('Basic', 'counter'))?.code.text).toBe('10');
+        expect(await store.history('Basic', 'counter')).toHaveLength(11);
+      });
+
+      it('refuses a transaction object used after its transaction ended', async () => {
+        let leaked: Parameters<Parameters<ResourceStore['transaction']>[0]>[0] | undefined;
+        await store.transaction(async (tx) => {
+          leaked = tx;
+        });
+        await expect(leaked!.put(patient('late'))).rejects.toThrow(/after its transaction ended/);
+        expect(await store.read('Patient', 'late')).toBeUndefined();
+      });
+    });
+
+    describe('search', () => {
+      // Seeded one second apart from 2024-03-01T08:00:00Z, so the order is the reverse of this list.
+      beforeEach(async () => {
+        const at = (i: number) => clock.set(new Date(Date.parse('2024-03-01T08:00:00.000Z') + i * 1000).toISOString());
+        const resources: Resource[] = [
+          patient('p1', { birthDate: '1950-06-15', gender: 'female' }),
+          patient('p2', { birthDate: '1938', gender: 'male' }),
+          carePlan('cp1', 'p1', 'active', {
+            supportingInfo: [{ reference: 'DetectedIssue/di1' }],
+            meta: { tag: [{ system: 'urn:tag', code: 'ppp' }], profile: ['https://fhir.passerelle.fr/StructureDefinition/passerelle-ppp-careplan'] },
+          }),
+          carePlan('cp2', 'p1', 'completed'),
+          carePlan('cp3', 'p2', 'active', { identifier: [{ system: LOCAL, value: 'shared' }, { value: 'no-system' }] }),
+          carePlan('cp4', 'p2', 'draft', { identifier: [{ system: 'urn:other', value: 'shared' }] }),
+          carePlan('cp5', 'g1', 'active', { subject: { reference: 'Group/g1' } }),
+          { resourceType: 'Task', id: 't1', status: 'requested', intent: 'order', for: { reference: 'Patient/p1' } } as Task,
+        ];
+        for (const [i, r] of resources.entries()) {
+          at(i);
+          await put(r);
+        }
+      });
+
+      it('orders by _lastUpdated descending and matches nothing for an empty type', async () => {
+        expect(ids(await find('CarePlan', ''))).toEqual(['cp5', 'cp4', 'cp3', 'cp2', 'cp1']);
+        expect(await find('Observation', '')).toEqual([]);
+      });
+
+      it('by _id, one or several, and :not', async () => {
+        expect(ids(await find('CarePlan', '_id=cp2'))).toEqual(['cp2']);
+        expect(ids(await find('CarePlan', '_id=cp1,cp3,nope'))).toEqual(['cp3', 'cp1']);
+        expect(ids(await find('CarePlan', '_id:not=cp1,cp2'))).toEqual(['cp5', 'cp4', 'cp3']);
+      });
+
+      it('by identifier: system|value, value, system| and |value', async () => {
+        expect(ids(await find('CarePlan', `identifier=${LOCAL}|ppp-cp2`))).toEqual(['cp2']);
+        expect(ids(await find('CarePlan', 'identifier=ppp-cp2'))).toEqual(['cp2']);
+        expect(ids(await find('CarePlan', 'identifier=shared'))).toEqual(['cp4', 'cp3']);
+        expect(ids(await find('CarePlan', `identifier=${LOCAL}|shared`))).toEqual(['cp3']);
+        expect(ids(await find('CarePlan', 'identifier=urn:other|'))).toEqual(['cp4']);
+        expect(ids(await find('CarePlan', 'identifier=|no-system'))).toEqual(['cp3']);
+        expect(ids(await find('CarePlan', `identifier=${LOCAL}|ppp-cp1,urn:other|shared`))).toEqual(['cp4', 'cp1']);
+        expect(ids(await find('Patient', `identifier=${INS}|INS-p2`))).toEqual(['p2']);
+        expect(await find('CarePlan', `identifier=urn:other|ppp-cp1`)).toEqual([]);
+      });
+
+      it('by patient and subject, in every reference form', async () => {
+        expect(ids(await find('CarePlan', 'patient=p1'))).toEqual(['cp2', 'cp1']);
+        expect(ids(await find('CarePlan', 'patient=Patient/p1'))).toEqual(['cp2', 'cp1']);
+        expect(ids(await find('CarePlan', 'patient=https://dpi.example/fhir/Patient/p1'))).toEqual(['cp2', 'cp1']);
+        expect(ids(await find('CarePlan', 'subject=Patient/p2'))).toEqual(['cp4', 'cp3']);
+        expect(ids(await find('CarePlan', 'subject:Patient=p2'))).toEqual(['cp4', 'cp3']);
+        expect(ids(await find('CarePlan', 'subject=g1'))).toEqual(['cp5']);
+        expect(ids(await find('CarePlan', 'subject=Group/g1'))).toEqual(['cp5']);
+        expect(await find('CarePlan', 'patient=g1')).toEqual([]); // a Group is not a patient
+        expect(ids(await find('CarePlan', 'patient=p1,p2'))).toEqual(['cp4', 'cp3', 'cp2', 'cp1']);
+        expect(ids(await find('Task', 'patient=p1'))).toEqual(['t1']);
+        expect(ids(await find('Task', 'subject=Patient/p1'))).toEqual(['t1']);
+        expect(ids(await find('CarePlan', 'supporting-info=DetectedIssue/di1'))).toEqual(['cp1']);
+      });
+
+      it('by status, with alternatives, :not and combined with other parameters', async () => {
+        expect(ids(await find('CarePlan', 'status=active'))).toEqual(['cp5', 'cp3', 'cp1']);
+        expect(ids(await find('CarePlan', 'status=completed,draft'))).toEqual(['cp4', 'cp2']);
+        expect(ids(await find('CarePlan', 'status:not=active'))).toEqual(['cp4', 'cp2']);
+        expect(ids(await find('CarePlan', 'patient=p1&status=active'))).toEqual(['cp1']);
+        expect(ids(await find('CarePlan', 'status=active&status=completed'))).toEqual([]);
+      });
+
+      it('by _tag, _profile and a date parameter with precision', async () => {
+        expect(ids(await find('CarePlan', '_tag=urn:tag|ppp'))).toEqual(['cp1']);
+        expect(ids(await find('CarePlan', '_profile=https://fhir.passerelle.fr/StructureDefinition/passerelle-ppp-careplan'))).toEqual(['cp1']);
+        expect(ids(await find('Patient', 'birthdate=1950'))).toEqual(['p1']);
+        expect(ids(await find('Patient', 'birthdate=1950-06-15'))).toEqual(['p1']);
+        expect(await find('Patient', 'birthdate=1950-06-16')).toEqual([]);
+        expect(ids(await find('Patient', 'birthdate=lt1940'))).toEqual(['p2']);
+        expect(ids(await find('Patient', 'birthdate=ge1938-06-01'))).toEqual(['p2', 'p1']); // 1938 overlaps
+        expect(ids(await find('Patient', 'birthdate=gt1938'))).toEqual(['p1']);
+        expect(ids(await find('Patient', 'birthdate=ne1950'))).toEqual(['p2']);
+      });
+
+      it('by _lastUpdated with prefixes and precisions', async () => {
+        // cp1 08:00:02, cp2 08:00:03, cp3 08:00:04, cp4 08:00:05, cp5 08:00:06
+        expect(ids(await find('CarePlan', '_lastUpdated=2024-03-01'))).toHaveLength(5);
+        expect(await find('CarePlan', '_lastUpdated=2024-03-02')).toEqual([]);
+        expect(ids(await find('CarePlan', '_lastUpdated=2024-03-01T08:00:03Z'))).toEqual(['cp2']);
+        expect(ids(await find('CarePlan', '_lastUpdated=ge2024-03-01T08:00:05Z'))).toEqual(['cp5', 'cp4']);
+        expect(ids(await find('CarePlan', '_lastUpdated=gt2024-03-01T08:00:05Z'))).toEqual(['cp5']);
+        expect(ids(await find('CarePlan', '_lastUpdated=lt2024-03-01T08:00:03Z'))).toEqual(['cp1']);
+        expect(ids(await find('CarePlan', '_lastUpdated=le2024-03-01T08:00:03Z'))).toEqual(['cp2', 'cp1']);
+        expect(ids(await find('CarePlan', '_lastUpdated=ne2024-03-01T08:00:03Z'))).toEqual(['cp5', 'cp4', 'cp3', 'cp1']);
+        // Zone offsets: 09:00:04+01:00 is 08:00:04Z.
+        expect(ids(await find('CarePlan', '_lastUpdated=2024-03-01T09:00:04%2B01:00'))).toEqual(['cp3']);
+        expect(ids(await find('CarePlan', '_lastUpdated=ge2024-03-01T08:00:03Z&_lastUpdated=lt2024-03-01T08:00:05Z'))).toEqual([
+          'cp3',
+          'cp2',
+        ]);
+      });
+
+      it('pages with _count and _offset, with an accurate total', async () => {
+        const page = async (qs: string) => store.search(parseSearchParams('CarePlan', new URLSearchParams(qs)));
+        const p1 = await page('_count=2&_total=accurate');
+        expect(ids(p1.resources)).toEqual(['cp5', 'cp4']);
+        expect(p1.total).toBe(5);
+        expect(ids((await page('_count=2&_offset=2')).resources)).toEqual(['cp3', 'cp2']);
+        const last = await page('_count=2&_offset=4&_total=accurate');
+        expect(ids(last.resources)).toEqual(['cp1']);
+        expect(last.total).toBe(5);
+        expect((await page('_count=2&_offset=10')).resources).toEqual([]);
+        const countOnly = await page('status=active&_summary=count');
+        expect(countOnly).toEqual({ resources: [], total: 3 });
+        expect((await page('_count=2')).total).toBeUndefined();
+      });
+
+      it('sees the new values after an update, and not the old ones', async () => {
+        await put(carePlan('cp1', 'p2', 'revoked'));
+        expect(ids(await find('CarePlan', 'patient=p1'))).toEqual(['cp2']);
+        expect(ids(await find('CarePlan', 'status=revoked&patient=p2'))).toEqual(['cp1']);
+        expect(await find('CarePlan', 'supporting-info=DetectedIssue/di1')).toEqual([]);
+      });
+
+      it('refuses a predicate on a parameter the type does not have', async () => {
+        const e = await rejection(
+          store.search({ resourceType: 'CarePlan', predicates: [{ param: 'nope', prefix: 'eq', values: ['x'] }], count: 10, offset: 0 }),
+        );
+        expect(outcomeCode(e)).toBe('invalid');
+      });
+    });
+
+    describe('audit', () => {
+      it('records entries and lists them newest first, by entity and with a limit', async () => {
+        clock.set('2024-06-01T12:00:00.000Z');
+        await store.transaction(async (tx) => {
+          await tx.audit({ action: 'ppp.submit', actor: 'dpi-1', entities: ['CarePlan/a', 'Patient/p'], outcome: 'success', requestId: 'r1' });
+          await tx.audit({ action: 'ppp.link-ctm', actor: 'dpi-1', entities: ['CarePlan/a'], outcome: 'failure', detail: 'BMO not validated' });
+          await tx.audit({ action: 'fhir.create', actor: 'anonymous', entities: ['Patient/q'], outcome: 'success' });
+        });
+        const all = await store.auditLog();
+        expect(all.map((a) => a.action)).toEqual(['fhir.create', 'ppp.link-ctm', 'ppp.submit']);
+        const forA = await store.auditLog({ entity: 'CarePlan/a' });
+        expect(forA.map((a) => a.action)).toEqual(['ppp.link-ctm', 'ppp.submit']);
+        expect(forA[0]).toMatchObject({ actor: 'dpi-1', outcome: 'failure', detail: 'BMO not validated', entities: ['CarePlan/a'] });
+        expect(forA[1]).toMatchObject({ requestId: 'r1', entities: ['CarePlan/a', 'Patient/p'], recorded: '2024-06-01T12:00:00.000Z' });
+        expect(typeof forA[0].id).toBe('number');
+        expect(await store.auditLog({ limit: 1 })).toHaveLength(1);
+        expect(await store.auditLog({ entity: 'Patient/none' })).toEqual([]);
+      });
+    });
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
