@@ -68,7 +68,7 @@ try {
   const ppps = Math.ceil(TOTAL / PER_PATIENT);
 
   // --- writes ---------------------------------------------------------------------------------------------
-  const store = await openSqliteStore({ file: join(dir, 'store.db') });
+  let store = await openSqliteStore({ file: join(dir, 'store.db') });
   let t0 = performance.now();
   for (let i = 0; i < ppps; i++) {
     const resources = pppOf(i);
@@ -108,6 +108,8 @@ try {
   console.log(`unchanged re-send                    : ${((10_000 / (performance.now() - t0)) * 1000).toFixed(0)} resources/s`);
 
   // --- searches -------------------------------------------------------------------------------------------
+  await store.close();
+  store = await openSqliteStore({ file: join(dir, 'store.db') });
   const cases: [string, string][] = [
     ['CarePlan', 'patient=Patient/pat-4242'],
     ['Patient', 'identifier=urn:oid:1.2.250.1.213.1.4.8|1000000004242'],
@@ -121,7 +123,6 @@ try {
     ['Patient', 'birthdate=1955&_total=accurate&_count=10'],
     ['CarePlan', '_id=ppp-1,ppp-2,ppp-3'],
   ];
-  let k = 0;
   for (const [type, qs] of cases) {
     const query = parseSearchParams(type, new URLSearchParams(qs));
     const first = await store.search(query);
@@ -139,7 +140,6 @@ try {
       `search ${type}?${qs}`.padEnd(80) +
         ` ${String(first.resources.length).padStart(4)} hits${first.total !== undefined ? ` (total ${first.total})` : ''}  p50 ${pct(0.5)} ms  p99 ${pct(0.99)} ms`,
     );
-    k++;
   }
   await store.close();
 

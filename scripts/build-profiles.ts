@@ -106,12 +106,16 @@ class SnapshotEditor {
     return el;
   }
 
-  /** Applies `change` to the snapshot element and records it in the differential. */
+  /** Applies `change` to the snapshot element and records in the differential what actually differs. */
   edit(id: string, change: Partial<ElementDefinition>): ElementDefinition {
     const el = this.get(id);
-    Object.assign(el, clone(change));
+    const changed = Object.fromEntries(
+      Object.entries(change).filter(([k, v]) => JSON.stringify(el[k as keyof ElementDefinition]) !== JSON.stringify(v)),
+    );
+    if (Object.keys(changed).length === 0) return el;
+    Object.assign(el, clone(changed));
     const d = this.diff.get(id) ?? { id, path: el.path };
-    Object.assign(d, clone(change));
+    Object.assign(d, clone(changed));
     this.diff.set(id, d);
     return el;
   }

@@ -82,13 +82,20 @@ export const SYSTEM = {
   professionSante: 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante',
   // Identity (FR Core)
   frCoreIdentifierType: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203',
+  /** HL7 v2 table 0203 (identifier type `PI` of the sender's patient id). */
+  v2IdentifierType: 'http://terminology.hl7.org/CodeSystem/v2-0203',
+  listEmptyReason: 'http://terminology.hl7.org/CodeSystem/list-empty-reason',
+  /**
+   * FR Core RNIV identity-status code system (development branch: PROV/RECUP/VALI/QUAL). Used for RECUP and an
+   * RNIV-validated identity, which table 0445 cannot express without claiming a qualified INS.
+   */
+  frCoreRnivStatus: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status',
   frCoreIdentityStatus: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445',
   frCoreIdentityReliabilityExt: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability',
   frCoreBirthListGivenNameExt: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-birth-list-given-name',
   frCoreInseeCodeExt: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code',
   birthPlaceExt: 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace',
   inseeCommune: 'https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM',
-  inseeCountry: 'https://mos.esante.gouv.fr/NOS/TRE_R20-Pays/FHIR/TRE-R20-Pays',
   // Identifiers
   insNir: 'urn:oid:1.2.250.1.213.1.4.8',
   insNia: 'urn:oid:1.2.250.1.213.1.4.9',

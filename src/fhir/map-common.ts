@@ -42,17 +42,6 @@ import { BundleBuilder, ref, type IdentifiedResource, type Ref } from './bundle-
 import { CANONICAL_BASE, CS, DRUG_SYSTEM, PROFILE, SYSTEM } from './canonical.js';
 import { idFor, organizationId, patientId, practitionerId, practitionerRoleId } from './ids.js';
 
-// Systems used here that canonical.ts does not (yet) name. TODO(canonical): move them to SYSTEM.
-/** HL7 v2 table 0203 (identifier type `PI` of the sender's patient id). */
-const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
-/** ANS TRE_G15 profession codes (PractitionerRole.code). */
-const TRE_G15_PROFESSION = 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante';
-/**
- * FR Core RNIV identity-status code system (development branch, PROV/VALI/RECUP/QUAL). Used only for RECUP and
- * for an RNIV-validated identity, which table 0445 cannot express without claiming a qualified INS (see below).
- */
-const FR_CORE_RNIV_STATUS = 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status';
-
 export type DocumentKindKey = 'ppp' | 'ctm' | 'bpm';
 
 // ---- small constructors -----------------------------------------------------------------------------
@@ -153,14 +142,16 @@ function identityStatusCoding(status: PatientIdentity['status']): Coding {
     case 'PROV':
       return coding(SYSTEM.frCoreIdentityStatus, 'PROV', 'Identité provisoire');
     case 'RECUP':
-      return coding(FR_CORE_RNIV_STATUS, 'RECUP', 'Identité récupérée');
+      return coding(SYSTEM.frCoreRnivStatus, 'RECUP', 'Identité récupérée');
     case 'VALI':
-      return coding(FR_CORE_RNIV_STATUS, 'VALI', 'Identité validée');
+      return coding(SYSTEM.frCoreRnivStatus, 'VALI', 'Identité validée');
   }
 }
 
 function birthPlaceExtension(insee: string): Extension {
-  const system = insee.startsWith('99') ? SYSTEM.inseeCountry : SYSTEM.inseeCommune;
+  // FR Core binds the INSEE code to TRE-R13-CommuneOM (required), for a birth abroad too: the INSi returns the
+  // COG code of the country (99xxx) in the same field, and fr-core-3 only forbids the unknown place 99999.
+  const system = SYSTEM.inseeCommune;
   return {
     url: SYSTEM.birthPlaceExt,
     valueAddress: { extension: [{ url: SYSTEM.frCoreInseeCodeExt, valueCoding: { system, code: insee } }] },
@@ -193,7 +184,7 @@ export function mapPatient(p: PatientIdentity): Patient & { id: string } {
   }
   identifier.push({
     use: 'usual',
-    type: concept(coding(V2_0203, 'PI', 'Patient internal identifier')),
+    type: concept(coding(SYSTEM.v2IdentifierType, 'PI', 'Patient internal identifier')),
     system,
     value: p.sourceId.value,
   });
@@ -230,9 +221,9 @@ export interface ActorInput {
 }
 
 const PROFESSION: Record<NonNullable<ActorInput['profession']>, Coding | undefined> = {
-  medecin: coding(TRE_G15_PROFESSION, '10', 'Médecin'),
-  pharmacien: coding(TRE_G15_PROFESSION, '21', 'Pharmacien'),
-  infirmier: coding(TRE_G15_PROFESSION, '60', 'Infirmier'),
+  medecin: coding(SYSTEM.professionSante, '10', 'Médecin'),
+  pharmacien: coding(SYSTEM.professionSante, '21', 'Pharmacien'),
+  infirmier: coding(SYSTEM.professionSante, '60', 'Infirmier'),
   autre: undefined,
 };
 
@@ -427,7 +418,7 @@ export function mapMedicationStatement(s: MapScope, id: string, line: Pick<Medic
   };
 }
 
-export const LOINC_MEDICATION_HISTORY = (): Coding => coding(SYSTEM.loinc, '10160-0', 'History of Medication use Narrative');
+export const loincMedicationHistory = (): Coding => coding(SYSTEM.loinc, '10160-0', 'History of Medication use Narrative');
 
 /** The reviewed medication list (`snapshot`, LOINC 10160-0) over the line statements. */
 export function mapMedicationList(
@@ -444,7 +435,7 @@ export function mapMedicationList(
     status: 'current',
     mode: o.mode ?? 'snapshot',
     title: o.title,
-    code: concept(LOINC_MEDICATION_HISTORY()),
+    code: concept(loincMedicationHistory()),
     subject: s.patient,
     date: o.date,
     entry: entries.map((item) => ({ item })),

@@ -7,7 +7,6 @@ import type {
   CompositionSection,
   DetectedIssue,
   Extension,
-  MedicationStatement,
   Provenance,
 } from '@medplum/fhirtypes';
 import {
@@ -28,7 +27,7 @@ import {
   concept,
   listCoding,
   localIdentifierSystem,
-  LOINC_MEDICATION_HISTORY,
+  loincMedicationHistory,
   mapMedicationList,
   mapMedicationStatement,
   mapPatient,
@@ -116,7 +115,7 @@ export function mapCtm(ctm: Ctm, ctx: MapContext): Bundle {
     meta: { profile: [PROFILE.bmoComposition] },
     identifier: { use: 'official', system: localIdentifierSystem(s.finess, 'ctm-bmo'), value: ctm.id },
     status: validation ? 'final' : 'preliminary',
-    type: concept(LOINC_MEDICATION_HISTORY()),
+    type: concept(loincMedicationHistory()),
     subject: s.patient,
     date: ctm.bmo.date,
     author: [bmoAuthor],
@@ -125,7 +124,7 @@ export function mapCtm(ctm: Ctm, ctx: MapContext): Bundle {
     section: [
       {
         title: 'Médicaments',
-        code: concept(LOINC_MEDICATION_HISTORY()),
+        code: concept(loincMedicationHistory()),
         extension: [sourcesExtension(ctm.bmo.sourcesConsulted)],
         mode: 'working',
         entry: bmoEntries,
@@ -222,7 +221,7 @@ function mapFct(
   }
 
   const section: CompositionSection[] = [
-    { title: 'Bilan médicamenteux optimisé', code: concept(LOINC_MEDICATION_HISTORY()), entry: [bmoRef] },
+    { title: 'Bilan médicamenteux optimisé', code: concept(loincMedicationHistory()), entry: [bmoRef] },
   ];
   // The FCT always has its three sections; with every drug stopped the current-treatment one says so (cmp-1/cmp-2).
   section.push(
@@ -231,7 +230,7 @@ function mapFct(
       : {
           title: 'Traitement médicamenteux courant',
           text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Aucun médicament dans la prescription en cours.</div>' },
-          emptyReason: concept(coding('http://terminology.hl7.org/CodeSystem/list-empty-reason', 'nilknown', 'Nil Known')),
+          emptyReason: concept(coding(SYSTEM.listEmptyReason, 'nilknown', 'Nil Known')),
         },
   );
   section.push({ title: 'Conciliation', mode: 'working', entry: lineEntries });

@@ -1,6 +1,6 @@
 // PPP → FHIR R4 transaction Bundle (medication-model.md §8.2): CarePlan (SMP shape) with its CareTeam, reviewed
 // List, DetectedIssues, proposals, MT/PHO validation Tasks, D45/D90 follow-ups, RCP and consent.
-import type { Bundle, CarePlan, Communication, Encounter, Extension, PractitionerRole, Task } from '@medplum/fhirtypes';
+import type { Bundle, CarePlan, Communication, Encounter, Extension } from '@medplum/fhirtypes';
 import { displayOf, ENTRY_DOORS, PATHWAYS, RCP_MODES, STAY_TYPES, CAREPLAN_CATEGORIES } from '../domain/codes.js';
 import type { Ppp } from '../domain/ppp.js';
 import { BundleBuilder, type MapContext, type Ref } from './bundle-builder.js';

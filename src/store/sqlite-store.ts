@@ -38,6 +38,8 @@ export interface SqliteStoreOptions {
   now?: () => Date;
   /** How long a statement waits for a lock held by another connection. Default 5000 ms. */
   busyTimeoutMs?: number;
+  /** Search planning: index rows up to which a predicate drives a query (see `search`). Default 1000. */
+  driverMaxRows?: number;
 }
 
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<ResourceStore> {
@@ -47,6 +49,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Reso
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 const AUDIT_DEFAULT_LIMIT = 100;
 const AUDIT_MAX_LIMIT = 1000;
+/** Index rows up to which a predicate drives a search (default of `SqliteStoreOptions.driverMaxRows`). */
+const DRIVER_MAX_ROWS = 1000;
 
 type Db = Database.Database;
 type Statement = Database.Statement<unknown[], unknown>;
@@ -118,6 +122,7 @@ class SqliteStore implements ResourceStore {
     /** Same object as `writer` for `:memory:` databases, whose reads then queue behind the mutex. */
     private readonly reader: Connection,
     private readonly now: () => Date,
+    private readonly driverMaxRows: number,
   ) {}
 
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -145,7 +150,7 @@ class SqliteStore implements ResourceStore {
       rdb.pragma(`busy_timeout = ${busy}`);
       reader = new Connection(rdb);
     }
-    return new SqliteStore(writer, reader, now);
+    return new SqliteStore(writer, reader, now, options.driverMaxRows ?? DRIVER_MAX_ROWS);
   }
 
   // --- transactions ------------------------------------------------------------------------------------
@@ -180,7 +185,7 @@ class SqliteStore implements ResourceStore {
         },
         search: async (query: SearchQuery) => {
           guard();
-          return search(w, query);
+          return search(w, query, this.driverMaxRows);
         },
         audit: async (entry: AuditEntry) => {
           guard();
@@ -223,7 +228,7 @@ class SqliteStore implements ResourceStore {
 
   search(query: SearchQuery): Promise<SearchResult> {
     // count and page in one read transaction, so they agree.
-    return this.readOp((c) => c.db.transaction(() => search(c, query))());
+    return this.readOp((c) => c.db.transaction(() => search(c, query, this.driverMaxRows))());
   }
 
   vread(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
@@ -468,45 +473,93 @@ function canonicalJson(v: unknown): string {
 }
 
 // --- search ----------------------------------------------------------------------------------------------
+//
+// SQLite has no statistics on our index values, so the plan is chosen here, per query. A predicate backed
+// by search_index is either a *driver* (`r.id IN (subquery)`: fetch the few matching resources by key,
+// then sort them) or a *filter* (correlated `EXISTS`: walk the type's resources newest first and stop once
+// the page is full). A driver wins when it matches few rows (`patient=…`, `identifier=…`), a filter when it
+// matches many (`status=active`); a capped count of each predicate's index rows decides.
 
-function search(c: Connection, query: SearchQuery): SearchResult {
-  const { where, params } = whereClause(query);
+interface CompiledPredicate {
+  /** SQL on `r` when the predicate reads resource columns; else undefined. */
+  column?: string;
+  /** For index predicates: the condition on `s` and its parameters. */
+  match?: string;
+  param: string;
+  negate: boolean;
+  params: unknown[];
+}
+
+function search(c: Connection, query: SearchQuery, driverMaxRows: number): SearchResult {
   if (!Number.isSafeInteger(query.count) || query.count < 0) throw invalid(`_count: invalid value ${query.count}`, '_count');
   if (!Number.isSafeInteger(query.offset) || query.offset < 0) throw invalid(`_offset: invalid value ${query.offset}`, '_offset');
+  const type = query.resourceType;
+  const compiled: CompiledPredicate[] = [];
+  for (const p of query.predicates) {
+    const def = getSearchParam(type, p.param);
+    if (!def) throw invalid(`Unknown search parameter "${p.param}" for ${type}`, p.param);
+    if (p.values.length > 0) compiled.push(compile(def, p));
+  }
+
+  // Choose the driver: the positive index predicate with the fewest rows, if few enough.
+  let driver: CompiledPredicate | undefined;
+  let driverRows = driverMaxRows + 1;
+  if (!compiled.some((p) => p.column?.startsWith('r.id IN'))) {
+    for (const p of compiled) {
+      if (p.match === undefined || p.negate) continue;
+      const { n } = c
+        .prepare(
+          `SELECT count(*) AS n FROM (SELECT 1 FROM search_index s WHERE s.type = ? AND s.param = ? AND (${p.match}) LIMIT ${driverMaxRows + 1})`,
+        )
+        .get(type, p.param, ...p.params) as { n: number };
+      if (n === 0) return { resources: [], ...(query.total ? { total: 0 } : {}) };
+      if (n < driverRows) {
+        driver = p;
+        driverRows = n;
+      }
+    }
+  }
+
+  const parts = ['r.type = ?', 'r.deleted = 0'];
+  const params: unknown[] = [type];
+  for (const p of compiled) {
+    if (p.column !== undefined) {
+      parts.push(p.column);
+    } else if (p === driver) {
+      parts.push(`r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND (${p.match}))`);
+      params.push(type, p.param);
+    } else {
+      // INDEXED BY: without statistics SQLite would rather walk the value index, i.e. every matching row.
+      parts.push(
+        `${p.negate ? 'NOT EXISTS' : 'EXISTS'} (SELECT 1 FROM search_index s INDEXED BY search_index_resource ` +
+          `WHERE s.type = r.type AND s.id = r.id AND s.param = ? AND (${p.match}))`,
+      );
+      params.push(p.param);
+    }
+    params.push(...p.params);
+  }
+  const where = parts.join(' AND ');
   const result: SearchResult = { resources: [] };
   if (query.count > 0) {
     const rows = c
-      .prepare(
-        `SELECT r.json FROM resources r WHERE ${where} ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?`,
-      )
+      .prepare(`SELECT r.json FROM resources r WHERE ${where} ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?`)
       .all(...params, query.count, query.offset) as { json: string }[];
     result.resources = rows.map((r) => JSON.parse(r.json) as Resource);
   }
   if (query.total) {
-    const row = c.prepare(`SELECT count(*) AS n FROM resources r WHERE ${where}`).get(...params) as { n: number };
-    result.total = row.n;
+    result.total = (c.prepare(`SELECT count(*) AS n FROM resources r WHERE ${where}`).get(...params) as { n: number }).n;
   }
   return result;
 }
 
-function whereClause(query: SearchQuery): { where: string; params: unknown[] } {
-  const parts = ['r.type = ?', 'r.deleted = 0'];
-  const params: unknown[] = [query.resourceType];
-  for (const p of query.predicates) {
-    const def = getSearchParam(query.resourceType, p.param);
-    if (!def) throw invalid(`Unknown search parameter "${p.param}" for ${query.resourceType}`, p.param);
-    if (p.values.length === 0) continue;
-    parts.push(predicateSql(query.resourceType, def, p, params));
-  }
-  return { where: parts.join(' AND '), params };
-}
-
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
-function predicateSql(type: string, def: SearchParamDefinition, p: SearchPredicate, params: unknown[]): string {
+function compile(def: SearchParamDefinition, p: SearchPredicate): CompiledPredicate {
+  const params: unknown[] = [];
+  const negate = p.prefix === 'ne';
   if (def.column === 'id') {
     params.push(...p.values);
-    return `r.id ${p.prefix === 'ne' ? 'NOT IN' : 'IN'} (${placeholders(p.values.length)})`;
+    return { column: `r.id ${negate ? 'NOT IN' : 'IN'} (${placeholders(p.values.length)})`, param: def.code, negate, params };
   }
   if (def.column === 'lastUpdated') {
     const alternatives = p.values.map((v) => {
@@ -532,18 +585,15 @@ function predicateSql(type: string, def: SearchParamDefinition, p: SearchPredica
           return 'r.last_updated >= ?';
       }
     });
-    return `(${alternatives.join(' OR ')})`;
+    return { column: `(${alternatives.join(' OR ')})`, param: def.code, negate: false, params };
   }
-  // Index-backed: membership of the resource id in the matching index rows (the NOT form for `ne`).
-  params.push(type, def.code);
   const alternatives: string[] = [];
-  const codesOnly: string[] = [];
   if (def.type === 'date') {
     for (const v of p.values) {
       const { start, end } = dateCriterion(def.code, v);
       switch (p.prefix) {
         case 'eq':
-        case 'ne':
+        case 'ne': // NOT EXISTS of the `eq` match
           alternatives.push('(s.date_start >= ? AND s.date_end <= ?)');
           params.push(start, end);
           break;
@@ -565,8 +615,9 @@ function predicateSql(type: string, def: SearchParamDefinition, p: SearchPredica
           break;
       }
     }
-    return `r.id ${p.prefix === 'ne' ? 'NOT IN' : 'IN'} (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.date_start IS NOT NULL AND (${alternatives.join(' OR ')}))`;
+    return { match: `s.date_start IS NOT NULL AND (${alternatives.join(' OR ')})`, param: def.code, negate, params };
   }
+  const codesOnly: string[] = [];
   for (const v of p.values) {
     let system: string | undefined;
     let code: string | undefined;
@@ -593,5 +644,5 @@ function predicateSql(type: string, def: SearchParamDefinition, p: SearchPredica
     alternatives.push(codesOnly.length === 1 ? 's.value = ?' : `s.value IN (${placeholders(codesOnly.length)})`);
     params.push(...codesOnly);
   }
-  return `r.id ${p.prefix === 'ne' ? 'NOT IN' : 'IN'} (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND (${alternatives.join(' OR ')}))`;
+  return { match: alternatives.join(' OR '), param: def.code, negate, params };
 }

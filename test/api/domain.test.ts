@@ -91,7 +91,7 @@ describe('link an existing CTM to a PPP', () => {
 
   it('is allowed later, once the same CTM comes back with its BMO validated', async () => {
     const ppp = fixture('ppp/ppp-12-medicines.json');
-    const ctm = { ...fixture('ctm/admission-unvalidated-bmo.json'), id: 'CTM-LATER-1', patient: ppp.patient };
+    const ctm: Record<string, unknown> = { ...fixture('ctm/admission-unvalidated-bmo.json'), id: 'CTM-LATER-1', patient: ppp.patient };
     const finess = (ctm.establishment as { finess: string }).finess;
     const ref = { ctm: { finess, id: 'CTM-LATER-1' } };
     await call(`${srv.url}/ctm`, { body: ctm, headers: json });

@@ -108,10 +108,10 @@ describe('Patient', () => {
     ]);
   });
 
-  it('a birthplace abroad (99xxx) is coded in the country system', () => {
+  it('a birthplace abroad (99xxx) keeps its COG code in the FR Core INSEE system (required binding)', () => {
     const p = one<Patient>(mapPpp(ppp('consultation-born-abroad'), { now: NOW }), 'Patient');
     expect(p.extension?.find((e) => e.url === SYSTEM.birthPlaceExt)?.valueAddress?.extension?.[0]?.valueCoding).toEqual({
-      system: SYSTEM.inseeCountry,
+      system: SYSTEM.inseeCommune,
       code: '99134',
     });
   });

@@ -277,6 +277,7 @@ const VALID: Record<string, Resource> = {
     category: [cc(SYSTEM.loinc, '59284-0')],
     patient: ref('Patient'),
     dateTime: '2026-01-10T10:00:00+01:00',
+    policyRule: cc('http://terminology.hl7.org/CodeSystem/v3-ActCode', 'OPTIN'),
   },
   [PROFILE.encounter]: {
     resourceType: 'Encounter',
@@ -304,7 +305,7 @@ describe('validateResource: valid resources', () => {
 
 describe('validateResource: rejections name the field', () => {
   it('rejects a bogus Patient.gender (required binding)', () => {
-    const issues = validateResource({ ...VALID[PROFILE.patient], gender: 'bogus' } as Patient);
+    const issues = validateResource({ ...(VALID[PROFILE.patient] as Patient), gender: 'bogus' } as unknown as Patient);
     expect(expressions(issues)).toContain('Patient.gender');
     expect(errors(issues).find((i) => i.expression?.[0] === 'Patient.gender')).toMatchObject({
       code: 'code-invalid',
@@ -418,7 +419,7 @@ describe('validateResource: rejections name the field', () => {
   });
 
   it('checks bindings inside data types (HumanName.use)', () => {
-    const p = { ...VALID[PROFILE.patient], name: [{ use: 'nickname-ish', family: 'X' }] } as Patient;
+    const p = { ...(VALID[PROFILE.patient] as Patient), name: [{ use: 'nickname-ish', family: 'X' }] } as unknown as Patient;
     expect(expressions(validateResource(p))).toEqual(['Patient.name[0].use']);
   });
 });
@@ -446,7 +447,7 @@ describe('validateBundle and assertValid', () => {
   const bundle = (): Bundle => ({
     resourceType: 'Bundle',
     type: 'transaction',
-    entry: Object.values(VALID).map((resource, i) => ({
+    entry: structuredClone(Object.values(VALID)).map((resource, i) => ({
       fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
       resource,
       request: { method: 'POST', url: resource.resourceType },
@@ -459,15 +460,31 @@ describe('validateBundle and assertValid', () => {
 
   it('prefixes entry issues with Bundle.entry[i].resource', () => {
     const b = bundle();
-    (b.entry![3].resource as { gender?: string }).gender = 'x';
-    (b.entry![2].resource as { gender?: string }).gender = 'bogus';
-    expect(expressions(validateBundle(b))).toEqual(['Bundle.entry[2].resource.gender']);
+    (b.entry![0].resource as { gender?: string }).gender = 'bogus';
+    (b.entry![19].resource as { status?: string }).status = 'bogus';
+    expect(expressions(validateBundle(b))).toEqual(['Bundle.entry[0].resource.gender', 'Bundle.entry[19].resource.status']);
   });
 
-  it('checks the bundle itself (transaction entries need a request)', () => {
+  it('checks the bundle itself (transaction entries need a request; a document starts with a Composition)', () => {
     const b = bundle();
     delete b.entry![0].request;
-    expect(expressions(validateBundle(b))).toContain('Bundle.entry[0]');
+    const issues = errors(validateBundle(b));
+    expect(issues.map((i) => i.expression?.[0])).toEqual(['Bundle']);
+    expect(issues[0].details?.text).toContain('bdl-3');
+
+    const doc: Bundle = {
+      resourceType: 'Bundle',
+      type: 'document',
+      identifier: { system: SYSTEM.uuid, value: 'urn:uuid:6f1c0a52-3d0e-4a7e-9a51-0d6f8b3c1e11' },
+      timestamp: '2026-01-10T11:00:00+01:00',
+      entry: [
+        { fullUrl: 'urn:uuid:6f1c0a52-3d0e-4a7e-9a51-0d6f8b3c1e12', resource: VALID[PROFILE.patient] },
+        { fullUrl: 'urn:uuid:6f1c0a52-3d0e-4a7e-9a51-0d6f8b3c1e13', resource: bmo() },
+      ],
+    };
+    expect(errors(validateBundle(doc)).map((i) => i.details?.text)).toEqual([expect.stringContaining('bdl-11')]);
+    doc.entry?.reverse();
+    expect(errors(validateBundle(doc))).toEqual([]);
   });
 
   it('assertValid throws an OperationOutcomeError listing only errors', () => {

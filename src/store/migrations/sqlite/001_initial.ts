@@ -44,7 +44,8 @@ CREATE TABLE search_index (
 );
 CREATE INDEX search_index_value ON search_index (type, param, value, system, id);
 CREATE INDEX search_index_date ON search_index (type, param, date_start, date_end, id) WHERE date_start IS NOT NULL;
-CREATE INDEX search_index_resource ON search_index (type, id);
+-- Per-resource access: replacing rows on write, and correlated EXISTS filters in searches.
+CREATE INDEX search_index_resource ON search_index (type, id, param);
 
 CREATE TABLE audit (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,
