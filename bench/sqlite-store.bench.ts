@@ -68,7 +68,7 @@ try {
   const ppps = Math.ceil(TOTAL / PER_PATIENT);
 
   // --- writes ---------------------------------------------------------------------------------------------
-  let store = await openSqliteStore({ file: join(dir, 'store.db') });
+  const store = await openSqliteStore({ file: join(dir, 'store.db') });
   let t0 = performance.now();
   for (let i = 0; i < ppps; i++) {
     const resources = pppOf(i);
@@ -108,8 +108,6 @@ try {
   console.log(`unchanged re-send                    : ${((10_000 / (performance.now() - t0)) * 1000).toFixed(0)} resources/s`);
 
   // --- searches -------------------------------------------------------------------------------------------
-  await store.close();
-  store = await openSqliteStore({ file: join(dir, 'store.db') });
   const cases: [string, string][] = [
     ['CarePlan', 'patient=Patient/pat-4242'],
     ['Patient', 'identifier=urn:oid:1.2.250.1.213.1.4.8|1000000004242'],

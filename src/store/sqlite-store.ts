@@ -252,7 +252,8 @@ class SqliteStore implements ResourceStore {
 
   auditLog(filter: { entity?: string; limit?: number } = {}): Promise<AuditRecord[]> {
     return this.readOp((c) => {
-      const limit = Math.max(1, Math.min(Math.trunc(filter.limit ?? AUDIT_DEFAULT_LIMIT), AUDIT_MAX_LIMIT));
+      const wanted = Number.isFinite(filter.limit) ? Math.trunc(filter.limit as number) : AUDIT_DEFAULT_LIMIT;
+      const limit = Math.max(1, Math.min(wanted, AUDIT_MAX_LIMIT));
       const rows = (
         filter.entity === undefined
           ? c.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit)
@@ -478,13 +479,17 @@ function canonicalJson(v: unknown): string {
 // by search_index is either a *driver* (`r.id IN (subquery)`: fetch the few matching resources by key,
 // then sort them) or a *filter* (correlated `EXISTS`: walk the type's resources newest first and stop once
 // the page is full). A driver wins when it matches few rows (`patient=…`, `identifier=…`), a filter when it
-// matches many (`status=active`); a capped count of each predicate's index rows decides.
+// matches many (`status=active`); a capped count of each predicate's index rows decides. Every table access
+// is pinned with INDEXED BY, so the plan does not depend on whether ANALYZE statistics exist yet.
 
 interface CompiledPredicate {
   /** SQL on `r` when the predicate reads resource columns; else undefined. */
   column?: string;
-  /** For index predicates: the condition on `s` and its parameters. */
+  /** A positive `_id` predicate: the query is fetched by key. */
+  byId?: boolean;
+  /** For index predicates: the condition on `s`, and the index that serves it across resources. */
   match?: string;
+  index?: 'search_index_value' | 'search_index_date';
   param: string;
   negate: boolean;
   params: unknown[];
@@ -501,15 +506,16 @@ function search(c: Connection, query: SearchQuery, driverMaxRows: number): Searc
     if (p.values.length > 0) compiled.push(compile(def, p));
   }
 
-  // Choose the driver: the positive index predicate with the fewest rows, if few enough.
+  // Choose the driver: `_id`, else the positive index predicate with the fewest rows, if few enough.
+  const byId = compiled.some((p) => p.byId);
   let driver: CompiledPredicate | undefined;
   let driverRows = driverMaxRows + 1;
-  if (!compiled.some((p) => p.column?.startsWith('r.id IN'))) {
+  if (!byId) {
     for (const p of compiled) {
       if (p.match === undefined || p.negate) continue;
       const { n } = c
         .prepare(
-          `SELECT count(*) AS n FROM (SELECT 1 FROM search_index s WHERE s.type = ? AND s.param = ? AND (${p.match}) LIMIT ${driverMaxRows + 1})`,
+          `SELECT count(*) AS n FROM (SELECT 1 FROM search_index s INDEXED BY ${p.index} WHERE s.type = ? AND s.param = ? AND (${p.match}) LIMIT ${driverMaxRows + 1})`,
         )
         .get(type, p.param, ...p.params) as { n: number };
       if (n === 0) return { resources: [], ...(query.total ? { total: 0 } : {}) };
@@ -526,7 +532,7 @@ function search(c: Connection, query: SearchQuery, driverMaxRows: number): Searc
     if (p.column !== undefined) {
       parts.push(p.column);
     } else if (p === driver) {
-      parts.push(`r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND (${p.match}))`);
+      parts.push(`r.id IN (SELECT s.id FROM search_index s INDEXED BY ${p.index} WHERE s.type = ? AND s.param = ? AND (${p.match}))`);
       params.push(type, p.param);
     } else {
       // INDEXED BY: without statistics SQLite would rather walk the value index, i.e. every matching row.
@@ -539,15 +545,17 @@ function search(c: Connection, query: SearchQuery, driverMaxRows: number): Searc
     params.push(...p.params);
   }
   const where = parts.join(' AND ');
+  // Driven: fetch by key, then sort the few rows. Otherwise: walk the type newest first.
+  const from = `resources r INDEXED BY ${byId || driver ? 'resources_key' : 'resources_live_by_updated'}`;
   const result: SearchResult = { resources: [] };
   if (query.count > 0) {
     const rows = c
-      .prepare(`SELECT r.json FROM resources r WHERE ${where} ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?`)
+      .prepare(`SELECT r.json FROM ${from} WHERE ${where} ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?`)
       .all(...params, query.count, query.offset) as { json: string }[];
     result.resources = rows.map((r) => JSON.parse(r.json) as Resource);
   }
   if (query.total) {
-    result.total = (c.prepare(`SELECT count(*) AS n FROM resources r WHERE ${where}`).get(...params) as { n: number }).n;
+    result.total = (c.prepare(`SELECT count(*) AS n FROM ${from} WHERE ${where}`).get(...params) as { n: number }).n;
   }
   return result;
 }
@@ -559,7 +567,13 @@ function compile(def: SearchParamDefinition, p: SearchPredicate): CompiledPredic
   const negate = p.prefix === 'ne';
   if (def.column === 'id') {
     params.push(...p.values);
-    return { column: `r.id ${negate ? 'NOT IN' : 'IN'} (${placeholders(p.values.length)})`, param: def.code, negate, params };
+    return {
+      column: `r.id ${negate ? 'NOT IN' : 'IN'} (${placeholders(p.values.length)})`,
+      byId: !negate,
+      param: def.code,
+      negate,
+      params,
+    };
   }
   if (def.column === 'lastUpdated') {
     const alternatives = p.values.map((v) => {
@@ -615,9 +629,16 @@ function compile(def: SearchParamDefinition, p: SearchPredicate): CompiledPredic
           break;
       }
     }
-    return { match: `s.date_start IS NOT NULL AND (${alternatives.join(' OR ')})`, param: def.code, negate, params };
+    return {
+      match: `s.date_start IS NOT NULL AND (${alternatives.join(' OR ')})`,
+      index: 'search_index_date',
+      param: def.code,
+      negate,
+      params,
+    };
   }
   const codesOnly: string[] = [];
+  const allCodes: string[] = [];
   for (const v of p.values) {
     let system: string | undefined;
     let code: string | undefined;
@@ -630,6 +651,7 @@ function compile(def: SearchParamDefinition, p: SearchPredicate): CompiledPredic
     } else {
       ({ system, code } = tokenCriterion(v));
     }
+    if (code !== undefined) allCodes.push(code);
     if (system !== undefined && code !== undefined) {
       alternatives.push('(s.value = ? AND s.system = ?)');
       params.push(code, system);
@@ -644,5 +666,11 @@ function compile(def: SearchParamDefinition, p: SearchPredicate): CompiledPredic
     alternatives.push(codesOnly.length === 1 ? 's.value = ?' : `s.value IN (${placeholders(codesOnly.length)})`);
     params.push(...codesOnly);
   }
-  return { match: alternatives.join(' OR '), param: def.code, negate, params };
+  let match = alternatives.join(' OR ');
+  if (alternatives.length > 1 && allCodes.length === p.values.length) {
+    // Several `system|code` alternatives: a leading IN on the value keeps the lookup on the index.
+    match = `s.value IN (${placeholders(allCodes.length)}) AND (${match})`;
+    params.unshift(...allCodes);
+  }
+  return { match, index: 'search_index_value', param: def.code, negate, params };
 }

@@ -13,9 +13,10 @@ CREATE TABLE resources (
   version      INTEGER NOT NULL,
   last_updated TEXT    NOT NULL,
   deleted      INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
-  json         TEXT    NOT NULL,
-  PRIMARY KEY (type, id)
+  json         TEXT    NOT NULL
 );
+-- The key, as a named index so searches can pin it with INDEXED BY.
+CREATE UNIQUE INDEX resources_key ON resources (type, id);
 -- Search order (newest first, then id) and _lastUpdated ranges, over live resources only.
 CREATE INDEX resources_live_by_updated ON resources (type, last_updated DESC, id) WHERE deleted = 0;
 
@@ -44,8 +45,8 @@ CREATE TABLE search_index (
 );
 CREATE INDEX search_index_value ON search_index (type, param, value, system, id);
 CREATE INDEX search_index_date ON search_index (type, param, date_start, date_end, id) WHERE date_start IS NOT NULL;
--- Per-resource access: replacing rows on write, and correlated EXISTS filters in searches.
-CREATE INDEX search_index_resource ON search_index (type, id, param);
+-- Per-resource access: replacing rows on write, and correlated EXISTS filters in searches (covering).
+CREATE INDEX search_index_resource ON search_index (type, id, param, value, system);
 
 CREATE TABLE audit (
   id         INTEGER PRIMARY KEY AUTOINCREMENT,
