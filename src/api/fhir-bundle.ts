@@ -16,7 +16,6 @@ import {
   assertIfMatch,
   assertResourceType,
   assertValidResource,
-  gone,
   parseIfMatch,
   preconditionFailed,
 } from './fhir-write.js';

@@ -1,14 +1,14 @@
 // BPM → FHIR R4 transaction Bundle (medication-model.md §8.4): the pharmacist's CarePlan over one Task per step,
 // adhesion Consent, interview Encounters, the gathered medication List, the analysis (as in the PPP), the
 // conclusions to the GP and the advice to the patient.
-import type { Bundle, CarePlan, Communication, Encounter, Task } from '@medplum/fhirtypes';
+import type { Bundle, CarePlan, Encounter, Task } from '@medplum/fhirtypes';
 import { BPM_STEPS, CAREPLAN_CATEGORIES } from '../domain/codes.js';
 import type { Bpm, BpmStep } from '../domain/bpm.js';
 import { BundleBuilder, type MapContext, type Ref } from './bundle-builder.js';
 import { CS, PROFILE, SYSTEM } from './canonical.js';
 import {
   coding,
-  communicationCategory,
+  newCommunication,
   concept,
   listCoding,
   mapConsent,
@@ -114,40 +114,30 @@ export function mapBpm(bpm: Bpm, ctx: MapContext): Bundle {
   if (bpm.conclusions) {
     const id = s.id('Communication', 'conclusions');
     const about: Ref[] = [...issues.values(), ...proposals.values()];
-    const c: Communication & { id: string } = {
-      resourceType: 'Communication',
-      id,
-      meta: { profile: [PROFILE.communication] },
-      identifier: [uuidIdentifier(id)],
+    const c = newCommunication(s, id, {
       basedOn: [carePlan],
-      status: 'completed',
-      category: [communicationCategory('bpm-conclusions')],
-      subject: s.patient,
+      category: 'bpm-conclusions',
       about: about.length > 0 ? about : [carePlan],
       sent: bpm.conclusions.date,
       recipient: [gp],
       sender: pharmacist,
-      payload: [{ contentString: bpm.conclusions.text }],
-    };
+      text: bpm.conclusions.text,
+    });
     supportingInfo.push(s.add(c));
   }
   bpm.advice.forEach((a, i) => {
     const id = s.id('Communication', 'advice', a.date, String(i));
     supportingInfo.push(
-      s.add<Communication & { id: string }>({
-        resourceType: 'Communication',
-        id,
-        meta: { profile: [PROFILE.communication] },
-        identifier: [uuidIdentifier(id)],
-        basedOn: [carePlan],
-        status: 'completed',
-        category: [communicationCategory('conseil-patient')],
-        subject: s.patient,
-        sent: a.date,
-        recipient: [s.patient],
-        sender: pharmacist,
-        payload: [{ contentString: a.text }],
-      }),
+      s.add(
+        newCommunication(s, id, {
+          basedOn: [carePlan],
+          category: 'conseil-patient',
+          sent: a.date,
+          recipient: [s.patient],
+          sender: pharmacist,
+          text: a.text,
+        }),
+      ),
     );
   });
 

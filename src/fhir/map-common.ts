@@ -4,6 +4,7 @@
 import type {
   CareTeam,
   CodeableConcept,
+  Communication,
   Coding,
   Consent,
   DetectedIssue,
@@ -722,4 +723,24 @@ export function mapValidationTasks(
 
 export function communicationCategory(code: string): CodeableConcept {
   return concept(listCoding(CS.communicationCategory, COMMUNICATION_CATEGORIES, code));
+}
+
+/** A completed message between people (RCP exchanges, BPM conclusions, advice to the patient). */
+export function newCommunication(
+  s: MapScope,
+  id: string,
+  o: { category: string; sent: string; sender: Ref; text: string } & Pick<Communication, 'basedOn' | 'inResponseTo' | 'about' | 'encounter' | 'recipient'>,
+): Communication & { id: string } {
+  const { category, text, ...rest } = o;
+  return {
+    resourceType: 'Communication',
+    id,
+    meta: meta(PROFILE.communication),
+    identifier: [uuidIdentifier(id)],
+    status: 'completed',
+    category: [communicationCategory(category)],
+    subject: s.patient,
+    ...rest,
+    payload: [{ contentString: text }],
+  };
 }

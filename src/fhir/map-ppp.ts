@@ -1,6 +1,6 @@
 // PPP → FHIR R4 transaction Bundle (medication-model.md §8.2): CarePlan (SMP shape) with its CareTeam, reviewed
 // List, DetectedIssues, proposals, MT/PHO validation Tasks, D45/D90 follow-ups, RCP and consent.
-import type { Bundle, CarePlan, Communication, Encounter, Extension } from '@medplum/fhirtypes';
+import type { Bundle, CarePlan, Encounter, Extension } from '@medplum/fhirtypes';
 import { displayOf, ENTRY_DOORS, PATHWAYS, RCP_MODES, STAY_TYPES, CAREPLAN_CATEGORIES } from '../domain/codes.js';
 import type { Ppp } from '../domain/ppp.js';
 import { BundleBuilder, type MapContext, type Ref } from './bundle-builder.js';
@@ -8,7 +8,7 @@ import { CS, EXT, PROFILE, SYSTEM } from './canonical.js';
 import {
   addDays,
   coding,
-  communicationCategory,
+  newCommunication,
   concept,
   listCoding,
   mapCareTeam,
@@ -129,23 +129,19 @@ export function mapPpp(ppp: Ppp, ctx: MapContext): Bundle {
       const id = messageIds.get(m.id)!;
       const opinion = opinionTasks.get(m.fromRpps);
       const parent = m.inResponseTo ? messageIds.get(m.inResponseTo) : undefined;
-      s.add<Communication & { id: string }>({
-        resourceType: 'Communication',
-        id,
-        meta: { profile: [PROFILE.communication] },
-        identifier: [uuidIdentifier(id)],
-        ...(opinion ? { basedOn: [opinion] } : {}),
-        ...(parent ? { inResponseTo: [{ reference: `Communication/${parent}` }] } : {}),
-        status: 'completed',
-        category: [communicationCategory(m.category)],
-        subject: s.patient,
-        about: [carePlan],
-        ...(rcpEncounter ? { encounter: rcpEncounter } : {}),
-        sent: m.date,
-        ...(m.toRpps.length > 0 ? { recipient: m.toRpps.map((r) => s.actors.byRpps(r)) } : {}),
-        sender: s.actors.byRpps(m.fromRpps),
-        payload: [{ contentString: m.text }],
-      });
+      s.add(
+        newCommunication(s, id, {
+          ...(opinion ? { basedOn: [opinion] } : {}),
+          ...(parent ? { inResponseTo: [{ reference: `Communication/${parent}` }] } : {}),
+          category: m.category,
+          about: [carePlan],
+          ...(rcpEncounter ? { encounter: rcpEncounter } : {}),
+          sent: m.date,
+          ...(m.toRpps.length > 0 ? { recipient: m.toRpps.map((r) => s.actors.byRpps(r)) } : {}),
+          sender: s.actors.byRpps(m.fromRpps),
+          text: m.text,
+        }),
+      );
     }
   }
 
