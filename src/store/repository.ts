@@ -57,7 +57,7 @@ export interface StoreTransaction {
 export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit'> {
   /** Run `fn` in one database transaction: everything it writes commits together or not at all. */
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
-  vread<T extends Resource = Resource>(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined>;
+  vread(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined>;
   /** Versions newest first. */
   history(resourceType: string, id: string): Promise<StoredVersion[]>;
   auditLog(filter?: { entity?: string; limit?: number }): Promise<AuditRecord[]>;

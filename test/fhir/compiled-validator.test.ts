@@ -30,7 +30,6 @@ import type {
   CarePlan,
   MedicationStatement,
   OperationOutcomeIssue,
-  Patient,
   Resource,
   StructureDefinition,
   Task,
@@ -471,7 +470,6 @@ describe('compiled validator vs @medplum/core (differential)', () => {
 // ---- Targeted tests ------------------------------------------------------------------------------------------------------
 
 const ref = (type: string, id = '1') => ({ reference: `${type}/${id}` });
-const patient = (extra: Record<string, unknown> = {}): Patient => ({ resourceType: 'Patient', ...extra }) as Patient;
 /** Validation against the base definition of the resource type. */
 const base = (resource: Record<string, unknown>): Issue[] => validateResource(resource as unknown as Resource, { profile: HL7_SD + String(resource.resourceType) });
 const errorAt = (issues: Issue[], expression: string): Issue | undefined => errors(issues).find((i) => i.expression?.[0] === expression);
