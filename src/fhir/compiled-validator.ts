@@ -721,7 +721,7 @@ export class CompiledValidator {
       const parsed = parseFhirPath(c.expression).child;
       const stubs = [...functionNames(parsed, new Set())].filter((f) => STUB_FUNCTIONS.has(f));
       if (stubs.length) {
-        this.skipped.set(key, `${stubs.map((f) => `${f}()`).join(', ')} not implemented by the FHIRPath engine`);
+        this.skipped.set(key, `${stubs.map((f) => `${f}()`).join(', ')} only stubbed by the FHIRPath engine (@medplum/core)`);
       } else {
         const atom = accelerate(parsed);
         const names = new Set<string>();
