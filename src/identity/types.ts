@@ -25,6 +25,11 @@ export interface PartialBirthDate {
 /** Comparison keys of one identity, computed once (normalise.ts); originals stay in `source`. */
 export interface NormalisedIdentity {
   source: SourceIdentity;
+  /**
+   * Upper case, accents removed, separators unified but kept (`DE LA FONTAINE`, `D'ARTAGNAN`): equality here is the
+   * `exact` level, the only birth-name agreement that counts as a strict trait for an automatic decision.
+   */
+  birthNameForm: string;
   /** Upper case, accents removed, spaces / hyphens / apostrophes removed (`DE LA FONTAINE` → `DELAFONTAINE`). */
   birthNameKey: string;
   /** Same with particles (DE, DU, DE LA, LE, D', L'…) dropped: for blocking only. */
@@ -32,6 +37,8 @@ export interface NormalisedIdentity {
   /** French phonetic key of the birth name. */
   birthNamePhonetic: string;
   usedNameKey?: string;
+  /** First birth given name as `birthNameForm` (`JEAN-PIERRE` stays `JEAN-PIERRE`): the `exact` level. */
+  firstGivenForm: string;
   /** First birth given name, collapsed (`JEAN-PIERRE` → `JEANPIERRE`). */
   firstGivenKey: string;
   /** Alternative forms to compare given names (each token, hyphen-joined pairs, the whole list collapsed). */

@@ -5,6 +5,7 @@ import type { Resource } from '@medplum/fhirtypes';
 // The query shape is defined beside the search parameters (fhir layer) so that layer does not import the
 // store; it is re-exported here because this is where services meet it.
 import type { SearchQuery } from '../fhir/search-params.js';
+import type { IdentityRepository, IdentityWriter } from './identity-repository.js';
 export type { SearchPredicate, SearchQuery } from '../fhir/search-params.js';
 
 export interface SearchResult {
@@ -52,9 +53,13 @@ export interface StoreTransaction {
   delete(resourceType: string, id: string): Promise<boolean>;
   search(query: SearchQuery): Promise<SearchResult>;
   audit(entry: AuditEntry): Promise<void>;
+  /** The identity registry (SRI), written in this same transaction. */
+  identities: IdentityWriter;
 }
 
-export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit'> {
+export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities'> {
+  /** The identity registry, read outside transactions; write it through `transaction()` (`tx.identities`). */
+  readonly identities: IdentityRepository;
   /** Run `fn` in one database transaction: everything it writes commits together or not at all. */
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
   vread(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined>;

@@ -20,6 +20,8 @@ import {
 import { conflict, invalid } from '../fhir/outcome.js';
 import { checkMigrations, type Migration } from './migrations/migration.js';
 import { sqliteMigrations } from './migrations/sqlite/index.js';
+import type { IdentityRepository } from './identity-repository.js';
+import { sqliteIdentityRepository, sqliteIdentityWriter } from './sqlite-identity-repository.js';
 import type {
   AuditEntry,
   AuditRecord,
@@ -116,6 +118,7 @@ class SqliteStore implements ResourceStore {
   /** Set while a transaction callback runs, to refuse nested `transaction()` calls instead of deadlocking. */
   private readonly inTransaction = new AsyncLocalStorage<SqliteStore>();
   private closed = false;
+  readonly identities: IdentityRepository;
 
   private constructor(
     private readonly writer: Connection,
@@ -123,7 +126,9 @@ class SqliteStore implements ResourceStore {
     private readonly reader: Connection,
     private readonly now: () => Date,
     private readonly driverMaxRows: number,
-  ) {}
+  ) {
+    this.identities = sqliteIdentityRepository((op) => this.readOp(op));
+  }
 
   static open(options: SqliteStoreOptions): SqliteStore {
     const memory = options.file === ':memory:';
@@ -191,6 +196,7 @@ class SqliteStore implements ResourceStore {
           guard();
           insertAudit(w, entry, this.now);
         },
+        identities: sqliteIdentityWriter(w, this.now, guard),
       };
       try {
         const result = await this.inTransaction.run(this, () => fn(tx));

@@ -8,6 +8,7 @@ import type { Patient } from '@medplum/fhirtypes';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { storeContract, TestClock } from './contract.js';
+import { identityRepositoryContract } from './identity-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'passerelle-sqlite-'));
 let n = 0;
@@ -18,6 +19,8 @@ storeContract('sqlite file', ({ now }) => openSqliteStore({ file: nextFile(), no
 storeContract('sqlite :memory:', ({ now }) => openSqliteStore({ file: ':memory:', now }));
 // Same answers when every index predicate is a filter (the plan chosen for frequent values).
 storeContract('sqlite file, filter plans only', ({ now }) => openSqliteStore({ file: nextFile(), now, driverMaxRows: 0 }));
+identityRepositoryContract('sqlite file', ({ now }) => openSqliteStore({ file: nextFile(), now }));
+identityRepositoryContract('sqlite :memory:', ({ now }) => openSqliteStore({ file: ':memory:', now }));
 
 const count = (db: Database.Database, table: string) =>
   (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
@@ -30,7 +33,10 @@ describe('SQLite store specifics', () => {
     expect(existsSync(file)).toBe(true);
     const db = new Database(file, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toEqual([{ version: 1, name: 'initial' }]);
+    expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toEqual([
+      { version: 1, name: 'initial' },
+      { version: 2, name: 'identity' },
+    ]);
     db.close();
   });
 
@@ -43,7 +49,7 @@ describe('SQLite store specifics', () => {
     expect((await second.read<Patient>('Patient', 'p1'))?.gender).toBe('female');
     await second.close();
     const db = new Database(file, { readonly: true });
-    expect(count(db, 'schema_migrations')).toBe(1);
+    expect(count(db, 'schema_migrations')).toBe(2);
     db.close();
   });
 
@@ -51,9 +57,9 @@ describe('SQLite store specifics', () => {
     const file = nextFile();
     await (await openSqliteStore({ file })).close();
     const db = new Database(file);
-    db.prepare("INSERT INTO schema_migrations VALUES (2, 'future', '2030-01-01')").run();
+    db.prepare("INSERT INTO schema_migrations VALUES (3, 'future', '2030-01-01')").run();
     db.close();
-    await expect(openSqliteStore({ file })).rejects.toThrow(/schema version 2 is unknown/);
+    await expect(openSqliteStore({ file })).rejects.toThrow(/schema version 3 is unknown/);
   });
 
   it('leaves no row in any table after a rolled-back transaction', async () => {

@@ -1,0 +1,581 @@
+// The identity registry (SRI): links each source identity (system + local id) to one federated identity,
+// following the RNIV decision policy of the matcher — `certain` links, anything fuzzy gets a separate
+// identity plus a review item — and applies the humans' decisions (merge, reject, separate). Every change
+// is one store transaction: registry rows, the federated FHIR Patients and the audit row commit together.
+import { randomUUID } from 'node:crypto';
+import type { Patient } from '@medplum/fhirtypes';
+import { mapPatient, systemUri } from '../fhir/map-common.js';
+import { businessRule, conflict, invalid, notFound } from '../fhir/outcome.js';
+import { assertValid } from '../fhir/validate.js';
+import {
+  type FederatedIdentityRecord,
+  type IdentityReader,
+  type LinkRow,
+  type ReviewRecord,
+  type ReviewState,
+  type SourceDecision,
+  type SourceIdentityRecord,
+} from '../store/identity-repository.js';
+import type { ResourceStore, StoreTransaction } from '../store/repository.js';
+import { blockingKeys } from './blocking.js';
+import { compareIdentities } from './compare.js';
+import { federatedPatient, sourcePatientId } from './federated-patient.js';
+import { normaliseIdentity } from './normalise.js';
+import { loadIdentityRules, type IdentityRules } from './rules.js';
+import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, NormalisedIdentity, SourceIdentity } from './types.js';
+
+export interface IdentityContext {
+  /** Authenticated client id (audit actor). */
+  actor: string;
+  requestId?: string;
+}
+
+export type RegistrationDecision = 'auto-linked' | 'review' | 'new' | 'known';
+
+export interface RegistrationResult {
+  federatedId: string;
+  decision: RegistrationDecision;
+  /** Grade and score of the deciding comparison (the link, or the best reviewed candidate). */
+  grade?: MatchGrade;
+  score?: number;
+  /** The first review item opened (best candidate), when any. */
+  reviewId?: string;
+  /** Every review item opened by this registration. */
+  reviewIds?: string[];
+}
+
+export interface MatchOptions {
+  /** Maximum number of results (default 10). */
+  count?: number;
+  /** FHIR `onlyCertainMatches`: the single certain match, or nothing. */
+  onlyCertain?: boolean;
+}
+
+export interface ReviewDecisionInput {
+  decision: 'same' | 'different';
+  /** The person who decided (identitovigilance referent). */
+  who: string;
+  why: string;
+}
+
+export interface SeparateInput {
+  who: string;
+  why: string;
+  /** The federated identity mixed two persons: flag it COLV (collision avérée). Default true. */
+  collision?: boolean;
+}
+
+/** A federated identity with its source identities. */
+export interface FederatedView extends FederatedIdentityRecord {
+  sources: SourceIdentityRecord[];
+}
+
+export interface ReviewDetail {
+  review: ReviewRecord;
+  /** The source identity whose registration opened the item (absent only if it was deleted). */
+  source?: SourceIdentityRecord;
+  newIdentity: FederatedView;
+  candidate: FederatedView;
+}
+
+export interface DecisionResult {
+  review: ReviewRecord;
+  /** `same`: the surviving federated identity; `different`: the review's new identity, confirmed separate. */
+  federatedId: string;
+  /** `same`: the federated identity merged (deactivated) into `federatedId`. */
+  replaced?: string;
+}
+
+export interface SeparateResult {
+  /** The new federated identity of the separated source. */
+  federatedId: string;
+  previousFederatedId: string;
+}
+
+/** What a human decision changed; handed to `onDecision` inside the decision's transaction. */
+export interface IdentityDecisionEvent {
+  kind: 'merge' | 'different' | 'separate';
+  reviewId?: string;
+  /** Federated identities whose sources or status changed. */
+  federatedIds: string[];
+  /** Source identities whose link is now settled by a human. */
+  sources: { system: string; localId: string; federatedId: string }[];
+}
+
+export interface IdentityServiceOptions {
+  /** Matching rules; default: `loadIdentityRules()` (mappings/identity-rules.yaml). */
+  rules?: IdentityRules;
+  /** Candidates taken per blocking key (hot-block cap). Default 100. */
+  perKeyCap?: number;
+  /** Review items opened for one registration, best scores first. Default 5. */
+  maxReviewsPerIdentity?: number;
+  /** Regional ids and review ids. Default: random UUIDs. */
+  newId?: () => string;
+  /** Also store each source's own Patient (as the document mapping writes it), so seealso links resolve. Default true. */
+  writeSourcePatients?: boolean;
+  /** Called in the transaction of every human decision, e.g. to attach documents that waited for the identity. */
+  onDecision?: (tx: StoreTransaction, event: IdentityDecisionEvent) => Promise<void>;
+}
+
+const STATUS_RANK: Record<IdentityStatus, number> = { PROV: 0, RECUP: 1, VALI: 2, QUAL: 3 };
+const FLAG_ORDER: readonly IdentityFlag[] = ['DPOT', 'DOUA', 'COLP', 'COLV', 'HOMD', 'HOMA', 'DOUT', 'FICT', 'DESA'];
+/** Flags that only say "an open review item names this identity": recomputed from the queue. */
+const REVIEW_FLAGS: ReadonlySet<IdentityFlag> = new Set(['DPOT', 'COLP']);
+const CACHE_MAX = 20_000;
+
+const sortFlags = (flags: Iterable<IdentityFlag>): IdentityFlag[] => FLAG_ORDER.filter((f) => new Set(flags).has(f));
+const byScore = (x: MatchResult, y: MatchResult): number => y.score - x.score || (x.federatedId < y.federatedId ? -1 : 1);
+
+/** The traits that decide matching: a change of any of them re-runs the matcher for a known source. */
+function identityKey(s: SourceIdentity): string {
+  return JSON.stringify([
+    s.status,
+    s.ins?.matricule,
+    s.ins?.oid,
+    s.birthName,
+    s.firstBirthGivenName,
+    s.birthGivenNames,
+    s.birthDate,
+    s.sex,
+    s.birthPlaceInsee,
+    s.usedName,
+  ]);
+}
+
+const isSourceOf = (traits: SourceIdentity, s: { system: string; localId: string }): boolean =>
+  systemUri(traits.sourceId.system) === s.system && traits.sourceId.value === s.localId;
+
+export class IdentityService {
+  private readonly perKeyCap: number;
+  private readonly maxReviews: number;
+  private readonly newId: () => string;
+  private readonly writeSourcePatients: boolean;
+  private rulesValue: IdentityRules | undefined;
+  /** Normalised reference traits by federated id + version stamp; the database stays the truth. */
+  private readonly normalised = new Map<string, NormalisedIdentity>();
+
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly options: IdentityServiceOptions = {},
+  ) {
+    this.rulesValue = options.rules;
+    this.perKeyCap = options.perKeyCap ?? 100;
+    this.maxReviews = Math.max(1, options.maxReviewsPerIdentity ?? 5);
+    this.newId = options.newId ?? randomUUID;
+    this.writeSourcePatients = options.writeSourcePatients ?? true;
+  }
+
+  private get rules(): IdentityRules {
+    this.rulesValue ??= loadIdentityRules();
+    return this.rulesValue;
+  }
+
+  // ---- registration ---------------------------------------------------------------------------------
+
+  /** Registers one source identity in its own transaction. */
+  register(source: SourceIdentity, ctx: IdentityContext): Promise<RegistrationResult> {
+    return this.store.transaction((tx) => this.registerIn(tx, source, ctx));
+  }
+
+  /** Registers identities in order in ONE transaction (bulk import batch): all are kept, or none. */
+  registerBatch(sources: readonly SourceIdentity[], ctx: IdentityContext): Promise<RegistrationResult[]> {
+    return this.store.transaction(async (tx) => {
+      const out: RegistrationResult[] = [];
+      for (const s of sources) out.push(await this.registerIn(tx, s, ctx));
+      return out;
+    });
+  }
+
+  /** Registers inside a caller's transaction (e.g. with the PPP/CTM/BPM that names the patient). */
+  async registerIn(tx: StoreTransaction, source: SourceIdentity, ctx: IdentityContext): Promise<RegistrationResult> {
+    const ids = tx.identities;
+    const system = systemUri(source.sourceId.system);
+    const localId = source.sourceId.value;
+    if (this.writeSourcePatients) await this.putValid(tx, mapPatient(source));
+    const known = await ids.getSource(system, localId);
+    if (known) return this.reRegister(tx, known, source, ctx);
+
+    const n = normaliseIdentity(source);
+    const keys = blockingKeys(n);
+    const results = (await this.score(ids, n, new Set())).filter((r) => r.grade !== 'certainly-not').sort(byScore);
+    const certain = results.filter((r) => r.grade === 'certain');
+
+    if (certain.length === 1) {
+      const best = certain[0];
+      const fed = (await ids.getFederated(best.federatedId)) as FederatedIdentityRecord;
+      await ids.putSource({ system, localId, federatedId: fed.id, traits: source, status: source.status, decision: 'auto', score: best.score });
+      await ids.addBlockingKeys(fed.id, keys);
+      // A better-status source becomes the reference; a lower one never replaces it (a QUAL identity stays as qualified).
+      const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.status];
+      await this.refresh(tx, promoted ? { ...fed, traits: source, status: source.status } : fed);
+      const result: RegistrationResult = { federatedId: fed.id, decision: 'auto-linked', grade: best.grade, score: best.score };
+      await this.auditRegistration(tx, ctx, system, localId, result, promoted ? 'reference traits promoted' : undefined);
+      return result;
+    }
+
+    // Several certain matches on different identities: never pick one; a human decides.
+    const reviewed = (certain.length > 1 ? certain : results).slice(0, this.maxReviews);
+    const federatedId = this.newId();
+    await ids.putFederated({ id: federatedId, status: source.status, flags: [], active: true, traits: source });
+    await ids.putSource({
+      system,
+      localId,
+      federatedId,
+      traits: source,
+      status: source.status,
+      decision: reviewed.length > 0 ? 'review' : 'new',
+      ...(reviewed.length > 0 ? { score: reviewed[0].score } : {}),
+    });
+    await ids.addBlockingKeys(federatedId, keys);
+    const reviewIds = await this.openReviews(tx, { system, localId }, federatedId, reviewed);
+    await this.refresh(tx, (await ids.getFederated(federatedId)) as FederatedIdentityRecord);
+    const result: RegistrationResult =
+      reviewed.length > 0
+        ? { federatedId, decision: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds }
+        : { federatedId, decision: 'new' };
+    await this.auditRegistration(tx, ctx, system, localId, result);
+    return result;
+  }
+
+  /** A source seen before keeps its federated identity; changed traits are re-matched without moving it. */
+  private async reRegister(tx: StoreTransaction, known: SourceIdentityRecord, source: SourceIdentity, ctx: IdentityContext): Promise<RegistrationResult> {
+    const ids = tx.identities;
+    const result: RegistrationResult = { federatedId: known.federatedId, decision: 'known' };
+    const update = (): Promise<void> => ids.putSource({ ...known, traits: source, status: source.status });
+    if (identityKey(known.traits) === identityKey(source)) {
+      if (JSON.stringify(known.traits) !== JSON.stringify(source)) await update();
+      return result;
+    }
+    const fed = (await ids.getFederated(known.federatedId)) as FederatedIdentityRecord;
+    const audit = (detail: string): Promise<void> => this.auditRegistration(tx, ctx, known.system, known.localId, result, detail);
+    await update();
+    await ids.addBlockingKeys(fed.id, blockingKeys(normaliseIdentity(source)));
+    if (known.decision === 'manual') {
+      // A human settled this link; the matcher does not reopen it.
+      await audit('traits updated; link set by a human kept');
+      return result;
+    }
+    if (fed.status === 'QUAL' && source.status !== 'QUAL') {
+      await audit('traits updated; the qualified reference traits were kept');
+      return result;
+    }
+    const others = (await ids.sourcesOf(fed.id)).filter((s) => !(s.system === known.system && s.localId === known.localId));
+    const wasReference = isSourceOf(fed.traits, known);
+    if (others.length > 0 && !wasReference && STATUS_RANK[source.status] <= STATUS_RANK[fed.status]) {
+      await audit('traits updated');
+      return result;
+    }
+    // This source gives the reference traits: update them, then look for duplicates they now reveal.
+    // Never move the source automatically (that would merge two identities): open review items instead.
+    const updated = { ...fed, traits: source, status: source.status };
+    await ids.putFederated(updated);
+    const exclude = new Set<string>([fed.id]);
+    for (const d of await ids.pairDecisionsOf(fed.id)) exclude.add(d.a === fed.id ? d.b : d.a);
+    for (const r of await ids.openReviewsOf(fed.id)) exclude.add(r.newFederatedId === fed.id ? r.candidateFederatedId : r.newFederatedId);
+    const reviewed = (await this.score(ids, normaliseIdentity(source), exclude))
+      .filter((r) => r.grade !== 'certainly-not')
+      .sort(byScore)
+      .slice(0, this.maxReviews);
+    const reviewIds = await this.openReviews(tx, known, fed.id, reviewed);
+    if (reviewIds.length > 0 && known.decision !== 'review') await ids.putSource({ ...known, traits: source, status: source.status, decision: 'review', score: reviewed[0].score });
+    await this.refresh(tx, updated);
+    if (reviewIds.length > 0) {
+      Object.assign(result, { decision: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds });
+    }
+    await audit('reference traits updated');
+    return result;
+  }
+
+  /** Opens one review item per result (new identity vs candidate); flags are set by `refresh`. */
+  private async openReviews(
+    tx: StoreTransaction,
+    source: { system: string; localId: string },
+    federatedId: string,
+    results: readonly MatchResult[],
+  ): Promise<string[]> {
+    const out: string[] = [];
+    for (const r of results) {
+      const id = this.newId();
+      await tx.identities.insertReview({
+        id,
+        sourceSystem: source.system,
+        sourceId: source.localId,
+        newFederatedId: federatedId,
+        candidateFederatedId: r.federatedId,
+        grade: r.grade,
+        score: r.score,
+        comparison: r,
+        flag: r.flag ?? 'DPOT',
+      });
+      out.push(id);
+      const candidate = await tx.identities.getFederated(r.federatedId);
+      if (candidate) await this.refresh(tx, candidate);
+    }
+    return out;
+  }
+
+  // ---- matching -------------------------------------------------------------------------------------
+
+  /** Candidates for `source`, best first (no write): the `Patient/$match` answer. `certainly-not` is left out. */
+  async match(source: SourceIdentity, options: MatchOptions = {}): Promise<MatchResult[]> {
+    const results = (await this.score(this.store.identities, normaliseIdentity(source), new Set()))
+      .filter((r) => r.grade !== 'certainly-not')
+      .sort(byScore);
+    if (options.onlyCertain) {
+      const certain = results.filter((r) => r.grade === 'certain');
+      return certain.length === 1 ? certain : [];
+    }
+    return results.slice(0, Math.max(0, options.count ?? 10));
+  }
+
+  private async score(reader: IdentityReader, n: NormalisedIdentity, exclude: ReadonlySet<string>): Promise<MatchResult[]> {
+    const { federatedIds } = await reader.candidates(blockingKeys(n), { perKeyCap: this.perKeyCap });
+    const feds = await reader.getFederatedMany(federatedIds.filter((id) => !exclude.has(id)));
+    const rules = this.rules;
+    return feds
+      .filter((f) => f.active)
+      .map((f) => compareIdentities(n, { federatedId: f.id, identity: this.normalisedOf(f), flags: f.flags }, rules));
+  }
+
+  private normalisedOf(f: FederatedIdentityRecord): NormalisedIdentity {
+    const key = `${f.id}\u001f${f.updated}`;
+    let n = this.normalised.get(key);
+    if (!n) {
+      if (this.normalised.size >= CACHE_MAX) this.normalised.clear();
+      n = normaliseIdentity(f.traits);
+      this.normalised.set(key, n);
+    }
+    return n;
+  }
+
+  // ---- review queue ---------------------------------------------------------------------------------
+
+  listReviews(query: { state?: ReviewState; limit?: number; offset?: number } = {}): Promise<{ items: ReviewRecord[]; total: number }> {
+    return this.store.identities.listReviews({ ...(query.state ? { state: query.state } : {}), limit: query.limit ?? 50, offset: query.offset ?? 0 });
+  }
+
+  async getReview(id: string): Promise<ReviewDetail | undefined> {
+    const ids = this.store.identities;
+    const review = await ids.getReview(id);
+    if (!review) return undefined;
+    const [source, newIdentity, candidate] = await Promise.all([
+      ids.getSource(review.sourceSystem, review.sourceId),
+      this.view(ids, review.newFederatedId),
+      this.view(ids, review.candidateFederatedId),
+    ]);
+    return { review, ...(source ? { source } : {}), newIdentity, candidate };
+  }
+
+  async getFederated(id: string): Promise<FederatedView | undefined> {
+    const f = await this.store.identities.getFederated(id);
+    return f && { ...f, sources: await this.store.identities.sourcesOf(id) };
+  }
+
+  /** The federated identity a source identity is linked to, with how it was linked. */
+  async linkOf(system: string, localId: string): Promise<SourceIdentityRecord | undefined> {
+    return this.store.identities.getSource(systemUri(system), localId);
+  }
+
+  private async view(ids: IdentityReader, id: string): Promise<FederatedView> {
+    const f = await ids.getFederated(id);
+    if (!f) throw new Error(`identity registry: federated identity ${id} is missing`);
+    return { ...f, sources: await ids.sourcesOf(id) };
+  }
+
+  /** A human decision on a review item: `same` merges (the newer identity is deactivated), `different` is remembered. */
+  async decide(id: string, input: ReviewDecisionInput, ctx?: IdentityContext): Promise<DecisionResult> {
+    if (input.decision !== 'same' && input.decision !== 'different') throw invalid('decision: expected "same" or "different"', 'decision');
+    checkWhoWhy(input);
+    return this.store.transaction(async (tx) => {
+      const ids = tx.identities;
+      const review = await ids.getReview(id);
+      if (!review) throw notFound(`Review item ${id} not found`);
+      if (review.state !== 'open') throw conflict(`Review item ${id} is already decided (${review.decision ?? ''})`);
+      const candidate = (await ids.getFederated(review.candidateFederatedId)) as FederatedIdentityRecord;
+      const created = (await ids.getFederated(review.newFederatedId)) as FederatedIdentityRecord;
+      if (!candidate.active || !created.active) throw conflict(`Review item ${id} names an inactive federated identity`);
+      const decided = { decision: input.decision, decidedBy: input.who, reason: input.why };
+      await ids.closeReview(id, decided);
+      await ids.putPairDecision({ a: candidate.id, b: created.id, ...decided, reviewId: id });
+
+      let result: Omit<DecisionResult, 'review'>;
+      let event: IdentityDecisionEvent;
+      if (input.decision === 'same') {
+        // The older identity survives (the candidate, unless a merge retargeted the item).
+        const [winner, loser] = created.created < candidate.created ? [created, candidate] : [candidate, created];
+        const moved = await this.merge(tx, winner, loser, id, input);
+        result = { federatedId: winner.id, replaced: loser.id };
+        event = { kind: 'merge', reviewId: id, federatedIds: [winner.id, loser.id], sources: moved };
+      } else {
+        await this.refresh(tx, candidate);
+        await this.refresh(tx, created);
+        result = { federatedId: created.id };
+        event = { kind: 'different', reviewId: id, federatedIds: [created.id, candidate.id], sources: [] };
+      }
+      const settled = await this.settleSource(tx, review.sourceSystem, review.sourceId);
+      if (settled && !event.sources.some((s) => s.system === settled.system && s.localId === settled.localId)) event.sources.push(settled);
+      await tx.audit({
+        action: input.decision === 'same' ? 'identity.merge' : 'identity.reject',
+        actor: ctx?.actor ?? input.who,
+        entities: [...event.federatedIds.map((f) => `Patient/${f}`), `Patient/${sourcePatientId(review.sourceSystem, review.sourceId)}`],
+        outcome: 'success',
+        detail: JSON.stringify({ review: id, decision: input.decision, who: input.who, why: input.why, ...result, moved: event.sources.map((s) => [s.system, s.localId]) }),
+        ...(ctx?.requestId ? { requestId: ctx.requestId } : {}),
+      });
+      await this.options.onDecision?.(tx, event);
+      return { review: (await ids.getReview(id)) as ReviewRecord, ...result };
+    });
+  }
+
+  /** Merge `loser` into `winner`: DOUA + DESA, inactive, replaced-by; its sources, keys and rejections move. */
+  private async merge(
+    tx: StoreTransaction,
+    winner: FederatedIdentityRecord,
+    loser: FederatedIdentityRecord,
+    reviewId: string,
+    input: ReviewDecisionInput,
+  ): Promise<IdentityDecisionEvent['sources']> {
+    const ids = tx.identities;
+    // "Not the same person as X" holds for everything merged into the winner.
+    for (const d of await ids.pairDecisionsOf(loser.id)) {
+      const other = d.a === loser.id ? d.b : d.a;
+      if (d.decision !== 'different' || other === winner.id || (await ids.pairDecision(winner.id, other))) continue;
+      await ids.putPairDecision({ a: winner.id, b: other, decision: 'different', decidedBy: d.decidedBy, reason: `carried over from ${loser.id} by the merge of review ${reviewId}`, reviewId });
+    }
+    const moved = await ids.moveSources(loser.id, winner.id, 'manual');
+    await ids.retargetOpenReviews(loser.id, winner.id);
+    for (const r of await ids.openReviewsOf(winner.id)) {
+      if (r.newFederatedId === r.candidateFederatedId) {
+        await ids.closeReview(r.id, { decision: 'same', decidedBy: input.who, reason: `resolved by the merge of review ${reviewId}` });
+      }
+    }
+    await ids.replaceBlockingKeys(loser.id, []);
+    await this.refresh(tx, {
+      ...loser,
+      active: false,
+      replacedBy: winner.id,
+      flags: sortFlags([...loser.flags.filter((f) => !REVIEW_FLAGS.has(f)), 'DOUA', 'DESA']),
+    });
+    // The merged identity keeps the best-status reference traits; a QUAL reference is never replaced by a lower one.
+    const reference = STATUS_RANK[loser.status] > STATUS_RANK[winner.status] ? { traits: loser.traits, status: loser.status } : {};
+    await this.refresh(tx, { ...winner, ...reference });
+    await this.rebuildKeys(tx, winner.id);
+    return moved.map((s) => ({ system: s.system, localId: s.localId, federatedId: winner.id }));
+  }
+
+  /** Unmerge: detach a source identity into a new federated identity, remembered as a different person. */
+  async separate(sourceSystem: string, sourceId: string, input: SeparateInput, ctx?: IdentityContext): Promise<SeparateResult> {
+    checkWhoWhy(input);
+    const system = systemUri(sourceSystem);
+    return this.store.transaction(async (tx) => {
+      const ids = tx.identities;
+      const source = await ids.getSource(system, sourceId);
+      if (!source) throw notFound(`Source identity ${system}|${sourceId} not found`);
+      const old = (await ids.getFederated(source.federatedId)) as FederatedIdentityRecord;
+      const others = (await ids.sourcesOf(old.id)).filter((s) => !(s.system === system && s.localId === sourceId));
+      if (others.length === 0) throw businessRule(`Source identity ${system}|${sourceId} is the only source of ${old.id}: nothing to separate`);
+
+      const federatedId = this.newId();
+      await ids.putFederated({ id: federatedId, status: source.status, flags: [], active: true, traits: source.traits });
+      await ids.putSource({ ...source, federatedId, decision: 'manual' });
+      await ids.addBlockingKeys(federatedId, blockingKeys(normaliseIdentity(source.traits)));
+      await ids.putPairDecision({ a: old.id, b: federatedId, decision: 'different', decidedBy: input.who, reason: input.why });
+
+      // If the detached source gave the reference traits, the best remaining source (status, then age) does.
+      let reference = { traits: old.traits, status: old.status };
+      if (isSourceOf(old.traits, source)) {
+        const best = [...others].sort((x, y) => STATUS_RANK[y.status] - STATUS_RANK[x.status] || (x.created < y.created ? -1 : 1))[0];
+        reference = { traits: best.traits, status: best.status };
+      }
+      const flags = input.collision === false ? old.flags : sortFlags([...old.flags, 'COLV']);
+      await this.refresh(tx, { ...old, ...reference, flags });
+      await this.rebuildKeys(tx, old.id);
+      await this.refresh(tx, (await ids.getFederated(federatedId)) as FederatedIdentityRecord);
+
+      const event: IdentityDecisionEvent = { kind: 'separate', federatedIds: [old.id, federatedId], sources: [{ system, localId: sourceId, federatedId }] };
+      await tx.audit({
+        action: 'identity.separate',
+        actor: ctx?.actor ?? input.who,
+        entities: [`Patient/${old.id}`, `Patient/${federatedId}`, `Patient/${sourcePatientId(system, sourceId)}`],
+        outcome: 'success',
+        detail: JSON.stringify({ who: input.who, why: input.why, from: old.id, to: federatedId, collision: input.collision !== false }),
+        ...(ctx?.requestId ? { requestId: ctx.requestId } : {}),
+      });
+      await this.options.onDecision?.(tx, event);
+      return { federatedId, previousFederatedId: old.id };
+    });
+  }
+
+  /** Every source identity with its link (`passerelle identity links`). */
+  links(): AsyncIterable<LinkRow> {
+    return this.store.identities.links();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------
+
+  /** A `review` source with no open item of its own left is now settled by a human. */
+  private async settleSource(tx: StoreTransaction, system: string, localId: string): Promise<IdentityDecisionEvent['sources'][number] | undefined> {
+    const s = await tx.identities.getSource(system, localId);
+    if (!s || s.decision !== 'review') return undefined;
+    const own = (await tx.identities.openReviewsOf(s.federatedId)).filter((r) => r.sourceSystem === system && r.sourceId === localId);
+    if (own.length > 0) return undefined;
+    const decision: SourceDecision = 'manual';
+    await tx.identities.putSource({ ...s, decision });
+    return { system, localId, federatedId: s.federatedId };
+  }
+
+  /** Blocking keys of a federated identity = those of its reference traits and of every source. */
+  private async rebuildKeys(tx: StoreTransaction, federatedId: string): Promise<void> {
+    const f = (await tx.identities.getFederated(federatedId)) as FederatedIdentityRecord;
+    const keys = new Set(blockingKeys(normaliseIdentity(f.traits)));
+    for (const s of await tx.identities.sourcesOf(federatedId)) for (const k of blockingKeys(normaliseIdentity(s.traits))) keys.add(k);
+    await tx.identities.replaceBlockingKeys(federatedId, [...keys]);
+  }
+
+  /**
+   * Stores the federated identity (review flags recomputed from the open queue) and its Patient, in `tx`.
+   * An inactive identity has no blocking keys.
+   */
+  private async refresh(tx: StoreTransaction, f: FederatedIdentityRecord): Promise<void> {
+    const ids = tx.identities;
+    const open = f.active ? await ids.openReviewsOf(f.id) : [];
+    const flags = sortFlags([...f.flags.filter((x) => !REVIEW_FLAGS.has(x)), ...open.map((r) => r.flag)]);
+    const { created: _c, updated: _u, ...record } = { ...f, flags };
+    const stored = await ids.getFederated(f.id);
+    if (!stored || stateKey(stored) !== stateKey(record)) await ids.putFederated(record);
+    const [sources, replaces] = await Promise.all([ids.sourcesOf(f.id), ids.mergedInto(f.id)]);
+    await this.putValid(tx, federatedPatient({ identity: { ...f, flags }, sources, replaces }));
+  }
+
+  private async putValid(tx: StoreTransaction, patient: Patient): Promise<void> {
+    assertValid(patient);
+    await tx.put(patient);
+  }
+
+  private async auditRegistration(
+    tx: StoreTransaction,
+    ctx: IdentityContext,
+    system: string,
+    localId: string,
+    result: RegistrationResult,
+    note?: string,
+  ): Promise<void> {
+    await tx.audit({
+      action: 'identity.register',
+      actor: ctx.actor,
+      entities: [`Patient/${result.federatedId}`, `Patient/${sourcePatientId(system, localId)}`],
+      outcome: 'success',
+      // Ids and grades only: never names, INS or birth dates.
+      detail: JSON.stringify({ ...result, ...(note ? { note } : {}) }),
+      ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+    });
+  }
+}
+
+const stateKey = (f: Omit<FederatedIdentityRecord, 'created' | 'updated'>): string =>
+  JSON.stringify([f.status, f.flags, f.active, f.replacedBy ?? null, f.traits]);
+
+function checkWhoWhy(input: { who: string; why: string }): void {
+  if (typeof input.who !== 'string' || input.who.trim() === '') throw invalid('who: the person deciding is required', 'who');
+  if (typeof input.why !== 'string' || input.why.trim() === '') throw invalid('why: a reason is required', 'why');
+}

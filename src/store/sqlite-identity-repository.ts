@@ -1,0 +1,385 @@
+// The identity registry on SQLite (tables of migration 002), in the resources' database file. Operations are
+// synchronous functions on a connection; sqlite-store.ts binds them to its read connection (outside
+// transactions) or to the write connection of a running transaction.
+import type Database from 'better-sqlite3';
+import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, SourceIdentity } from '../identity/types.js';
+import {
+  orderedPair,
+  type CandidateLookup,
+  type FederatedIdentityRecord,
+  type IdentityReader,
+  type IdentityRepository,
+  type IdentityWriter,
+  type LinkRow,
+  type PairDecision,
+  type PairDecisionRecord,
+  type ReviewListQuery,
+  type ReviewRecord,
+  type ReviewState,
+  type SourceDecision,
+  type SourceIdentityRecord,
+} from './identity-repository.js';
+
+/** What the operations need of a connection: prepared statements (cached by the caller). */
+export interface SqlConnection {
+  prepare(sql: string): Database.Statement<unknown[], unknown>;
+}
+
+/** Runs a synchronous operation on the right connection (reader, or the transaction's writer). */
+export type RunOn = <T>(op: (c: SqlConnection) => T) => Promise<T>;
+
+const LIST_MAX = 1000;
+const LINKS_PAGE = 1000;
+
+// ---- rows ---------------------------------------------------------------------------------------------
+
+interface SourceRow {
+  system: string;
+  local_id: string;
+  federated_id: string;
+  traits: string;
+  status: IdentityStatus;
+  decision: SourceDecision;
+  score: number | null;
+  created: string;
+  updated: string;
+}
+
+interface FederatedRow {
+  id: string;
+  status: IdentityStatus;
+  flags: string;
+  active: number;
+  replaced_by: string | null;
+  traits: string;
+  created: string;
+  updated: string;
+}
+
+interface ReviewRow {
+  id: string;
+  source_system: string;
+  source_id: string;
+  new_federated_id: string;
+  candidate_federated_id: string;
+  grade: MatchGrade;
+  score: number;
+  comparison: string;
+  flag: 'DPOT' | 'COLP';
+  state: ReviewState;
+  decision: PairDecision | null;
+  decided_by: string | null;
+  decided_at: string | null;
+  reason: string | null;
+  created: string;
+}
+
+interface PairRow {
+  federated_a: string;
+  federated_b: string;
+  decision: PairDecision;
+  decided_by: string;
+  decided_at: string;
+  reason: string | null;
+  review_id: string | null;
+}
+
+const sourceOf = (r: SourceRow): SourceIdentityRecord => ({
+  system: r.system,
+  localId: r.local_id,
+  federatedId: r.federated_id,
+  traits: JSON.parse(r.traits) as SourceIdentity,
+  status: r.status,
+  decision: r.decision,
+  ...(r.score !== null ? { score: r.score } : {}),
+  created: r.created,
+  updated: r.updated,
+});
+
+const federatedOf = (r: FederatedRow): FederatedIdentityRecord => ({
+  id: r.id,
+  status: r.status,
+  flags: JSON.parse(r.flags) as IdentityFlag[],
+  active: r.active === 1,
+  ...(r.replaced_by !== null ? { replacedBy: r.replaced_by } : {}),
+  traits: JSON.parse(r.traits) as SourceIdentity,
+  created: r.created,
+  updated: r.updated,
+});
+
+const reviewOf = (r: ReviewRow): ReviewRecord => ({
+  id: r.id,
+  sourceSystem: r.source_system,
+  sourceId: r.source_id,
+  newFederatedId: r.new_federated_id,
+  candidateFederatedId: r.candidate_federated_id,
+  grade: r.grade,
+  score: r.score,
+  comparison: JSON.parse(r.comparison) as MatchResult,
+  flag: r.flag,
+  state: r.state,
+  ...(r.decision !== null ? { decision: r.decision } : {}),
+  ...(r.decided_by !== null ? { decidedBy: r.decided_by } : {}),
+  ...(r.decided_at !== null ? { decidedAt: r.decided_at } : {}),
+  ...(r.reason !== null ? { reason: r.reason } : {}),
+  created: r.created,
+});
+
+const pairOf = (r: PairRow): PairDecisionRecord => ({
+  a: r.federated_a,
+  b: r.federated_b,
+  decision: r.decision,
+  decidedBy: r.decided_by,
+  decidedAt: r.decided_at,
+  ...(r.reason !== null ? { reason: r.reason } : {}),
+  ...(r.review_id !== null ? { reviewId: r.review_id } : {}),
+});
+
+// ---- reads --------------------------------------------------------------------------------------------
+
+function getSource(c: SqlConnection, system: string, localId: string): SourceIdentityRecord | undefined {
+  const row = c.prepare('SELECT * FROM identity_sources WHERE system = ? AND local_id = ?').get(system, localId) as SourceRow | undefined;
+  return row && sourceOf(row);
+}
+
+function sourcesOf(c: SqlConnection, federatedId: string): SourceIdentityRecord[] {
+  const rows = c
+    .prepare('SELECT * FROM identity_sources WHERE federated_id = ? ORDER BY system, local_id')
+    .all(federatedId) as SourceRow[];
+  return rows.map(sourceOf);
+}
+
+function getFederated(c: SqlConnection, id: string): FederatedIdentityRecord | undefined {
+  const row = c.prepare('SELECT * FROM identity_federated WHERE id = ?').get(id) as FederatedRow | undefined;
+  return row && federatedOf(row);
+}
+
+function getFederatedMany(c: SqlConnection, ids: readonly string[]): FederatedIdentityRecord[] {
+  const stmt = c.prepare('SELECT * FROM identity_federated WHERE id = ?');
+  const out: FederatedIdentityRecord[] = [];
+  for (const id of ids) {
+    const row = stmt.get(id) as FederatedRow | undefined;
+    if (row) out.push(federatedOf(row));
+  }
+  return out;
+}
+
+function candidates(c: SqlConnection, keys: readonly string[], options: { perKeyCap: number }): CandidateLookup {
+  const cap = Math.max(1, Math.trunc(options.perKeyCap));
+  // One indexed range read per key, capped: a hot block ("DUPONT + 1950-01-01") cannot flood the comparison.
+  const stmt = c.prepare('SELECT federated_id FROM identity_blocking_keys WHERE key = ? LIMIT ?');
+  const seen = new Set<string>();
+  const truncatedKeys: string[] = [];
+  for (const key of new Set(keys)) {
+    const rows = stmt.all(key, cap + 1) as { federated_id: string }[];
+    if (rows.length > cap) truncatedKeys.push(key);
+    for (let i = 0; i < Math.min(rows.length, cap); i++) seen.add(rows[i].federated_id);
+  }
+  return { federatedIds: [...seen], truncatedKeys };
+}
+
+function pairDecision(c: SqlConnection, x: string, y: string): PairDecisionRecord | undefined {
+  const [a, b] = orderedPair(x, y);
+  const row = c
+    .prepare('SELECT * FROM identity_pair_decisions WHERE federated_a = ? AND federated_b = ?')
+    .get(a, b) as PairRow | undefined;
+  return row && pairOf(row);
+}
+
+function pairDecisionsOf(c: SqlConnection, id: string): PairDecisionRecord[] {
+  const rows = c
+    .prepare('SELECT * FROM identity_pair_decisions WHERE federated_a = ? UNION ALL SELECT * FROM identity_pair_decisions WHERE federated_b = ?')
+    .all(id, id) as PairRow[];
+  return rows.map(pairOf);
+}
+
+function getReview(c: SqlConnection, id: string): ReviewRecord | undefined {
+  const row = c.prepare('SELECT * FROM identity_reviews WHERE id = ?').get(id) as ReviewRow | undefined;
+  return row && reviewOf(row);
+}
+
+function listReviews(c: SqlConnection, q: ReviewListQuery): { items: ReviewRecord[]; total: number } {
+  const limit = Math.max(0, Math.min(Math.trunc(q.limit), LIST_MAX));
+  const offset = Math.max(0, Math.trunc(q.offset));
+  const where = q.state ? 'WHERE state = ?' : '';
+  const params = q.state ? [q.state] : [];
+  const rows = c
+    .prepare(`SELECT * FROM identity_reviews ${where} ORDER BY created, id LIMIT ? OFFSET ?`)
+    .all(...params, limit, offset) as ReviewRow[];
+  const { n } = c.prepare(`SELECT count(*) AS n FROM identity_reviews ${where}`).get(...params) as { n: number };
+  return { items: rows.map(reviewOf), total: n };
+}
+
+function openReviewsOf(c: SqlConnection, id: string): ReviewRecord[] {
+  const rows = c
+    .prepare(
+      `SELECT * FROM identity_reviews WHERE new_federated_id = ? AND state = 'open'
+       UNION SELECT * FROM identity_reviews WHERE candidate_federated_id = ? AND state = 'open'
+       ORDER BY created, id`,
+    )
+    .all(id, id) as ReviewRow[];
+  return rows.map(reviewOf);
+}
+
+function mergedInto(c: SqlConnection, id: string): string[] {
+  const rows = c.prepare('SELECT id FROM identity_federated WHERE replaced_by = ? ORDER BY id').all(id) as { id: string }[];
+  return rows.map((r) => r.id);
+}
+
+function countSources(c: SqlConnection): number {
+  return (c.prepare('SELECT count(*) AS n FROM identity_sources').get() as { n: number }).n;
+}
+
+function linksPage(c: SqlConnection, after: { system: string; localId: string } | undefined, limit: number): SourceRow[] {
+  return (
+    after
+      ? c
+          .prepare(
+            `SELECT system, local_id, federated_id, decision, score FROM identity_sources
+             WHERE (system, local_id) > (?, ?) ORDER BY system, local_id LIMIT ?`,
+          )
+          .all(after.system, after.localId, limit)
+      : c.prepare('SELECT system, local_id, federated_id, decision, score FROM identity_sources ORDER BY system, local_id LIMIT ?').all(limit)
+  ) as SourceRow[];
+}
+
+// ---- writes -------------------------------------------------------------------------------------------
+
+function putSource(c: SqlConnection, now: string, r: Omit<SourceIdentityRecord, 'created' | 'updated'>): void {
+  c.prepare(
+    `INSERT INTO identity_sources (system, local_id, federated_id, traits, status, decision, score, created, updated)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (system, local_id) DO UPDATE SET federated_id = excluded.federated_id, traits = excluded.traits,
+       status = excluded.status, decision = excluded.decision, score = excluded.score, updated = excluded.updated`,
+  ).run(r.system, r.localId, r.federatedId, JSON.stringify(r.traits), r.status, r.decision, r.score ?? null, now, now);
+}
+
+function putFederated(c: SqlConnection, now: string, r: Omit<FederatedIdentityRecord, 'created' | 'updated'>): void {
+  c.prepare(
+    `INSERT INTO identity_federated (id, status, flags, active, replaced_by, traits, created, updated)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (id) DO UPDATE SET status = excluded.status, flags = excluded.flags, active = excluded.active,
+       replaced_by = excluded.replaced_by, traits = excluded.traits, updated = excluded.updated`,
+  ).run(r.id, r.status, JSON.stringify(r.flags), r.active ? 1 : 0, r.replacedBy ?? null, JSON.stringify(r.traits), now, now);
+}
+
+function replaceBlockingKeys(c: SqlConnection, federatedId: string, keys: readonly string[]): void {
+  c.prepare('DELETE FROM identity_blocking_keys WHERE federated_id = ?').run(federatedId);
+  addBlockingKeys(c, federatedId, keys);
+}
+
+function addBlockingKeys(c: SqlConnection, federatedId: string, keys: readonly string[]): void {
+  const insert = c.prepare('INSERT OR IGNORE INTO identity_blocking_keys (key, federated_id) VALUES (?, ?)');
+  for (const key of keys) insert.run(key, federatedId);
+}
+
+function moveSources(c: SqlConnection, now: string, from: string, to: string, decision: SourceDecision): SourceIdentityRecord[] {
+  const moved = sourcesOf(c, from);
+  c.prepare('UPDATE identity_sources SET federated_id = ?, decision = ?, updated = ? WHERE federated_id = ?').run(to, decision, now, from);
+  return moved.map((s) => ({ ...s, federatedId: to, decision, updated: now }));
+}
+
+function insertReview(
+  c: SqlConnection,
+  now: string,
+  r: Omit<ReviewRecord, 'created' | 'state' | 'decision' | 'decidedBy' | 'decidedAt' | 'reason'>,
+): void {
+  c.prepare(
+    `INSERT INTO identity_reviews (id, source_system, source_id, new_federated_id, candidate_federated_id, grade, score,
+       comparison, flag, state, created)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)`,
+  ).run(r.id, r.sourceSystem, r.sourceId, r.newFederatedId, r.candidateFederatedId, r.grade, r.score, JSON.stringify(r.comparison), r.flag, now);
+}
+
+function closeReview(c: SqlConnection, now: string, id: string, d: { decision: PairDecision; decidedBy: string; reason?: string }): boolean {
+  const info = c
+    .prepare(
+      `UPDATE identity_reviews SET state = 'decided', decision = ?, decided_by = ?, decided_at = ?, reason = ?
+       WHERE id = ? AND state = 'open'`,
+    )
+    .run(d.decision, d.decidedBy, now, d.reason ?? null, id);
+  return info.changes === 1;
+}
+
+function retargetOpenReviews(c: SqlConnection, from: string, to: string): void {
+  c.prepare(`UPDATE identity_reviews SET new_federated_id = ? WHERE new_federated_id = ? AND state = 'open'`).run(to, from);
+  c.prepare(`UPDATE identity_reviews SET candidate_federated_id = ? WHERE candidate_federated_id = ? AND state = 'open'`).run(to, from);
+}
+
+function putPairDecision(c: SqlConnection, now: string, r: Omit<PairDecisionRecord, 'decidedAt'>): void {
+  const [a, b] = orderedPair(r.a, r.b);
+  if (a === b) throw new Error(`putPairDecision: a federated identity cannot be paired with itself (${a})`);
+  c.prepare(
+    `INSERT INTO identity_pair_decisions (federated_a, federated_b, decision, decided_by, decided_at, reason, review_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (federated_a, federated_b) DO UPDATE SET decision = excluded.decision, decided_by = excluded.decided_by,
+       decided_at = excluded.decided_at, reason = excluded.reason, review_id = excluded.review_id`,
+  ).run(a, b, r.decision, r.decidedBy, now, r.reason ?? null, r.reviewId ?? null);
+}
+
+// ---- binding ------------------------------------------------------------------------------------------
+
+function reader(run: RunOn): IdentityReader {
+  return {
+    getSource: (system, localId) => run((c) => getSource(c, system, localId)),
+    sourcesOf: (id) => run((c) => sourcesOf(c, id)),
+    getFederated: (id) => run((c) => getFederated(c, id)),
+    getFederatedMany: (ids) => run((c) => getFederatedMany(c, ids)),
+    candidates: (keys, options) => run((c) => candidates(c, keys, options)),
+    pairDecision: (a, b) => run((c) => pairDecision(c, a, b)),
+    pairDecisionsOf: (id) => run((c) => pairDecisionsOf(c, id)),
+    getReview: (id) => run((c) => getReview(c, id)),
+    listReviews: (q) => run((c) => listReviews(c, q)),
+    openReviewsOf: (id) => run((c) => openReviewsOf(c, id)),
+    mergedInto: (id) => run((c) => mergedInto(c, id)),
+    countSources: () => run((c) => countSources(c)),
+  };
+}
+
+/** The store-level repository: reads through `run` (the store's read path). */
+export function sqliteIdentityRepository(run: RunOn): IdentityRepository {
+  return {
+    ...reader(run),
+    async *links(options?: { pageSize?: number }): AsyncIterable<LinkRow> {
+      const size = Math.max(1, Math.min(Math.trunc(options?.pageSize ?? LINKS_PAGE), 10_000));
+      let after: { system: string; localId: string } | undefined;
+      for (;;) {
+        // Keyset pages, each its own read: no statement stays open across the consumer's awaits.
+        const rows = await run((c) => linksPage(c, after, size));
+        for (const r of rows) {
+          yield {
+            source_system: r.system,
+            source_id: r.local_id,
+            federated_id: r.federated_id,
+            decision: r.decision,
+            ...(r.score !== null ? { score: r.score } : {}),
+          };
+        }
+        if (rows.length < size) return;
+        const last = rows[rows.length - 1];
+        after = { system: last.system, localId: last.local_id };
+      }
+    },
+  };
+}
+
+/** The writer of one transaction: `c` is its write connection, `guard` throws once the transaction ended. */
+export function sqliteIdentityWriter(c: SqlConnection, now: () => Date, guard: () => void): IdentityWriter {
+  const run: RunOn = async (op) => {
+    guard();
+    return op(c);
+  };
+  const stamp = (): string => now().toISOString();
+  return {
+    ...reader(run),
+    putSource: (r) => run((x) => putSource(x, stamp(), r)),
+    putFederated: (r) => run((x) => putFederated(x, stamp(), r)),
+    replaceBlockingKeys: (id, keys) => run((x) => replaceBlockingKeys(x, id, keys)),
+    addBlockingKeys: (id, keys) => run((x) => addBlockingKeys(x, id, keys)),
+    moveSources: (from, to, decision) => run((x) => moveSources(x, stamp(), from, to, decision)),
+    insertReview: (r) => run((x) => insertReview(x, stamp(), r)),
+    closeReview: (id, d) => run((x) => closeReview(x, stamp(), id, d)),
+    retargetOpenReviews: (from, to) => run((x) => retargetOpenReviews(x, from, to)),
+    putPairDecision: (r) => run((x) => putPairDecision(x, stamp(), r)),
+  };
+}
