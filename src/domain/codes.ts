@@ -208,3 +208,6 @@ export const STAY_TYPES = codes([
 ] as const);
 
 export const BMO_VALIDATION_ACTIVITY = codes([{ code: 'bmo-validation', display: 'Validation du BMO' }] as const);
+
+/** Tags (meta.tag) on a document whose patient identity the SRI has not settled yet. */
+export const IDENTITY_STATES = codes([{ code: 'awaiting-identity', display: 'En attente de rapprochement d’identité (SRI)' }] as const);

@@ -56,6 +56,7 @@ export const CS = {
   entryDoor: cs('entry-door'),
   stayType: cs('stay-type'),
   provenanceActivity: cs('provenance-activity'),
+  identityState: cs('identity-state'),
 } as const;
 
 /** National and international code systems used by the mapping. */

@@ -1,8 +1,9 @@
 // FHIR view of a federated identity: a Patient whose id is the regional id, with `link` seealso → each source
 // Patient, `replaced-by` / `replaces` after a merge, `active`, the FR Core identity-reliability extension
-// (RNIV status, then one per table 0445 flag) and the INS only for a qualified identity. Pure.
+// (RNIV status, then one per table 0445 flag) and the INS only for an active qualified identity (a merged one
+// keeps its status but not the INS, which the survivor carries). Pure.
 import type { Extension, Patient, PatientLink } from '@medplum/fhirtypes';
-import { CANONICAL_BASE, SYSTEM } from '../fhir/canonical.js';
+import { CANONICAL_BASE, PROFILE, SYSTEM } from '../fhir/canonical.js';
 import { patientId } from '../fhir/ids.js';
 import { mapPatient, systemUri } from '../fhir/map-common.js';
 import type { IdentityFlag } from './types.js';
@@ -46,7 +47,7 @@ export interface FederatedPatientInput {
 export function federatedPatient({ identity, sources, replaces = [] }: FederatedPatientInput): Patient & { id: string } {
   // The reference traits give name, sex, birth date, birthplace, status and (QUAL only) the INS.
   const base = mapPatient({ ...identity.traits, status: identity.status });
-  const ins = (base.identifier ?? []).filter((i) => i.use === 'official');
+  const ins = identity.active ? (base.identifier ?? []).filter((i) => i.use === 'official') : [];
   const link: PatientLink[] = [];
   if (identity.replacedBy) link.push({ other: { reference: `Patient/${identity.replacedBy}` }, type: 'replaced-by' });
   for (const id of replaces) link.push({ other: { reference: `Patient/${id}` }, type: 'replaces' });
@@ -54,6 +55,7 @@ export function federatedPatient({ identity, sources, replaces = [] }: Federated
   return {
     ...base,
     id: identity.id,
+    meta: { profile: [ins.length > 0 ? PROFILE.patientIns : PROFILE.patient] },
     extension: [...(base.extension ?? []), ...identity.flags.map(flagExtension)],
     identifier: [...ins, { use: 'secondary', system: REGIONAL_ID_SYSTEM, value: identity.id }],
     active: identity.active,

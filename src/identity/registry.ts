@@ -35,6 +35,11 @@ export type RegistrationDecision = 'auto-linked' | 'review' | 'new' | 'known';
 export interface RegistrationResult {
   federatedId: string;
   decision: RegistrationDecision;
+  /**
+   * The source's link after this call: `auto` / `new` / `manual` are settled; `review` means an item opened for
+   * this source is still open (the identity is not certain: documents for it wait).
+   */
+  link: SourceDecision;
   /** Grade and score of the deciding comparison (the link, or the best reviewed candidate). */
   grade?: MatchGrade;
   score?: number;
@@ -208,7 +213,7 @@ export class IdentityService {
       // A better-status source becomes the reference; a lower one never replaces it (a QUAL identity stays as qualified).
       const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.status];
       await this.refresh(tx, promoted ? { ...fed, traits: source, status: source.status } : fed);
-      const result: RegistrationResult = { federatedId: fed.id, decision: 'auto-linked', grade: best.grade, score: best.score };
+      const result: RegistrationResult = { federatedId: fed.id, decision: 'auto-linked', link: 'auto', grade: best.grade, score: best.score };
       await this.auditRegistration(tx, ctx, system, localId, result, promoted ? 'reference traits promoted' : undefined);
       return result;
     }
@@ -231,8 +236,8 @@ export class IdentityService {
     await this.refresh(tx, (await ids.getFederated(federatedId)) as FederatedIdentityRecord);
     const result: RegistrationResult =
       reviewed.length > 0
-        ? { federatedId, decision: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds }
-        : { federatedId, decision: 'new' };
+        ? { federatedId, decision: 'review', link: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds }
+        : { federatedId, decision: 'new', link: 'new' };
     await this.auditRegistration(tx, ctx, system, localId, result);
     return result;
   }
@@ -240,7 +245,7 @@ export class IdentityService {
   /** A source seen before keeps its federated identity; changed traits are re-matched without moving it. */
   private async reRegister(tx: StoreTransaction, known: SourceIdentityRecord, source: SourceIdentity, ctx: IdentityContext): Promise<RegistrationResult> {
     const ids = tx.identities;
-    const result: RegistrationResult = { federatedId: known.federatedId, decision: 'known' };
+    const result: RegistrationResult = { federatedId: known.federatedId, decision: 'known', link: known.decision };
     const update = (): Promise<void> => ids.putSource({ ...known, traits: source, status: source.status });
     if (identityKey(known.traits) === identityKey(source)) {
       if (JSON.stringify(known.traits) !== JSON.stringify(source)) await update();
@@ -268,7 +273,6 @@ export class IdentityService {
     // This source gives the reference traits: update them, then look for duplicates they now reveal.
     // Never move the source automatically (that would merge two identities): open review items instead.
     const updated = { ...fed, traits: source, status: source.status };
-    await ids.putFederated(updated);
     const exclude = new Set<string>([fed.id]);
     for (const d of await ids.pairDecisionsOf(fed.id)) exclude.add(d.a === fed.id ? d.b : d.a);
     for (const r of await ids.openReviewsOf(fed.id)) exclude.add(r.newFederatedId === fed.id ? r.candidateFederatedId : r.newFederatedId);
@@ -280,7 +284,7 @@ export class IdentityService {
     if (reviewIds.length > 0 && known.decision !== 'review') await ids.putSource({ ...known, traits: source, status: source.status, decision: 'review', score: reviewed[0].score });
     await this.refresh(tx, updated);
     if (reviewIds.length > 0) {
-      Object.assign(result, { decision: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds });
+      Object.assign(result, { decision: 'review', link: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds });
     }
     await audit('reference traits updated');
     return result;

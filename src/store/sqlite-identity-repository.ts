@@ -213,8 +213,10 @@ function listReviews(c: SqlConnection, q: ReviewListQuery): { items: ReviewRecor
 function openReviewsOf(c: SqlConnection, id: string): ReviewRecord[] {
   const rows = c
     .prepare(
-      `SELECT * FROM identity_reviews WHERE new_federated_id = ? AND state = 'open'
-       UNION SELECT * FROM identity_reviews WHERE candidate_federated_id = ? AND state = 'open'
+      // INDEXED BY: without statistics SQLite would walk every open item through the queue index.
+      `SELECT * FROM identity_reviews INDEXED BY identity_reviews_new WHERE new_federated_id = ? AND state = 'open'
+       UNION ALL
+       SELECT * FROM identity_reviews INDEXED BY identity_reviews_candidate WHERE candidate_federated_id = ? AND state = 'open'
        ORDER BY created, id`,
     )
     .all(id, id) as ReviewRow[];

@@ -110,7 +110,7 @@ describe('IdentityService on SQLite', () => {
     it('keeps a fuzzy match separate: a new federated identity and an open review item flagged DPOT', async () => {
       const a = await svc.register(identity(HOSPITAL, 'IPP-1', { status: 'VALI' }), ctx);
       const b = await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'DUPOND' }), ctx);
-      expect(b.decision).toBe('review');
+      expect(b).toMatchObject({ decision: 'review', link: 'review' });
       expect(b.federatedId).not.toBe(a.federatedId);
       expect(['probable', 'possible']).toContain(b.grade);
       const detail = await svc.getReview(b.reviewId as string);
@@ -162,11 +162,25 @@ describe('IdentityService on SQLite', () => {
       const audits = count('audit');
       // A bare OID and its urn:oid: form name the same system.
       const again = await svc.register(identity(HOSPITAL.replace('urn:oid:', ''), 'IPP-1'), ctx);
-      expect(again).toEqual({ federatedId: a.federatedId, decision: 'known' });
+      expect(again).toEqual({ federatedId: a.federatedId, decision: 'known', link: 'new' });
       expect(count('identity_sources')).toBe(1);
       expect(count('identity_federated')).toBe(1);
       expect(count('resource_versions')).toBe(versions);
       expect(count('audit')).toBe(audits);
+    });
+
+    it('re-matches a known source whose strict traits changed: review items, never an automatic move', async () => {
+      const a = await svc.register(identity(HOSPITAL, 'IPP-1', { status: 'VALI' }), ctx);
+      const b = await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'MARTIN', firstBirthGivenName: 'CLAIRE' }), ctx);
+      expect(b.decision).toBe('new');
+      // The pharmacy corrects its record: it now equals the hospital's (certain), yet stays a separate identity.
+      const r = await svc.register(identity(PHARMACY, 'PH-9'), ctx);
+      expect(r).toMatchObject({ federatedId: b.federatedId, decision: 'review', link: 'review', grade: 'certain' });
+      expect((await svc.getReview(r.reviewId as string))?.review).toMatchObject({ newFederatedId: b.federatedId, candidateFederatedId: a.federatedId });
+      expect((await svc.getFederated(b.federatedId))?.traits.birthName).toBe('DUPONT');
+      // Sent again unchanged: no second item.
+      expect((await svc.register(identity(PHARMACY, 'PH-9'), ctx)).decision).toBe('known');
+      expect((await svc.listReviews({ state: 'open' })).total).toBe(1);
     });
 
     it('never lets a lower-status source overwrite the strict traits of a qualified identity', async () => {
@@ -174,7 +188,7 @@ describe('IdentityService on SQLite', () => {
       await svc.register(identity(PHARMACY, 'PH-9', { status: 'VALI' }), ctx);
       // The linked VALI source now sends another birth name: the federated reference stays the QUAL one.
       const r = await svc.register(identity(PHARMACY, 'PH-9', { status: 'VALI', birthName: 'DURAND' }), ctx);
-      expect(r).toEqual({ federatedId: a.federatedId, decision: 'known' });
+      expect(r).toEqual({ federatedId: a.federatedId, decision: 'known', link: 'auto' });
       expect((await svc.getFederated(a.federatedId))?.traits.birthName).toBe('DUPONT');
       expect((await patient(a.federatedId)).name?.[0]?.family).toBe('DUPONT');
       expect((await store.identities.getSource(PHARMACY, 'PH-9'))?.traits.birthName).toBe('DURAND');
@@ -231,6 +245,8 @@ describe('IdentityService on SQLite', () => {
       const lp = await patient(b.federatedId);
       expect(lp.active).toBe(false);
       expect(links(lp)).toEqual([`replaced-by Patient/${a.federatedId}`]);
+      // The survivor carries the identity now: no INS, no second "current" record on the merged one.
+      expect(lp.meta?.profile).toEqual(['https://fhir.passerelle.fr/StructureDefinition/passerelle-patient']);
       expect(statuses(lp)).toEqual(expect.arrayContaining(['DOUA', 'DESA']));
       const wp = await patient(a.federatedId);
       expect(links(wp)).toEqual(
@@ -251,6 +267,16 @@ describe('IdentityService on SQLite', () => {
       expect(JSON.parse(audit.detail as string)).toMatchObject({ review: reviewId, who: 'dr.referent', why: 'same person, typo in the name' });
     });
 
+    it('merging two qualified identities (COLP resolved as same) leaves the INS on the survivor only', async () => {
+      const a = await svc.register(qual(HOSPITAL, 'IPP-1'), ctx);
+      const b = await svc.register(qual(PHARMACY, 'PH-9', { birthDate: '1969-05-13' }), ctx);
+      await svc.decide(b.reviewId as string, { decision: 'same', who: 'dr.referent', why: 'birth date typo at the pharmacy' });
+      const found = await store.search({ resourceType: 'Patient', predicates: [{ param: 'identifier', prefix: 'eq', values: [`urn:oid:1.2.250.1.213.1.4.8|${INS.matricule}`] }], count: 10, offset: 0 });
+      expect(found.resources.map((r) => r.id).filter((id) => id === a.federatedId || id === b.federatedId)).toEqual([a.federatedId]);
+      expect(statuses(await patient(a.federatedId))).not.toContain('COLP');
+      expect((await svc.getFederated(a.federatedId))?.traits.birthDate).toBe('1969-05-12');
+    });
+
     it('refuses a second decision on the same item, and unknown items', async () => {
       const { reviewId } = await fuzzyPair();
       await svc.decide(reviewId, { decision: 'different', who: 'dr.referent', why: 'different persons' });
@@ -268,7 +294,7 @@ describe('IdentityService on SQLite', () => {
       expect((await store.identities.getSource(PHARMACY, 'PH-9'))?.decision).toBe('manual');
 
       // Same traits again, then changed traits on both sides: no new item for this pair.
-      expect(await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'DUPOND' }), ctx)).toEqual({ federatedId: b.federatedId, decision: 'known' });
+      expect(await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'DUPOND' }), ctx)).toEqual({ federatedId: b.federatedId, decision: 'known', link: 'manual' });
       expect((await svc.register(identity(HOSPITAL, 'IPP-1', { status: 'VALI', birthName: 'DUPONT-MARTIN' }), ctx)).federatedId).toBe(a.federatedId);
       expect((await svc.register(identity(PHARMACY, 'PH-9', { status: 'VALI' }), ctx)).federatedId).toBe(b.federatedId);
       expect((await svc.listReviews({ state: 'open' })).total).toBe(0);
@@ -279,7 +305,7 @@ describe('IdentityService on SQLite', () => {
       const { a, reviewId } = await fuzzyPair();
       await svc.decide(reviewId, { decision: 'same', who: 'dr.referent', why: 'same person' });
       const r = await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'DURAND', birthDate: '1970-01-02' }), ctx);
-      expect(r).toEqual({ federatedId: a.federatedId, decision: 'known' });
+      expect(r).toEqual({ federatedId: a.federatedId, decision: 'known', link: 'manual' });
       expect((await svc.listReviews({ state: 'open' })).total).toBe(0);
     });
 
@@ -296,7 +322,7 @@ describe('IdentityService on SQLite', () => {
       expect(links(await patient(s.federatedId))).toEqual([`seealso Patient/${sourcePatientId(PHARMACY, 'PH-9')}`]);
       expect(statuses(await patient(a.federatedId))).toContain('COLV');
       // The matcher does not re-link it, even re-sent unchanged or changed.
-      expect(await svc.register(identity(PHARMACY, 'PH-9'), ctx)).toEqual({ federatedId: s.federatedId, decision: 'known' });
+      expect(await svc.register(identity(PHARMACY, 'PH-9'), ctx)).toEqual({ federatedId: s.federatedId, decision: 'known', link: 'manual' });
       expect((await svc.register(identity(PHARMACY, 'PH-9', { status: 'VALI' }), ctx)).federatedId).toBe(s.federatedId);
       expect((await svc.listReviews({ state: 'open' })).total).toBe(0);
       await expect(svc.separate(PHARMACY, 'PH-9', { who: 'x', why: 'y' })).rejects.toThrow(/only source/);
@@ -348,8 +374,8 @@ describe('IdentityService on SQLite', () => {
 
       store = await openSqliteStore({ file, now: clock.now });
       svc = new IdentityService(store, options());
-      expect(await svc.register(identity(HOSPITAL, 'IPP-1', { status: 'VALI' }), ctx)).toEqual({ federatedId: a.federatedId, decision: 'known' });
-      expect(await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'DUPOND' }), ctx)).toEqual({ federatedId: b.federatedId, decision: 'known' });
+      expect(await svc.register(identity(HOSPITAL, 'IPP-1', { status: 'VALI' }), ctx)).toEqual({ federatedId: a.federatedId, decision: 'known', link: 'new' });
+      expect(await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'DUPOND' }), ctx)).toEqual({ federatedId: b.federatedId, decision: 'known', link: 'manual' });
       expect((await svc.getReview(b.reviewId as string))?.review.decision).toBe('different');
       expect((await svc.listReviews({ state: 'open' })).items.map((r) => r.sourceId)).toEqual(c.reviewIds?.map(() => 'gp-7'));
       const rows = [];

@@ -14,6 +14,7 @@ import {
   FCT_ERROR_TYPES,
   FCT_LINE_STATUSES,
   FCT_RESOLUTIONS,
+  IDENTITY_STATES,
   FCT_SEVERITIES,
   FOLLOWUP_OUTCOMES,
   PATHWAYS,
@@ -162,6 +163,7 @@ export const CODE_SYSTEMS: readonly CodeSystemSpec[] = [
   csSpec(CS.entryDoor, 'Porte d’entrée', 'Porte d’entrée de l’inclusion dans le parcours.', ENTRY_DOORS),
   csSpec(CS.stayType, 'Type de séjour', 'Séjour au cours duquel le patient a été inclus.', STAY_TYPES),
   csSpec(CS.provenanceActivity, 'Activités tracées', 'Activités enregistrées dans les Provenance de Passerelle.', BMO_VALIDATION_ACTIVITY),
+  csSpec(CS.identityState, 'État du rapprochement d’identité', 'Étiquette (meta.tag) d’un document dont l’identité du patient attend une décision de la cellule d’identitovigilance.', IDENTITY_STATES),
 ];
 
 /** Value set id of a local code system (same id as the code system). */
