@@ -5,7 +5,8 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-export const SCOPES = ['fhir.read', 'fhir.write', 'domain.write', 'admin'] as const;
+/** `identity.review`: decide identity review items and separate identities (identitovigilance referents). */
+export const SCOPES = ['fhir.read', 'fhir.write', 'domain.write', 'identity.review', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 const clientSchema = z

@@ -41,6 +41,7 @@ const SYSTEM_INTERACTIONS = new Set<Interaction>(['transaction', 'batch']);
 
 const OPERATION_DEFINITIONS: Record<string, string> = {
   validate: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+  match: 'http://hl7.org/fhir/OperationDefinition/Patient-match',
 };
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -5,6 +5,7 @@ import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { Logger } from 'pino';
 import type { Config, Scope } from '../config.js';
 import { ctmLinkOperationHandler } from './fhir-ctm-link-operation.js';
+import { matchOperationHandler } from './fhir-match-operation.js';
 import { forbidden, statusOf } from '../fhir/outcome.js';
 import type { ResourceStore } from '../store/repository.js';
 import { hasScope, type AuthenticatedClient } from './auth.js';
@@ -79,6 +80,7 @@ export function fhirRoutes(ctx: FhirContext): FhirRoute[] {
     { method: 'POST', path: '/:type/_search', interactions: ['search-type'], scope: 'fhir.read', body: 'form', handler: searchHandler(ctx) },
     { method: 'POST', path: '/CarePlan/:id/$link-ctm', interactions: ['operation'], operation: 'link-ctm', scope: 'domain.write', body: 'json', handler: ctmLinkOperationHandler(ctx, 'link') },
     { method: 'POST', path: '/CarePlan/:id/$unlink-ctm', interactions: ['operation'], operation: 'unlink-ctm', scope: 'domain.write', body: 'json', handler: ctmLinkOperationHandler(ctx, 'unlink') },
+    { method: 'POST', path: '/Patient/$match', interactions: ['operation'], operation: 'match', scope: 'fhir.read', body: 'json', handler: matchOperationHandler(ctx) },
     { method: 'POST', path: '/:type/$validate', interactions: ['operation'], operation: 'validate', scope: 'fhir.read', body: 'json', handler: validateOperationHandler() },
     { method: 'POST', path: '/:type/:id/$validate', interactions: ['operation'], operation: 'validate', scope: 'fhir.read', body: 'json', handler: validateOperationHandler() },
     { method: 'GET', path: '/:type/:id/_history/:vid', interactions: ['vread'], scope: 'fhir.read', handler: vreadHandler(ctx) },

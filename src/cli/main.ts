@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import * as demo from './commands/demo.js';
+import * as identity from './commands/identity.js';
 import * as map from './commands/map.js';
 import * as serve from './commands/serve.js';
 import * as validate from './commands/validate.js';
@@ -11,7 +12,7 @@ interface CommandModule {
   register(program: Command): void;
 }
 
-const COMMANDS: CommandModule[] = [demo, map, serve, validate];
+const COMMANDS: CommandModule[] = [demo, identity, map, serve, validate];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 

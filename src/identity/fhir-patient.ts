@@ -94,7 +94,8 @@ function birthGivenNamesOf(official: HumanName, first: string): string[] | undef
     // A compound first name may itself hold a space (`ANNE SOPHIE`): the official given name says where it ends.
     const rest = list.toUpperCase().startsWith(`${first.toUpperCase()} `) ? list.slice(first.length) : list.toUpperCase() === first.toUpperCase() ? '' : list;
     const tokens = rest.split(/\s+/).filter((t) => t !== '' && !same(t, first));
-    return [first, ...tokens];
+    // A list of one says nothing the first given name does not (mapPatient writes it for a qualified identity).
+    return tokens.length > 0 ? [first, ...tokens] : undefined;
   }
   const given = (official.given ?? []).map(text).filter((g): g is string => g !== undefined);
   return given.length > 1 ? given : undefined;
@@ -131,7 +132,8 @@ export function patientIdentityFromFhir(patient: Patient, options: PatientConver
   if (options.requireSource && !source) {
     required('sourceId', "the sender's own patient identifier is missing: Patient.identifier with system and value");
   } else if (options.requireSource && source && !source.system) {
-    issues.push({ code: 'required', expression: EXPRESSIONS.sourceId, message: `identifier "${source.value ?? ''}" has no system: the source identifier needs both system and value` });
+    const message = `identifier "${source.value ?? ''}" has no system: the source identifier needs both system and value`;
+    issues.push({ code: 'required', expression: EXPRESSIONS.sourceId, message });
   }
   if (issues.length > 0) return { ok: false, issues };
 

@@ -1,14 +1,21 @@
 // Submitting a canonical PPP, CTM or BPM: parse (zod, JSON paths in errors) → map to FHIR (pure) →
-// validate every resource against its profile → write all of it, plus an audit row, in ONE store
-// transaction. Re-sending the same document updates the same resources (deterministic ids).
-import type { Bundle, BundleEntry, CarePlan, Reference, Resource } from '@medplum/fhirtypes';
+// validate every resource against its profile → in ONE store transaction: register the patient with the
+// identity service (SRI), write the resources and an audit row. Re-sending the same document updates the
+// same resources (deterministic ids). The source Patient refers to its federated Patient; a BPM whose
+// patient is not certain waits on hold (bpm-attachment.ts); a PPP lists the released BPMs of its patient.
+import type { Bundle, BundleEntry, CarePlan, Patient, Reference, Resource } from '@medplum/fhirtypes';
+import type { PatientIdentity } from '../domain/identity.js';
 import { InputError, parseDocument, type DocumentKind } from '../domain/parse.js';
 import { writtenEntry } from '../fhir/bundle-response.js';
 import { mapDocument } from '../fhir/bundle.js';
 import { CS } from '../fhir/canonical.js';
+import { patientId } from '../fhir/ids.js';
+import { systemUri } from '../fhir/map-common.js';
 import { invalidIssues, issue } from '../fhir/outcome.js';
-import { validateBundle } from '../fhir/validate.js';
+import { assertValid, validateBundle } from '../fhir/validate.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
+import { attachedBpms, holdForIdentity, syncAttachments, withBpmLinks } from './bpm-attachment.js';
+import { identityServiceFor, registerSource } from './patient-identity.js';
 
 export interface SubmissionContext {
   /** Clock reading taken by the caller (mapping never reads the clock). */
@@ -30,16 +37,26 @@ export function parseSubmission<K extends DocumentKind>(kind: K, input: unknown)
   }
 }
 
-/** Parse, map and validate without storing: the Bundle exactly as it would be written. */
-export function prepareSubmission(kind: DocumentKind, input: unknown, now: string): Bundle {
-  const bundle = mapDocument(kind, parseSubmission(kind, input), { now });
-  const errors = validateBundle(bundle).filter((i) => i.severity === 'error' || i.severity === 'fatal');
-  if (errors.length > 0) throw invalidIssues(errors);
-  return bundle;
+/** A document parsed, mapped and validated, not stored yet. */
+export interface PreparedSubmission {
+  kind: DocumentKind;
+  /** The mapped resources, as the mapping wrote them (identity-dependent changes are made when storing). */
+  bundle: Bundle;
+  /** The patient as the sender named them, for the identity service. */
+  patient: PatientIdentity;
 }
 
-const isPppCarePlan = (r: Resource): r is CarePlan =>
-  r.resourceType === 'CarePlan' && (r.category?.some((c) => c.coding?.some((k) => k.system === CS.careplanCategory && k.code === 'ppp')) ?? false);
+/** Parse, map and validate without storing. */
+export function prepareSubmission(kind: DocumentKind, input: unknown, now: string): PreparedSubmission {
+  const doc = parseSubmission(kind, input);
+  const bundle = mapDocument(kind, doc, { now });
+  const errors = validateBundle(bundle).filter((i) => i.severity === 'error' || i.severity === 'fatal');
+  if (errors.length > 0) throw invalidIssues(errors);
+  return { kind, bundle, patient: doc.patient };
+}
+
+const isCarePlanOf = (kind: 'ppp' | 'bpm', r: Resource): r is CarePlan =>
+  r.resourceType === 'CarePlan' && (r.category?.some((c) => c.coding?.some((k) => k.system === CS.careplanCategory && k.code === kind)) ?? false);
 
 /**
  * A CTM linked to a PPP (POST /ppp/{id}/link-ctm) lives in the stored CarePlan's supportingInfo as references
@@ -54,23 +71,49 @@ async function keepCtmLinks(tx: StoreTransaction, carePlan: CarePlan): Promise<v
   if (carried.length > 0) carePlan.supportingInfo = [...(carePlan.supportingInfo ?? []), ...carried];
 }
 
-/** Store a prepared Bundle in one transaction; answers the transaction-response Bundle. */
-export async function storeSubmission(store: ResourceStore, kind: DocumentKind, bundle: Bundle, ctx: SubmissionContext): Promise<Bundle> {
-  const resources = (bundle.entry ?? []).map((e) => e.resource as Resource);
+/**
+ * Store a prepared submission in one transaction: the patient's registration with the SRI, every resource and the
+ * audit row commit together or not at all. Answers the transaction-response Bundle.
+ */
+export async function storeSubmission(store: ResourceStore, prepared: PreparedSubmission, ctx: SubmissionContext): Promise<Bundle> {
+  const { kind, bundle, patient } = prepared;
+  const sourcePatient = patientId(systemUri(patient.sourceId.system), patient.sourceId.value);
+  const service = identityServiceFor(store);
+  const who = { actor: ctx.actor, ...(ctx.requestId ? { requestId: ctx.requestId } : {}) };
   const entry = await store.transaction(async (tx) => {
+    const mapped = (bundle.entry ?? []).map((e) => e.resource as Resource);
+    const mappedPatient = mapped.find((r): r is Patient => r.resourceType === 'Patient' && r.id === sourcePatient);
+    const identity = await registerSource(tx, service, patient, who, ...(mappedPatient ? [mappedPatient] : []));
+    const federatedId = identity.result.federatedId;
+    const resources: Resource[] = [];
+    for (const original of mapped) {
+      let resource = original;
+      if (resource === mappedPatient) resource = identity.patient;
+      else if (kind === 'bpm' && !identity.settled && isCarePlanOf('bpm', resource)) resource = holdForIdentity(resource);
+      else if (kind === 'ppp' && isCarePlanOf('ppp', resource)) {
+        await keepCtmLinks(tx, resource);
+        // Identity before data: only a PPP whose patient is certain lists the patient's BPMs.
+        resource = withBpmLinks(resource, identity.settled ? await attachedBpms(tx, federatedId) : []);
+      }
+      if (resource !== original) assertValid(resource);
+      resources.push(resource);
+    }
     const out: BundleEntry[] = [];
     for (const resource of resources) {
-      if (kind === 'ppp' && isPppCarePlan(resource)) await keepCtmLinks(tx, resource);
       const r = await tx.put(resource);
       out.push(writtenEntry(ctx.fhirBase, r.resource, r.created ? 201 : 200));
     }
+    // A BPM of a certain patient joins the PPPs of the same federated patient (an on-hold one leaves them).
+    if (kind === 'bpm') await syncAttachments(tx, federatedId, { ...who, cause: `${kind}.submit` });
     const root = resources.find((r) => r.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan'));
+    const created = out.filter((e) => e.response?.status.startsWith('201')).length;
+    const waiting = kind === 'bpm' && !identity.settled ? ', awaiting identity' : '';
     await tx.audit({
       action: `${kind}.submit`,
       actor: ctx.actor,
-      entities: root ? [`${root.resourceType}/${root.id}`] : [],
+      entities: [...(root ? [`${root.resourceType}/${root.id}`] : []), `Patient/${federatedId}`],
       outcome: 'success',
-      detail: `${resources.length} resources, ${out.filter((e) => e.response?.status.startsWith('201')).length} created`,
+      detail: `${resources.length} resources, ${created} created; identity ${identity.result.decision}${waiting}`,
       ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
     });
     return out;
@@ -79,5 +122,5 @@ export async function storeSubmission(store: ResourceStore, kind: DocumentKind, 
 }
 
 export async function submitDocument(store: ResourceStore, kind: DocumentKind, input: unknown, ctx: SubmissionContext): Promise<Bundle> {
-  return storeSubmission(store, kind, prepareSubmission(kind, input, ctx.now), ctx);
+  return storeSubmission(store, prepareSubmission(kind, input, ctx.now), ctx);
 }

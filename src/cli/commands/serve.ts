@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { startServer } from '../../api/app.js';
 import { mountDomainRoutes } from '../../api/domain-routes.js';
+import { mountIdentityRoutes } from '../../api/identity-routes.js';
 import { ConfigError, loadConfig } from '../../config.js';
 import { validateResource } from '../../fhir/validate.js';
 import { openSqliteStore } from '../../store/sqlite-store.js';
@@ -41,7 +42,7 @@ export function register(program: Command): void {
       const store = await openSqliteStore({ file: config.database });
       // Compile the profiles now rather than on the first request (it takes a second or two).
       validateResource({ resourceType: 'Patient' });
-      const running = await startServer({ store, config, logger, mounts: [mountDomainRoutes] });
+      const running = await startServer({ store, config, logger, mounts: [mountDomainRoutes, mountIdentityRoutes] });
       logger.info({ url: running.url, fhir: `${running.baseUrl}/fhir`, database: config.database, auth: config.auth.enabled }, `passerelle listening on ${running.url}`);
 
       const shutdown = (signal: string): void => {

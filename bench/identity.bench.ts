@@ -1,0 +1,718 @@
+// Identity service (issue 3). Accuracy: generated French source identities registered in order through the real
+// IdentityService on a real SQLite file, scored against the generator's ground truth; baseline in the same run: a
+// weight-only Fellegi–Sunter matcher (same blocking keys and comparison vector, no RNIV guards). Scale: import rate,
+// RSS and `match` latency on a large registry; baseline: the same queries scored against every registered identity.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { startServer, type AppDeps } from '../src/api/app.js';
+import { configFrom } from '../src/config.js';
+import { systemUri } from '../src/fhir/map-common.js';
+import { blockingKeys } from '../src/identity/blocking.js';
+import { compareIdentities } from '../src/identity/compare.js';
+import { normaliseIdentity } from '../src/identity/normalise.js';
+import { IdentityService, type RegistrationDecision, type RegistrationResult } from '../src/identity/registry.js';
+import { loadIdentityRules, type IdentityRules } from '../src/identity/rules.js';
+import type { Candidate, MatchResult, NormalisedIdentity } from '../src/identity/types.js';
+import type { ResourceStore } from '../src/store/repository.js';
+import { openSqliteStore } from '../src/store/sqlite-store.js';
+import {
+  CORRUPTION_KINDS,
+  iterateIdentities,
+  toFhirPatient,
+  type GeneratedIdentity,
+  type HardCaseKind,
+} from '../test/support/identity-generator.js';
+import { machine, peakRssMiB } from './stats.js';
+
+const env = (name: string, fallback: number): number => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`${name}: expected a number ≥ 0`);
+  return v;
+};
+const SEED = env('IDENTITY_BENCH_SEED', 20260303);
+/** Source identities registered for the accuracy figures (0 skips the part). */
+const ACCURACY = env('IDENTITY_BENCH_ACCURACY', 100_000);
+/** Registry size for the latency figures, bulk-loaded (0 skips the part). */
+const SCALE = env('IDENTITY_BENCH_SCALE', 1_000_000);
+/** Held-out corrupted copies used as `match` queries, at each size. */
+const QUERIES = env('IDENTITY_BENCH_QUERIES', 1000);
+/** Time box of the full-scan baseline (it costs ~linear in the registry size per query). */
+const FULLSCAN_SECONDS = env('IDENTITY_BENCH_FULLSCAN_SECONDS', 20);
+/** Real registrations (matching + writes) timed on top of the large registry. */
+const TAIL = env('IDENTITY_BENCH_TAIL', 2000);
+const BATCH = Math.max(1, env('IDENTITY_BENCH_BATCH', 1000));
+const DUPLICATE_RATE = 0.3;
+const CTX = { actor: 'bench' };
+const RESULTS = 10;
+
+const rules = loadIdentityRules();
+const here = fileURLToPath(new URL('.', import.meta.url));
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const pct = (x: number, of: number, digits = 2): string => (of === 0 ? 'n/a' : `${((100 * x) / of).toFixed(digits)} %`);
+const ms = (x: number): string => `${x.toFixed(3)} ms`;
+const line = (label: string, figure: string, beside = ''): void => console.log(`${label.padEnd(46)}: ${figure}${beside ? `   ${beside}` : ''}`);
+const rssMiB = (): number => process.memoryUsage().rss / 2 ** 20;
+const choose2 = (n: number): number => (n * (n - 1)) / 2;
+
+interface Percentiles {
+  n: number;
+  mean: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+function percentiles(samples: readonly number[]): Percentiles {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
+  return { n: s.length, mean: s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), p50: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? NaN };
+}
+const latency = (p: Percentiles): string => `p50 ${ms(p.p50)}  p99 ${ms(p.p99)}  (${int(p.n)} queries)`;
+
+/**
+ * Persons to generate so that the stream holds about `sources` identities (extra copies ~ duplicateRate). The end of
+ * a stream is all late copies, so cutting it short lowers the duplicate share: `slack` > 1 only where that is harmless.
+ */
+const personsFor = (sources: number, slack = 1): number => Math.ceil(sources * (1 - DUPLICATE_RATE) * slack);
+
+/** Every `step`-th corrupted extra copy is held out of the registry, as a `match` query, until `max` are taken. */
+class HoldOut {
+  readonly queries: GeneratedIdentity[] = [];
+  private seen = 0;
+  constructor(
+    private readonly step: number,
+    private readonly max: number,
+  ) {}
+  take(g: GeneratedIdentity): boolean {
+    if (this.queries.length >= this.max || g.copy === 0 || g.corruptions.length === 0) return false;
+    if (this.seen++ % this.step !== 0) return false;
+    this.queries.push(g);
+    return true;
+  }
+}
+// About 12 % of a stream are corrupted extra copies (30 % copies × 40 % corrupted): spread the queries over it.
+const holdOutStep = (sources: number): number => Math.max(1, Math.floor((sources * 0.1) / Math.max(1, QUERIES)));
+
+// ---- accuracy ledger ----------------------------------------------------------------------------------------------
+
+interface Tally {
+  pairs: number;
+  auto: number;
+  covered: number;
+}
+const tally = (): Tally => ({ pairs: 0, auto: 0, covered: 0 });
+
+interface RegisteredSource {
+  federatedId: string;
+  corruptions: readonly string[];
+  identity: GeneratedIdentity['identity'];
+}
+
+/** Why a true pair was neither auto-linked nor proposed, judged on the two source identities themselves. */
+type MissCause = 'no shared blocking key' | 'shared key, graded certainly-not' | 'shared key, graded possible or better';
+
+interface PairFigures {
+  truePairs: number;
+  autoPairs: number;
+  autoTrue: number;
+  covered: number;
+  closure: number;
+  perKind: Map<string, Tally>;
+  misses: Map<MissCause, Map<string, number>>;
+  missWeights: number[];
+}
+
+/** Ground truth vs decisions: who is in which federated identity, which review items connect which. */
+class Ledger {
+  /** federated id → person id → number of its sources there. */
+  readonly members = new Map<string, Map<string, number>>();
+  /** person id → its registered sources, in order. */
+  readonly sourcesOf = new Map<string, RegisteredSource[]>();
+  readonly hardCases = new Map<string, { kind: HardCaseKind; of: string }>();
+  /** Review edges between federated identities (`a\u001fb`, a < b). */
+  readonly edges = new Set<string>();
+  readonly decisions: Record<RegistrationDecision, number> = { 'auto-linked': 0, review: 0, new: 0, known: 0 };
+  registrations = 0;
+  extraCopies = 0;
+  falseAutoLinks = 0;
+  readonly falseByKind: Record<HardCaseKind | 'other', number> = { twin: 0, homonym: 0, other: 0 };
+  readonly hard: Record<HardCaseKind, { n: number; falseAuto: number; reviewedWithPartner: number; review: number }> = {
+    twin: { n: 0, falseAuto: 0, reviewedWithPartner: 0, review: 0 },
+    homonym: { n: 0, falseAuto: 0, reviewedWithPartner: 0, review: 0 },
+  };
+
+  private pairKind(p: string, q: string): HardCaseKind | 'other' {
+    const hp = this.hardCases.get(p);
+    if (hp?.of === q) return hp.kind;
+    const hq = this.hardCases.get(q);
+    return hq?.of === p ? hq.kind : 'other';
+  }
+
+  /** One registration, in stream order; `candidates`: federated ids its review items name. */
+  record(g: GeneratedIdentity, r: RegistrationResult, candidates: readonly string[]): void {
+    const p = g.personId;
+    this.registrations++;
+    this.decisions[r.decision]++;
+    let own = this.sourcesOf.get(p);
+    if (!own) this.sourcesOf.set(p, (own = []));
+    else this.extraCopies++;
+    own.push({ federatedId: r.federatedId, corruptions: g.corruptions, identity: g.identity });
+    const hard = g.person.hardCase;
+    if (hard) {
+      this.hardCases.set(p, hard);
+      this.hard[hard.kind].n++;
+    }
+    if (r.decision === 'auto-linked') {
+      const m = this.members.get(r.federatedId);
+      if (!m) throw new Error(`auto-linked to an unknown federated identity ${r.federatedId}`);
+      const others = [...m.keys()].filter((q) => q !== p);
+      if (others.length > 0) {
+        this.falseAutoLinks++;
+        this.falseByKind[this.pairKind(p, others[0])]++;
+        if (hard) this.hard[hard.kind].falseAuto++;
+      }
+      m.set(p, (m.get(p) ?? 0) + 1);
+      return;
+    }
+    if (r.decision === 'known') throw new Error('a generated source id was registered twice');
+    this.members.set(r.federatedId, new Map([[p, 1]]));
+    for (const c of candidates) {
+      this.edges.add(edgeKey(r.federatedId, c));
+      if (hard && this.members.get(c)?.has(hard.of)) this.hard[hard.kind].reviewedWithPartner++;
+    }
+    if (hard && r.decision === 'review') this.hard[hard.kind].review++;
+  }
+
+  /**
+   * Pairwise figures over the true pairs (two sources of one person): auto-linked = same federated identity;
+   * proposed = their federated identities are the two sides of a review item; closure = joined by review items whose
+   * two sides share a person (what a referent who accepts every right proposal, and only those, ends up merging).
+   */
+  pairs(): PairFigures {
+    let autoPairs = 0;
+    for (const m of this.members.values()) {
+      let size = 0;
+      for (const c of m.values()) size += c;
+      autoPairs += choose2(size);
+    }
+    const parent = new Map<string, string>();
+    const find = (x: string): string => {
+      let r = x;
+      for (let up = parent.get(r); up !== undefined && up !== r; up = parent.get(r)) r = up;
+      return r;
+    };
+    for (const e of this.edges) {
+      const [a, b] = e.split('\u001f');
+      const ma = this.members.get(a);
+      const mb = this.members.get(b);
+      if (!ma || !mb || ![...ma.keys()].some((p) => mb.has(p))) continue;
+      const ra = find(a);
+      const rb = find(b);
+      if (ra !== rb) parent.set(ra, rb);
+    }
+    const out: PairFigures = { truePairs: 0, autoPairs, autoTrue: 0, covered: 0, closure: 0, perKind: new Map(), misses: new Map(), missWeights: [] };
+    for (const sources of this.sourcesOf.values()) {
+      for (let j = 1; j < sources.length; j++) {
+        for (let i = 0; i < j; i++) {
+          const a = sources[i];
+          const b = sources[j];
+          const auto = a.federatedId === b.federatedId;
+          const covered = auto || this.edges.has(edgeKey(a.federatedId, b.federatedId));
+          out.truePairs++;
+          if (auto) out.autoTrue++;
+          if (covered) out.covered++;
+          if (find(a.federatedId) === find(b.federatedId)) out.closure++;
+          const kinds = [...new Set([...a.corruptions, ...b.corruptions])].sort();
+          for (const k of kinds.length === 0 ? ['(none)'] : kinds) {
+            let t = out.perKind.get(k);
+            if (!t) out.perKind.set(k, (t = tally()));
+            t.pairs++;
+            if (auto) t.auto++;
+            if (covered) t.covered++;
+          }
+          if (!covered) this.diagnose(a, b, kinds, out);
+        }
+      }
+    }
+    return out;
+  }
+
+  private diagnose(a: RegisteredSource, b: RegisteredSource, kinds: readonly string[], out: PairFigures): void {
+    const na = normaliseIdentity(a.identity);
+    const nb = normaliseIdentity(b.identity);
+    const keysA = new Set(blockingKeys(na));
+    const shared = blockingKeys(nb).some((k) => keysA.has(k));
+    const r = compareIdentities(nb, { federatedId: '', identity: na, flags: [] }, rules);
+    const cause: MissCause = !shared ? 'no shared blocking key' : r.grade === 'certainly-not' ? 'shared key, graded certainly-not' : 'shared key, graded possible or better';
+    if (r.grade === 'certainly-not') out.missWeights.push(r.weight);
+    let byKinds = out.misses.get(cause);
+    if (!byKinds) out.misses.set(cause, (byKinds = new Map()));
+    const label = kinds.length === 0 ? '(none)' : kinds.join('+');
+    byKinds.set(label, (byKinds.get(label) ?? 0) + 1);
+  }
+}
+
+const edgeKey = (x: string, y: string): string => (x < y ? `${x}\u001f${y}` : `${y}\u001f${x}`);
+
+/**
+ * Baseline: a plain Fellegi–Sunter linker as most MPIs run it. Same blocking keys (100 per key), same comparison
+ * vector and weights; each source is linked to the cluster of its best-weighted earlier source when the weight
+ * reaches the `probable` threshold — no RNIV status, INS or homonym guard. In memory.
+ */
+class WeightOnlyLinker {
+  private readonly byKey = new Map<string, number[]>();
+  private readonly identities: NormalisedIdentity[] = [];
+  private readonly cluster: number[] = [];
+  private readonly persons: string[] = [];
+  /** cluster → person → sources. */
+  private readonly members = new Map<number, Map<string, number>>();
+  falseAutoLinks = 0;
+  autoLinks = 0;
+
+  constructor(private readonly rules: IdentityRules) {}
+
+  register(identity: GeneratedIdentity['identity'], personId: string): void {
+    const n = normaliseIdentity(identity);
+    const keys = blockingKeys(n);
+    const seen = new Set<number>();
+    let best = -1;
+    let bestWeight = -Infinity;
+    for (const k of keys) {
+      for (const c of this.byKey.get(k) ?? []) {
+        if (seen.has(c)) continue;
+        seen.add(c);
+        const w = compareIdentities(n, { federatedId: '', identity: this.identities[c], flags: [] }, this.rules).weight;
+        if (w > bestWeight) [best, bestWeight] = [c, w];
+      }
+    }
+    const i = this.identities.length;
+    this.identities.push(n);
+    this.persons.push(personId);
+    for (const k of keys) {
+      let block = this.byKey.get(k);
+      if (!block) this.byKey.set(k, (block = []));
+      if (block.length < 100) block.push(i);
+    }
+    let cl = i;
+    if (best >= 0 && bestWeight >= this.rules.thresholds.probable) {
+      cl = this.cluster[best];
+      this.autoLinks++;
+      const m = this.members.get(cl) as Map<string, number>;
+      if ([...m.keys()].some((p) => p !== personId)) this.falseAutoLinks++;
+    }
+    this.cluster.push(cl);
+    let m = this.members.get(cl);
+    if (!m) this.members.set(cl, (m = new Map()));
+    m.set(personId, (m.get(personId) ?? 0) + 1);
+  }
+
+  pairs(): { autoPairs: number; autoTrue: number } {
+    let autoPairs = 0;
+    let autoTrue = 0;
+    for (const m of this.members.values()) {
+      let size = 0;
+      for (const c of m.values()) {
+        size += c;
+        autoTrue += choose2(c);
+      }
+      autoPairs += choose2(size);
+    }
+    return { autoPairs, autoTrue };
+  }
+}
+
+// ---- matching helpers -------------------------------------------------------------------------------------------
+
+const byScore = (x: MatchResult, y: MatchResult): number => y.score - x.score || (x.federatedId < y.federatedId ? -1 : 1);
+
+/** The full-scan matcher: every active federated identity, normalised once and kept in memory, scored per query. */
+async function loadAllCandidates(store: ResourceStore): Promise<Candidate[]> {
+  const ids = new Set<string>();
+  for await (const row of store.identities.links({ pageSize: 10_000 })) ids.add(row.federated_id);
+  const all = [...ids];
+  const out: Candidate[] = [];
+  for (let i = 0; i < all.length; i += 1000) {
+    for (const f of await store.identities.getFederatedMany(all.slice(i, i + 1000))) {
+      if (f.active) out.push({ federatedId: f.id, identity: normaliseIdentity(f.traits), flags: f.flags });
+    }
+  }
+  return out;
+}
+
+function fullScanMatch(query: GeneratedIdentity['identity'], candidates: readonly Candidate[]): MatchResult[] {
+  const n = normaliseIdentity(query);
+  const results: MatchResult[] = [];
+  for (const c of candidates) {
+    const r = compareIdentities(n, c, rules);
+    if (r.grade !== 'certainly-not') results.push(r);
+  }
+  return results.sort(byScore).slice(0, RESULTS);
+}
+
+interface QueryRun {
+  latencies: number[];
+  found: number;
+}
+
+/** Runs `match` for each query (after one untimed warm-up pass); `isSame(fedId, query)` checks the ground truth. */
+async function runQueries(
+  queries: readonly GeneratedIdentity[],
+  match: (q: GeneratedIdentity) => Promise<readonly { federatedId: string }[]>,
+  isSame: (federatedId: string, q: GeneratedIdentity) => boolean,
+  warmup = true,
+): Promise<QueryRun> {
+  if (warmup) for (const q of queries) await match(q);
+  const latencies: number[] = [];
+  let found = 0;
+  for (const q of queries) {
+    const t0 = performance.now();
+    const results = await match(q);
+    latencies.push(performance.now() - t0);
+    if (results.some((r) => isSame(r.federatedId, q))) found++;
+  }
+  return { latencies, found };
+}
+
+/** Where the time of one `match` goes, by the same public calls the registry makes, timed one by one. */
+async function matchBreakdown(store: ResourceStore, queries: readonly GeneratedIdentity[], perKeyCap: number): Promise<void> {
+  const parts = { normalise: [] as number[], candidates: [] as number[], load: [] as number[], normaliseCandidates: [] as number[], compare: [] as number[] };
+  const counts: number[] = [];
+  let truncated = 0;
+  for (const q of queries) {
+    let t = performance.now();
+    const lap = (into: number[]): void => {
+      const now = performance.now();
+      into.push(now - t);
+      t = now;
+    };
+    const n = normaliseIdentity(q.identity);
+    const keys = blockingKeys(n);
+    lap(parts.normalise);
+    const found = await store.identities.candidates(keys, { perKeyCap });
+    lap(parts.candidates);
+    const feds = await store.identities.getFederatedMany(found.federatedIds);
+    lap(parts.load);
+    const cands = feds.filter((f) => f.active).map((f): Candidate => ({ federatedId: f.id, identity: normaliseIdentity(f.traits), flags: f.flags }));
+    lap(parts.normaliseCandidates);
+    for (const c of cands) compareIdentities(n, c, rules);
+    lap(parts.compare);
+    counts.push(found.federatedIds.length);
+    truncated += found.truncatedKeys.length;
+  }
+  const c = percentiles(counts);
+  line('  candidates scored per query', `mean ${c.mean.toFixed(1)}  p50 ${c.p50}  p99 ${c.p99}  max ${c.max}`, `(hot keys truncated at ${perKeyCap}: ${truncated})`);
+  for (const [name, samples] of Object.entries(parts)) {
+    const p = percentiles(samples);
+    line(`  ${name}`, `mean ${ms(p.mean)}  p99 ${ms(p.p99)}`);
+  }
+}
+
+/** POST /fhir/Patient/$match over real HTTP, when the operation exists; otherwise says why it was skipped. */
+async function httpMatch(
+  store: ResourceStore,
+  queries: readonly GeneratedIdentity[],
+  isSame: (federatedId: string, q: GeneratedIdentity) => boolean,
+  inProcess: Percentiles,
+): Promise<void> {
+  if (!existsSync(join(here, '../src/api/fhir-match-operation.ts'))) {
+    line('$match over HTTP', 'skipped: src/api/fhir-match-operation.ts does not exist yet');
+    return;
+  }
+  const deps: AppDeps = { store, config: configFrom({ port: 0, log: { level: 'silent' } }), logger: pino({ level: 'silent' }) };
+  const server = await startServer(deps);
+  try {
+    const post = async (q: GeneratedIdentity): Promise<{ federatedId: string }[]> => {
+      const body = { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: toFhirPatient(q.identity) }, { name: 'count', valueInteger: RESULTS }] };
+      const res = await fetch(`${server.url}/fhir/Patient/$match`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+        body: JSON.stringify(body),
+      });
+      const json = (await res.json()) as { resourceType?: string; entry?: { resource?: { id?: string } }[] };
+      if (res.status !== 200 || json.resourceType !== 'Bundle') throw new Error(`HTTP ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
+      return (json.entry ?? []).flatMap((e) => (e.resource?.id ? [{ federatedId: e.resource.id }] : []));
+    };
+    try {
+      await post(queries[0]);
+    } catch (e) {
+      line('$match over HTTP', `skipped: the endpoint does not answer a searchset yet (${(e as Error).message})`);
+      return;
+    }
+    for (const q of queries.slice(0, 100)) await post(q);
+    const run = await runQueries(queries, post, isSame, false);
+    const p = percentiles(run.latencies);
+    line('POST /fhir/Patient/$match over HTTP', latency(p), `in process p50 ${ms(inProcess.p50)} p99 ${ms(inProcess.p99)}; true person returned ${pct(run.found, queries.length, 1)} (keep-alive, sequential)`);
+  } finally {
+    await server.close();
+  }
+}
+
+// ---- part 1: accuracy on the real service -----------------------------------------------------------------------
+
+interface AccuracyOutcome {
+  store: ResourceStore;
+  service: IdentityService;
+  ledger: Ledger;
+  queries: GeneratedIdentity[];
+  importSeconds: number;
+}
+
+async function accuracy(dir: string): Promise<AccuracyOutcome> {
+  const store = await openSqliteStore({ file: join(dir, 'accuracy.sqlite') });
+  const service = new IdentityService(store);
+  const ledger = new Ledger();
+  const baseline = new WeightOnlyLinker(rules);
+  const holdOut = new HoldOut(holdOutStep(ACCURACY), QUERIES);
+  const chunkRates: string[] = [];
+  let importSeconds = 0;
+  let baselineSeconds = 0;
+  let chunkStart = 0;
+  let chunkSeconds = 0;
+  const chunk = Math.max(BATCH, Math.round(ACCURACY / 5));
+
+  let batch: GeneratedIdentity[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const t0 = performance.now();
+    const results = await service.registerBatch(
+      batch.map((g) => g.identity),
+      CTX,
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    importSeconds += seconds;
+    chunkSeconds += seconds;
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i];
+      const candidates: string[] = [];
+      for (const id of r.reviewIds ?? []) {
+        const review = await store.identities.getReview(id);
+        if (review) candidates.push(review.candidateFederatedId);
+      }
+      ledger.record(batch[i], r, candidates);
+    }
+    const t1 = performance.now();
+    for (const g of batch) baseline.register(g.identity, g.personId);
+    baselineSeconds += (performance.now() - t1) / 1000;
+    batch = [];
+    if (ledger.registrations - chunkStart >= chunk) {
+      chunkRates.push(`${int((ledger.registrations - chunkStart) / chunkSeconds)}/s`);
+      chunkStart = ledger.registrations;
+      chunkSeconds = 0;
+    }
+  };
+  for (const g of iterateIdentities({ seed: SEED, persons: personsFor(ACCURACY + QUERIES), duplicateRate: DUPLICATE_RATE })) {
+    if (ledger.registrations + batch.length >= ACCURACY) break;
+    if (holdOut.take(g)) continue;
+    batch.push(g);
+    if (batch.length >= BATCH) await flush();
+  }
+  await flush();
+
+  const n = ledger.registrations;
+  const persons = ledger.sourcesOf.size;
+  const pairs = ledger.pairs();
+  const base = baseline.pairs();
+  console.log(`\n### accuracy: ${int(n)} source identities registered in order (seed ${SEED}, ${int(persons)} persons, ${int(ledger.extraCopies)} extra copies = ${pct(ledger.extraCopies, n, 1)})`);
+  console.log(`real IdentityService.registerBatch (${BATCH} per transaction) on a SQLite file; ${int(holdOut.queries.length)} more corrupted copies held out as match queries`);
+  console.log(`baseline: weight-only Fellegi–Sunter linker (same keys, vector and weights; link at weight ≥ ${rules.thresholds.probable}, no RNIV guard), in memory`);
+  line('false auto-links (target 0)', int(ledger.falseAutoLinks), `baseline ${int(baseline.falseAutoLinks)}`);
+  line('  of which twins / homonyms / other', `${ledger.falseByKind.twin} / ${ledger.falseByKind.homonym} / ${ledger.falseByKind.other}`);
+  line('auto-link pairwise precision', pct(pairs.autoTrue, pairs.autoPairs, 3), `baseline ${pct(base.autoTrue, base.autoPairs, 3)}`);
+  line('auto-link pairwise recall', pct(pairs.autoTrue, pairs.truePairs), `baseline ${pct(base.autoTrue, pairs.truePairs)}  (${int(pairs.truePairs)} true pairs)`);
+  line('decisions auto / review / new', `${int(ledger.decisions['auto-linked'])} / ${int(ledger.decisions.review)} / ${int(ledger.decisions.new)}`, `baseline auto ${int(baseline.autoLinks)}`);
+  line('review rate (registrations sent to review)', pct(ledger.decisions.review, n), 'baseline 0 % (it never asks)');
+  line('auto+review pairwise recall (target ≥ 99.5 %)', pct(pairs.covered, pairs.truePairs), `baseline (auto only) ${pct(base.autoTrue, pairs.truePairs)}`);
+  line('  after accepting every right proposal', pct(pairs.closure, pairs.truePairs), '(review items joining identities of one person, merged transitively)');
+  console.log('per corruption kind (true pairs where either copy carries it; a copy may carry 2–3 kinds):');
+  for (const k of ['(none)', ...CORRUPTION_KINDS]) {
+    const t = pairs.perKind.get(k);
+    if (!t) continue;
+    line(`  ${k}`, `auto ${pct(t.auto, t.pairs, 1).padStart(8)}   auto+review ${pct(t.covered, t.pairs, 1).padStart(8)}`, `(${int(t.pairs)} pairs)`);
+  }
+  const missed = pairs.truePairs - pairs.covered;
+  console.log(`missed true pairs (${int(missed)}), by cause on the two source identities, with their commonest corruption sets:`);
+  for (const [cause, byKinds] of pairs.misses) {
+    const total = [...byKinds.values()].reduce((x, y) => x + y, 0);
+    const top = [...byKinds].sort((x, y) => y[1] - x[1]).slice(0, 4).map(([k, c]) => `${k} ${c}`).join(', ');
+    line(`  ${cause}`, `${int(total)} (${pct(total, missed, 0)})`, top);
+  }
+  if (pairs.missWeights.length > 0) {
+    const w = percentiles(pairs.missWeights);
+    line('  weights of the certainly-not misses', `p50 ${w.p50.toFixed(1)}  p99 ${w.p99.toFixed(1)}  max ${w.max.toFixed(1)}`, `(possible threshold ${rules.thresholds.possible})`);
+  }
+  for (const kind of ['twin', 'homonym'] as const) {
+    const h = ledger.hard[kind];
+    line(`${kind}s: registrations / false auto-links`, `${int(h.n)} / ${int(h.falseAuto)}`, `sent to review ${int(h.review)}, ${int(h.reviewedWithPartner)} of them against the ${kind}`);
+  }
+  line('import rate (registerBatch, accuracy run)', `${int(n / importSeconds)} identities/s`, `by fifths: ${chunkRates.join(' → ')}; baseline linker ${int(n / baselineSeconds)}/s (in memory, no writes)`);
+  line('peak RSS so far', `${peakRssMiB().toFixed(0)} MiB`, `(RSS now ${rssMiB().toFixed(0)} MiB, the ledger and baseline included)`);
+  return { store, service, ledger, queries: holdOut.queries, importSeconds };
+}
+
+// ---- part 2: latency at the accuracy size, with the full-scan baseline at equal size -----------------------------
+
+interface EqualSize {
+  federated: number;
+  blocked: Percentiles;
+  fullPerQueryMs: number;
+}
+
+async function latencyAtAccuracySize(a: AccuracyOutcome): Promise<EqualSize> {
+  const isSame = (f: string, q: GeneratedIdentity): boolean => a.ledger.members.get(f)?.has(q.personId) === true;
+  const blockedRun = await runQueries(a.queries, (q) => a.service.match(q.identity, { count: RESULTS }), isSame);
+  const blocked = percentiles(blockedRun.latencies);
+  const t0 = performance.now();
+  const all = await loadAllCandidates(a.store);
+  const loadSeconds = (performance.now() - t0) / 1000;
+  // The full scan, time-boxed: the first k queries, in the same order.
+  const latencies: number[] = [];
+  let found = 0;
+  const deadline = performance.now() + FULLSCAN_SECONDS * 1000;
+  for (const q of a.queries) {
+    if (latencies.length > 0 && performance.now() > deadline) break;
+    const s = performance.now();
+    const results = fullScanMatch(q.identity, all);
+    latencies.push(performance.now() - s);
+    if (results.some((r) => isSame(r.federatedId, q))) found++;
+  }
+  const k = latencies.length;
+  const full = percentiles(latencies);
+  const blockedSame = percentiles(blockedRun.latencies.slice(0, k));
+  console.log(`\n### match latency at ${int(a.ledger.registrations)} sources = ${int(all.length)} active federated identities (the accuracy registry), in process`);
+  line('IdentityService.match (blocking, SQL)', latency(blocked), `true person returned ${pct(blockedRun.found, a.queries.length, 1)}`);
+  line(`baseline full scan (first ${k} queries, ${FULLSCAN_SECONDS}s box)`, latency(full), `true person returned ${pct(found, k, 1)}; ${int(all.length)} identities normalised in memory first (${loadSeconds.toFixed(1)} s, not counted)`);
+  line('ratio full scan / blocking (same queries)', `p50 ${(full.p50 / blockedSame.p50).toFixed(0)}×  p99 ${(full.p99 / blockedSame.p99).toFixed(0)}×`, `(blocking on those ${k}: p50 ${ms(blockedSame.p50)} p99 ${ms(blockedSame.p99)})`);
+  await matchBreakdown(a.store, a.queries, 100);
+  await httpMatch(a.store, a.queries, isSame, blocked);
+  return { federated: all.length, blocked, fullPerQueryMs: full.mean };
+}
+
+// ---- part 3: the registry at scale -------------------------------------------------------------------------------
+
+/**
+ * UUID-shaped federated ids that name their source index, in index order: the bulk load appends to the id indexes
+ * instead of scattering writes as random UUIDs would; a lookup descends the same B-tree either way.
+ */
+const seededId = (i: number): string => `${i.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`;
+const seededIndex = (id: string): number => (id.length === 36 && id.endsWith('-0000-4000-8000-000000000000') ? parseInt(id.slice(0, 8), 16) : -1);
+
+async function scale(dir: string, equal: EqualSize | undefined): Promise<void> {
+  const store = await openSqliteStore({ file: join(dir, 'scale.sqlite') });
+  try {
+    const holdOut = new HoldOut(holdOutStep(SCALE), QUERIES);
+    const personOf = new Int32Array(SCALE);
+    const tail: GeneratedIdentity[] = [];
+    let seeded = 0;
+    let batch: GeneratedIdentity[] = [];
+    let loadSeconds = 0;
+    const rssBefore = rssMiB();
+    const flush = async (): Promise<void> => {
+      const t0 = performance.now();
+      const first = seeded;
+      await store.transaction(async (tx) => {
+        const ids = tx.identities;
+        for (let j = 0; j < batch.length; j++) {
+          const s = batch[j].identity;
+          const federatedId = seededId(first + j);
+          await ids.putFederated({ id: federatedId, status: s.status, flags: [], active: true, traits: s });
+          await ids.putSource({ system: systemUri(s.sourceId.system), localId: s.sourceId.value, federatedId, traits: s, status: s.status, decision: 'new' });
+          await ids.addBlockingKeys(federatedId, blockingKeys(normaliseIdentity(s)));
+        }
+      });
+      loadSeconds += (performance.now() - t0) / 1000;
+      for (const g of batch) personOf[seeded++] = Number(g.personId.slice(1));
+      batch = [];
+    };
+    const wall = performance.now();
+    for (const g of iterateIdentities({ seed: SEED + 1, persons: personsFor(SCALE + QUERIES + TAIL, 1.02), duplicateRate: DUPLICATE_RATE })) {
+      if (seeded + batch.length >= SCALE) {
+        if (tail.length >= TAIL) break;
+        tail.push(g);
+        continue;
+      }
+      if (holdOut.take(g)) continue;
+      batch.push(g);
+      if (batch.length >= 10_000) await flush();
+    }
+    await flush();
+    const queries = holdOut.queries;
+    const wallSeconds = (performance.now() - wall) / 1000;
+    console.log(`\n### registry at scale: ${int(seeded)} source identities (seed ${SEED + 1}), one federated identity each, bulk-loaded`);
+    console.log('bulk load = the registry rows the service writes for a `new` decision (federated + source + blocking keys), through');
+    console.log('tx.identities, 10,000 per transaction, no matching, no FHIR Patients, no audit: NOT the import rate (see below)');
+    line('bulk load', `${int(seeded / loadSeconds)} identities/s (SQL + normalise + keys)`, `${loadSeconds.toFixed(0)} s; ${wallSeconds.toFixed(0)} s with generation`);
+    line('RSS after bulk load', `${rssMiB().toFixed(0)} MiB`, `(before ${rssBefore.toFixed(0)} MiB; peak so far ${peakRssMiB().toFixed(0)} MiB)`);
+
+    const service = new IdentityService(store);
+    const isSame = (f: string, q: GeneratedIdentity): boolean => {
+      const i = seededIndex(f);
+      return i >= 0 && personOf[i] === Number(q.personId.slice(1));
+    };
+    const run = await runQueries(queries, (q) => service.match(q.identity, { count: RESULTS }), isSame);
+    const p = percentiles(run.latencies);
+    const extrapolated = equal ? (equal.fullPerQueryMs * seeded) / equal.federated : undefined;
+    line(
+      `IdentityService.match at ${int(seeded)} (in process)`,
+      latency(p),
+      `true person returned ${pct(run.found, queries.length, 1)}; target p99 < 5 ms`,
+    );
+    if (extrapolated !== undefined && equal) {
+      line(
+        'baseline full scan at this size (extrapolated)',
+        `~${int(extrapolated)} ms per query`,
+        `linear from the measured mean ${ms(equal.fullPerQueryMs)} at ${int(equal.federated)}; ratio ~${int(extrapolated / p.p50)}× at p50`,
+      );
+    }
+    line('ratio p50 at this size / at accuracy size', equal ? `${(p.p50 / equal.blocked.p50).toFixed(2)}` : 'n/a', equal ? `(${ms(equal.blocked.p50)} at ${int(equal.federated)})` : '');
+    await matchBreakdown(store, queries, 100);
+    line('$match over HTTP at this size', 'not measured: the bulk load writes no federated Patient, which $match returns (see the accuracy registry above)');
+
+    // Real registrations (matching, registry rows, FHIR Patients, audit) on top of the large registry.
+    if (tail.length > 0) {
+      let seconds = 0;
+      const decisions: Record<string, number> = {};
+      for (let i = 0; i < tail.length; i += BATCH) {
+        const t0 = performance.now();
+        const results = await service.registerBatch(
+          tail.slice(i, i + BATCH).map((g) => g.identity),
+          CTX,
+        );
+        seconds += (performance.now() - t0) / 1000;
+        for (const r of results) decisions[r.decision] = (decisions[r.decision] ?? 0) + 1;
+      }
+      line(
+        `import rate on top of ${int(seeded)}`,
+        `${int(tail.length / seconds)} identities/s (target ≥ 20,000/s)`,
+        `${int(tail.length)} real registerBatch registrations: ${Object.entries(decisions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      );
+      const hours = (1_000_000 / (tail.length / seconds)) / 3600;
+      line('  time to import 1,000,000 at that rate', `~${hours.toFixed(1)} h`);
+    }
+    line('peak RSS (whole bench process)', `${peakRssMiB().toFixed(0)} MiB`, `RSS now ${rssMiB().toFixed(0)} MiB`);
+  } finally {
+    await store.close();
+  }
+}
+
+// ---- run --------------------------------------------------------------------------------------------------------
+
+const dir = mkdtempSync(join(tmpdir(), 'passerelle-identity-bench-'));
+try {
+  console.log(`machine: ${machine()}`);
+  console.log(`rules: ${rules.source}`);
+  let equal: EqualSize | undefined;
+  if (ACCURACY > 0) {
+    const a = await accuracy(dir);
+    try {
+      if (a.queries.length > 0) equal = await latencyAtAccuracySize(a);
+    } finally {
+      await a.store.close();
+    }
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, `accuracy.sqlite${suffix}`), { force: true });
+  }
+  if (SCALE > 0) await scale(dir, equal);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,80 @@
+// `POST /fhir/Patient/$match` (FHIR R4 Patient-match): Parameters with `resource` (a Patient, FR Core style),
+// `onlyCertainMatches` and `count`; answers a searchset Bundle of federated Patients, best first, each with
+// `search.mode` match, `search.score` and the match-grade extension. Matching writes nothing.
+import { allOk } from '@medplum/core';
+import type { Bundle, BundleEntry, Parameters, ParametersParameter, Patient } from '@medplum/fhirtypes';
+import { invalid, invalidIssues, issue } from '../fhir/outcome.js';
+import { patientIdentityFromFhir } from '../identity/fhir-patient.js';
+import type { MatchGrade } from '../identity/types.js';
+import { identityServiceFor } from '../services/patient-identity.js';
+import type { FhirContext, FhirHandler } from './fhir-router.js';
+
+export const MATCH_GRADE_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/match-grade';
+export const DEFAULT_MATCH_COUNT = 10;
+export const MAX_MATCH_COUNT = 100;
+
+const GRADE_RANK: Record<MatchGrade, number> = { certain: 0, probable: 1, possible: 2, 'certainly-not': 3 };
+
+interface MatchRequest {
+  patient: Patient;
+  onlyCertainMatches: boolean;
+  count: number;
+}
+
+function parseMatchParameters(body: unknown): MatchRequest {
+  if ((body as { resourceType?: unknown } | undefined)?.resourceType !== 'Parameters') {
+    throw invalid('Expected a Parameters resource with a "resource" parameter holding a Patient', 'resourceType');
+  }
+  const params: ParametersParameter[] = (body as Parameters).parameter ?? [];
+  const named = (name: string): ParametersParameter[] => params.filter((p) => p.name === name);
+  const resource = named('resource');
+  if (resource.length !== 1 || resource[0].resource?.resourceType !== 'Patient') {
+    throw invalid('Parameter "resource" must occur once and hold a Patient', "Parameters.parameter.where(name='resource')");
+  }
+  const only = named('onlyCertainMatches')[0];
+  if (only && typeof only.valueBoolean !== 'boolean') {
+    throw invalid('Parameter "onlyCertainMatches" must be a valueBoolean', "Parameters.parameter.where(name='onlyCertainMatches')");
+  }
+  const countParam = named('count')[0];
+  const count = countParam?.valueInteger ?? countParam?.valuePositiveInt;
+  if (countParam && (typeof count !== 'number' || !Number.isInteger(count) || count < 1)) {
+    throw invalid('Parameter "count" must be a valueInteger of at least 1', "Parameters.parameter.where(name='count')");
+  }
+  return {
+    patient: resource[0].resource as Patient,
+    onlyCertainMatches: only?.valueBoolean === true,
+    count: Math.min(count ?? DEFAULT_MATCH_COUNT, MAX_MATCH_COUNT),
+  };
+}
+
+export function matchOperationHandler(ctx: FhirContext): FhirHandler {
+  return async (req) => {
+    const { patient, onlyCertainMatches, count } = parseMatchParameters(req.body);
+    const read = patientIdentityFromFhir(patient, { requireSource: false });
+    if (!read.ok) {
+      // Every missing or bad trait at once, each named, so the caller fixes the query in one go.
+      throw invalidIssues(read.issues.map((i) => issue(i.code, `Patient/$match: ${i.message}`, i.expression)));
+    }
+    const service = identityServiceFor(ctx.store);
+    // The registry orders by score; the grade comes first here (a certain match is never listed after a probable
+    // one), so ask for everything and cut after sorting.
+    const results = await service.match(read.identity, onlyCertainMatches ? { onlyCertain: true } : { count: Number.MAX_SAFE_INTEGER });
+    const ranked = [...results].sort((a, b) => GRADE_RANK[a.grade] - GRADE_RANK[b.grade] || b.score - a.score).slice(0, count);
+    const entry: BundleEntry[] = [];
+    for (const r of ranked) {
+      const resource = await ctx.store.read<Patient>('Patient', r.federatedId);
+      if (!resource) continue;
+      entry.push({
+        fullUrl: `${ctx.fhirBase}/Patient/${r.federatedId}`,
+        resource,
+        search: {
+          mode: 'match',
+          score: Math.round(r.score * 1e6) / 1e6,
+          extension: [{ url: MATCH_GRADE_EXTENSION, valueCode: r.grade }],
+        },
+      });
+    }
+    const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry };
+    return [allOk, bundle];
+  };
+}

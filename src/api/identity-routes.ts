@@ -1,0 +1,208 @@
+// Identity (SRI) endpoints: the review queue and its decisions, unmerge, the link export and the bulk import.
+// HTTP only adapts: matching, decisions and imports live in src/identity and src/services. Bodies are JSON
+// (NDJSON for the import); errors are OperationOutcomes through the shared error handler.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import express, { type Express, type Request, type RequestHandler } from 'express';
+import { z } from 'zod';
+import { invalid, invalidIssues, issue, notFound } from '../fhir/outcome.js';
+import { sourcePatientId } from '../identity/federated-patient.js';
+import type { FederatedView, ReviewDetail } from '../identity/registry.js';
+import type { ReviewRecord, SourceIdentityRecord } from '../store/identity-repository.js';
+import type { ResourceStore } from '../store/repository.js';
+import { awaitingDocuments } from '../services/bpm-attachment.js';
+import { importPatients, ndjsonLines } from '../services/identity-import.js';
+import { LINK_FORMATS, LINK_MEDIA_TYPES, linkLines, type LinkFormat } from '../services/identity-links.js';
+import { identityServiceFor } from '../services/patient-identity.js';
+import type { AppDeps } from './app.js';
+import { requireScope } from './auth.js';
+import { FHIR_BODY_TYPES, unsupportedMediaType } from './fhir-response.js';
+
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 1000;
+export const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/fhir+ndjson'];
+
+const DecisionBody = z
+  .object({
+    decision: z.enum(['same', 'different'], { message: 'expected "same" or "different"' }),
+    reason: z.string({ message: 'a reason is required' }).trim().min(1, 'a reason is required'),
+  })
+  .strict();
+
+const SeparateBody = z
+  .object({
+    system: z.string({ message: 'the source identity’s system is required' }).trim().min(1, 'the source identity’s system is required'),
+    value: z.string({ message: 'the source identity’s id is required' }).trim().min(1, 'the source identity’s id is required'),
+    reason: z.string({ message: 'a reason is required' }).trim().min(1, 'a reason is required'),
+    /** The federated identity mixed two persons (COLV). Default true. */
+    collision: z.boolean().optional(),
+  })
+  .strict();
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (r.success) return r.data;
+  throw invalidIssues(r.error.issues.map((i) => issue('invalid', `${i.path.join('.') || 'body'}: ${i.message}`, i.path.join('.') || undefined)));
+}
+
+function intParam(req: Request, name: string, fallback: number, max: number): number {
+  const raw = req.query[name];
+  if (raw === undefined) return fallback;
+  const n = typeof raw === 'string' && /^\d{1,9}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n > max) throw invalid(`${name}: expected an integer from 0 to ${max}`, name);
+  return n;
+}
+
+const wrap =
+  (fn: (req: Request) => Promise<unknown>): RequestHandler =>
+  (req, res, next) => {
+    fn(req).then((body) => res.status(200).json(body), next);
+  };
+
+const ctxOf = (req: Request): { actor: string; requestId: string } => ({ actor: req.client.id, requestId: req.requestId });
+
+function sourceView(s: SourceIdentityRecord) {
+  return {
+    system: s.system,
+    value: s.localId,
+    patient: `Patient/${sourcePatientId(s.system, s.localId)}`,
+    status: s.status,
+    link: s.decision,
+    ...(s.score !== undefined ? { score: s.score } : {}),
+    traits: s.traits,
+  };
+}
+
+function identityView(f: FederatedView) {
+  return {
+    id: f.id,
+    patient: `Patient/${f.id}`,
+    status: f.status,
+    flags: f.flags,
+    active: f.active,
+    ...(f.replacedBy ? { replacedBy: `Patient/${f.replacedBy}` } : {}),
+    traits: f.traits,
+    sources: f.sources.map(sourceView),
+  };
+}
+
+/** One item of the queue: who, what was compared, and the documents waiting for the decision. */
+async function reviewSummary(store: ResourceStore, r: ReviewRecord) {
+  return {
+    id: r.id,
+    state: r.state,
+    grade: r.grade,
+    score: r.score,
+    flag: r.flag,
+    created: r.created,
+    source: { system: r.sourceSystem, value: r.sourceId, patient: `Patient/${sourcePatientId(r.sourceSystem, r.sourceId)}` },
+    newIdentity: `Patient/${r.newFederatedId}`,
+    candidate: `Patient/${r.candidateFederatedId}`,
+    ...(r.decision ? { decision: r.decision, decidedBy: r.decidedBy, decidedAt: r.decidedAt, reason: r.reason } : {}),
+    awaiting: await awaitingDocuments(store, r.sourceSystem, r.sourceId),
+  };
+}
+
+async function reviewDetail(store: ResourceStore, d: ReviewDetail) {
+  const c = d.review.comparison;
+  return {
+    ...(await reviewSummary(store, d.review)),
+    ...(d.source ? { sourceIdentity: sourceView(d.source) } : {}),
+    newIdentity: identityView(d.newIdentity),
+    candidate: identityView(d.candidate),
+    comparison: { grade: c.grade, score: c.score, weight: c.weight, fields: c.comparisons, reasons: c.reasons, ...(c.flag ? { flag: c.flag } : {}) },
+  };
+}
+
+export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
+  const { store, config } = deps;
+  const service = identityServiceFor(store);
+  const json = express.json({ type: [...FHIR_BODY_TYPES], limit: config.bodyLimit });
+  const requireJson: RequestHandler = (req, _res, next) => {
+    if (!req.is(FHIR_BODY_TYPES)) next(invalid('Send a JSON body (Content-Type: application/json)', 'Content-Type'));
+    else next();
+  };
+
+  app.get(
+    '/identity/reviews',
+    requireScope('fhir.read'),
+    wrap(async (req) => {
+      const state = req.query.state;
+      if (state !== undefined && state !== 'open' && state !== 'decided') throw invalid('state: expected "open" or "decided"', 'state');
+      const limit = intParam(req, '_count', DEFAULT_PAGE, MAX_PAGE);
+      const offset = intParam(req, '_offset', 0, Number.MAX_SAFE_INTEGER);
+      const page = await service.listReviews({ ...(state ? { state } : {}), limit, offset });
+      return { total: page.total, offset, count: page.items.length, items: await Promise.all(page.items.map((r) => reviewSummary(store, r))) };
+    }),
+  );
+
+  app.get(
+    '/identity/reviews/:id',
+    requireScope('fhir.read'),
+    wrap(async (req) => {
+      const detail = await service.getReview(String(req.params.id));
+      if (!detail) throw notFound(`Review item ${String(req.params.id)} not found`);
+      return reviewDetail(store, detail);
+    }),
+  );
+
+  app.post(
+    '/identity/reviews/:id/decision',
+    requireScope('identity.review'),
+    requireJson,
+    json,
+    wrap(async (req) => {
+      const body = parseBody(DecisionBody, req.body);
+      const who = req.client.id;
+      const result = await service.decide(String(req.params.id), { decision: body.decision, who, why: body.reason }, ctxOf(req));
+      return {
+        review: await reviewSummary(store, result.review),
+        patient: `Patient/${result.federatedId}`,
+        ...(result.replaced ? { replaced: `Patient/${result.replaced}` } : {}),
+      };
+    }),
+  );
+
+  app.post(
+    '/identity/separate',
+    requireScope('identity.review'),
+    requireJson,
+    json,
+    wrap(async (req) => {
+      const body = parseBody(SeparateBody, req.body);
+      const result = await service.separate(
+        body.system,
+        body.value,
+        { who: req.client.id, why: body.reason, ...(body.collision !== undefined ? { collision: body.collision } : {}) },
+        ctxOf(req),
+      );
+      return { patient: `Patient/${result.federatedId}`, previous: `Patient/${result.previousFederatedId}` };
+    }),
+  );
+
+  app.get('/identity/links', requireScope('fhir.read'), (req, res, next) => {
+    const format = (req.query.format ?? 'csv') as LinkFormat;
+    if (!(LINK_FORMATS as readonly unknown[]).includes(format)) {
+      next(invalid(`format: expected ${LINK_FORMATS.join(' or ')}`, 'format'));
+      return;
+    }
+    res.status(200).type(LINK_MEDIA_TYPES[format]);
+    if (format === 'csv') res.setHeader('Content-Disposition', 'attachment; filename="identity-links.csv"');
+    pipeline(Readable.from(linkLines(service.links(), format)), res).catch(next);
+  });
+
+  app.post(
+    '/identity/import',
+    requireScope('domain.write'),
+    (req, _res, next) => {
+      const type = req.get('content-type') ?? '(none)';
+      if (!req.is(NDJSON_TYPES)) next(unsupportedMediaType(`Content-Type must be application/x-ndjson (one FHIR Patient per line), not "${type}"`));
+      else next();
+    },
+    wrap(async (req) => {
+      const summary = await importPatients(store, ndjsonLines(req), { ctx: ctxOf(req) });
+      if (summary.lines === 0) throw invalid('The body holds no Patient (one FHIR Patient per line)', 'body');
+      return summary;
+    }),
+  );
+}

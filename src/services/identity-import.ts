@@ -1,0 +1,214 @@
+// Bulk import of source identities: NDJSON of FHIR Patients (one per line, each with the sender's own identifier),
+// read as a stream, converted, and registered in order through the identity service, one store transaction per
+// batch. A bad line is reported with its number and skipped; the rest goes on. Shared by the CLI and HTTP.
+import { StringDecoder } from 'node:string_decoder';
+import type { Patient } from '@medplum/fhirtypes';
+import { OperationOutcomeError } from '../fhir/outcome.js';
+import { patientIdentityFromFhir } from '../identity/fhir-patient.js';
+import type { IdentityContext, RegistrationDecision } from '../identity/registry.js';
+import type { SourceIdentity } from '../identity/types.js';
+import type { ResourceStore } from '../store/repository.js';
+import { identityServiceFor, registerSource } from './patient-identity.js';
+
+export const DEFAULT_IMPORT_BATCH = 500;
+/** A line longer than this is refused (a Patient is a few kilobytes). */
+export const MAX_LINE_BYTES = 1 << 20;
+/** Failures listed one by one in the summary; beyond, they are only counted. */
+const MAX_LISTED_ERRORS = 1000;
+
+export interface NdjsonLine {
+  /** 1-based line number in the input. */
+  line: number;
+  text: string;
+  /** Bytes of input consumed up to the end of this line (progress). */
+  bytes: number;
+  /** Set when the line cannot be used as read (too long). */
+  error?: string;
+}
+
+/** Splits a byte stream into lines (LF or CRLF, UTF-8), without holding more than one line in memory. */
+export async function* ndjsonLines(source: AsyncIterable<Buffer | string>, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<NdjsonLine> {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let pendingBytes = 0;
+  let tooLong = false;
+  let line = 0;
+  let bytes = 0;
+  const emit = (): NdjsonLine => {
+    line++;
+    const text = pending.endsWith('\r') ? pending.slice(0, -1) : pending;
+    const out: NdjsonLine = tooLong ? { line, text: '', bytes, error: `line longer than ${maxLineBytes} bytes` } : { line, text, bytes };
+    pending = '';
+    pendingBytes = 0;
+    tooLong = false;
+    return out;
+  };
+  /** Adds bytes of the current line; `last` when they end it (a newline never splits a UTF-8 sequence). */
+  const take = (part: Buffer, last: boolean): void => {
+    pendingBytes += part.length;
+    if (!tooLong && pendingBytes > maxLineBytes) {
+      tooLong = true;
+      pending = '';
+      decoder.end();
+    }
+    if (!tooLong) pending += last ? decoder.write(part) + decoder.end() : decoder.write(part);
+  };
+  for await (const chunk of source) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    let start = 0;
+    for (let nl = buf.indexOf(0x0a, start); nl !== -1; nl = buf.indexOf(0x0a, start)) {
+      take(buf.subarray(start, nl), true);
+      bytes += nl - start + 1;
+      yield emit();
+      start = nl + 1;
+    }
+    take(buf.subarray(start), false);
+    bytes += buf.length - start;
+  }
+  pending += decoder.end();
+  if (pending !== '' || tooLong) yield emit();
+}
+
+export interface ImportFailure {
+  line: number;
+  message: string;
+}
+
+export interface ImportSummary {
+  /** Non-blank lines read. */
+  lines: number;
+  /** Source identities registered. */
+  registered: number;
+  autoLinked: number;
+  /** Registered as a separate identity with a review item opened. */
+  review: number;
+  new: number;
+  /** Source identities seen before (same system and id). */
+  known: number;
+  failed: number;
+  /** The first failures, by line (at most 1000; `failed` counts them all). */
+  failures: ImportFailure[];
+  seconds: number;
+  identitiesPerSecond: number;
+}
+
+export interface ImportProgress {
+  lines: number;
+  registered: number;
+  failed: number;
+  bytes: number;
+}
+
+export interface ImportOptions {
+  ctx: IdentityContext;
+  /** Identities per transaction (default 500). */
+  batchSize?: number;
+  /** After each batch. */
+  onProgress?: (p: ImportProgress) => void;
+  /** For each bad line, as it is found. */
+  onFailure?: (f: ImportFailure) => void;
+}
+
+interface Pending {
+  line: number;
+  identity: SourceIdentity;
+}
+
+/** Why a Patient line cannot be registered, or its identity. */
+export function identityOfLine(text: string): { identity: SourceIdentity } | { error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { error: `not valid JSON: ${(err as Error).message}` };
+  }
+  if (typeof json !== 'object' || json === null || (json as { resourceType?: unknown }).resourceType !== 'Patient') {
+    return { error: 'expected a FHIR Patient (resourceType "Patient")' };
+  }
+  const read = patientIdentityFromFhir(json as Patient, { requireSource: true });
+  if (read.ok) return { identity: read.identity };
+  return { error: read.issues.map((i) => `${i.expression}: ${i.message}`).join('; ') };
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof OperationOutcomeError) {
+    return err.outcome.issue.map((i) => `${i.expression?.[0] ? `${i.expression[0]}: ` : ''}${i.details?.text ?? i.diagnostics ?? i.code}`).join('; ');
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function importPatients(store: ResourceStore, lines: AsyncIterable<NdjsonLine>, options: ImportOptions): Promise<ImportSummary> {
+  const service = identityServiceFor(store);
+  const batchSize = Math.max(1, Math.trunc(options.batchSize ?? DEFAULT_IMPORT_BATCH));
+  const started = process.hrtime.bigint();
+  const counts: Record<RegistrationDecision, number> = { 'auto-linked': 0, review: 0, new: 0, known: 0 };
+  const summary = { lines: 0, registered: 0, failed: 0, failures: [] as ImportFailure[] };
+  let bytes = 0;
+
+  const fail = (f: ImportFailure): void => {
+    summary.failed++;
+    if (summary.failures.length < MAX_LISTED_ERRORS) summary.failures.push(f);
+    options.onFailure?.(f);
+  };
+  const registerAll = (items: readonly Pending[]): Promise<RegistrationDecision[]> =>
+    store.transaction(async (tx) => {
+      const out: RegistrationDecision[] = [];
+      for (const item of items) {
+        const { result, patient } = await registerSource(tx, service, item.identity, options.ctx);
+        await tx.put(patient);
+        out.push(result.decision);
+      }
+      return out;
+    });
+  const flush = async (batch: Pending[]): Promise<void> => {
+    if (batch.length === 0) return;
+    try {
+      for (const d of await registerAll(batch)) counts[d]++;
+      summary.registered += batch.length;
+    } catch {
+      // The batch rolled back: register its identities one by one, in order, to find the one(s) refused.
+      for (const item of batch) {
+        try {
+          const [d] = await registerAll([item]);
+          counts[d]++;
+          summary.registered++;
+        } catch (err) {
+          fail({ line: item.line, message: messageOf(err) });
+        }
+      }
+    }
+    options.onProgress?.({ lines: summary.lines, registered: summary.registered, failed: summary.failed, bytes });
+  };
+
+  let batch: Pending[] = [];
+  for await (const l of lines) {
+    bytes = l.bytes;
+    if (l.error === undefined && l.text.trim() === '') continue;
+    summary.lines++;
+    const read = l.error !== undefined ? { error: l.error } : identityOfLine(l.text);
+    if ('error' in read) {
+      fail({ line: l.line, message: read.error });
+      continue;
+    }
+    batch.push({ line: l.line, identity: read.identity });
+    if (batch.length >= batchSize) {
+      await flush(batch);
+      batch = [];
+    }
+  }
+  await flush(batch);
+
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return {
+    lines: summary.lines,
+    registered: summary.registered,
+    autoLinked: counts['auto-linked'],
+    review: counts.review,
+    new: counts.new,
+    known: counts.known,
+    failed: summary.failed,
+    failures: summary.failures,
+    seconds,
+    identitiesPerSecond: seconds > 0 ? summary.registered / seconds : 0,
+  };
+}

@@ -1,0 +1,77 @@
+// Every patient that reaches the gateway goes through the SRI. This module holds the gateway's IdentityService (one
+// per store, its decisions wired to the document attachment rules) and registers a source identity together with
+// its source Patient, which gets a `link` of type `refer` to its federated Patient (the federated Patient links
+// back with `seealso`). After a merge or a separation the link follows the source.
+import type { Patient } from '@medplum/fhirtypes';
+import { mapPatient } from '../fhir/map-common.js';
+import { assertValid } from '../fhir/validate.js';
+import { sourcePatientId } from '../identity/federated-patient.js';
+import { IdentityService, type IdentityContext, type IdentityDecisionEvent, type RegistrationResult } from '../identity/registry.js';
+import type { SourceIdentity } from '../identity/types.js';
+import type { ResourceStore, StoreTransaction } from '../store/repository.js';
+import { syncAttachments } from './bpm-attachment.js';
+
+/** Audit actor of what the gateway does by itself after a human decision (the decision's own row names the human). */
+export const GATEWAY_ACTOR = 'passerelle';
+
+const services = new WeakMap<ResourceStore, IdentityService>();
+
+/**
+ * The identity service of `store`, created on first use with the rules of `mappings/identity-rules.yaml`. Source
+ * Patients are written by `registerSource` (with their link), not by the registry.
+ */
+export function identityServiceFor(store: ResourceStore): IdentityService {
+  let service = services.get(store);
+  if (!service) {
+    service = new IdentityService(store, { writeSourcePatients: false, onDecision: onIdentityDecision });
+    services.set(store, service);
+  }
+  return service;
+}
+
+const refersTo = (p: Patient, federatedId: string): boolean =>
+  (p.link ?? []).some((l) => l.type === 'refer' && l.other.reference === `Patient/${federatedId}`) &&
+  (p.link ?? []).filter((l) => l.type === 'refer').length === 1;
+
+/** The source Patient pointing at its federated Patient (`link.type` refer); other links are kept. */
+export function linkToFederated(patient: Patient, federatedId: string): Patient {
+  const others = (patient.link ?? []).filter((l) => l.type !== 'refer');
+  return { ...patient, link: [...others, { other: { reference: `Patient/${federatedId}` }, type: 'refer' }] };
+}
+
+export interface SourceRegistration {
+  result: RegistrationResult;
+  /** The source Patient to store, linked to its federated Patient. */
+  patient: Patient;
+  /** False while an identity review opened for this source is open: documents for it must wait. */
+  settled: boolean;
+}
+
+/**
+ * Registers `identity` in `tx` (the caller's transaction: a submission, an import batch). `patient` is the source
+ * Patient as the caller maps it (default: `mapPatient`); the caller stores the returned one.
+ */
+export async function registerSource(
+  tx: StoreTransaction,
+  service: IdentityService,
+  identity: SourceIdentity,
+  ctx: IdentityContext,
+  patient: Patient = mapPatient(identity),
+): Promise<SourceRegistration> {
+  const result = await service.registerIn(tx, identity, ctx);
+  return { result, patient: linkToFederated(patient, result.federatedId), settled: result.link !== 'review' };
+}
+
+/** Runs in the transaction of every human decision (merge, reject, separate). */
+async function onIdentityDecision(tx: StoreTransaction, event: IdentityDecisionEvent): Promise<void> {
+  for (const s of event.sources) {
+    const p = await tx.read<Patient>('Patient', sourcePatientId(s.system, s.localId));
+    if (!p || refersTo(p, s.federatedId)) continue;
+    const next = linkToFederated(p, s.federatedId);
+    assertValid(next);
+    await tx.put(next);
+  }
+  const cause = `identity ${event.kind}${event.reviewId ? ` (review ${event.reviewId})` : ''}`;
+  const federated = new Set([...event.federatedIds, ...event.sources.map((s) => s.federatedId)]);
+  for (const id of federated) await syncAttachments(tx, id, { actor: GATEWAY_ACTOR, cause });
+}
