@@ -4,7 +4,7 @@
 import { allOk } from '@medplum/core';
 import type { Bundle, BundleEntry, Parameters, ParametersParameter, Patient } from '@medplum/fhirtypes';
 import { invalid, invalidIssues, issue } from '../fhir/outcome.js';
-import { patientIdentityFromFhir } from '../identity/fhir-patient.js';
+import { patientIdentityFromFhir } from '../fhir/fhir-patient.js';
 import type { MatchGrade } from '../identity/types.js';
 import { identityServiceFor } from '../services/patient-identity.js';
 import type { FhirContext, FhirHandler } from './fhir-router.js';

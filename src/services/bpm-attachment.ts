@@ -6,7 +6,7 @@ import type { CarePlan, Coding, Reference, Resource } from '@medplum/fhirtypes';
 import { IDENTITY_STATES } from '../domain/codes.js';
 import { CS } from '../fhir/canonical.js';
 import { assertValid } from '../fhir/validate.js';
-import { sourcePatientId } from '../identity/federated-patient.js';
+import { sourcePatientId } from '../fhir/federated-patient.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 
 /** `meta.tag` of a document waiting for its patient's identity. */

@@ -4,8 +4,8 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Patient } from '@medplum/fhirtypes';
 import { OperationOutcomeError } from '../fhir/outcome.js';
-import { patientIdentityFromFhir } from '../identity/fhir-patient.js';
-import type { IdentityContext, RegistrationDecision } from '../identity/registry.js';
+import { patientIdentityFromFhir } from '../fhir/fhir-patient.js';
+import type { IdentityContext, RegistrationDecision } from '../services/identity-registry.js';
 import type { SourceIdentity } from '../identity/types.js';
 import type { ResourceStore } from '../store/repository.js';
 import { identityServiceFor, registerSource } from './patient-identity.js';

@@ -5,8 +5,8 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { mapPatient } from '../fhir/map-common.js';
 import { assertValid } from '../fhir/validate.js';
-import { sourcePatientId } from '../identity/federated-patient.js';
-import { IdentityService, type IdentityContext, type IdentityDecisionEvent, type RegistrationResult } from '../identity/registry.js';
+import { sourcePatientId } from '../fhir/federated-patient.js';
+import { IdentityService, type IdentityContext, type IdentityDecisionEvent, type RegistrationResult } from '../services/identity-registry.js';
 import type { SourceIdentity } from '../identity/types.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { syncAttachments } from './bpm-attachment.js';

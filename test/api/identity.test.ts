@@ -9,7 +9,7 @@ import { mountDomainRoutes } from '../../src/api/domain-routes.js';
 import { mountIdentityRoutes } from '../../src/api/identity-routes.js';
 import { PatientIdentity } from '../../src/domain/identity.js';
 import { mapPatient } from '../../src/fhir/map-common.js';
-import { sourcePatientId } from '../../src/identity/federated-patient.js';
+import { sourcePatientId } from '../../src/fhir/federated-patient.js';
 import { AWAITING_IDENTITY } from '../../src/services/bpm-attachment.js';
 import { call, startTestServer, type Outcome, type TestServer } from './server.js';
 

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import type { PatientIdentity } from '../../src/domain/identity.js';
 import { SYSTEM } from '../../src/fhir/canonical.js';
 import { mapPatient } from '../../src/fhir/map-common.js';
-import { MATCH_QUERY_SOURCE, patientIdentityFromFhir } from '../../src/identity/fhir-patient.js';
+import { MATCH_QUERY_SOURCE, patientIdentityFromFhir } from '../../src/fhir/fhir-patient.js';
 import { generateIdentities } from '../support/identity-generator.js';
-import { NIR_HELENE } from './identities.js';
+import { NIR_HELENE } from '../identity/identities.js';
 
 const read = (p: Patient, requireSource = true): PatientIdentity => {
   const r = patientIdentityFromFhir(p, { requireSource });

@@ -2,7 +2,7 @@
 // inverse of `mapPatient`, for `Patient/$match` queries and bulk imports. Pure; problems name the FHIR element.
 import type { Coding, Extension, HumanName, Identifier, Patient } from '@medplum/fhirtypes';
 import { INS_OIDS, PatientIdentity, type IdentityStatus } from '../domain/identity.js';
-import { CANONICAL_BASE, SYSTEM } from '../fhir/canonical.js';
+import { CANONICAL_BASE, SYSTEM } from './canonical.js';
 import { REGIONAL_ID_SYSTEM } from './federated-patient.js';
 
 /** One problem with the Patient, named by a FHIRPath-like expression. */

@@ -17,12 +17,12 @@ import {
   type SourceIdentityRecord,
 } from '../store/identity-repository.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
-import { blockingKeys } from './blocking.js';
-import { compareIdentities } from './compare.js';
-import { federatedPatient, sourcePatientId } from './federated-patient.js';
-import { normaliseIdentity } from './normalise.js';
-import { loadIdentityRules, type IdentityRules } from './rules.js';
-import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, NormalisedIdentity, SourceIdentity } from './types.js';
+import { blockingKeys } from '../identity/blocking.js';
+import { compareIdentities } from '../identity/compare.js';
+import { federatedPatient, sourcePatientId } from '../fhir/federated-patient.js';
+import { normaliseIdentity } from '../identity/normalise.js';
+import { loadIdentityRules, type IdentityRules } from '../identity/rules.js';
+import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, NormalisedIdentity, SourceIdentity } from '../identity/types.js';
 
 export interface IdentityContext {
   /** Authenticated client id (audit actor). */

@@ -3,11 +3,11 @@
 // (RNIV status, then one per table 0445 flag) and the INS only for an active qualified identity (a merged one
 // keeps its status but not the INS, which the survivor carries). Pure.
 import type { Extension, Patient, PatientLink } from '@medplum/fhirtypes';
-import { CANONICAL_BASE, PROFILE, SYSTEM } from '../fhir/canonical.js';
-import { patientId } from '../fhir/ids.js';
-import { mapPatient, systemUri } from '../fhir/map-common.js';
-import type { IdentityFlag } from './types.js';
-import type { FederatedIdentityRecord } from '../store/identity-repository.js';
+import { CANONICAL_BASE, PROFILE, SYSTEM } from './canonical.js';
+import { patientId } from './ids.js';
+import { mapPatient, systemUri } from './map-common.js';
+import type { IdentityFlag } from '../identity/types.js';
+import type { FederatedIdentityRecord } from '../identity/records.js';
 
 /** Identifier system of the regional (federated) patient id. */
 export const REGIONAL_ID_SYSTEM = `${CANONICAL_BASE}/identifier/federated-patient`;
