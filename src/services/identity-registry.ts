@@ -110,7 +110,7 @@ export interface IdentityDecisionEvent {
 export interface IdentityServiceOptions {
   /** Matching rules; default: `loadIdentityRules()` (mappings/identity-rules.yaml). */
   rules?: IdentityRules;
-  /** Candidates taken per blocking key (hot-block cap). Default 100. */
+  /** Candidates taken per blocking key (hot-block cap). Default: `blocking.maxCandidatesPerKey` of the rules. */
   perKeyCap?: number;
   /** Review items opened for one registration, best scores first. Default 5. */
   maxReviewsPerIdentity?: number;
@@ -151,7 +151,6 @@ const isSourceOf = (traits: SourceIdentity, s: { system: string; localId: string
   systemUri(traits.sourceId.system) === s.system && traits.sourceId.value === s.localId;
 
 export class IdentityService {
-  private readonly perKeyCap: number;
   private readonly maxReviews: number;
   private readonly newId: () => string;
   private readonly writeSourcePatients: boolean;
@@ -164,7 +163,6 @@ export class IdentityService {
     private readonly options: IdentityServiceOptions = {},
   ) {
     this.rulesValue = options.rules;
-    this.perKeyCap = options.perKeyCap ?? 100;
     this.maxReviews = Math.max(1, options.maxReviewsPerIdentity ?? 5);
     this.newId = options.newId ?? randomUUID;
     this.writeSourcePatients = options.writeSourcePatients ?? true;
@@ -333,7 +331,7 @@ export class IdentityService {
   }
 
   private async score(reader: IdentityReader, n: NormalisedIdentity, exclude: ReadonlySet<string>): Promise<MatchResult[]> {
-    const { federatedIds } = await reader.candidates(blockingKeys(n), { perKeyCap: this.perKeyCap });
+    const { federatedIds } = await reader.candidates(blockingKeys(n), { perKeyCap: this.options.perKeyCap ?? this.rules.blocking.maxCandidatesPerKey });
     const feds = await reader.getFederatedMany(federatedIds.filter((id) => !exclude.has(id)));
     const rules = this.rules;
     return feds
