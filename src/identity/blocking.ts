@@ -1,6 +1,6 @@
 // Multi-pass blocking: the few keys under which an identity is indexed and looked up, so that a query is
 // scored against tens of candidates instead of the whole registry. Passes are unioned; any one can recall a pair.
-import { formatBirthDate, isFullDate } from './normalise.js';
+import { birthDepartment, formatBirthDate, isFullDate } from './normalise.js';
 import type { NormalisedIdentity } from './types.js';
 
 /**
@@ -10,7 +10,9 @@ import type { NormalisedIdentity } from './types.js';
  * - `name-year:<key>|<year>` for the collapsed birth name, the particle-free birth name and the used name (the
  *   used name shares the birth-name key space, so a spouse's name entered as birth name meets it);
  * - `phon-init-year:<phonex>|<first given initial>|<year>`;
- * - `place-bd:<INSEE>|<YYYY-MM-DD>` (born in France, full date).
+ * - `place-bd:<INSEE>|<YYYY-MM-DD>` (born in France, full date);
+ * - `given-year-sex-dept:<first given>|<year>|<sex>|<département or 99xxx country>`: recalls a pair whose birth
+ *   name has a typo AND whose date is damaged (day/month swap, partial or default date), which no other pass meets.
  * Keys carry identity traits: they are index entries, not something to log.
  */
 export function blockingKeys(n: NormalisedIdentity): string[] {
@@ -26,6 +28,10 @@ export function blockingKeys(n: NormalisedIdentity): string[] {
   const initial = n.firstGivenKey.charAt(0);
   if (n.birthNamePhonetic && initial) keys.push(`phon-init-year:${n.birthNamePhonetic}|${initial}|${year}`);
   if (fullDate && n.birthPlace && !n.birthPlace.abroad) keys.push(`place-bd:${n.birthPlace.code}|${fullDate}`);
+  if (n.firstGivenKey && n.birthPlace) {
+    const place = n.birthPlace.abroad ? n.birthPlace.code : birthDepartment(n.birthPlace.code);
+    keys.push(`given-year-sex-dept:${n.firstGivenKey}|${year}|${n.sex}|${place}`);
+  }
 
   return [...new Set(keys)];
 }
