@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { invalid, invalidIssues, issue, notFound } from '../fhir/outcome.js';
 import { sourcePatientId } from '../fhir/federated-patient.js';
 import type { FederatedView, ReviewDetail } from '../services/identity-registry.js';
-import type { ReviewRecord, SourceIdentityRecord } from '../store/identity-repository.js';
+import type { ReviewRecord, SourceIdentityRecord } from '../identity/records.js';
 import type { ResourceStore } from '../store/repository.js';
 import { awaitingDocuments } from '../services/bpm-attachment.js';
 import { importPatients, ndjsonLines } from '../services/identity-import.js';

@@ -1,6 +1,6 @@
 // Every source identity with its federated identity, as CSV (`source_system,source_id,federated_id,decision,score`)
 // or NDJSON, streamed page by page from the registry. Shared by `passerelle identity links` and GET /identity/links.
-import type { LinkRow } from '../store/identity-repository.js';
+import type { LinkRow } from '../identity/records.js';
 
 export const LINK_FORMATS = ['csv', 'ndjson'] as const;
 export type LinkFormat = (typeof LINK_FORMATS)[number];

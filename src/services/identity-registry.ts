@@ -7,15 +7,15 @@ import type { Patient } from '@medplum/fhirtypes';
 import { mapPatient, systemUri } from '../fhir/map-common.js';
 import { businessRule, conflict, invalid, notFound } from '../fhir/outcome.js';
 import { assertValid } from '../fhir/validate.js';
-import {
-  type FederatedIdentityRecord,
-  type IdentityReader,
-  type LinkRow,
-  type ReviewRecord,
-  type ReviewState,
-  type SourceDecision,
-  type SourceIdentityRecord,
-} from '../store/identity-repository.js';
+import type {
+  FederatedIdentityRecord,
+  LinkRow,
+  ReviewRecord,
+  ReviewState,
+  SourceDecision,
+  SourceIdentityRecord,
+} from '../identity/records.js';
+import type { IdentityReader } from '../store/identity-repository.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { blockingKeys } from '../identity/blocking.js';
 import { compareIdentities } from '../identity/compare.js';

@@ -12,19 +12,6 @@ import type {
   SourceDecision,
   SourceIdentityRecord,
 } from '../identity/records.js';
-
-export type {
-  FederatedIdentityRecord,
-  LinkRow,
-  PairDecision,
-  PairDecisionRecord,
-  ReviewRecord,
-  ReviewState,
-  SourceDecision,
-  SourceIdentityRecord,
-} from '../identity/records.js';
-
-
 export interface CandidateLookup {
   /** Distinct federated ids found under the keys, in key order. */
   federatedIds: string[];

@@ -3,21 +3,23 @@
 // transactions) or to the write connection of a running transaction.
 import type Database from 'better-sqlite3';
 import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, SourceIdentity } from '../identity/types.js';
+import type {
+  FederatedIdentityRecord,
+  LinkRow,
+  PairDecision,
+  PairDecisionRecord,
+  ReviewRecord,
+  ReviewState,
+  SourceDecision,
+  SourceIdentityRecord,
+} from '../identity/records.js';
 import {
   orderedPair,
   type CandidateLookup,
-  type FederatedIdentityRecord,
   type IdentityReader,
   type IdentityRepository,
   type IdentityWriter,
-  type LinkRow,
-  type PairDecision,
-  type PairDecisionRecord,
   type ReviewListQuery,
-  type ReviewRecord,
-  type ReviewState,
-  type SourceDecision,
-  type SourceIdentityRecord,
 } from './identity-repository.js';
 
 /** What the operations need of a connection: prepared statements (cached by the caller). */
