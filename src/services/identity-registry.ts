@@ -126,7 +126,11 @@ const STATUS_RANK: Record<IdentityStatus, number> = { PROV: 0, RECUP: 1, VALI: 2
 const FLAG_ORDER: readonly IdentityFlag[] = ['DPOT', 'DOUA', 'COLP', 'COLV', 'HOMD', 'HOMA', 'DOUT', 'FICT', 'DESA'];
 /** Flags that only say "an open review item names this identity": recomputed from the queue. */
 const REVIEW_FLAGS: ReadonlySet<IdentityFlag> = new Set(['DPOT', 'COLP']);
-const CACHE_MAX = 20_000;
+/**
+ * Normalised candidates kept in memory (least recently used evicted one at a time: clearing the whole cache when
+ * full made a 1M registry re-normalise nearly every candidate). The database stays the truth.
+ */
+const CACHE_MAX = 100_000;
 
 const sortFlags = (flags: Iterable<IdentityFlag>): IdentityFlag[] => FLAG_ORDER.filter((f) => new Set(flags).has(f));
 const byScore = (x: MatchResult, y: MatchResult): number => y.score - x.score || (x.federatedId < y.federatedId ? -1 : 1);
@@ -342,11 +346,14 @@ export class IdentityService {
   private normalisedOf(f: FederatedIdentityRecord): NormalisedIdentity {
     const key = `${f.id}\u001f${f.updated}`;
     let n = this.normalised.get(key);
-    if (!n) {
-      if (this.normalised.size >= CACHE_MAX) this.normalised.clear();
+    if (n) {
+      // Map keeps insertion order: re-inserting marks the entry as recently used.
+      this.normalised.delete(key);
+    } else {
       n = normaliseIdentity(f.traits);
-      this.normalised.set(key, n);
+      if (this.normalised.size >= CACHE_MAX) this.normalised.delete(this.normalised.keys().next().value as string);
     }
+    this.normalised.set(key, n);
     return n;
   }
 
