@@ -1,15 +1,16 @@
 // Domain endpoints: canonical PPP / CTM / BPM submissions and the explicit CTM ↔ PPP link.
 // HTTP only adapts: parsing, mapping, validation and storage live in src/services.
-import express, { type Express, type Request, type RequestHandler } from 'express';
+import type { Express, Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import type { DocumentKind } from '../domain/parse.js';
-import { invalid, invalidIssues, issue } from '../fhir/outcome.js';
+import { invalidIssues, issue } from '../fhir/outcome.js';
 import { linkCtm, medicationReview, unlinkCtm, type CtmRef } from '../services/ctm-link.js';
 import { submitDocument } from '../services/submission.js';
 import type { AppDeps } from './app.js';
 import { FHIR_PATH } from './app.js';
 import { requireScope } from './auth.js';
-import { FHIR_BODY_TYPES, sendFhir } from './fhir-response.js';
+import { jsonBody } from './json-body.js';
+import { sendFhir } from './fhir-response.js';
 
 /** Body of link-ctm / unlink-ctm: the CTM's establishment and local id, or a business identifier. */
 export const CtmRefBody = z.union([
@@ -38,19 +39,14 @@ const wrap =
 
 export function mountDomainRoutes(app: Express, deps: AppDeps): void {
   const { store, config } = deps;
-  const json = express.json({ type: [...FHIR_BODY_TYPES], limit: config.bodyLimit });
-  const requireJson: RequestHandler = (req, _res, next) => {
-    if (!req.is(FHIR_BODY_TYPES)) next(invalid('Send the document as JSON (Content-Type: application/json)', 'Content-Type'));
-    else next();
-  };
+  const body = jsonBody(config.bodyLimit);
   const fhirBase = (): string => `${deps.config.baseUrl}${FHIR_PATH}`;
 
   for (const kind of ['ppp', 'ctm', 'bpm'] as const satisfies readonly DocumentKind[]) {
     app.post(
       `/${kind}`,
       requireScope('domain.write'),
-      requireJson,
-      json,
+      ...body,
       wrap(async (req) => {
         const bundle = await submitDocument(store, kind, req.body, {
           now: new Date().toISOString(),
@@ -64,7 +60,7 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
   }
 
   const actor = (req: Request) => ({ actor: req.client.id, requestId: req.requestId });
-  app.post('/ppp/:id/link-ctm', requireScope('domain.write'), requireJson, json, wrap(async (req) => [200, (await linkCtm(store, String(req.params.id), parseCtmRef(req.body), actor(req))).carePlan]));
-  app.post('/ppp/:id/unlink-ctm', requireScope('domain.write'), requireJson, json, wrap(async (req) => [200, (await unlinkCtm(store, String(req.params.id), parseCtmRef(req.body), actor(req))).carePlan]));
+  app.post('/ppp/:id/link-ctm', requireScope('domain.write'), ...body, wrap(async (req) => [200, (await linkCtm(store, String(req.params.id), parseCtmRef(req.body), actor(req))).carePlan]));
+  app.post('/ppp/:id/unlink-ctm', requireScope('domain.write'), ...body, wrap(async (req) => [200, (await unlinkCtm(store, String(req.params.id), parseCtmRef(req.body), actor(req))).carePlan]));
   app.get('/ppp/:id/medication-review', requireScope('fhir.read'), wrap(async (req) => [200, await medicationReview(store, String(req.params.id))]));
 }

@@ -3,9 +3,9 @@
 // (NDJSON for the import); errors are OperationOutcomes through the shared error handler.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import express, { type Express, type Request, type RequestHandler } from 'express';
+import type { Express, Request, RequestHandler } from 'express';
 import { z } from 'zod';
-import { invalid, invalidIssues, issue, notFound } from '../fhir/outcome.js';
+import { invalid, notFound } from '../fhir/outcome.js';
 import { sourcePatientId } from '../fhir/federated-patient.js';
 import type { FederatedView, ReviewDetail } from '../services/identity-registry.js';
 import type { ReviewRecord, SourceIdentityRecord } from '../identity/records.js';
@@ -16,7 +16,8 @@ import { LINK_FORMATS, LINK_MEDIA_TYPES, linkLines, type LinkFormat } from '../s
 import { identityServiceFor } from '../services/patient-identity.js';
 import type { AppDeps } from './app.js';
 import { requireScope } from './auth.js';
-import { FHIR_BODY_TYPES, unsupportedMediaType } from './fhir-response.js';
+import { jsonBody, parseBody } from './json-body.js';
+import { unsupportedMediaType } from './fhir-response.js';
 
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 1000;
@@ -38,12 +39,6 @@ const SeparateBody = z
     collision: z.boolean().optional(),
   })
   .strict();
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body ?? {});
-  if (r.success) return r.data;
-  throw invalidIssues(r.error.issues.map((i) => issue('invalid', `${i.path.join('.') || 'body'}: ${i.message}`, i.path.join('.') || undefined)));
-}
 
 function intParam(req: Request, name: string, fallback: number, max: number): number {
   const raw = req.query[name];
@@ -117,11 +112,7 @@ async function reviewDetail(store: ResourceStore, d: ReviewDetail) {
 export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
   const { store, config } = deps;
   const service = identityServiceFor(store);
-  const json = express.json({ type: [...FHIR_BODY_TYPES], limit: config.bodyLimit });
-  const requireJson: RequestHandler = (req, _res, next) => {
-    if (!req.is(FHIR_BODY_TYPES)) next(invalid('Send a JSON body (Content-Type: application/json)', 'Content-Type'));
-    else next();
-  };
+  const body = jsonBody(config.bodyLimit);
 
   app.get(
     '/identity/reviews',
@@ -149,8 +140,7 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
   app.post(
     '/identity/reviews/:id/decision',
     requireScope('identity.review'),
-    requireJson,
-    json,
+    ...body,
     wrap(async (req) => {
       const body = parseBody(DecisionBody, req.body);
       const who = req.client.id;
@@ -166,8 +156,7 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
   app.post(
     '/identity/separate',
     requireScope('identity.review'),
-    requireJson,
-    json,
+    ...body,
     wrap(async (req) => {
       const body = parseBody(SeparateBody, req.body);
       const result = await service.separate(

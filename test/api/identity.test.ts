@@ -1,6 +1,7 @@
 // The identity service over real HTTP on a real SQLite file: Patient/$match (grades, ordering, options, missing
 // traits), the review queue and its decisions (merge, reject, unmerge) with their audit, the link export, the
 // bulk import, and the BPM that waits for an uncertain identity until a human settles it.
+import type { ImportSummary } from '../../src/services/identity-import.js';
 import { readFileSync } from 'node:fs';
 import type { Bundle, BundleEntry, CarePlan, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,16 +33,6 @@ const identity = (value: string, over: Partial<IdentityInput> = {}, system = HOS
 });
 const fhirPatient = (i: IdentityInput): Patient => mapPatient(PatientIdentity.parse(i));
 
-interface ImportSummary {
-  lines: number;
-  registered: number;
-  autoLinked: number;
-  review: number;
-  new: number;
-  known: number;
-  failed: number;
-  failures: { line: number; message: string }[];
-}
 interface ReviewItem {
   id: string;
   state: string;
