@@ -335,15 +335,8 @@ const byScore = (x: MatchResult, y: MatchResult): number => y.score - x.score ||
 
 /** The full-scan matcher: every active federated identity, normalised once and kept in memory, scored per query. */
 async function loadAllCandidates(store: ResourceStore): Promise<Candidate[]> {
-  const ids = new Set<string>();
-  for await (const row of store.identities.links({ pageSize: 10_000 })) ids.add(row.federated_id);
-  const all = [...ids];
   const out: Candidate[] = [];
-  for (let i = 0; i < all.length; i += 1000) {
-    for (const f of await store.identities.getFederatedMany(all.slice(i, i + 1000))) {
-      if (f.active) out.push({ federatedId: f.id, identity: normaliseIdentity(f.traits), flags: f.flags });
-    }
-  }
+  for await (const f of store.identities.activeFederated()) out.push({ federatedId: f.id, identity: normaliseIdentity(f.traits), flags: f.flags });
   return out;
 }
 
@@ -381,40 +374,6 @@ async function runQueries(
     hits.push(results.some((r) => isSame(r.federatedId, q)));
   }
   return { latencies, found: hits.filter(Boolean).length, hits };
-}
-
-/** Where the time of one `match` goes, by the same public calls the registry makes, timed one by one. */
-async function matchBreakdown(store: ResourceStore, queries: readonly GeneratedIdentity[], perKeyCap: number): Promise<void> {
-  const parts = { normalise: [] as number[], candidates: [] as number[], load: [] as number[], normaliseCandidates: [] as number[], compare: [] as number[] };
-  const counts: number[] = [];
-  let truncated = 0;
-  for (const q of queries) {
-    let t = performance.now();
-    const lap = (into: number[]): void => {
-      const now = performance.now();
-      into.push(now - t);
-      t = now;
-    };
-    const n = normaliseIdentity(q.identity);
-    const keys = blockingKeys(n);
-    lap(parts.normalise);
-    const found = await store.identities.candidates(keys, { perKeyCap });
-    lap(parts.candidates);
-    const feds = await store.identities.getFederatedMany(found.federatedIds);
-    lap(parts.load);
-    const cands = feds.filter((f) => f.active).map((f): Candidate => ({ federatedId: f.id, identity: normaliseIdentity(f.traits), flags: f.flags }));
-    lap(parts.normaliseCandidates);
-    for (const c of cands) compareIdentities(n, c, rules);
-    lap(parts.compare);
-    counts.push(found.federatedIds.length);
-    truncated += found.truncatedKeys.length;
-  }
-  const c = percentiles(counts);
-  line('  candidates scored per query', `mean ${c.mean.toFixed(1)}  p50 ${c.p50}  p99 ${c.p99}  max ${c.max}`, `(hot keys truncated at ${perKeyCap}: ${truncated})`);
-  for (const [name, samples] of Object.entries(parts)) {
-    const p = percentiles(samples);
-    line(`  ${name}`, `mean ${ms(p.mean)}  p99 ${ms(p.p99)}`);
-  }
 }
 
 /** POST /fhir/Patient/$match over real HTTP, when the operation exists; otherwise says why it was skipped. */
@@ -598,7 +557,6 @@ async function latencyAtAccuracySize(a: AccuracyOutcome): Promise<EqualSize> {
   line('IdentityService.match (blocking, SQL)', latency(blocked), `true person returned ${pct(blockedRun.found, a.queries.length, 1)}`);
   line(`baseline full scan (first ${k} queries, ${FULLSCAN_SECONDS}s box)`, latency(full), `true person returned ${pct(found, k, 1)}; ${int(all.length)} identities normalised in memory first (${loadSeconds.toFixed(1)} s, not counted)`);
   line('ratio full scan / blocking (same queries)', `p50 ${(full.p50 / blockedSame.p50).toFixed(0)}×  p99 ${(full.p99 / blockedSame.p99).toFixed(0)}×`, `(blocking on those ${k}: p50 ${ms(blockedSame.p50)} p99 ${ms(blockedSame.p99)}, true person ${pct(blockedRun.hits.slice(0, k).filter(Boolean).length, k, 1)})`);
-  await matchBreakdown(a.store, a.queries, 100);
   await httpMatch(a.store, a.queries, isSame, blocked);
   return { federated: all.length, blocked, fullPerQueryMs: full.mean };
 }
@@ -635,10 +593,9 @@ async function scale(dir: string, equal: EqualSize | undefined): Promise<void> {
           const s = g.identity;
           const federatedId = seededId(federatedIndex);
           const first = index === federatedIndex;
-          if (first) await ids.putFederated({ id: federatedId, status: s.status, flags: [], active: true, traits: s });
+          if (first) await ids.putFederated({ id: federatedId, status: s.status, flags: [], active: true, traits: s, blockingKeys: blockingKeys(normaliseIdentity(s)) });
           const source = { system: systemUri(s.sourceId.system), localId: s.sourceId.value, federatedId, traits: s, status: s.status };
           await ids.putSource({ ...source, decision: first ? 'new' : 'manual' });
-          await ids.addBlockingKeys(federatedId, blockingKeys(normaliseIdentity(s)));
         }
       });
       loadSeconds += (performance.now() - t0) / 1000;
@@ -697,7 +654,6 @@ async function scale(dir: string, equal: EqualSize | undefined): Promise<void> {
       );
     }
     line('ratio p50 at this size / at accuracy size', equal ? `${(p.p50 / equal.blocked.p50).toFixed(2)}` : 'n/a', equal ? `(${ms(equal.blocked.p50)} at ${int(equal.federated)})` : '');
-    await matchBreakdown(store, queries, 100);
     line('$match over HTTP at this size', 'not measured: the bulk load writes no federated Patient, which $match returns (see the accuracy registry above)');
 
     // Real registrations (matching, registry rows, FHIR Patients, audit) on top of the large registry.

@@ -62,3 +62,14 @@ export function federatedPatient({ identity, sources, replaces = [] }: Federated
     ...(link.length > 0 ? { link } : {}),
   };
 }
+
+/** True when the source Patient points at `federatedId`, and only at it (`link.type` refer). */
+export const refersTo = (p: Patient, federatedId: string): boolean =>
+  (p.link ?? []).some((l) => l.type === 'refer' && l.other.reference === `Patient/${federatedId}`) &&
+  (p.link ?? []).filter((l) => l.type === 'refer').length === 1;
+
+/** The source Patient pointing at its federated Patient (`link.type` refer); other links are kept. */
+export function linkToFederated(patient: Patient, federatedId: string): Patient {
+  const others = (patient.link ?? []).filter((l) => l.type !== 'refer');
+  return { ...patient, link: [...others, { other: { reference: `Patient/${federatedId}` }, type: 'refer' }] };
+}

@@ -4,16 +4,16 @@ import { decide } from './decide.js';
 import { birthDepartment, compareDates } from './normalise.js';
 import { jaroWinkler } from './phonetic.js';
 import { scoreOf, type ComparedField, type IdentityRules, type LevelOf } from './rules.js';
-import type { Candidate, FieldComparison, MatchResult, NormalisedIdentity } from './types.js';
+import type { Candidate, FieldComparison, MatchResult, MatchTraits } from './types.js';
 
-export function insLevel(q: NormalisedIdentity, c: NormalisedIdentity): LevelOf<'ins'> {
+export function insLevel(q: MatchTraits, c: MatchTraits): LevelOf<'ins'> {
   if (!q.ins || !c.ins) return 'missing';
   // NIR vs NIA (a person gets a NIR after a NIA) or production vs test/demo: not evidence either way.
   if (q.ins.oid !== c.ins.oid) return 'other-authority';
   return q.ins.matricule === c.ins.matricule ? 'same' : 'different';
 }
 
-export function birthNameLevel(q: NormalisedIdentity, c: NormalisedIdentity, rules: IdentityRules): LevelOf<'birthName'> {
+export function birthNameLevel(q: MatchTraits, c: MatchTraits, rules: IdentityRules): LevelOf<'birthName'> {
   if (q.birthNameKey === '' || c.birthNameKey === '') return 'missing';
   if (q.birthNameForm === c.birthNameForm) return 'exact';
   if (q.birthNameKey === c.birthNameKey || q.birthNameNoParticles === c.birthNameNoParticles) return 'collapsed';
@@ -29,7 +29,7 @@ export function birthNameLevel(q: NormalisedIdentity, c: NormalisedIdentity, rul
   return 'different';
 }
 
-export function givenNameLevel(q: NormalisedIdentity, c: NormalisedIdentity, rules: IdentityRules): LevelOf<'givenName'> {
+export function givenNameLevel(q: MatchTraits, c: MatchTraits, rules: IdentityRules): LevelOf<'givenName'> {
   if (q.firstGivenKey === '' || c.firstGivenKey === '') return 'missing';
   if (q.firstGivenForm === c.firstGivenForm) return 'exact';
   if (q.firstGivenKey === c.firstGivenKey) return 'collapsed';
@@ -38,17 +38,17 @@ export function givenNameLevel(q: NormalisedIdentity, c: NormalisedIdentity, rul
   return 'different';
 }
 
-export function birthDateLevel(q: NormalisedIdentity, c: NormalisedIdentity): LevelOf<'birthDate'> {
+export function birthDateLevel(q: MatchTraits, c: MatchTraits): LevelOf<'birthDate'> {
   const level = compareDates(q.birthDate, c.birthDate);
   return level === 'exact' && (q.birthDate.defaultDate || c.birthDate.defaultDate) ? 'exact-default' : level;
 }
 
-export function sexLevel(q: NormalisedIdentity, c: NormalisedIdentity): LevelOf<'sex'> {
+export function sexLevel(q: MatchTraits, c: MatchTraits): LevelOf<'sex'> {
   if (q.sex === 'I' || c.sex === 'I') return 'missing';
   return q.sex === c.sex ? 'same' : 'different';
 }
 
-export function birthPlaceLevel(q: NormalisedIdentity, c: NormalisedIdentity): LevelOf<'birthPlace'> {
+export function birthPlaceLevel(q: MatchTraits, c: MatchTraits): LevelOf<'birthPlace'> {
   const a = q.birthPlace;
   const b = c.birthPlace;
   if (!a || !b) return 'missing';
@@ -62,7 +62,7 @@ function field<F extends ComparedField>(name: F, level: LevelOf<F>, rules: Ident
 }
 
 /** The comparison vector, in a fixed field order: ins, birthName, givenName, birthDate, sex, birthPlace. */
-export function comparisonVector(q: NormalisedIdentity, c: NormalisedIdentity, rules: IdentityRules): FieldComparison[] {
+export function comparisonVector(q: MatchTraits, c: MatchTraits, rules: IdentityRules): FieldComparison[] {
   return [
     field('ins', insLevel(q, c), rules),
     field('birthName', birthNameLevel(q, c, rules), rules),
@@ -74,7 +74,7 @@ export function comparisonVector(q: NormalisedIdentity, c: NormalisedIdentity, r
 }
 
 /** Compare a query identity with a candidate and grade the pair by the RNIV policy (see decide.ts). */
-export function compareIdentities(query: NormalisedIdentity, candidate: Candidate, rules: IdentityRules): MatchResult {
+export function compareIdentities(query: MatchTraits, candidate: Candidate, rules: IdentityRules): MatchResult {
   const comparisons = comparisonVector(query, candidate.identity, rules);
   let sum = 0;
   for (const c of comparisons) sum += c.weight;

@@ -1,7 +1,7 @@
 // The RNIV decision policy (identity.md §2.4, issue 3 item 5): `certain` only from an INS shared by two qualified
 // identities or from five equal strict traits with a QUAL / VALI side; everything fuzzy goes to human review.
 import type { IdentityRules } from './rules.js';
-import type { Candidate, FieldComparison, IdentityStatus, MatchGrade, NormalisedIdentity } from './types.js';
+import type { Candidate, FieldComparison, IdentityStatus, MatchGrade, MatchTraits } from './types.js';
 
 export interface Decision {
   grade: MatchGrade;
@@ -28,7 +28,7 @@ const TRUSTED: ReadonlySet<IdentityStatus> = new Set(['QUAL', 'VALI']);
 const fmt = (w: number): string => String(Math.round(w * 10) / 10);
 
 export function decide(
-  query: NormalisedIdentity,
+  query: MatchTraits,
   candidate: Candidate,
   comparisons: readonly FieldComparison[],
   weight: number,

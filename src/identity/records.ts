@@ -39,6 +39,13 @@ export interface FederatedIdentityRecord {
   replacedBy?: string;
   /** Reference traits (the best-status source's), compared with incoming identities. */
   traits: SourceIdentity;
+  /**
+   * Blocking keys it is filed under: those of its reference traits and of every source linked to it (an inactive
+   * identity is filed under none). The matcher's in-memory index is loaded from them.
+   */
+  blockingKeys: string[];
+  /** Change sequence number of its last write (registry-wide, increasing; set by the store). */
+  seq: number;
   created: string;
   updated: string;
 }

@@ -50,10 +50,13 @@ export interface NormalisedIdentity {
   status: IdentityStatus;
 }
 
+/** What the matcher compares: the normalised keys without the original traits (kept small in the index). */
+export type MatchTraits = Omit<NormalisedIdentity, 'source'>;
+
 /** A federated identity offered to the matcher: its reference traits, status and flags. */
 export interface Candidate {
   federatedId: string;
-  identity: NormalisedIdentity;
+  identity: MatchTraits;
   flags: readonly IdentityFlag[];
 }
 

@@ -15,14 +15,15 @@ import type {
   SourceDecision,
   SourceIdentityRecord,
 } from '../identity/records.js';
-import type { IdentityReader } from '../store/identity-repository.js';
+import type { FederatedInput, IdentityReader } from '../store/identity-repository.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { blockingKeys } from '../identity/blocking.js';
+import { CandidateIndex, IndexOverlay, type IndexEntry } from '../identity/candidate-index.js';
 import { compareIdentities } from '../identity/compare.js';
-import { federatedPatient, sourcePatientId } from '../fhir/federated-patient.js';
+import { federatedPatient, linkToFederated, refersTo, sourcePatientId } from '../fhir/federated-patient.js';
 import { normaliseIdentity } from '../identity/normalise.js';
 import { loadIdentityRules, type IdentityRules } from '../identity/rules.js';
-import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, NormalisedIdentity, SourceIdentity } from '../identity/types.js';
+import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, MatchTraits, NormalisedIdentity, SourceIdentity } from '../identity/types.js';
 
 export interface IdentityContext {
   /** Authenticated client id (audit actor). */
@@ -122,15 +123,28 @@ export interface IdentityServiceOptions {
   onDecision?: (tx: StoreTransaction, event: IdentityDecisionEvent) => Promise<void>;
 }
 
+/** What the service keeps about one running transaction. */
+interface TxState {
+  /** Index changes of the transaction: seen by its own lookups, applied to the index after the commit. */
+  overlay: IndexOverlay;
+  /** Federated identities whose FHIR Patients are written (or filed as pending) just before the commit. */
+  touched: Set<string>;
+  /** Bulk mode: file the touched identities for `drainProjections` instead of writing their Patients now. */
+  deferProjection: boolean;
+  /** Change sequence numbers the transaction took (contiguous: writers are serialised). */
+  firstSeq?: number;
+  lastSeq?: number;
+}
+
+/** Rows read per catch-up query. */
+const CATCH_UP_PAGE = 5000;
+/** Pending projections written per transaction by `drainProjections`. */
+const PROJECTION_BATCH = 250;
+
 const STATUS_RANK: Record<IdentityStatus, number> = { PROV: 0, RECUP: 1, VALI: 2, QUAL: 3 };
 const FLAG_ORDER: readonly IdentityFlag[] = ['DPOT', 'DOUA', 'COLP', 'COLV', 'HOMD', 'HOMA', 'DOUT', 'FICT', 'DESA'];
 /** Flags that only say "an open review item names this identity": recomputed from the queue. */
 const REVIEW_FLAGS: ReadonlySet<IdentityFlag> = new Set(['DPOT', 'COLP']);
-/**
- * Normalised candidates kept in memory (least recently used evicted one at a time: clearing the whole cache when
- * full made a 1M registry re-normalise nearly every candidate). The database stays the truth.
- */
-const CACHE_MAX = 100_000;
 
 const sortFlags = (flags: Iterable<IdentityFlag>): IdentityFlag[] => FLAG_ORDER.filter((f) => new Set(flags).has(f));
 const byScore = (x: MatchResult, y: MatchResult): number => y.score - x.score || (x.federatedId < y.federatedId ? -1 : 1);
@@ -154,13 +168,31 @@ function identityKey(s: SourceIdentity): string {
 const isSourceOf = (traits: SourceIdentity, s: { system: string; localId: string }): boolean =>
   systemUri(traits.sourceId.system) === s.system && traits.sourceId.value === s.localId;
 
+/** The comparison keys without the original traits (what the index keeps per identity). */
+function matchTraits(n: NormalisedIdentity): MatchTraits {
+  const { source: _source, ...traits } = n;
+  return traits;
+}
+
+function entryOf(f: Pick<FederatedIdentityRecord, 'id' | 'traits' | 'flags' | 'blockingKeys'>, seq: number, n?: NormalisedIdentity): IndexEntry {
+  return { id: f.id, identity: matchTraits(n ?? normaliseIdentity(f.traits)), flags: f.flags, keys: f.blockingKeys, seq };
+}
+
+const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])];
+
 export class IdentityService {
   private readonly maxReviews: number;
   private readonly newId: () => string;
   private readonly writeSourcePatients: boolean;
   private rulesValue: IdentityRules | undefined;
-  /** Normalised reference traits by federated id + version stamp; the database stays the truth. */
-  private readonly normalised = new Map<string, NormalisedIdentity>();
+  /** The in-memory blocking index, once loaded; the database stays the truth. */
+  private indexValue: CandidateIndex | undefined;
+  private indexLoading: Promise<CandidateIndex> | undefined;
+  /** Transactions committed while the index loads, applied once it is loaded. */
+  private loadQueue: IndexOverlay[] | undefined;
+  /** Change sequence number up to which the index holds every committed write. */
+  private seenSeq = 0;
+  private readonly txStates = new WeakMap<StoreTransaction, TxState>();
 
   constructor(
     private readonly store: ResourceStore,
@@ -184,13 +216,25 @@ export class IdentityService {
     return this.store.transaction((tx) => this.registerIn(tx, source, ctx));
   }
 
-  /** Registers identities in order in ONE transaction (bulk import batch): all are kept, or none. */
-  registerBatch(sources: readonly SourceIdentity[], ctx: IdentityContext): Promise<RegistrationResult[]> {
+  /**
+   * Registers identities in order in ONE transaction (bulk import batch): all are kept, or none. With
+   * `deferProjection`, their FHIR Patients are filed for `drainProjections` instead of being written now.
+   */
+  registerBatch(sources: readonly SourceIdentity[], ctx: IdentityContext, options: { deferProjection?: boolean } = {}): Promise<RegistrationResult[]> {
     return this.store.transaction(async (tx) => {
+      if (options.deferProjection) this.deferProjections(tx);
       const out: RegistrationResult[] = [];
       for (const s of sources) out.push(await this.registerIn(tx, s, ctx));
       return out;
     });
+  }
+
+  /**
+   * Bulk mode for `tx`: the FHIR Patients (federated and source) of the identities it touches are not written in
+   * it but filed, durably, for `drainProjections`; the registry itself is written and committed as usual.
+   */
+  deferProjections(tx: StoreTransaction): void {
+    this.stateOf(tx).deferProjection = true;
   }
 
   /** Registers inside a caller's transaction (e.g. with the PPP/CTM/BPM that names the patient). */
@@ -198,23 +242,24 @@ export class IdentityService {
     const ids = tx.identities;
     const system = systemUri(source.sourceId.system);
     const localId = source.sourceId.value;
-    if (this.writeSourcePatients) await this.putValid(tx, mapPatient(source));
+    const state = this.stateOf(tx);
+    if (this.writeSourcePatients && !state.deferProjection) await this.putValid(tx, mapPatient(source));
     const known = await ids.getSource(system, localId);
     if (known) return this.reRegister(tx, known, source, ctx);
 
     const n = normaliseIdentity(source);
     const keys = blockingKeys(n);
-    const results = (await this.score(ids, n, new Set())).filter((r) => r.grade !== 'certainly-not').sort(byScore);
+    const results = (await this.score(tx, n, new Set())).filter((r) => r.grade !== 'certainly-not').sort(byScore);
     const certain = results.filter((r) => r.grade === 'certain');
 
     if (certain.length === 1) {
       const best = certain[0];
       const fed = (await ids.getFederated(best.federatedId)) as FederatedIdentityRecord;
       await ids.putSource({ system, localId, federatedId: fed.id, traits: source, status: source.status, decision: 'auto', score: best.score });
-      await ids.addBlockingKeys(fed.id, keys);
       // A better-status source becomes the reference; a lower one never replaces it (a QUAL identity stays as qualified).
       const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.status];
-      await this.refresh(tx, promoted ? { ...fed, traits: source, status: source.status } : fed);
+      const filed = { ...fed, blockingKeys: union(fed.blockingKeys, keys) };
+      await this.refresh(tx, promoted ? { ...filed, traits: source, status: source.status } : filed, promoted ? n : undefined);
       const result: RegistrationResult = { federatedId: fed.id, decision: 'auto-linked', link: 'auto', grade: best.grade, score: best.score };
       await this.auditRegistration(tx, ctx, system, localId, result, promoted ? 'reference traits promoted' : undefined);
       return result;
@@ -223,7 +268,8 @@ export class IdentityService {
     // Several certain matches on different identities: never pick one; a human decides.
     const reviewed = (certain.length > 1 ? certain : results).slice(0, this.maxReviews);
     const federatedId = this.newId();
-    await ids.putFederated({ id: federatedId, status: source.status, flags: [], active: true, traits: source });
+    const created: FederatedInput = { id: federatedId, status: source.status, flags: [], active: true, traits: source, blockingKeys: keys };
+    await this.writeFederated(tx, created, n);
     await ids.putSource({
       system,
       localId,
@@ -233,9 +279,13 @@ export class IdentityService {
       decision: reviewed.length > 0 ? 'review' : 'new',
       ...(reviewed.length > 0 ? { score: reviewed[0].score } : {}),
     });
-    await ids.addBlockingKeys(federatedId, keys);
-    const reviewIds = await this.openReviews(tx, { system, localId }, federatedId, reviewed);
-    await this.refresh(tx, (await ids.getFederated(federatedId)) as FederatedIdentityRecord);
+    state.touched.add(federatedId);
+    let reviewIds: string[] = [];
+    if (reviewed.length > 0) {
+      reviewIds = await this.openReviews(tx, { system, localId }, federatedId, reviewed);
+      // Its flags (DPOT / COLP) come from the items just opened.
+      await this.refresh(tx, (await ids.getFederated(federatedId)) as FederatedIdentityRecord, n);
+    }
     const result: RegistrationResult =
       reviewed.length > 0
         ? { federatedId, decision: 'review', link: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds }
@@ -253,10 +303,13 @@ export class IdentityService {
       if (JSON.stringify(known.traits) !== JSON.stringify(source)) await update();
       return result;
     }
-    const fed = (await ids.getFederated(known.federatedId)) as FederatedIdentityRecord;
+    const stored = (await ids.getFederated(known.federatedId)) as FederatedIdentityRecord;
     const audit = (detail: string): Promise<void> => this.auditRegistration(tx, ctx, known.system, known.localId, result, detail);
     await update();
-    await ids.addBlockingKeys(fed.id, blockingKeys(normaliseIdentity(source)));
+    const n = normaliseIdentity(source);
+    // Filed under the new traits' keys too (the old ones stay: other sources may still carry them).
+    const fed = { ...stored, blockingKeys: union(stored.blockingKeys, blockingKeys(n)) };
+    await this.refresh(tx, fed);
     if (known.decision === 'manual') {
       // A human settled this link; the matcher does not reopen it.
       await audit('traits updated; link set by a human kept');
@@ -278,13 +331,13 @@ export class IdentityService {
     const exclude = new Set<string>([fed.id]);
     for (const d of await ids.pairDecisionsOf(fed.id)) exclude.add(d.a === fed.id ? d.b : d.a);
     for (const r of await ids.openReviewsOf(fed.id)) exclude.add(r.newFederatedId === fed.id ? r.candidateFederatedId : r.newFederatedId);
-    const reviewed = (await this.score(ids, normaliseIdentity(source), exclude))
+    const reviewed = (await this.score(tx, n, exclude))
       .filter((r) => r.grade !== 'certainly-not')
       .sort(byScore)
       .slice(0, this.maxReviews);
     const reviewIds = await this.openReviews(tx, known, fed.id, reviewed);
     if (reviewIds.length > 0 && known.decision !== 'review') await ids.putSource({ ...known, traits: source, status: source.status, decision: 'review', score: reviewed[0].score });
-    await this.refresh(tx, updated);
+    await this.refresh(tx, updated, n);
     if (reviewIds.length > 0) {
       Object.assign(result, { decision: 'review', link: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds });
     }
@@ -324,7 +377,7 @@ export class IdentityService {
 
   /** Candidates for `source`, best first (no write): the `Patient/$match` answer. `certainly-not` is left out. */
   async match(source: SourceIdentity, options: MatchOptions = {}): Promise<MatchResult[]> {
-    const results = (await this.score(this.store.identities, normaliseIdentity(source), new Set()))
+    const results = (await this.score(undefined, normaliseIdentity(source), new Set()))
       .filter((r) => r.grade !== 'certainly-not')
       .sort(byScore);
     if (options.onlyCertain) {
@@ -334,27 +387,105 @@ export class IdentityService {
     return results.slice(0, Math.max(0, options.count ?? 10));
   }
 
-  private async score(reader: IdentityReader, n: NormalisedIdentity, exclude: ReadonlySet<string>): Promise<MatchResult[]> {
-    const { federatedIds } = await reader.candidates(blockingKeys(n), { perKeyCap: this.options.perKeyCap ?? this.rules.blocking.maxCandidatesPerKey });
-    const feds = await reader.getFederatedMany(federatedIds.filter((id) => !exclude.has(id)));
+  /** Compares `n` with the candidates the blocking index gives, as `tx` sees them (outside a transaction: committed). */
+  private async score(tx: StoreTransaction | undefined, n: NormalisedIdentity, exclude: ReadonlySet<string>): Promise<MatchResult[]> {
+    const index = await this.currentIndex(tx);
+    const overlay = tx ? this.stateOf(tx).overlay : undefined;
     const rules = this.rules;
-    return feds
-      .filter((f) => f.active)
-      .map((f) => compareIdentities(n, { federatedId: f.id, identity: this.normalisedOf(f), flags: f.flags }, rules));
+    const { ids } = index.lookup(blockingKeys(n), this.options.perKeyCap ?? rules.blocking.maxCandidatesPerKey, overlay);
+    const out: MatchResult[] = [];
+    for (const id of ids) {
+      if (exclude.has(id)) continue;
+      const e = index.get(id, overlay);
+      if (e) out.push(compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules));
+    }
+    return out;
   }
 
-  private normalisedOf(f: FederatedIdentityRecord): NormalisedIdentity {
-    const key = `${f.id}\u001f${f.updated}`;
-    let n = this.normalised.get(key);
-    if (n) {
-      // Map keeps insertion order: re-inserting marks the entry as recently used.
-      this.normalised.delete(key);
-    } else {
-      n = normaliseIdentity(f.traits);
-      if (this.normalised.size >= CACHE_MAX) this.normalised.delete(this.normalised.keys().next().value as string);
+  // ---- the in-memory index --------------------------------------------------------------------------
+
+  /**
+   * Loads the blocking index now (it is otherwise loaded by the first match): a server warms it at start.
+   * Returns the number of active federated identities indexed.
+   */
+  async warm(): Promise<number> {
+    return (await this.currentIndex(undefined)).size;
+  }
+
+  private stateOf(tx: StoreTransaction): TxState {
+    let state = this.txStates.get(tx);
+    if (!state) {
+      const s: TxState = { overlay: new IndexOverlay(), touched: new Set(), deferProjection: false };
+      this.txStates.set(tx, s);
+      tx.beforeCommit(() => this.projectTouched(tx, s));
+      tx.afterCommit(() => this.committed(s));
+      state = s;
     }
-    this.normalised.set(key, n);
-    return n;
+    return state;
+  }
+
+  /** The index, loaded, and current with what other transactions (or processes) committed. */
+  private async currentIndex(tx: StoreTransaction | undefined): Promise<CandidateIndex> {
+    const index = this.indexValue ?? (await (this.indexLoading ??= this.loadIndex()));
+    // In a transaction, only before it wrote the registry: its reads then see committed rows only (and no other
+    // writer commits while it runs).
+    if (!tx) await this.catchUp(index, this.store.identities);
+    else if (this.txStates.get(tx)?.firstSeq === undefined) await this.catchUp(index, tx.identities);
+    return index;
+  }
+
+  private async loadIndex(): Promise<CandidateIndex> {
+    const index = new CandidateIndex();
+    this.loadQueue = [];
+    try {
+      const seq = await this.store.identities.identitySeq();
+      for await (const f of this.store.identities.activeFederated()) index.set(entryOf(f, f.seq));
+      for (const overlay of this.loadQueue) index.apply(overlay);
+      this.seenSeq = seq;
+      this.indexValue = index;
+      return index;
+    } catch (err) {
+      this.indexLoading = undefined;
+      throw err;
+    } finally {
+      this.loadQueue = undefined;
+    }
+  }
+
+  /** Applies what was committed after `seenSeq` (by this or another process). */
+  private async catchUp(index: CandidateIndex, reader: IdentityReader): Promise<void> {
+    const target = await reader.identitySeq();
+    while (this.seenSeq < target) {
+      const rows = await reader.federatedChangedSince(this.seenSeq, CATCH_UP_PAGE);
+      for (const f of rows) {
+        if (f.active) index.set(entryOf(f, f.seq));
+        else index.remove(f.id, f.seq);
+        this.seenSeq = Math.max(this.seenSeq, f.seq);
+      }
+      if (rows.length < CATCH_UP_PAGE) this.seenSeq = Math.max(this.seenSeq, target);
+    }
+  }
+
+  /** After a commit: the transaction's index changes become everyone's. */
+  private committed(state: TxState): void {
+    if (state.overlay.size === 0) return;
+    if (this.indexValue) {
+      this.indexValue.apply(state.overlay);
+      // Nobody else wrote between the index's last change and this transaction: it is current up to our last.
+      if (state.firstSeq !== undefined && state.lastSeq !== undefined && this.seenSeq === state.firstSeq - 1) this.seenSeq = state.lastSeq;
+    } else {
+      this.loadQueue?.push(state.overlay);
+    }
+  }
+
+  /** Writes a federated identity and stages its index change for the transaction. */
+  private async writeFederated(tx: StoreTransaction, record: FederatedInput, n?: NormalisedIdentity): Promise<void> {
+    const seq = await tx.identities.putFederated(record);
+    const state = this.stateOf(tx);
+    state.firstSeq ??= seq;
+    state.lastSeq = seq;
+    if (record.active) state.overlay.set(entryOf(record, seq, n));
+    else state.overlay.remove(record.id, seq);
   }
 
   // ---- review queue ---------------------------------------------------------------------------------
@@ -458,9 +589,9 @@ export class IdentityService {
         await ids.closeReview(r.id, { decision: 'same', decidedBy: input.who, reason: `resolved by the merge of review ${reviewId}` });
       }
     }
-    await ids.replaceBlockingKeys(loser.id, []);
     await this.refresh(tx, {
       ...loser,
+      blockingKeys: [],
       active: false,
       replacedBy: winner.id,
       flags: sortFlags([...loser.flags.filter((f) => !REVIEW_FLAGS.has(f)), 'DOUA', 'DESA']),
@@ -485,9 +616,9 @@ export class IdentityService {
       if (others.length === 0) throw businessRule(`Source identity ${system}|${sourceId} is the only source of ${old.id}: nothing to separate`);
 
       const federatedId = this.newId();
-      await ids.putFederated({ id: federatedId, status: source.status, flags: [], active: true, traits: source.traits });
+      const n = normaliseIdentity(source.traits);
+      await this.writeFederated(tx, { id: federatedId, status: source.status, flags: [], active: true, traits: source.traits, blockingKeys: blockingKeys(n) }, n);
       await ids.putSource({ ...source, federatedId, decision: 'manual' });
-      await ids.addBlockingKeys(federatedId, blockingKeys(normaliseIdentity(source.traits)));
       await ids.putPairDecision({ a: old.id, b: federatedId, decision: 'different', decidedBy: input.who, reason: input.why });
 
       // If the detached source gave the reference traits, the best remaining source (status, then age) does.
@@ -538,22 +669,68 @@ export class IdentityService {
     const f = (await tx.identities.getFederated(federatedId)) as FederatedIdentityRecord;
     const keys = new Set(blockingKeys(normaliseIdentity(f.traits)));
     for (const s of await tx.identities.sourcesOf(federatedId)) for (const k of blockingKeys(normaliseIdentity(s.traits))) keys.add(k);
-    await tx.identities.replaceBlockingKeys(federatedId, [...keys]);
+    await this.refresh(tx, { ...f, blockingKeys: [...keys] });
   }
 
   /**
-   * Stores the federated identity (review flags recomputed from the open queue) and its Patient, in `tx`.
-   * An inactive identity has no blocking keys.
+   * Stores the federated identity (review flags recomputed from the open queue) when it changed, and marks its
+   * Patient for writing before the commit. An inactive identity has no blocking keys. `n`: its normalised
+   * reference traits, when the caller has them.
    */
-  private async refresh(tx: StoreTransaction, f: FederatedIdentityRecord): Promise<void> {
+  private async refresh(tx: StoreTransaction, f: FederatedIdentityRecord, n?: NormalisedIdentity): Promise<void> {
     const ids = tx.identities;
     const open = f.active ? await ids.openReviewsOf(f.id) : [];
     const flags = sortFlags([...f.flags.filter((x) => !REVIEW_FLAGS.has(x)), ...open.map((r) => r.flag)]);
-    const { created: _c, updated: _u, ...record } = { ...f, flags };
+    const { created: _c, updated: _u, seq: _s, ...record } = { ...f, flags, blockingKeys: f.active ? f.blockingKeys : [] };
     const stored = await ids.getFederated(f.id);
-    if (!stored || stateKey(stored) !== stateKey(record)) await ids.putFederated(record);
+    if (!stored || stateKey(stored) !== stateKey(record)) await this.writeFederated(tx, record, n);
+    this.stateOf(tx).touched.add(f.id);
+  }
+
+  /** Before the commit: the touched identities' Patients are written, or filed as pending in bulk mode. */
+  private async projectTouched(tx: StoreTransaction, state: TxState): Promise<void> {
+    if (state.touched.size === 0) return;
+    const ids = [...state.touched];
+    state.touched.clear();
+    if (state.deferProjection) await tx.identities.markProjectionPending(ids);
+    else for (const id of ids) await this.project(tx, id, { sources: false });
+  }
+
+  /**
+   * Writes the FHIR Patient of a federated identity; with `sources`, also each source's Patient that is missing or
+   * does not point at it (bulk import writes neither until its projections are drained).
+   */
+  private async project(tx: StoreTransaction, federatedId: string, options: { sources: boolean }): Promise<void> {
+    const ids = tx.identities;
+    const f = await ids.getFederated(federatedId);
+    if (!f) return;
     const [sources, replaces] = await Promise.all([ids.sourcesOf(f.id), ids.mergedInto(f.id)]);
-    await this.putValid(tx, federatedPatient({ identity: { ...f, flags }, sources, replaces }));
+    await this.putValid(tx, federatedPatient({ identity: f, sources, replaces }));
+    if (!options.sources) return;
+    for (const s of sources) {
+      const current = await tx.read<Patient>('Patient', sourcePatientId(s.system, s.localId));
+      if (current && refersTo(current, f.id)) continue;
+      await this.putValid(tx, linkToFederated(current ?? mapPatient(s.traits), f.id));
+    }
+  }
+
+  /**
+   * Writes the FHIR Patients a bulk import left pending, a transaction per batch, until none is left (also after a
+   * crash: the pending list is durable). Returns how many federated identities were projected.
+   */
+  async drainProjections(options: { batchSize?: number; onProgress?: (done: number) => void } = {}): Promise<number> {
+    const size = Math.max(1, Math.trunc(options.batchSize ?? PROJECTION_BATCH));
+    let done = 0;
+    for (;;) {
+      const n = await this.store.transaction(async (tx) => {
+        const ids = await tx.identities.takeProjectionPending(size);
+        for (const id of ids) await this.project(tx, id, { sources: true });
+        return ids.length;
+      });
+      done += n;
+      if (n > 0) options.onProgress?.(done);
+      if (n < size) return done;
+    }
   }
 
   private async putValid(tx: StoreTransaction, patient: Patient): Promise<void> {
@@ -581,8 +758,8 @@ export class IdentityService {
   }
 }
 
-const stateKey = (f: Omit<FederatedIdentityRecord, 'created' | 'updated'>): string =>
-  JSON.stringify([f.status, f.flags, f.active, f.replacedBy ?? null, f.traits]);
+const stateKey = (f: FederatedInput): string =>
+  JSON.stringify([f.status, f.flags, f.active, f.replacedBy ?? null, f.traits, [...new Set(f.blockingKeys)].sort()]);
 
 function checkWhoWhy(input: { who: string; why: string }): void {
   if (typeof input.who !== 'string' || input.who.trim() === '') throw invalid('who: the person deciding is required', 'who');

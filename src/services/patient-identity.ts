@@ -5,7 +5,7 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { mapPatient } from '../fhir/map-common.js';
 import { assertValid } from '../fhir/validate.js';
-import { sourcePatientId } from '../fhir/federated-patient.js';
+import { linkToFederated, refersTo, sourcePatientId } from '../fhir/federated-patient.js';
 import { IdentityService, type IdentityContext, type IdentityDecisionEvent, type RegistrationResult } from '../services/identity-registry.js';
 import type { SourceIdentity } from '../identity/types.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
@@ -27,16 +27,6 @@ export function identityServiceFor(store: ResourceStore): IdentityService {
     services.set(store, service);
   }
   return service;
-}
-
-const refersTo = (p: Patient, federatedId: string): boolean =>
-  (p.link ?? []).some((l) => l.type === 'refer' && l.other.reference === `Patient/${federatedId}`) &&
-  (p.link ?? []).filter((l) => l.type === 'refer').length === 1;
-
-/** The source Patient pointing at its federated Patient (`link.type` refer); other links are kept. */
-export function linkToFederated(patient: Patient, federatedId: string): Patient {
-  const others = (patient.link ?? []).filter((l) => l.type !== 'refer');
-  return { ...patient, link: [...others, { other: { reference: `Patient/${federatedId}` }, type: 'refer' }] };
 }
 
 export interface SourceRegistration {

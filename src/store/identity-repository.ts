@@ -12,18 +12,14 @@ import type {
   SourceDecision,
   SourceIdentityRecord,
 } from '../identity/records.js';
-export interface CandidateLookup {
-  /** Distinct federated ids found under the keys, in key order. */
-  federatedIds: string[];
-  /** Keys whose block held more than the cap (only the first `perKeyCap` ids of each were taken). */
-  truncatedKeys: string[];
-}
-
 export interface ReviewListQuery {
   state?: ReviewState;
   limit: number;
   offset: number;
 }
+
+/** A federated identity as written (the store sets `seq`, `created` and `updated`). */
+export type FederatedInput = Omit<FederatedIdentityRecord, 'created' | 'updated' | 'seq'>;
 
 /** Reads, inside or outside a transaction. */
 export interface IdentityReader {
@@ -33,8 +29,6 @@ export interface IdentityReader {
   getFederated(id: string): Promise<FederatedIdentityRecord | undefined>;
   /** The records that exist among `ids`, in the order asked. */
   getFederatedMany(ids: readonly string[]): Promise<FederatedIdentityRecord[]>;
-  /** Active federated identities filed under any of `keys`, at most `perKeyCap` per key (hot blocks). */
-  candidates(keys: readonly string[], options: { perKeyCap: number }): Promise<CandidateLookup>;
   pairDecision(a: string, b: string): Promise<PairDecisionRecord | undefined>;
   /** Every remembered decision involving `federatedId`. */
   pairDecisionsOf(federatedId: string): Promise<PairDecisionRecord[]>;
@@ -46,18 +40,20 @@ export interface IdentityReader {
   /** Ids of the (inactive) federated identities merged into `id`. */
   mergedInto(id: string): Promise<string[]>;
   countSources(): Promise<number>;
+  /** Federated identities whose FHIR Patients are still to be written. */
+  countProjectionPending(): Promise<number>;
+  /** The last change sequence number given to a federated identity (0 when none). */
+  identitySeq(): Promise<number>;
+  /** Federated identities (active or not) written after change `seq`, in sequence order, at most `limit`. */
+  federatedChangedSince(seq: number, limit: number): Promise<FederatedIdentityRecord[]>;
 }
 
 /** Writes: only through `StoreTransaction.identities`. Timestamps come from the store's clock. */
 export interface IdentityWriter extends IdentityReader {
   /** Insert or replace (keeps `created`). */
   putSource(record: Omit<SourceIdentityRecord, 'created' | 'updated'>): Promise<void>;
-  /** Insert or replace (keeps `created`). */
-  putFederated(record: Omit<FederatedIdentityRecord, 'created' | 'updated'>): Promise<void>;
-  /** The blocking keys of a federated identity become exactly `keys` (none: it is no longer a candidate). */
-  replaceBlockingKeys(federatedId: string, keys: readonly string[]): Promise<void>;
-  /** Files the federated identity under `keys` too (existing keys are kept). */
-  addBlockingKeys(federatedId: string, keys: readonly string[]): Promise<void>;
+  /** Insert or replace (keeps `created`); returns the change sequence number it took. */
+  putFederated(record: FederatedInput): Promise<number>;
   /** Moves every source identity of `from` to `to`, setting their decision; returns them as moved. */
   moveSources(from: string, to: string, decision: SourceDecision): Promise<SourceIdentityRecord[]>;
   insertReview(record: Omit<ReviewRecord, 'created' | 'state' | 'decision' | 'decidedBy' | 'decidedAt' | 'reason'>): Promise<void>;
@@ -67,12 +63,18 @@ export interface IdentityWriter extends IdentityReader {
   retargetOpenReviews(from: string, to: string): Promise<void>;
   /** Insert or replace a human decision on the pair (order of a/b does not matter). */
   putPairDecision(record: Omit<PairDecisionRecord, 'decidedAt'>): Promise<void>;
+  /** Files federated identities whose FHIR Patients are to be written later (idempotent). */
+  markProjectionPending(ids: readonly string[]): Promise<void>;
+  /** Takes (removes and returns) up to `limit` pending federated ids, oldest-filed order not guaranteed. */
+  takeProjectionPending(limit: number): Promise<string[]>;
 }
 
 /** What `ResourceStore.identities` offers outside transactions. */
 export interface IdentityRepository extends IdentityReader {
   /** Every source identity with its link, by (system, localId); read page by page, restartable. */
   links(options?: { pageSize?: number }): AsyncIterable<LinkRow>;
+  /** Every active federated identity, in id order, read page by page (loads the matcher's index). */
+  activeFederated(options?: { pageSize?: number }): AsyncIterable<FederatedIdentityRecord>;
 }
 
 /** Pairs are stored with the smaller id first. */

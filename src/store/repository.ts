@@ -55,9 +55,16 @@ export interface StoreTransaction {
   audit(entry: AuditEntry): Promise<void>;
   /** The identity registry (SRI), written in this same transaction. */
   identities: IdentityWriter;
+  /**
+   * Runs `fn` inside this transaction once the callback has returned, just before the commit (in registration
+   * order; a hook may register more). A hook that throws rolls the transaction back.
+   */
+  beforeCommit(fn: () => Promise<void>): void;
+  /** Runs `fn` after a successful commit (never after a rollback); errors are reported, not thrown. */
+  afterCommit(fn: () => void): void;
 }
 
-export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities'> {
+export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'beforeCommit' | 'afterCommit'> {
   /** The identity registry, read outside transactions; write it through `transaction()` (`tx.identities`). */
   readonly identities: IdentityRepository;
   /** Run `fn` in one database transaction: everything it writes commits together or not at all. */

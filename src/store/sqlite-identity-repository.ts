@@ -1,4 +1,4 @@
-// The identity registry on SQLite (tables of migration 002), in the resources' database file. Operations are
+// The identity registry on SQLite (tables of migrations 002 and 003), in the resources' database file. Operations are
 // synchronous functions on a connection; sqlite-store.ts binds them to its read connection (outside
 // transactions) or to the write connection of a running transaction.
 import type Database from 'better-sqlite3';
@@ -15,9 +15,9 @@ import type {
 } from '../identity/records.js';
 import {
   orderedPair,
-  type CandidateLookup,
   type IdentityReader,
   type IdentityRepository,
+  type FederatedInput,
   type IdentityWriter,
   type ReviewListQuery,
 } from './identity-repository.js';
@@ -32,6 +32,7 @@ export type RunOn = <T>(op: (c: SqlConnection) => T) => Promise<T>;
 
 const LIST_MAX = 1000;
 const LINKS_PAGE = 1000;
+const ACTIVE_PAGE = 5000;
 
 // ---- rows ---------------------------------------------------------------------------------------------
 
@@ -54,6 +55,8 @@ interface FederatedRow {
   active: number;
   replaced_by: string | null;
   traits: string;
+  blocking_keys: string;
+  seq: number;
   created: string;
   updated: string;
 }
@@ -105,6 +108,8 @@ const federatedOf = (r: FederatedRow): FederatedIdentityRecord => ({
   active: r.active === 1,
   ...(r.replaced_by !== null ? { replacedBy: r.replaced_by } : {}),
   traits: JSON.parse(r.traits) as SourceIdentity,
+  blockingKeys: JSON.parse(r.blocking_keys) as string[],
+  seq: r.seq,
   created: r.created,
   updated: r.updated,
 });
@@ -166,20 +171,6 @@ function getFederatedMany(c: SqlConnection, ids: readonly string[]): FederatedId
   return out;
 }
 
-function candidates(c: SqlConnection, keys: readonly string[], options: { perKeyCap: number }): CandidateLookup {
-  const cap = Math.max(1, Math.trunc(options.perKeyCap));
-  // One indexed range read per key, capped: a hot block ("DUPONT + 1950-01-01") cannot flood the comparison.
-  const stmt = c.prepare('SELECT federated_id FROM identity_blocking_keys WHERE key = ? LIMIT ?');
-  const seen = new Set<string>();
-  const truncatedKeys: string[] = [];
-  for (const key of new Set(keys)) {
-    const rows = stmt.all(key, cap + 1) as { federated_id: string }[];
-    if (rows.length > cap) truncatedKeys.push(key);
-    for (let i = 0; i < Math.min(rows.length, cap); i++) seen.add(rows[i].federated_id);
-  }
-  return { federatedIds: [...seen], truncatedKeys };
-}
-
 function pairDecision(c: SqlConnection, x: string, y: string): PairDecisionRecord | undefined {
   const [a, b] = orderedPair(x, y);
   const row = c
@@ -234,6 +225,28 @@ function countSources(c: SqlConnection): number {
   return (c.prepare('SELECT count(*) AS n FROM identity_sources').get() as { n: number }).n;
 }
 
+function countProjectionPending(c: SqlConnection): number {
+  return (c.prepare('SELECT count(*) AS n FROM identity_projection_pending').get() as { n: number }).n;
+}
+
+function identitySeq(c: SqlConnection): number {
+  const row = c.prepare('SELECT value FROM identity_seq WHERE one = 1').get() as { value: number } | undefined;
+  return row?.value ?? 0;
+}
+
+function federatedChangedSince(c: SqlConnection, seq: number, limit: number): FederatedIdentityRecord[] {
+  const rows = c.prepare('SELECT * FROM identity_federated WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, Math.max(1, Math.trunc(limit))) as FederatedRow[];
+  return rows.map(federatedOf);
+}
+
+function activePage(c: SqlConnection, after: string | undefined, limit: number): FederatedRow[] {
+  return (
+    after === undefined
+      ? c.prepare('SELECT * FROM identity_federated WHERE active = 1 ORDER BY id LIMIT ?').all(limit)
+      : c.prepare('SELECT * FROM identity_federated WHERE active = 1 AND id > ? ORDER BY id LIMIT ?').all(after, limit)
+  ) as FederatedRow[];
+}
+
 function linksPage(c: SqlConnection, after: { system: string; localId: string } | undefined, limit: number): SourceRow[] {
   return (
     after
@@ -258,23 +271,30 @@ function putSource(c: SqlConnection, now: string, r: Omit<SourceIdentityRecord, 
   ).run(r.system, r.localId, r.federatedId, JSON.stringify(r.traits), r.status, r.decision, r.score ?? null, now, now);
 }
 
-function putFederated(c: SqlConnection, now: string, r: Omit<FederatedIdentityRecord, 'created' | 'updated'>): void {
+function putFederated(c: SqlConnection, now: string, r: FederatedInput): number {
+  // An inactive identity is never a candidate: it is filed under no key.
+  const keys = r.active ? [...new Set(r.blockingKeys)] : [];
+  const { value: seq } = c.prepare('UPDATE identity_seq SET value = value + 1 WHERE one = 1 RETURNING value').get() as { value: number };
   c.prepare(
-    `INSERT INTO identity_federated (id, status, flags, active, replaced_by, traits, created, updated)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO identity_federated (id, status, flags, active, replaced_by, traits, blocking_keys, seq, created, updated)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (id) DO UPDATE SET status = excluded.status, flags = excluded.flags, active = excluded.active,
-       replaced_by = excluded.replaced_by, traits = excluded.traits, updated = excluded.updated`,
-  ).run(r.id, r.status, JSON.stringify(r.flags), r.active ? 1 : 0, r.replacedBy ?? null, JSON.stringify(r.traits), now, now);
+       replaced_by = excluded.replaced_by, traits = excluded.traits, blocking_keys = excluded.blocking_keys,
+       seq = excluded.seq, updated = excluded.updated`,
+  ).run(r.id, r.status, JSON.stringify(r.flags), r.active ? 1 : 0, r.replacedBy ?? null, JSON.stringify(r.traits), JSON.stringify(keys), seq, now, now);
+  return seq;
 }
 
-function replaceBlockingKeys(c: SqlConnection, federatedId: string, keys: readonly string[]): void {
-  c.prepare('DELETE FROM identity_blocking_keys WHERE federated_id = ?').run(federatedId);
-  addBlockingKeys(c, federatedId, keys);
+function markProjectionPending(c: SqlConnection, ids: readonly string[]): void {
+  const insert = c.prepare('INSERT OR IGNORE INTO identity_projection_pending (federated_id) VALUES (?)');
+  for (const id of ids) insert.run(id);
 }
 
-function addBlockingKeys(c: SqlConnection, federatedId: string, keys: readonly string[]): void {
-  const insert = c.prepare('INSERT OR IGNORE INTO identity_blocking_keys (key, federated_id) VALUES (?, ?)');
-  for (const key of keys) insert.run(key, federatedId);
+function takeProjectionPending(c: SqlConnection, limit: number): string[] {
+  const rows = c
+    .prepare('DELETE FROM identity_projection_pending WHERE federated_id IN (SELECT federated_id FROM identity_projection_pending LIMIT ?) RETURNING federated_id')
+    .all(Math.max(1, Math.trunc(limit))) as { federated_id: string }[];
+  return rows.map((r) => r.federated_id);
 }
 
 function moveSources(c: SqlConnection, now: string, from: string, to: string, decision: SourceDecision): SourceIdentityRecord[] {
@@ -329,7 +349,6 @@ function reader(run: RunOn): IdentityReader {
     sourcesOf: (id) => run((c) => sourcesOf(c, id)),
     getFederated: (id) => run((c) => getFederated(c, id)),
     getFederatedMany: (ids) => run((c) => getFederatedMany(c, ids)),
-    candidates: (keys, options) => run((c) => candidates(c, keys, options)),
     pairDecision: (a, b) => run((c) => pairDecision(c, a, b)),
     pairDecisionsOf: (id) => run((c) => pairDecisionsOf(c, id)),
     getReview: (id) => run((c) => getReview(c, id)),
@@ -337,6 +356,9 @@ function reader(run: RunOn): IdentityReader {
     openReviewsOf: (id) => run((c) => openReviewsOf(c, id)),
     mergedInto: (id) => run((c) => mergedInto(c, id)),
     countSources: () => run((c) => countSources(c)),
+    countProjectionPending: () => run((c) => countProjectionPending(c)),
+    identitySeq: () => run((c) => identitySeq(c)),
+    federatedChangedSince: (seq, limit) => run((c) => federatedChangedSince(c, seq, limit)),
   };
 }
 
@@ -364,6 +386,16 @@ export function sqliteIdentityRepository(run: RunOn): IdentityRepository {
         after = { system: last.system, localId: last.local_id };
       }
     },
+    async *activeFederated(options?: { pageSize?: number }): AsyncIterable<FederatedIdentityRecord> {
+      const size = Math.max(1, Math.min(Math.trunc(options?.pageSize ?? ACTIVE_PAGE), 50_000));
+      let after: string | undefined;
+      for (;;) {
+        const rows = await run((c) => activePage(c, after, size));
+        for (const r of rows) yield federatedOf(r);
+        if (rows.length < size) return;
+        after = rows[rows.length - 1].id;
+      }
+    },
   };
 }
 
@@ -378,12 +410,12 @@ export function sqliteIdentityWriter(c: SqlConnection, now: () => Date, guard: (
     ...reader(run),
     putSource: (r) => run((x) => putSource(x, stamp(), r)),
     putFederated: (r) => run((x) => putFederated(x, stamp(), r)),
-    replaceBlockingKeys: (id, keys) => run((x) => replaceBlockingKeys(x, id, keys)),
-    addBlockingKeys: (id, keys) => run((x) => addBlockingKeys(x, id, keys)),
     moveSources: (from, to, decision) => run((x) => moveSources(x, stamp(), from, to, decision)),
     insertReview: (r) => run((x) => insertReview(x, stamp(), r)),
     closeReview: (id, d) => run((x) => closeReview(x, stamp(), id, d)),
     retargetOpenReviews: (from, to) => run((x) => retargetOpenReviews(x, from, to)),
     putPairDecision: (r) => run((x) => putPairDecision(x, stamp(), r)),
+    markProjectionPending: (ids) => run((x) => markProjectionPending(x, ids)),
+    takeProjectionPending: (limit) => run((x) => takeProjectionPending(x, limit)),
   };
 }

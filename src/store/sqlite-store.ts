@@ -103,6 +103,17 @@ class Connection {
   }
 }
 
+/** After-commit hooks: the data is committed, so a failing hook is reported and the others still run. */
+export function runAfterCommit(hooks: readonly (() => void)[]): void {
+  for (const hook of hooks) {
+    try {
+      hook();
+    } catch (err) {
+      process.emitWarning(`store: after-commit hook failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
 /** FIFO async lock. */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
@@ -185,6 +196,8 @@ class SqliteStore implements ResourceStore {
         if (!active) throw new Error('StoreTransaction used after its transaction ended');
       };
       const w = this.writer;
+      const before: (() => Promise<void>)[] = [];
+      const after: (() => void)[] = [];
       const tx: StoreTransaction = {
         read: async <R extends Resource = Resource>(type: string, id: string) => {
           guard();
@@ -207,17 +220,31 @@ class SqliteStore implements ResourceStore {
           insertAudit(w, entry, this.now);
         },
         identities: sqliteIdentityWriter(w, this.now, guard),
+        beforeCommit: (hook) => {
+          guard();
+          before.push(hook);
+        },
+        afterCommit: (hook) => {
+          guard();
+          after.push(hook);
+        },
       };
+      let result: T;
       try {
-        const result = await this.inTransaction.run(this, () => fn(tx));
+        result = await this.inTransaction.run(this, async () => {
+          const r = await fn(tx);
+          for (let i = 0; i < before.length; i++) await before[i]();
+          return r;
+        });
         active = false;
         db.exec('COMMIT');
-        return result;
       } catch (e) {
         active = false;
         if (db.inTransaction) db.exec('ROLLBACK');
         throw e;
       }
+      runAfterCommit(after);
+      return result;
     } finally {
       release();
     }

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentities, toFhirPatient } from '../support/identity-generator.js';
 
@@ -90,6 +91,20 @@ describe('passerelle identity', () => {
     expect(rows.filter((x) => x[3] === 'auto').every((x) => (feds.get(x[2]) ?? 0) >= 2)).toBe(true);
     // The same export on stdout.
     expect(run('identity', 'links', '--data', data).stdout.trim().split('\n')).toEqual(lines);
+  });
+
+  it('import: writes the FHIR Patients of every federated and source identity once the registry is committed', () => {
+    const db = new Database(path.join(data, 'passerelle.sqlite'), { readonly: true });
+    try {
+      const n = (sql: string): number => (db.prepare(sql).get() as { n: number }).n;
+      expect(n('SELECT count(*) AS n FROM identity_projection_pending')).toBe(0);
+      const federated = n('SELECT count(*) AS n FROM identity_federated');
+      expect(federated).toBeGreaterThan(0);
+      expect(n("SELECT count(*) AS n FROM resources WHERE type = 'Patient' AND deleted = 0")).toBe(federated + 500);
+      expect(Number(/the FHIR Patients of (\d+) federated identities/.exec(imported.stdout)?.[1])).toBe(federated);
+    } finally {
+      db.close();
+    }
   });
 
   it('importing the same file again: every identity is known, nothing new', () => {

@@ -348,7 +348,7 @@ describe('IdentityService on SQLite', () => {
       await expect(
         failing.registerBatch([identity(HOSPITAL, 'IPP-1'), identity(PHARMACY, 'PH-9', { birthName: 'MARTIN', firstBirthGivenName: 'CLAIRE' })], ctx),
       ).rejects.toThrow(/invalid or missing id/);
-      for (const table of ['identity_sources', 'identity_federated', 'identity_blocking_keys', 'identity_reviews', 'identity_pair_decisions', 'resources', 'audit']) {
+      for (const table of ['identity_sources', 'identity_federated', 'identity_projection_pending', 'identity_reviews', 'identity_pair_decisions', 'resources', 'audit']) {
         expect(count(table), table).toBe(0);
       }
       // A batch commits as a whole.
@@ -402,6 +402,72 @@ describe('IdentityService on SQLite', () => {
       }
       expect(seen).toHaveLength(25);
       expect(seen).toEqual([...seen].sort());
+    });
+  });
+
+  describe('the in-memory blocking index', () => {
+    it('sees what another service instance (another process, on a shared file) committed after it loaded', async () => {
+      expect(await svc.warm()).toBe(0);
+      const otherStore = await openSqliteStore({ file });
+      try {
+        await new IdentityService(otherStore, { newId: () => 'fed-other' }).register(qual(HOSPITAL, 'IPP-1'), ctx);
+      } finally {
+        await otherStore.close();
+      }
+      // svc loaded its index before: it catches up through the change sequence, in and out of transactions.
+      expect((await svc.match(qual(GP, 'x'))).map((r) => [r.federatedId, r.grade])).toEqual([['fed-other', 'certain']]);
+      expect(await svc.register(qual(PHARMACY, 'PH-9'), ctx)).toMatchObject({ federatedId: 'fed-other', decision: 'auto-linked' });
+    });
+
+    it('forgets what a rolled back transaction staged', async () => {
+      await svc.warm();
+      await expect(
+        store.transaction(async (tx) => {
+          await svc.registerIn(tx, qual(HOSPITAL, 'IPP-1'), ctx);
+          // Seen inside its own transaction…
+          expect(await svc.registerIn(tx, qual(PHARMACY, 'PH-9'), ctx)).toMatchObject({ decision: 'auto-linked' });
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      // …and by nobody once rolled back.
+      expect(await svc.match(qual(GP, 'x'))).toEqual([]);
+      expect(await svc.register(qual(PHARMACY, 'PH-9'), ctx)).toMatchObject({ decision: 'new' });
+    });
+
+    it('drops a merged identity and files the survivor under the loser keys', async () => {
+      await svc.register(identity(HOSPITAL, 'IPP-1', { status: 'VALI' }), ctx);
+      const b = await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'DUPOND', birthDate: '1969-12-05' }), ctx);
+      expect(b.decision).toBe('review');
+      await svc.decide(b.reviewId as string, { decision: 'same', who: 'dr', why: 'same person' });
+      // A copy of the pharmacy spelling is now compared with the survivor only.
+      const found = await svc.match(identity(GP, 'g', { birthName: 'DUPOND', birthDate: '1969-12-05' }));
+      expect(found.map((r) => r.federatedId)).toEqual(['fed-0001']);
+    });
+  });
+
+  describe('bulk mode: projections written behind the registry', () => {
+    it('files the Patients of a deferred batch and writes them, federated and source, when drained', async () => {
+      const results = await svc.registerBatch([qual(HOSPITAL, 'IPP-1'), qual(PHARMACY, 'PH-9'), identity(GP, 'gp-7', { birthName: 'MARTIN', firstBirthGivenName: 'CLAIRE', birthDate: '1980-02-03', birthPlaceInsee: '75056' })], ctx, {
+        deferProjection: true,
+      });
+      expect(results.map((r) => r.decision)).toEqual(['new', 'auto-linked', 'new']);
+      expect(count('resources')).toBe(0);
+      expect(await store.identities.countProjectionPending()).toBe(2);
+      // The registry itself is committed and matched against at once.
+      expect((await svc.match(qual(GP, 'x'))).map((r) => r.federatedId)).toEqual(['fed-0001']);
+
+      expect(await svc.drainProjections({ batchSize: 1 })).toBe(2);
+      expect(await store.identities.countProjectionPending()).toBe(0);
+      const federated = await patient('fed-0001');
+      expect(links(federated)).toEqual([
+        `seealso Patient/${sourcePatientId(PHARMACY, 'PH-9')}`,
+        `seealso Patient/${sourcePatientId(HOSPITAL, 'IPP-1')}`,
+      ].sort());
+      for (const [system, local, fed] of [[HOSPITAL, 'IPP-1', 'fed-0001'], [PHARMACY, 'PH-9', 'fed-0001'], [GP, 'gp-7', 'fed-0002']]) {
+        expect(links(await patient(sourcePatientId(system, local)))).toEqual([`refer Patient/${fed}`]);
+      }
+      // Draining again writes nothing.
+      expect(await svc.drainProjections()).toBe(0);
     });
   });
 });

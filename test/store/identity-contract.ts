@@ -24,14 +24,12 @@ export function identityRepositoryContract(name: string, open: OpenStore): void 
       store = await open({ now: new TestClock().now });
       // Three federated identities, two sources, one open review F2 vs F1.
       await store.transaction(async (tx) => {
+        const keys: Record<string, string[]> = { F1: ['k:a', 'k:hot'], F2: ['k:b', 'k:hot'], F3: ['k:hot', 'k:hot'] };
         for (const id of ['F1', 'F2', 'F3']) {
-          await tx.identities.putFederated({ id, status: 'PROV', flags: [], active: true, traits: traits(id) });
+          await tx.identities.putFederated({ id, status: 'PROV', flags: [], active: true, traits: traits(id), blockingKeys: keys[id] });
         }
         await tx.identities.putSource({ system: 'urn:oid:1.2.250.1.999', localId: 'S1', federatedId: 'F1', traits: traits('S1'), status: 'PROV', decision: 'new' });
         await tx.identities.putSource({ system: 'urn:oid:1.2.250.1.999', localId: 'S2', federatedId: 'F2', traits: traits('S2'), status: 'PROV', decision: 'review', score: 0.9 });
-        await tx.identities.replaceBlockingKeys('F1', ['k:a', 'k:hot']);
-        await tx.identities.replaceBlockingKeys('F2', ['k:b', 'k:hot']);
-        await tx.identities.addBlockingKeys('F3', ['k:hot', 'k:hot']);
         await tx.identities.insertReview({ id: 'R1', sourceSystem: 'urn:oid:1.2.250.1.999', sourceId: 'S2', newFederatedId: 'F2', candidateFederatedId: 'F1', grade: 'probable', score: 0.9, comparison, flag: 'DPOT' });
       });
     });
@@ -58,13 +56,50 @@ export function identityRepositoryContract(name: string, open: OpenStore): void 
       expect(await store.identities.mergedInto('F2')).toEqual(['F1']);
     });
 
-    it('looks candidates up by key, capped per key, and reports hot blocks', async () => {
-      expect(await store.identities.candidates(['k:a', 'k:b', 'k:none'], { perKeyCap: 10 })).toEqual({ federatedIds: ['F1', 'F2'], truncatedKeys: [] });
-      const hot = await store.identities.candidates(['k:hot'], { perKeyCap: 2 });
-      expect(hot.federatedIds).toHaveLength(2);
-      expect(hot.truncatedKeys).toEqual(['k:hot']);
-      await store.transaction((tx) => tx.identities.replaceBlockingKeys('F1', []));
-      expect((await store.identities.candidates(['k:a', 'k:hot'], { perKeyCap: 10 })).federatedIds.sort()).toEqual(['F2', 'F3']);
+    it('keeps blocking keys duplicate-free, files an inactive identity under none, and lists active identities in id order', async () => {
+      expect((await store.identities.getFederated('F3'))?.blockingKeys).toEqual(['k:hot']);
+      expect((await store.identities.getFederated('F1'))?.blockingKeys).toEqual(['k:a', 'k:hot']);
+      const f1 = (await store.identities.getFederated('F1'))!;
+      await store.transaction((tx) => tx.identities.putFederated({ ...f1, active: false, replacedBy: 'F2' }));
+      expect((await store.identities.getFederated('F1'))?.blockingKeys).toEqual([]);
+      const active = [];
+      for await (const f of store.identities.activeFederated({ pageSize: 1 })) active.push(f.id);
+      expect(active).toEqual(['F2', 'F3']);
+    });
+
+    it('gives every federated write the next change number and lists changes after a number', async () => {
+      const start = await store.identities.identitySeq();
+      expect(start).toBeGreaterThanOrEqual(3);
+      const f2 = (await store.identities.getFederated('F2'))!;
+      const seqs = await store.transaction(async (tx) => [
+        await tx.identities.putFederated({ ...f2, flags: ['HOMD'] }),
+        await tx.identities.putFederated({ id: 'F4', status: 'QUAL', flags: [], active: true, traits: traits('F4'), blockingKeys: [] }),
+      ]);
+      expect(seqs).toEqual([start + 1, start + 2]);
+      expect(await store.identities.identitySeq()).toBe(start + 2);
+      expect((await store.identities.federatedChangedSince(start, 10)).map((f) => [f.id, f.seq])).toEqual([
+        ['F2', start + 1],
+        ['F4', start + 2],
+      ]);
+      expect((await store.identities.federatedChangedSince(start, 1)).map((f) => f.id)).toEqual(['F2']);
+      // A rolled back write gives its number back.
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.identities.putFederated({ ...f2, flags: [] });
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      expect(await store.identities.identitySeq()).toBe(start + 2);
+    });
+
+    it('files, counts and takes pending projections', async () => {
+      await store.transaction((tx) => tx.identities.markProjectionPending(['F1', 'F2', 'F1']));
+      expect(await store.identities.countProjectionPending()).toBe(2);
+      const first = await store.transaction((tx) => tx.identities.takeProjectionPending(1));
+      expect(first).toHaveLength(1);
+      const rest = await store.transaction((tx) => tx.identities.takeProjectionPending(10));
+      expect([...first, ...rest].sort()).toEqual(['F1', 'F2']);
+      expect(await store.identities.countProjectionPending()).toBe(0);
     });
 
     it('lists and closes review items; a closed item cannot be closed again', async () => {
@@ -101,13 +136,13 @@ export function identityRepositoryContract(name: string, open: OpenStore): void 
     it('writes nothing when the transaction fails', async () => {
       await expect(
         store.transaction(async (tx) => {
-          await tx.identities.putFederated({ id: 'F9', status: 'PROV', flags: [], active: true, traits: traits('F9') });
-          await tx.identities.addBlockingKeys('F9', ['k:a']);
+          await tx.identities.putFederated({ id: 'F9', status: 'PROV', flags: [], active: true, traits: traits('F9'), blockingKeys: ['k:a'] });
+          await tx.identities.markProjectionPending(['F9']);
           throw new Error('abort');
         }),
       ).rejects.toThrow('abort');
       expect(await store.identities.getFederated('F9')).toBeUndefined();
-      expect((await store.identities.candidates(['k:a'], { perKeyCap: 10 })).federatedIds).toEqual(['F1']);
+      expect(await store.identities.countProjectionPending()).toBe(0);
     });
 
     it('iterates links by (system, local id)', async () => {

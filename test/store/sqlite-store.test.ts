@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import type { Patient } from '@medplum/fhirtypes';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import { sqliteMigrations } from '../../src/store/migrations/sqlite/index.js';
 import { storeContract, TestClock } from './contract.js';
 import { identityRepositoryContract } from './identity-contract.js';
 
@@ -36,6 +37,7 @@ describe('SQLite store specifics', () => {
     expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'identity' },
+      { version: 3, name: 'identity_index' },
     ]);
     db.close();
   });
@@ -49,7 +51,7 @@ describe('SQLite store specifics', () => {
     expect((await second.read<Patient>('Patient', 'p1'))?.gender).toBe('female');
     await second.close();
     const db = new Database(file, { readonly: true });
-    expect(count(db, 'schema_migrations')).toBe(2);
+    expect(count(db, 'schema_migrations')).toBe(sqliteMigrations.length);
     db.close();
   });
 
@@ -57,9 +59,9 @@ describe('SQLite store specifics', () => {
     const file = nextFile();
     await (await openSqliteStore({ file })).close();
     const db = new Database(file);
-    db.prepare("INSERT INTO schema_migrations VALUES (3, 'future', '2030-01-01')").run();
+    db.prepare("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01')").run();
     db.close();
-    await expect(openSqliteStore({ file })).rejects.toThrow(/schema version 3 is unknown/);
+    await expect(openSqliteStore({ file })).rejects.toThrow(/schema version 99 is unknown/);
   });
 
   it('leaves no row in any table after a rolled-back transaction', async () => {

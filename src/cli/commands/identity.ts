@@ -74,7 +74,9 @@ function summaryText(file: string, s: ImportSummary): string {
     row('new', s.new) +
     row('known', s.known) +
     row('failed', s.failed) +
-    row('identities/s', Math.round(s.identitiesPerSecond))
+    row('identities/s', Math.round(s.identitiesPerSecond)) +
+    `  (registry ${s.registrySeconds.toFixed(2)} s, ${Math.round(s.registryIdentitiesPerSecond)} identities/s; ` +
+    `then the FHIR Patients of ${s.projected} federated identities, ${s.projectionSeconds.toFixed(2)} s)\n`
   );
 }
 
@@ -98,6 +100,7 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
     : undefined;
   bar?.start(Math.max(size, 1), 0, { registered: 0, failed: 0 });
   let nextReport = opts.progressEvery;
+  let nextProjectionReport = opts.progressEvery;
   // Under a bar, failures are printed once it is gone (they would tear it apart); otherwise as they come.
   const held: string[] = [];
   const flushHeld = (): void => {
@@ -113,6 +116,12 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
         if (!bar && p.lines >= nextReport) {
           process.stderr.write(`${file}: ${p.lines} lines, ${p.registered} registered, ${p.failed} failed (${Math.round((100 * p.bytes) / Math.max(size, 1))}%)\n`);
           while (nextReport <= p.lines) nextReport += opts.progressEvery;
+        }
+      },
+      onProjection: (done) => {
+        if (!bar && done >= nextProjectionReport) {
+          process.stderr.write(`${file}: FHIR Patients written for ${done} federated identities\n`);
+          while (nextProjectionReport <= done) nextProjectionReport += opts.progressEvery;
         }
       },
       onFailure: (f) => {

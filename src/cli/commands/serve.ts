@@ -9,6 +9,7 @@ import { mountIdentityRoutes } from '../../api/identity-routes.js';
 import { ConfigError, loadConfig } from '../../config.js';
 import { validateResource } from '../../fhir/validate.js';
 import { openSqliteStore } from '../../store/sqlite-store.js';
+import { identityServiceFor } from '../../services/patient-identity.js';
 
 interface ServeOptions {
   port?: string;
@@ -44,6 +45,18 @@ export function register(program: Command): void {
       validateResource({ resourceType: 'Patient' });
       const running = await startServer({ store, config, logger, mounts: [mountDomainRoutes, mountIdentityRoutes] });
       logger.info({ url: running.url, fhir: `${running.baseUrl}/fhir`, database: config.database, auth: config.auth.enabled }, `passerelle listening on ${running.url}`);
+      // In the background: load the matcher's index (else the first registration waits for it) and write the FHIR
+      // Patients a bulk import left pending (an import stopped before its end).
+      const identity = identityServiceFor(store);
+      const started = Date.now();
+      identity
+        .warm()
+        .then(async (indexed) => {
+          logger.info({ indexed, ms: Date.now() - started }, 'identity index loaded');
+          const projected = await identity.drainProjections();
+          if (projected > 0) logger.info({ projected }, 'pending FHIR Patients of imported identities written');
+        })
+        .catch((err: unknown) => logger.error({ err }, 'identity index: loading or pending projections failed'));
 
       const shutdown = (signal: string): void => {
         logger.info({ signal }, 'shutting down');
