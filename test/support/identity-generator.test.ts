@@ -288,6 +288,17 @@ describe('generated identities', () => {
     expect(all.filter((p) => p.usedName).length / all.length).toBeGreaterThan(0.15);
   });
 
+  it('birth names are long-tailed like French surnames (50,000 persons), deterministically for a seed', () => {
+    const birthNames = (seed: number) => generateIdentities({ seed, persons: 50_000, duplicateRate: 0 }).identities.map((g) => g.person.birthName);
+    const names = birthNames(21);
+    expect(names).toHaveLength(50_000);
+    const counts = new Map<string, number>();
+    for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+    expect(Math.max(...counts.values()) / names.length).toBeLessThan(0.01);
+    expect(counts.size).toBeGreaterThan(10_000);
+    expect(birthNames(21)).toEqual(names);
+  });
+
   it('birth dates are mostly 1930–1960; birthplaces include Corsica, DOM and countries', () => {
     const all = [...persons.values()];
     const years = all.map((p) => Number(p.birthDate.slice(0, 4)));

@@ -189,6 +189,111 @@ const PARTICLE_NAMES = [
 ];
 const PARTICLE = /^(DE LA |DE L'|DES |DE |DU |DA |DOS |LE |LA |LES |D'|L')(?=\S)/;
 
+// ---- surname frequencies ---------------------------------------------------------------------------------------
+// France has ~1.3 million distinct surnames: the most frequent (MARTIN) is carried by ~0.3 % of people and the top
+// 150 together by ~10 %. Plain surnames follow that shape: 10 % come from the head (faker's list, Zipf-skewed towards
+// its first names, plus EXTRA_LAST_NAMES) and 90 % from a synthetic vocabulary of French-looking names drawn with a
+// Zipf–Mandelbrot law, P(rank r) ∝ 1 / (r + offset)^s: a few synthetic names are common, most are rare.
+// The offset continues the ranks after the head; with it the commonest synthetic name stays near 0.1 % (a pure
+// 1 / r^s over this vocabulary would give rank 1 about 10 % of all draws).
+
+const HEAD_SHARE = 0.1;
+const HEAD_OFFSET = 10; // head weight 1 / (r + 10): the first name gets ~3 % of head draws, ~0.3 % of persons
+const SYNTHETIC_EXPONENT = 1.05;
+
+/** Ranks 1..n weighted 1 / (r + offset)^s: cumulative weights plus a guide table (Chen's indexed search) for `pickRank`. */
+interface RankTable {
+  cdf: Float64Array;
+  /** guide[k]: the first rank index whose cumulative weight exceeds k / n of the total. */
+  guide: Uint32Array;
+}
+
+function zipfTable(n: number, offset: number, s: number): RankTable {
+  const cdf = new Float64Array(n);
+  let total = 0;
+  for (let r = 1; r <= n; r++) cdf[r - 1] = total += (r + offset) ** -s;
+  const guide = new Uint32Array(n);
+  for (let k = 0, i = 0; k < n; k++) {
+    const limit = (k / n) * total;
+    while (i < n - 1 && cdf[i]! <= limit) i++;
+    guide[k] = i;
+  }
+  return { cdf, guide };
+}
+
+/** A 0-based rank: one draw, a guide-table jump, then a short forward scan (O(1) expected, ~1 step on average). */
+function pickRank(rng: Rng, { cdf, guide }: RankTable): number {
+  const u = rng.next();
+  const x = u * cdf[cdf.length - 1]!;
+  const last = cdf.length - 1;
+  let i = guide[Math.floor(u * cdf.length)]!;
+  while (i < last && cdf[i]! <= x) i++;
+  return i;
+}
+
+const HEAD_RANKS = zipfTable(FAKER_LAST_NAMES.length, HEAD_OFFSET, 1);
+
+// Onomastic pieces: a root ending in a consonant, an optional vowel–consonant middle syllable, a vowel-initial ending.
+const SURNAME_ROOTS = [
+  'BAR', 'BART', 'BAUD', 'BER', 'BERN', 'BERTH', 'BES', 'BLANCH', 'BOCH', 'BOIS', 'BON', 'BORD', 'BOUCH', 'BOUL',
+  'BOUR', 'BOURG', 'BRET', 'BRUN', 'CAB', 'CAMP', 'CARR', 'CAST', 'CHAB', 'CHAMB', 'CHAMP', 'CHAP', 'CHAR', 'CHARP',
+  'CHAST', 'CHAUV', 'CHEV', 'CHOL', 'CLAV', 'COCH', 'COLL', 'COMB', 'CORN', 'COUD', 'COUR', 'CROS', 'DAUB', 'DUCH',
+  'DUM', 'DUR', 'FAUR', 'FER', 'FERR', 'FLAM', 'FONT', 'FOUCH', 'FOUR', 'GAB', 'GAIL', 'GALL', 'GARN', 'GAUD',
+  'GAUTH', 'GERB', 'GIL', 'GIR', 'GOD', 'GOUD', 'GRAN', 'GRIM', 'GROS', 'GUER', 'GUIB', 'GUIL', 'GUILL', 'HERB',
+  'HOUD', 'JOL', 'JOUB', 'LAB', 'LAC', 'LAF', 'LAG', 'LAM', 'LAMB', 'LAN', 'LAND', 'LAR', 'LAT', 'LAV', 'LEB', 'LEC',
+  'LEF', 'LEG', 'LEM', 'LEN', 'LER', 'LES', 'LIB', 'LOR', 'LOUV', 'MAILL', 'MAL', 'MARCH', 'MART', 'MASS', 'MAUR',
+  'MER', 'MERC', 'MICH', 'MON', 'MONT', 'MOR', 'MOUL', 'MOUR', 'NAV', 'NOG', 'PAG', 'PAR', 'PASC', 'PEL', 'PELL',
+  'PER', 'PERR', 'PET', 'PICH', 'PIN', 'PLAN', 'POUL', 'RAB', 'RAM', 'RAV', 'REB', 'REN', 'RIB', 'RICH', 'ROB',
+  'ROCH', 'ROL', 'ROUS', 'ROUSS', 'ROUV', 'SAB', 'SAL', 'SAUV', 'SEG', 'SOUL', 'TAILL', 'TARD', 'TEST', 'THIB',
+  'THOM', 'TOUR', 'TRIB', 'VAL', 'VAN', 'VASS', 'VAUD', 'VERD', 'VERN', 'VIAL', 'VID', 'VIGN', 'VILL', 'VIN', 'VOIS',
+];
+const SURNAME_MIDDLES = [
+  'AB', 'AC', 'AD', 'AG', 'AL', 'ALL', 'AM', 'AN', 'AR', 'AT', 'AV', 'EB', 'EC', 'EL', 'ELL', 'EN', 'ER', 'ET', 'EV',
+  'IC', 'IG', 'IL', 'ILL', 'IN', 'IR', 'IV', 'OB', 'OC', 'OL', 'ON', 'OR', 'OUL', 'OUR', 'OUV', 'UR', 'ERN',
+];
+const SURNAME_ENDINGS = [
+  'ARD', 'AUD', 'EAU', 'ET', 'IER', 'IN', 'OT', 'ON', 'ERT', 'AULT', 'OUX', 'AGNE', 'ELIN', 'AC', 'ADE', 'AIN', 'AIS',
+  'AL', 'AN', 'AND', 'ANT', 'ARDIN', 'ARDON', 'AS', 'ASSE', 'AT', 'AUT', 'AUX', 'EL', 'ELET', 'ELLE', 'ENOT', 'EREAU',
+  'ERET', 'ERIE', 'ERON', 'EROT', 'ES', 'ETTE', 'EUX', 'EY', 'EZ', 'IAU', 'ICHON', 'IE', 'IGNY', 'ILLARD', 'ILLE',
+  'ILLON', 'INE', 'INET', 'INOT', 'IOT', 'IS', 'OCHE', 'ODIN', 'OIS', 'OLLE', 'ONNET', 'OUD', 'OUIN', 'OUL', 'OUR',
+  'OUSSE', 'OY', 'UCHON', 'UT', 'UEL', 'ENAUD', 'ERAND',
+];
+
+let syntheticCache: { names: readonly string[]; ranks: RankTable } | undefined;
+
+/**
+ * The synthetic surname vocabulary, by rank, with its cumulative Zipf weights. Built once, on first use, and the same
+ * whatever the seed: two-piece names (shorter, like the commonest real ones) take the first ranks, then three-piece
+ * ones, each tier in a fixed shuffled order. Uppercase ASCII, 4–14 letters, never one of the head names.
+ */
+function syntheticSurnames(): { names: readonly string[]; ranks: RankTable } {
+  if (syntheticCache) return syntheticCache;
+  const taken = new Set([...FAKER_LAST_NAMES, ...EXTRA_LAST_NAMES].map(deburr));
+  const shape = /^[A-Z]{4,14}$/;
+  const awkward = /(.)\1\1|(..)\2|(...).*\3/; // triple letter, stutter (ORORON), a trigram twice (GUILLILLON)
+  const tier = (forms: Iterable<string>): string[] => {
+    const out: string[] = [];
+    for (const f of forms) {
+      if (!shape.test(f) || awkward.test(f) || taken.has(f)) continue;
+      taken.add(f);
+      out.push(f);
+    }
+    return out;
+  };
+  const two = tier(SURNAME_ROOTS.flatMap((r) => SURNAME_ENDINGS.map((e) => r + e)));
+  const three = tier(SURNAME_ROOTS.flatMap((r) => SURNAME_MIDDLES.flatMap((m) => SURNAME_ENDINGS.map((e) => r + m + e))));
+  const order = new Rng(0x5eed_f00d);
+  for (const list of [two, three]) {
+    for (let i = list.length - 1; i > 0; i--) {
+      const j = order.int(i + 1);
+      [list[i], list[j]] = [list[j]!, list[i]!];
+    }
+  }
+  const names = [...two, ...three];
+  syntheticCache = { names, ranks: zipfTable(names.length, FAKER_LAST_NAMES.length, SYNTHETIC_EXPONENT) };
+  return syntheticCache;
+}
+
 const FAKER_FEMALE = [...fakerFirst.female, ...(fakerFirst.generic ?? [])].filter(lettersOnly).map(upper);
 const FAKER_MALE = [...fakerFirst.male, ...(fakerFirst.generic ?? [])].filter(lettersOnly).map(upper);
 // Frequent names of the 1930–1960 generations, drawn often so that collisions on given names look French.
@@ -516,9 +621,14 @@ class PersonFactory {
     return this.plainLastName();
   }
 
+  /** 10 %: a head name (Zipf-skewed faker list, accents as état civil writes them, or an extra); 90 %: a synthetic one. */
   private plainLastName(): string {
+    if (!this.rng.chance(HEAD_SHARE)) {
+      const { names, ranks } = syntheticSurnames();
+      return names[pickRank(this.rng, ranks)]!;
+    }
     if (this.rng.chance(0.05)) return this.rng.pick(EXTRA_LAST_NAMES);
-    const name = this.rng.pick(FAKER_LAST_NAMES);
+    const name = FAKER_LAST_NAMES[pickRank(this.rng, HEAD_RANKS)]!;
     const accented = ACCENTED[name];
     return accented && this.rng.chance(0.7) ? accented : name;
   }

@@ -12,8 +12,6 @@ ALTER TABLE identity_federated ADD COLUMN blocking_keys TEXT NOT NULL DEFAULT '[
 UPDATE identity_federated SET blocking_keys = COALESCE(
   (SELECT json_group_array(k.key) FROM identity_blocking_keys k WHERE k.federated_id = identity_federated.id), '[]');
 DROP TABLE identity_blocking_keys;
--- Active identities, read in id order to load the matcher's index.
-CREATE INDEX identity_federated_active ON identity_federated (id) WHERE active = 1;
 ALTER TABLE identity_federated ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
 UPDATE identity_federated SET seq = rowid;
 CREATE INDEX identity_federated_seq ON identity_federated (seq);
