@@ -72,20 +72,19 @@ export class CandidateIndex {
     return this.entries.get(id);
   }
 
-  /** Adds or replaces an identity; ignored when the index already holds a later state of it. */
+  /** Adds or replaces an identity (its `keys` must be duplicate-free); ignored when the index holds a later state. */
   set(entry: IndexEntry): void {
     const old = this.entries.get(entry.id);
-    if ((old && old.seq > entry.seq) || (this.removedAt.get(entry.id) ?? -1) > entry.seq) return;
+    if (old && old.seq > entry.seq) return;
+    if (this.removedAt.size > 0 && (this.removedAt.get(entry.id) ?? -1) > entry.seq) return;
     this.removedAt.delete(entry.id);
-    const next = new Set(entry.keys);
     if (old) {
-      for (const key of old.keys) if (!next.has(key)) this.unfile(key, entry.id);
-      const had = new Set(old.keys);
-      for (const key of next) if (!had.has(key)) this.file(key, entry.id);
+      for (const key of old.keys) if (!entry.keys.includes(key)) this.unfile(key, entry.id);
+      for (const key of entry.keys) if (!old.keys.includes(key)) this.file(key, entry.id);
     } else {
-      for (const key of next) this.file(key, entry.id);
+      for (const key of entry.keys) this.file(key, entry.id);
     }
-    this.entries.set(entry.id, { ...entry, keys: [...next] });
+    this.entries.set(entry.id, entry);
   }
 
   /** No longer a candidate as of change `seq` (ignored when the index holds a later state). */
@@ -113,41 +112,32 @@ export class CandidateIndex {
   lookup(keys: readonly string[], cap: number, overlay?: IndexOverlay): Lookup {
     const limit = Math.max(1, Math.trunc(cap));
     const seen = new Set<string>();
-    const ids: string[] = [];
     const truncatedKeys: string[] = [];
-    for (const key of new Set(keys)) {
+    const staged = overlay !== undefined && overlay.entries.size > 0 ? overlay : undefined;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k];
+      if (keys.indexOf(key) !== k) continue;
       let taken = 0;
-      let truncated = false;
-      const take = (id: string): boolean => {
-        if (taken >= limit) {
-          truncated = true;
-          return false;
-        }
-        taken++;
-        if (!seen.has(id)) {
-          seen.add(id);
-          ids.push(id);
-        }
-        return true;
-      };
       const committed = this.blocks.get(key);
       if (committed) {
-        for (const id of committed) {
+        for (let i = 0; i < committed.length && taken <= limit; i++) {
+          const id = committed[i];
           // An identity the transaction rewrote is taken from the overlay's blocks instead.
-          if (overlay?.entries.has(id)) continue;
-          if (!take(id)) break;
+          if (staged?.entries.has(id)) continue;
+          if (++taken <= limit) seen.add(id);
         }
       }
-      const staged = overlay?.blocks.get(key);
-      if (staged && !truncated) {
-        for (const id of staged) {
-          if (!overlay?.entries.get(id)?.keys.includes(key)) continue;
-          if (!take(id)) break;
+      const mine = staged?.blocks.get(key);
+      if (mine) {
+        for (let i = 0; i < mine.length && taken <= limit; i++) {
+          const id = mine[i];
+          if (!staged?.entries.get(id)?.keys.includes(key)) continue;
+          if (++taken <= limit) seen.add(id);
         }
       }
-      if (truncated) truncatedKeys.push(key);
+      if (taken > limit) truncatedKeys.push(key);
     }
-    return { ids, truncatedKeys };
+    return { ids: [...seen], truncatedKeys };
   }
 
   private file(key: string, id: string): void {

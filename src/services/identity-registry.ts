@@ -192,7 +192,7 @@ function matchTraits(n: NormalisedIdentity): MatchTraits {
 }
 
 function entryOf(f: Pick<FederatedIdentityRecord, 'id' | 'traits' | 'flags' | 'blockingKeys'>, seq: number, n?: NormalisedIdentity): IndexEntry {
-  return { id: f.id, identity: matchTraits(n ?? normaliseIdentity(f.traits)), flags: f.flags, keys: f.blockingKeys, seq };
+  return { id: f.id, identity: matchTraits(n ?? normaliseIdentity(f.traits)), flags: f.flags, keys: [...new Set(f.blockingKeys)], seq };
 }
 
 const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])];
