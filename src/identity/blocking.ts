@@ -11,8 +11,9 @@ import type { NormalisedIdentity } from './types.js';
  *   used name shares the birth-name key space, so a spouse's name entered as birth name meets it);
  * - `phon-init-year:<phonex>|<first given initial>|<year>`;
  * - `place-bd:<INSEE>|<YYYY-MM-DD>` (born in France, full date);
- * - `given-year-sex-dept:<first given>|<year>|<sex>|<département or 99xxx country>`: recalls a pair whose birth
- *   name has a typo AND whose date is damaged (day/month swap, partial or default date), which no other pass meets.
+ * - `given-year-sex-dept:<given>|<year>|<sex>|<département or 99xxx country>`, once per birth given name: recalls a
+ *   pair whose birth name has a typo AND whose date is damaged (day/month swap, partial or default date), even when
+ *   one copy lists the second given name first — which no other pass meets.
  * Keys carry identity traits: they are index entries, not something to log.
  */
 export function blockingKeys(n: NormalisedIdentity): string[] {
@@ -30,7 +31,7 @@ export function blockingKeys(n: NormalisedIdentity): string[] {
   if (fullDate && n.birthPlace && !n.birthPlace.abroad) keys.push(`place-bd:${n.birthPlace.code}|${fullDate}`);
   if (n.firstGivenKey && n.birthPlace) {
     const place = n.birthPlace.abroad ? n.birthPlace.code : birthDepartment(n.birthPlace.code);
-    keys.push(`given-year-sex-dept:${n.firstGivenKey}|${year}|${n.sex}|${place}`);
+    for (const given of n.birthGivenKeys) keys.push(`given-year-sex-dept:${given}|${year}|${n.sex}|${place}`);
   }
 
   return [...new Set(keys)];

@@ -104,6 +104,11 @@ export function givenNameForms(first: string, all?: readonly string[]): string[]
   return [...out];
 }
 
+/** The collapsed key of each birth given name, the first one first, without duplicates or empty keys. */
+function birthGivenKeys(first: string, all?: readonly string[]): string[] {
+  return [...new Set([first, ...(all ?? []).map(nameKey)])].filter((k) => k !== '');
+}
+
 /** Thrown for a birth date that is not YYYY, YYYY-MM or YYYY-MM-DD (the value itself is not repeated: no PII in logs). */
 export class BirthDateError extends Error {
   override readonly name = 'BirthDateError';
@@ -190,6 +195,7 @@ export function normaliseIdentity(source: SourceIdentity): NormalisedIdentity {
     firstGivenForm,
     firstGivenKey: keyOf(firstGivenForm),
     givenKeys: givenNameForms(source.firstBirthGivenName, source.birthGivenNames),
+    birthGivenKeys: birthGivenKeys(keyOf(firstGivenForm), source.birthGivenNames),
     birthDate: parseBirthDate(source.birthDate),
     sex: source.sex,
     status: source.status,

@@ -43,6 +43,8 @@ export interface NormalisedIdentity {
   firstGivenKey: string;
   /** Alternative forms to compare given names (each token, hyphen-joined pairs, the whole list collapsed). */
   givenKeys: string[];
+  /** Collapsed key of each birth given name, the first one first (blocking: a copy listing them in another order). */
+  birthGivenKeys: string[];
   birthDate: PartialBirthDate;
   sex: 'F' | 'M' | 'I';
   birthPlace?: { code: string; abroad: boolean };

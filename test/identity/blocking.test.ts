@@ -15,11 +15,12 @@ describe('blockingKeys', () => {
       'phon-init-year:F1TYNE|H|1979',
       'place-bd:76540|1979-03-08',
       'given-year-sex-dept:HELENE|1979|F|76',
+      'given-year-sex-dept:MARIE|1979|F|76',
     ]);
   });
 
   it('drops duplicate keys, date keys for partial dates and the place key for people born abroad', () => {
-    expect(blockingKeys(person({ birthName: 'Lefèvre' }))).toEqual([
+    expect(blockingKeys(person({ birthName: 'Lefèvre', birthGivenNames: ['Hélène', 'HELENE'] }))).toEqual([
       'bd-sex:1979-03-08|F',
       'name-year:LEFEVRE|1979',
       'phon-init-year:LEFEFRE|H|1979',
@@ -30,6 +31,7 @@ describe('blockingKeys', () => {
       'name-year:LEFEVRE|1979',
       'phon-init-year:LEFEFRE|H|1979',
       'given-year-sex-dept:HELENE|1979|F|76',
+      'given-year-sex-dept:MARIE|1979|F|76',
     ]);
     expect(blockingKeys(person({ birthPlaceInsee: '99350' })).some((k) => k.startsWith('place-bd:'))).toBe(false);
   });
@@ -40,7 +42,7 @@ describe('blockingKeys', () => {
     ['accent drop', { birthName: 'LEFEVRE', firstBirthGivenName: 'HELENE', birthGivenNames: ['HELENE', 'MARIE'] }, ['bd-sex', 'name-year:LEFEVRE', 'phon-init-year', 'place-bd', 'given-year-sex-dept']],
     ['hyphen in the name', { birthName: 'Le-Fèvre' }, ['bd-sex', 'name-year:LEFEVRE', 'place-bd', 'given-year-sex-dept']],
     ['used name instead of birth name', { birthName: 'Martin' }, ['bd-sex', 'name-year:MARTIN', 'place-bd', 'given-year-sex-dept']],
-    ['second given name first', { firstBirthGivenName: 'Marie', birthGivenNames: ['Marie', 'Hélène'] }, ['bd-sex', 'name-year:LEFEVRE', 'place-bd']],
+    ['second given name first', { firstBirthGivenName: 'Marie', birthGivenNames: ['Marie', 'Hélène'] }, ['bd-sex', 'name-year:LEFEVRE', 'place-bd', 'given-year-sex-dept']],
     ['day / month inversion', { birthDate: '1979-08-03' }, ['name-year:LEFEVRE', 'phon-init-year', 'given-year-sex-dept']],
     ['partial date', { birthDate: '1979' }, ['name-year:LEFEVRE', 'phon-init-year', 'given-year-sex-dept']],
     ['typo in the birth name', { birthName: 'Lefèbre' }, ['bd-sex', 'phon-init-year', 'place-bd', 'given-year-sex-dept']],
@@ -51,7 +53,8 @@ describe('blockingKeys', () => {
   it.each(corruptions)('a duplicate with a %s meets its original through the expected passes', (_kind, over, passes) => {
     const original = new Set(blockingKeys(person({ usedName: 'Martin' })));
     const shared = blockingKeys(person(over)).filter((k) => original.has(k));
-    expect(shared.map((k) => (k.startsWith('name-year:') ? k.slice(0, k.indexOf('|')) : k.slice(0, k.indexOf(':'))))).toEqual(passes);
+    const pass = (k: string): string => (k.startsWith('name-year:') ? k.slice(0, k.indexOf('|')) : k.slice(0, k.indexOf(':')));
+    expect([...new Set(shared.map(pass))]).toEqual(passes);
   });
 
   it('particle collapse and particle drop still meet the spaced form', () => {
@@ -64,6 +67,6 @@ describe('blockingKeys', () => {
   it('is deterministic and small', () => {
     const n = person({ ...HELENE, usedName: 'Martin' });
     expect(blockingKeys(n)).toEqual(blockingKeys(person({ ...HELENE, usedName: 'Martin' })));
-    expect(blockingKeys(n).length).toBeLessThanOrEqual(8);
+    expect(blockingKeys(n).length).toBeLessThanOrEqual(10);
   });
 });

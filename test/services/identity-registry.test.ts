@@ -137,7 +137,8 @@ describe('IdentityService on SQLite', () => {
     it('creates a new identity for certainly-not candidates: different INS, or another person in the same block', async () => {
       const a = await svc.register(qual(HOSPITAL, 'IPP-1'), ctx);
       const b = await svc.register(qual(PHARMACY, 'PH-9', { ins: OTHER_INS }), ctx);
-      const c = await svc.register(identity(GP, 'gp-7', { birthName: 'MARTIN', firstBirthGivenName: 'CLAIRE' }), ctx);
+      // Same birth date and sex (same blocking key), other names and commune: weighs below `possible`.
+      const c = await svc.register(identity(GP, 'gp-7', { birthName: 'MARTIN', firstBirthGivenName: 'CLAIRE', birthPlaceInsee: '75056' }), ctx);
       expect(b.decision).toBe('new');
       expect(c.decision).toBe('new');
       expect(new Set([a.federatedId, b.federatedId, c.federatedId]).size).toBe(3);
@@ -171,7 +172,7 @@ describe('IdentityService on SQLite', () => {
 
     it('re-matches a known source whose strict traits changed: review items, never an automatic move', async () => {
       const a = await svc.register(identity(HOSPITAL, 'IPP-1', { status: 'VALI' }), ctx);
-      const b = await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'MARTIN', firstBirthGivenName: 'CLAIRE' }), ctx);
+      const b = await svc.register(identity(PHARMACY, 'PH-9', { birthName: 'MARTIN', firstBirthGivenName: 'CLAIRE', birthPlaceInsee: '75056' }), ctx);
       expect(b.decision).toBe('new');
       // The pharmacy corrects its record: it now equals the hospital's (certain), yet stays a separate identity.
       const r = await svc.register(identity(PHARMACY, 'PH-9'), ctx);
