@@ -1,7 +1,7 @@
 // The RNIV decision policy (identity.md §2.4, issue 3 item 5): `certain` only from an INS shared by two qualified
 // identities or from five equal strict traits with a QUAL / VALI side; everything fuzzy goes to human review.
 import type { IdentityRules } from './rules.js';
-import type { Candidate, FieldComparison, IdentityStatus, MatchGrade, MatchTraits } from './types.js';
+import type { Candidate, FieldComparison, IdentityStatus, MatchGrade, MatchResult, MatchTraits } from './types.js';
 
 export interface Decision {
   grade: MatchGrade;
@@ -88,4 +88,29 @@ export function decide(
   }
 
   return byWeight([`not certain: ${describe(notEqual)}`], 'DPOT', false);
+}
+
+const levelOf = (r: MatchResult, field: FieldComparison['field']): string | undefined => r.comparisons.find((c) => c.field === field)?.level;
+
+/**
+ * Policy across candidates: a certain match made on the strict traits without the same INS on both sides is only
+ * probable when another candidate of the same query shares its birth name, full birth date and
+ * sex — twins, or homonyms born the same day: a copy whose first given name lost half of a compound (MARIE for
+ * MARIE-NOËLLE) would otherwise be linked to the sibling. A human decides. Returns the results, graded again.
+ */
+export function guardTwins(results: readonly MatchResult[]): MatchResult[] {
+  // The same INS on both sides tells twins apart (each has a NIR): such a certain match stands.
+  const certain = results.filter((r) => r.grade === 'certain' && levelOf(r, 'ins') !== 'same');
+  if (certain.length === 0) return [...results];
+  const sibling = results.find(
+    (r) =>
+      !certain.includes(r) &&
+      r.grade !== 'certainly-not' &&
+      ['exact', 'collapsed'].includes(levelOf(r, 'birthName') ?? '') &&
+      ['exact', 'exact-default'].includes(levelOf(r, 'birthDate') ?? '') &&
+      levelOf(r, 'sex') === 'same',
+  );
+  if (!sibling) return [...results];
+  const reason = `another candidate (${sibling.federatedId}) shares the birth name, birth date and sex: possible twin or homonym, review`;
+  return results.map((r) => (certain.includes(r) ? { ...r, grade: 'probable', flag: r.flag ?? 'DPOT', reasons: [...r.reasons, reason] } : r));
 }

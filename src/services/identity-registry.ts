@@ -21,6 +21,7 @@ import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { blockingKeys } from '../identity/blocking.js';
 import { CandidateIndex, IndexOverlay, type IndexEntry } from '../identity/candidate-index.js';
 import { compareIdentities } from '../identity/compare.js';
+import { guardTwins } from '../identity/decide.js';
 import { federatedPatient, linkToFederated, refersTo, sourcePatientId } from '../fhir/federated-patient.js';
 import { normaliseIdentity } from '../identity/normalise.js';
 import { loadIdentityRules, type IdentityRules } from '../identity/rules.js';
@@ -416,7 +417,7 @@ export class IdentityService {
       const e = index.get(id, overlay);
       if (e) out.push(compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules));
     }
-    return out;
+    return guardTwins(out);
   }
 
   // ---- the in-memory index --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { compareIdentities } from '../../src/identity/compare.js';
+import { guardTwins } from '../../src/identity/decide.js';
 import { DEFAULT_IDENTITY_RULES_FILE, compileIdentityRules, type IdentityRules } from '../../src/identity/rules.js';
 import type { IdentityStatus, MatchResult, NormalisedIdentity } from '../../src/identity/types.js';
 import { HELENE, NIA_HELENE, NIR_HELENE, NIR_OTHER, OID, RULES, candidate, person, type IdentityInput } from './identities.js';
@@ -263,5 +264,30 @@ describe('result shape', () => {
 
   it('the original input is untouched by normalisation', () => {
     expect(original.source).toMatchObject({ birthName: HELENE.birthName, firstBirthGivenName: HELENE.firstBirthGivenName });
+  });
+});
+
+describe('guardTwins (policy across candidates)', () => {
+  const rules = RULES;
+  const query = person({ status: 'VALI', firstBirthGivenName: 'Marie', birthGivenNames: ['Marie', 'Noëlle', 'France'] });
+  const sister = person({ status: 'QUAL', ins: { matricule: NIR_HELENE, oid: OID.NIR }, firstBirthGivenName: 'Marie', birthGivenNames: undefined });
+  const twin = person({ status: 'VALI', firstBirthGivenName: 'Marie-Noëlle', birthGivenNames: ['Marie-Noëlle', 'France'] });
+
+  it('demotes a strict-trait certain match when another candidate shares birth name, date and sex', () => {
+    const results = [compareIdentities(query, candidate(sister, [], 'SISTER'), rules), compareIdentities(query, candidate(twin, [], 'TWIN'), rules)];
+    expect(results[0].grade).toBe('certain');
+    const guarded = guardTwins(results);
+    expect(guarded[0]).toMatchObject({ federatedId: 'SISTER', grade: 'probable', flag: 'DPOT' });
+    expect(guarded[0].reasons.at(-1)).toMatch(/possible twin or homonym/);
+    expect(guarded[1]).toEqual(results[1]);
+  });
+
+  it('leaves a lone certain match, and a certain match on the same INS, as they are', () => {
+    const alone = [compareIdentities(query, candidate(sister, [], 'SISTER'), rules)];
+    expect(guardTwins(alone)).toEqual(alone);
+    const qualQuery = person({ status: 'QUAL', ins: { matricule: NIR_HELENE, oid: OID.NIR }, firstBirthGivenName: 'Marie', birthGivenNames: undefined });
+    const byIns = [compareIdentities(qualQuery, candidate(sister, [], 'SISTER'), rules), compareIdentities(qualQuery, candidate(twin, [], 'TWIN'), rules)];
+    expect(byIns[0].grade).toBe('certain');
+    expect(guardTwins(byIns)[0].grade).toBe('certain');
   });
 });
