@@ -94,8 +94,8 @@ const levelOf = (r: MatchResult, field: FieldComparison['field']): string | unde
 
 /**
  * Policy across candidates: a certain match made on the strict traits without the same INS on both sides is only
- * probable when another candidate of the same query shares its birth name, full birth date and
- * sex — twins, or homonyms born the same day: a copy whose first given name lost half of a compound (MARIE for
+ * probable when another candidate of the same query shares its birth name, full birth date, sex and birthplace —
+ * twins, or homonyms born the same day in the same place: a copy whose first given name lost half of a compound (MARIE for
  * MARIE-NOËLLE) would otherwise be linked to the sibling. A human decides. Returns the results, graded again.
  */
 export function guardTwins(results: readonly MatchResult[]): MatchResult[] {
@@ -108,9 +108,10 @@ export function guardTwins(results: readonly MatchResult[]): MatchResult[] {
       r.grade !== 'certainly-not' &&
       ['exact', 'collapsed'].includes(levelOf(r, 'birthName') ?? '') &&
       ['exact', 'exact-default'].includes(levelOf(r, 'birthDate') ?? '') &&
-      levelOf(r, 'sex') === 'same',
+      levelOf(r, 'sex') === 'same' &&
+      ['exact', 'same-country', 'missing'].includes(levelOf(r, 'birthPlace') ?? 'missing'),
   );
   if (!sibling) return [...results];
-  const reason = `another candidate (${sibling.federatedId}) shares the birth name, birth date and sex: possible twin or homonym, review`;
+  const reason = `another candidate (${sibling.federatedId}) shares the birth name, birth date, sex and birthplace: possible twin or homonym, review`;
   return results.map((r) => (certain.includes(r) ? { ...r, grade: 'probable', flag: r.flag ?? 'DPOT', reasons: [...r.reasons, reason] } : r));
 }

@@ -273,7 +273,7 @@ describe('guardTwins (policy across candidates)', () => {
   const sister = person({ status: 'QUAL', ins: { matricule: NIR_HELENE, oid: OID.NIR }, firstBirthGivenName: 'Marie', birthGivenNames: undefined });
   const twin = person({ status: 'VALI', firstBirthGivenName: 'Marie-Noëlle', birthGivenNames: ['Marie-Noëlle', 'France'] });
 
-  it('demotes a strict-trait certain match when another candidate shares birth name, date and sex', () => {
+  it('demotes a strict-trait certain match when another candidate shares birth name, date, sex and birthplace', () => {
     const results = [compareIdentities(query, candidate(sister, [], 'SISTER'), rules), compareIdentities(query, candidate(twin, [], 'TWIN'), rules)];
     expect(results[0].grade).toBe('certain');
     const guarded = guardTwins(results);
