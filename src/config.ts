@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { outboxConfigSchema } from './outbox/config.js';
 
 /** `identity.review`: decide identity review items and separate identities (identitovigilance referents). */
 export const SCOPES = ['fhir.read', 'fhir.write', 'domain.write', 'identity.review', 'admin'] as const;
@@ -38,8 +39,17 @@ const fileSchema = z
     /** Listen address; default: all interfaces (IPv6 and IPv4 where available). */
     host: z.string().min(1).optional(),
     dataDir: z.string().min(1).default('./var'),
-    /** SQLite file; defaults to `<dataDir>/passerelle.sqlite`. */
+    /** SQLite file; defaults to `<dataDir>/passerelle.sqlite`. Not used when `databaseUrl` is set. */
     database: z.string().min(1).optional(),
+    /**
+     * PostgreSQL instead of the SQLite file (env DATABASE_URL): `postgres://user:password@host:5432/database`
+     * (`postgresql://` too; libpq parameters such as `?sslmode=require` are understood). Several gateway processes
+     * may share one database.
+     */
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/i, 'expected a postgres:// or postgresql:// URL')
+      .optional(),
     /** Public base URL (without `/fhir`); defaults to `http://localhost:<port>`. */
     baseUrl: z.url().optional(),
     bodyLimit: z
@@ -54,6 +64,8 @@ const fileSchema = z
       .strict()
       .default({ enabled: false, clients: [] }),
     log: z.object({ level: logLevel.default('info') }).strict().default({ level: 'info' }),
+    /** Transactional outbox: destinations, routes and the dispatcher (src/outbox/config.ts). */
+    outbox: outboxConfigSchema,
     /** Default establishment used when a submission names none. */
     establishment: z
       .object({
@@ -144,6 +156,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const fromEnv: [string, string[]][] = [
     ['PORT', ['port']],
     ['PASSERELLE_DATA', ['dataDir']],
+    ['DATABASE_URL', ['databaseUrl']],
     ['PASSERELLE_BASE_URL', ['baseUrl']],
     ['LOG_LEVEL', ['log', 'level']],
   ];

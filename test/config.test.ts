@@ -31,6 +31,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { PASSERELLE_CONFIG: file } }).port).toBe(9000);
   });
 
+  it('PostgreSQL from DATABASE_URL (over the file), SQLite when absent; refuses another scheme', () => {
+    expect(loadConfig({ env: {} }).databaseUrl).toBeUndefined();
+    const file = yamlFile('databaseUrl: postgres://file@db/passerelle\n');
+    expect(loadConfig({ file, env: {} }).databaseUrl).toBe('postgres://file@db/passerelle');
+    expect(loadConfig({ file, env: { DATABASE_URL: 'postgresql://env:pw@db:5433/p?sslmode=require' } }).databaseUrl).toBe(
+      'postgresql://env:pw@db:5433/p?sslmode=require',
+    );
+    expect(() => loadConfig({ env: { DATABASE_URL: 'mysql://db/p' } })).toThrow(/databaseUrl: expected a postgres:\/\/ or postgresql:\/\/ URL/);
+  });
+
   it('names the bad field', () => {
     const file = yamlFile('auth:\n  enabled: true\n  clients:\n    - id: dpi\n      tokenSha256: nothex\n      scopes: [fhir.read]\n');
     expect(() => loadConfig({ file, env: {} })).toThrow(ConfigError);

@@ -10,6 +10,8 @@ import { authenticate } from './auth.js';
 import { errorHandler, unknownRoute } from './errors.js';
 import { fhirAdapter } from './fhir-router.js';
 import { accessLog, requestId } from './request-id.js';
+import { OPS_PUBLIC, mountOpsRoutes } from './ops-routes.js';
+import type { Metrics } from '../observability/metrics.js';
 
 export interface AppDeps {
   store: ResourceStore;
@@ -21,6 +23,10 @@ export interface AppDeps {
    * become OperationOutcomes through the shared error handler.
    */
   mounts?: RouteMount[];
+  /** Metrics registry for `/metrics` (default: the process's). */
+  metrics?: Metrics;
+  /** Circuit state of each outbox destination, for `/admin/outbox/destinations` (the process's dispatcher). */
+  circuits?: () => Record<string, string>;
 }
 
 export type RouteMount = (app: Express, deps: AppDeps) => void;
@@ -29,7 +35,7 @@ export type RouteMount = (app: Express, deps: AppDeps) => void;
 export const FHIR_PATH = '/fhir';
 
 // Readable without credentials: the CapabilityStatement (FHIR clients fetch it before authenticating) and liveness.
-const PUBLIC = new Set([`GET ${FHIR_PATH}/metadata`, 'GET /health']);
+const PUBLIC = new Set([`GET ${FHIR_PATH}/metadata`, 'GET /health', ...OPS_PUBLIC]);
 
 export function createApp(deps: AppDeps): Express {
   const { config, logger, store } = deps;
@@ -48,6 +54,7 @@ export function createApp(deps: AppDeps): Express {
     await store.ping();
     res.json({ status: 'ok' });
   });
+  mountOpsRoutes(app, deps);
   app.use(FHIR_PATH, fhirAdapter({ store, config, logger, fhirBase: `${config.baseUrl}${FHIR_PATH}` }));
   for (const mount of deps.mounts ?? []) mount(app, deps);
 

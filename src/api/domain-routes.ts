@@ -53,6 +53,7 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
           actor: req.client.id,
           requestId: req.requestId,
           fhirBase: fhirBase(),
+          outboxRoutes: config.outbox.routes,
         });
         return [200, bundle];
       }),

@@ -1,8 +1,10 @@
 // Request ids and access logging: every request gets an id (echoed in `X-Request-Id` and in error
-// outcomes) and one log line with method, route, status and duration — never bodies or query values.
+// outcomes) and one log line with method, route, status and duration — never bodies or query values — counted
+// in the process metrics by route pattern and status.
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { metrics } from '../observability/metrics.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -48,6 +50,9 @@ export function accessLog(logger: Logger): RequestHandler {
         client: req.client?.id,
         ...(aborted ? { aborted: true } : {}),
       };
+      const labels = { method: req.method, route: line.route, status: String(status) };
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, durationMs / 1000);
       if (status >= 500) logger.error(line, 'request');
       else if (status >= 400) logger.warn(line, 'request');
       else logger.info(line, 'request');

@@ -2,9 +2,11 @@
 // adding one is an import and a line in COMMANDS.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import * as db from './commands/db.js';
 import * as demo from './commands/demo.js';
 import * as identity from './commands/identity.js';
 import * as map from './commands/map.js';
+import * as outbox from './commands/outbox.js';
 import * as serve from './commands/serve.js';
 import * as validate from './commands/validate.js';
 
@@ -12,7 +14,7 @@ interface CommandModule {
   register(program: Command): void;
 }
 
-const COMMANDS: CommandModule[] = [demo, identity, map, serve, validate];
+const COMMANDS: CommandModule[] = [db, demo, identity, map, outbox, serve, validate];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -21,6 +21,7 @@ import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { blockingKeys } from '../identity/blocking.js';
 import { CandidateIndex, IndexOverlay, type IndexEntry } from '../identity/candidate-index.js';
 import { compareIdentities } from '../identity/compare.js';
+import { metrics } from '../observability/metrics.js';
 import { guardTwins } from '../identity/decide.js';
 import { federatedPatient, linkToFederated, refersTo, sourcePatientId } from '../fhir/federated-patient.js';
 import { normaliseIdentity } from '../identity/normalise.js';
@@ -136,6 +137,8 @@ interface TxState {
   touched: Set<string>;
   /** Bulk mode: file the touched identities for `drainProjections` instead of writing their Patients now. */
   deferProjection: boolean;
+  /** The registry lock is held (taken before the first catch-up or write of the transaction). */
+  locked?: boolean;
   /** Change sequence numbers the transaction took (contiguous: writers are serialised). */
   firstSeq?: number;
   lastSeq?: number;
@@ -192,8 +195,10 @@ function matchTraits(n: NormalisedIdentity): MatchTraits {
   return traits;
 }
 
-function entryOf(f: Pick<FederatedIdentityRecord, 'id' | 'traits' | 'flags' | 'blockingKeys'>, seq: number, n?: NormalisedIdentity): IndexEntry {
-  return { id: f.id, identity: matchTraits(n ?? normaliseIdentity(f.traits)), flags: f.flags, keys: [...new Set(f.blockingKeys)], seq };
+/** `n`: the reference traits already normalised (or the index's match traits, when they did not change). */
+function entryOf(f: Pick<FederatedIdentityRecord, 'id' | 'traits' | 'flags' | 'blockingKeys'>, seq: number, n?: MatchTraits): IndexEntry {
+  const identity = n === undefined ? matchTraits(normaliseIdentity(f.traits)) : 'source' in n ? matchTraits(n as NormalisedIdentity) : n;
+  return { id: f.id, identity, flags: f.flags, keys: [...new Set(f.blockingKeys)], seq };
 }
 
 const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])];
@@ -448,7 +453,10 @@ export class IdentityService {
     // In a transaction, only before it wrote the registry: its reads then see committed rows only (and no other
     // writer commits while it runs).
     if (!tx) await this.catchUp(index, this.store.identities);
-    else if (this.txStates.get(tx)?.firstSeq === undefined) await this.catchUp(index, tx.identities);
+    else {
+      const state = await this.locked(tx);
+      if (state.firstSeq === undefined) await this.catchUp(index, tx.identities);
+    }
     return index;
   }
 
@@ -496,10 +504,20 @@ export class IdentityService {
     }
   }
 
-  /** Writes a federated identity and stages its index change for the transaction. */
-  private async writeFederated(tx: StoreTransaction, record: FederatedInput, n?: NormalisedIdentity): Promise<void> {
-    const seq = await tx.identities.putFederated(record);
+  /** The transaction's state, once it holds the registry lock (writers in order of their change numbers). */
+  private async locked(tx: StoreTransaction): Promise<TxState> {
     const state = this.stateOf(tx);
+    if (!state.locked) {
+      await tx.identities.lockRegistry();
+      state.locked = true;
+    }
+    return state;
+  }
+
+  /** Writes a federated identity and stages its index change for the transaction. */
+  private async writeFederated(tx: StoreTransaction, record: FederatedInput, n?: MatchTraits): Promise<void> {
+    const state = await this.locked(tx);
+    const seq = await tx.identities.putFederated(record);
     state.firstSeq ??= seq;
     state.lastSeq = seq;
     if (record.active) state.overlay.set(entryOf(record, seq, n));
@@ -701,7 +719,11 @@ export class IdentityService {
     const flags = sortFlags([...f.flags.filter((x) => !REVIEW_FLAGS.has(x)), ...open.map((r) => r.flag)]);
     const { created: _c, updated: _u, seq: _s, ...record } = { ...f, flags, blockingKeys: f.active ? f.blockingKeys : [] };
     const stored = await ids.getFederated(f.id);
-    if (!stored || stateKey(stored) !== stateKey(record)) await this.writeFederated(tx, record, n);
+    if (!stored || stateKey(stored) !== stateKey(record)) {
+      // Same reference traits as stored: the index's normalised form still holds (no need to normalise again).
+      const known = n ?? (stored && JSON.stringify(stored.traits) === JSON.stringify(record.traits) ? this.indexValue?.get(f.id, this.stateOf(tx).overlay)?.identity : undefined);
+      await this.writeFederated(tx, record, known);
+    }
     this.stateOf(tx).touched.add(f.id);
   }
 
@@ -764,6 +786,7 @@ export class IdentityService {
     result: RegistrationResult,
     note?: string,
   ): Promise<void> {
+    tx.afterCommit(() => metrics.identityDecisions.inc({ decision: result.decision, grade: result.grade ?? 'none' }));
     await tx.audit({
       action: 'identity.register',
       actor: ctx.actor,

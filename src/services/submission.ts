@@ -16,6 +16,8 @@ import { assertValid, validateBundle } from '../fhir/validate.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { attachedBpms, holdForIdentity, syncAttachments, withBpmLinks } from './bpm-attachment.js';
 import { identityServiceFor, registerSource } from './patient-identity.js';
+import type { OutboxConfig } from '../outbox/config.js';
+import { raiseEvent } from '../outbox/events.js';
 
 export interface SubmissionContext {
   /** Clock reading taken by the caller (mapping never reads the clock). */
@@ -25,6 +27,8 @@ export interface SubmissionContext {
   requestId?: string;
   /** Absolute FHIR base URL used in the response's fullUrls. */
   fhirBase: string;
+  /** Outbox routes (`outbox.routes`): the `<kind>.stored` event enqueues a message for each, in the same transaction. */
+  outboxRoutes?: OutboxConfig['routes'];
 }
 
 /** Parse a canonical document; bad input becomes a 400 OperationOutcome naming each field. */
@@ -99,13 +103,25 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
       resources.push(resource);
     }
     const out: BundleEntry[] = [];
+    let rootVersion: string | undefined;
     for (const resource of resources) {
       const r = await tx.put(resource);
       out.push(writtenEntry(ctx.fhirBase, r.resource, r.created ? 201 : 200));
+      if (resource.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan') && rootVersion === undefined) rootVersion = r.resource.meta?.versionId;
     }
     // A BPM of a certain patient joins the PPPs of the same federated patient (an on-hold one leaves them).
     if (kind === 'bpm') await syncAttachments(tx, federatedId, { ...who, cause: `${kind}.submit` });
     const root = resources.find((r) => r.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan'));
+    if (root && ctx.outboxRoutes && ctx.outboxRoutes.length > 0) {
+      // One message per stored version: re-sending an unchanged document sends nothing again.
+      const reference = `${root.resourceType}/${root.id}`;
+      await raiseEvent(tx, ctx.outboxRoutes, `${kind}.stored`, {
+        orderingKey: `Patient/${federatedId}`,
+        occurrence: `${reference}/_history/${rootVersion ?? '1'}`,
+        payload: { resource: reference, versionId: rootVersion ?? '1', patient: `Patient/${federatedId}`, fhirBase: ctx.fhirBase },
+        ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+      });
+    }
     const created = out.filter((e) => e.response?.status.startsWith('201')).length;
     const waiting = kind === 'bpm' && !identity.settled ? ', awaiting identity' : '';
     await tx.audit({

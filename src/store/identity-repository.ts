@@ -63,6 +63,11 @@ export interface IdentityWriter extends IdentityReader {
   retargetOpenReviews(from: string, to: string): Promise<void>;
   /** Insert or replace a human decision on the pair (order of a/b does not matter). */
   putPairDecision(record: Omit<PairDecisionRecord, 'decidedAt'>): Promise<void>;
+  /**
+   * Serialises registry writers until the transaction ends, so change numbers commit in the order they are given
+   * (SQLite: already true, one writer at a time; PostgreSQL: a transaction-scoped advisory lock). Idempotent.
+   */
+  lockRegistry(): Promise<void>;
   /** Files federated identities whose FHIR Patients are to be written later (idempotent). */
   markProjectionPending(ids: readonly string[]): Promise<void>;
   /** Takes (removes and returns) up to `limit` pending federated ids, oldest-filed order not guaranteed. */

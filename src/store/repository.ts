@@ -6,6 +6,7 @@ import type { Resource } from '@medplum/fhirtypes';
 // store; it is re-exported here because this is where services meet it.
 import type { SearchQuery } from '../fhir/search-params.js';
 import type { IdentityRepository, IdentityWriter } from './identity-repository.js';
+import type { OutboxRepository, OutboxWriter } from './outbox-repository.js';
 export type { SearchPredicate, SearchQuery } from '../fhir/search-params.js';
 
 export interface SearchResult {
@@ -55,6 +56,8 @@ export interface StoreTransaction {
   audit(entry: AuditEntry): Promise<void>;
   /** The identity registry (SRI), written in this same transaction. */
   identities: IdentityWriter;
+  /** The transactional outbox: messages to deliver once this transaction commits (and only then). */
+  outbox: OutboxWriter;
   /**
    * Runs `fn` inside this transaction once the callback has returned, just before the commit (in registration
    * order; a hook may register more). A hook that throws rolls the transaction back.
@@ -64,7 +67,9 @@ export interface StoreTransaction {
   afterCommit(fn: () => void): void;
 }
 
-export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'beforeCommit' | 'afterCommit'> {
+export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'beforeCommit' | 'afterCommit'> {
+  /** Dispatchers and operations on the outbox (claims, outcomes, listing); enqueue through `tx.outbox`. */
+  readonly outbox: OutboxRepository;
   /** The identity registry, read outside transactions; write it through `transaction()` (`tx.identities`). */
   readonly identities: IdentityRepository;
   /** Run `fn` in one database transaction: everything it writes commits together or not at all. */

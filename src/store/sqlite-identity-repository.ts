@@ -415,6 +415,8 @@ export function sqliteIdentityWriter(c: SqlConnection, now: () => Date, guard: (
     closeReview: (id, d) => run((x) => closeReview(x, stamp(), id, d)),
     retargetOpenReviews: (from, to) => run((x) => retargetOpenReviews(x, from, to)),
     putPairDecision: (r) => run((x) => putPairDecision(x, stamp(), r)),
+    // BEGIN IMMEDIATE already makes this transaction the only writer.
+    lockRegistry: () => run(() => undefined),
     markProjectionPending: (ids) => run((x) => markProjectionPending(x, ids)),
     takeProjectionPending: (limit) => run((x) => takeProjectionPending(x, limit)),
   };

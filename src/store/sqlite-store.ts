@@ -22,6 +22,8 @@ import { checkMigrations, type Migration } from './migrations/migration.js';
 import { sqliteMigrations } from './migrations/sqlite/index.js';
 import type { IdentityRepository } from './identity-repository.js';
 import { sqliteIdentityRepository, sqliteIdentityWriter } from './sqlite-identity-repository.js';
+import type { OutboxRepository } from './outbox-repository.js';
+import { sqliteOutboxRepository, sqliteOutboxWriter } from './sqlite-outbox-repository.js';
 import type {
   AuditEntry,
   AuditRecord,
@@ -134,6 +136,7 @@ class SqliteStore implements ResourceStore {
   private readonly inTransaction = new AsyncLocalStorage<SqliteStore>();
   private closed = false;
   readonly identities: IdentityRepository;
+  readonly outbox: OutboxRepository;
 
   private constructor(
     private readonly writer: Connection,
@@ -143,6 +146,7 @@ class SqliteStore implements ResourceStore {
     private readonly driverMaxRows: number,
   ) {
     this.identities = sqliteIdentityRepository((op) => this.readOp(op));
+    this.outbox = sqliteOutboxRepository({ read: (op) => this.readOp(op), write: (op) => this.writeOp(op) }, this.now);
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -220,6 +224,7 @@ class SqliteStore implements ResourceStore {
           insertAudit(w, entry, this.now);
         },
         identities: sqliteIdentityWriter(w, this.now, guard),
+        outbox: sqliteOutboxWriter(w, this.now, guard),
         beforeCommit: (hook) => {
           guard();
           before.push(hook);
@@ -245,6 +250,19 @@ class SqliteStore implements ResourceStore {
       }
       runAfterCommit(after);
       return result;
+    } finally {
+      release();
+    }
+  }
+
+  /** Runs a short write in its own transaction (outbox bookkeeping), queued with the other transactions. */
+  private async writeOp<T>(op: (c: Connection) => T): Promise<T> {
+    this.assertOpen();
+    if (this.inTransaction.getStore() === this) throw new Error('store: an outbox operation cannot run inside a transaction');
+    const release = await this.mutex.lock();
+    try {
+      this.assertOpen();
+      return this.writer.db.transaction(() => op(this.writer)).immediate();
     } finally {
       release();
     }

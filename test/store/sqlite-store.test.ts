@@ -38,6 +38,7 @@ describe('SQLite store specifics', () => {
       { version: 1, name: 'initial' },
       { version: 2, name: 'identity' },
       { version: 3, name: 'identity_index' },
+      { version: 4, name: 'outbox' },
     ]);
     db.close();
   });

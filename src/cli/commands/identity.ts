@@ -11,7 +11,7 @@ import { DEFAULT_IMPORT_BATCH, importPatients, ndjsonLines, type ImportSummary }
 import { LINK_FORMATS, linkLines, type LinkFormat } from '../../services/identity-links.js';
 import { identityServiceFor } from '../../services/patient-identity.js';
 import type { ResourceStore } from '../../store/repository.js';
-import { openSqliteStore } from '../../store/sqlite-store.js';
+import { openStore as openConfiguredStore, storeTarget } from '../../store/open.js';
 
 interface StoreOptions {
   data?: string;
@@ -56,13 +56,15 @@ async function openStore(opts: StoreOptions): Promise<{ store: ResourceStore; co
     fail(err.message);
     return undefined;
   }
-  if (config.database !== ':memory:') mkdirSync(path.dirname(path.resolve(config.database)), { recursive: true });
-  return { store: await openSqliteStore({ file: config.database }), config };
+  const target = storeTarget({ databaseUrl: config.databaseUrl, file: config.database });
+  if (target.dialect === 'sqlite' && config.database !== ':memory:') mkdirSync(path.dirname(path.resolve(config.database)), { recursive: true });
+  process.stderr.write(`passerelle identity: ${target.dialect} database ${target.location}\n`);
+  return { store: await openConfiguredStore({ databaseUrl: config.databaseUrl, file: config.database }), config };
 }
 
 const storeOptions = (c: Command): Command =>
   c
-    .option('-d, --data <dir>', 'data directory holding the SQLite file (env PASSERELLE_DATA; default ./var)')
+    .option('-d, --data <dir>', 'data directory holding the SQLite file (env PASSERELLE_DATA; default ./var; DATABASE_URL selects PostgreSQL instead)')
     .option('-c, --config <file>', 'YAML configuration file (env PASSERELLE_CONFIG)');
 
 function summaryText(file: string, s: ImportSummary): string {

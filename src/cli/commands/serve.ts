@@ -8,13 +8,24 @@ import { mountDomainRoutes } from '../../api/domain-routes.js';
 import { mountIdentityRoutes } from '../../api/identity-routes.js';
 import { ConfigError, loadConfig } from '../../config.js';
 import { validateResource } from '../../fhir/validate.js';
-import { openSqliteStore } from '../../store/sqlite-store.js';
+import { openStore, storeTarget } from '../../store/open.js';
 import { identityServiceFor } from '../../services/patient-identity.js';
+import { metrics } from '../../observability/metrics.js';
+import type { OutboxConfig } from '../../outbox/config.js';
+import { startDispatcher, type RunningDispatcher } from '../../outbox/setup.js';
+
+function circuitsOf(outbox: RunningDispatcher | undefined, config: OutboxConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(config.destinations)) out[name] = outbox?.dispatcher.circuitState(name) ?? 'no dispatcher in this process';
+  return out;
+}
 
 interface ServeOptions {
   port?: string;
   data?: string;
   config?: string;
+  /** `--no-migrate`: refuse to start while migrations are pending instead of applying them. */
+  migrate: boolean;
 }
 
 export function register(program: Command): void {
@@ -24,9 +35,11 @@ export function register(program: Command): void {
     .option('-p, --port <number>', 'port to listen on (env PORT; default 8080)')
     .option('-d, --data <dir>', 'data directory holding the SQLite file (env PASSERELLE_DATA; default ./var)')
     .option('-c, --config <file>', 'YAML configuration file (env PASSERELLE_CONFIG)')
+    .option('--no-migrate', 'do not apply pending database migrations: refuse to start until `passerelle db migrate` ran')
     .addHelpText(
       'after',
-      '\nPrecedence: configuration file < environment (PORT, PASSERELLE_DATA, PASSERELLE_BASE_URL, LOG_LEVEL) < options.',
+      '\nPrecedence: configuration file < environment (PORT, PASSERELLE_DATA, DATABASE_URL, PASSERELLE_BASE_URL, LOG_LEVEL) < options.\n' +
+        'DATABASE_URL=postgres://user:password@host:5432/db stores everything in PostgreSQL instead of the SQLite file.',
     )
     .action(async (opts: ServeOptions) => {
       let config;
@@ -39,12 +52,29 @@ export function register(program: Command): void {
         return;
       }
       const logger = pino({ level: config.log.level });
-      if (config.database !== ':memory:') mkdirSync(path.dirname(path.resolve(config.database)), { recursive: true });
-      const store = await openSqliteStore({ file: config.database });
+      const target = storeTarget({ databaseUrl: config.databaseUrl, file: config.database });
+      if (target.dialect === 'sqlite' && config.database !== ':memory:') mkdirSync(path.dirname(path.resolve(config.database)), { recursive: true });
+      let store;
+      try {
+        store = await openStore({ databaseUrl: config.databaseUrl, file: config.database, migrate: opts.migrate });
+      } catch (err) {
+        logger.fatal({ dialect: target.dialect, database: target.location, err: (err as Error).message }, 'cannot open the database');
+        process.exitCode = 1;
+        return;
+      }
+      logger.info({ dialect: target.dialect, database: target.location }, `database: ${target.dialect}`);
       // Compile the profiles now rather than on the first request (it takes a second or two).
       validateResource({ resourceType: 'Patient' });
-      const running = await startServer({ store, config, logger, mounts: [mountDomainRoutes, mountIdentityRoutes] });
-      logger.info({ url: running.url, fhir: `${running.baseUrl}/fhir`, database: config.database, auth: config.auth.enabled }, `passerelle listening on ${running.url}`);
+      const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics }) : undefined;
+      const running = await startServer({
+        store,
+        config,
+        logger,
+        metrics,
+        circuits: () => circuitsOf(outbox, config.outbox),
+        mounts: [mountDomainRoutes, mountIdentityRoutes],
+      });
+      logger.info({ url: running.url, fhir: `${running.baseUrl}/fhir`, database: target.location, auth: config.auth.enabled }, `passerelle listening on ${running.url}`);
       // In the background: load the matcher's index (else the first registration waits for it) and write the FHIR
       // Patients a bulk import left pending (an import stopped before its end).
       const identity = identityServiceFor(store);
@@ -58,10 +88,14 @@ export function register(program: Command): void {
         })
         .catch((err: unknown) => logger.error({ err }, 'identity index: loading or pending projections failed'));
 
+      let stopping = false;
       const shutdown = (signal: string): void => {
-        logger.info({ signal }, 'shutting down');
-        running
-          .close()
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down: no new claims, finishing deliveries in flight');
+        // Stop claiming and finish (or release) deliveries, then stop accepting requests, then close the store.
+        (outbox ? outbox.stop(config.outbox.leaseMs / 2) : Promise.resolve())
+          .then(() => running.close())
           .then(() => store.close())
           .then(
             () => process.exit(0),

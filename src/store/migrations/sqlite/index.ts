@@ -2,6 +2,7 @@
 import { migration as m001 } from './001_initial.js';
 import { migration as m002 } from './002_identity.js';
 import { migration as m003 } from './003_identity_index.js';
+import { migration as m004 } from './004_outbox.js';
 import type { Migration } from '../migration.js';
 
-export const sqliteMigrations: readonly Migration[] = [m001, m002, m003];
+export const sqliteMigrations: readonly Migration[] = [m001, m002, m003, m004];

@@ -1,0 +1,121 @@
+// Operations endpoints: liveness (`/healthz`: the process answers), readiness (`/readyz`: the database answers and
+// its schema is the one this process expects), Prometheus metrics (`/metrics`), and the outbox administration under `/admin/outbox`
+// (scope `admin`): list, show with attempts, redrive, pause / resume a destination.
+import type { Express, Request, RequestHandler } from 'express';
+import { z } from 'zod';
+import { conflict, invalid, issue, notFound, outcome } from '../fhir/outcome.js';
+import { metrics as processMetrics } from '../observability/metrics.js';
+import { OUTBOX_STATES, type OutboxState } from '../store/outbox-repository.js';
+import type { ResourceStore } from '../store/repository.js';
+import { schemaStatus } from '../store/open.js';
+import type { AppDeps } from './app.js';
+import { requireScope } from './auth.js';
+
+/** Paths readable without credentials (probes and the scraper). */
+export const OPS_PUBLIC = ['GET /healthz', 'GET /readyz', 'GET /metrics'];
+
+const json =
+  (fn: (req: Request) => Promise<unknown>): RequestHandler =>
+  (req, res, next) => {
+    fn(req).then((body) => res.status(200).json(body), next);
+  };
+
+const listQuery = z.object({
+  state: z.enum(OUTBOX_STATES as [OutboxState, ...OutboxState[]]).optional(),
+  destination: z.string().min(1).optional(),
+  _count: z.coerce.number().int().min(0).max(1000).default(50),
+  _offset: z.coerce.number().int().min(0).default(0),
+});
+
+function parseQuery(req: Request): z.infer<typeof listQuery> {
+  const r = listQuery.safeParse(req.query);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw invalid(`${i.path.join('.')}: ${i.message}`, i.path.join('.'));
+  }
+  return r.data;
+}
+
+/** The outbox administration, shared with the CLI's view of a message. */
+export async function messageDetail(store: ResourceStore, id: string): Promise<unknown> {
+  const message = await store.outbox.get(id);
+  if (!message) throw notFound(`Outbox message ${id} not found`);
+  return { ...message, attemptLog: await store.outbox.attempts(id) };
+}
+
+export function mountOpsRoutes(app: Express, deps: AppDeps): void {
+  const { store } = deps;
+  const metrics = deps.metrics ?? processMetrics;
+  metrics.watch(store);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const check = async (): Promise<void> => {
+      await store.ping();
+      if (deps.config.database === ':memory:' && !deps.config.databaseUrl) return;
+      // Another (newer) process may have migrated the shared database, or migrations may be pending.
+      const { current, latest } = await schemaStatus({ databaseUrl: deps.config.databaseUrl, file: deps.config.database });
+      if (current !== latest) throw new Error(`schema at version ${current}, this process needs ${latest}`);
+    };
+    check().then(
+      () => res.json({ status: 'ready' }),
+      (err: unknown) =>
+        res
+          .status(503)
+          .type('application/fhir+json')
+          .json(outcome([issue('transient', `database not ready: ${err instanceof Error ? err.message : String(err)}`)])),
+    );
+  });
+  app.get('/metrics', (_req, res, next) => {
+    metrics.registry.metrics().then((text) => {
+      res.type(metrics.registry.contentType).send(text);
+    }, next);
+  });
+
+  const admin = requireScope('admin');
+  app.get(
+    '/admin/outbox',
+    admin,
+    json(async (req) => {
+      const q = parseQuery(req);
+      const page = await store.outbox.list({ ...(q.state ? { state: q.state } : {}), ...(q.destination ? { destination: q.destination } : {}), limit: q._count, offset: q._offset });
+      return { total: page.total, items: page.items.map(({ payload: _p, ...m }) => m) };
+    }),
+  );
+  app.get(
+    '/admin/outbox/destinations',
+    admin,
+    json(async () => ({ paused: await store.outbox.pausedDestinations(), circuits: deps.circuits?.() ?? {}, depth: await store.outbox.depth() })),
+  );
+  app.post(
+    '/admin/outbox/redrive-dead',
+    admin,
+    json(async (req) => {
+      const destination = typeof req.query.destination === 'string' && req.query.destination !== '' ? req.query.destination : undefined;
+      return { redriven: await store.outbox.redriveDead(destination) };
+    }),
+  );
+  app.post(
+    '/admin/outbox/destinations/:name/:action',
+    admin,
+    json(async (req) => {
+      const action = String(req.params.action);
+      if (action !== 'pause' && action !== 'resume') throw notFound(`Unknown action ${action}: pause or resume`);
+      await store.outbox.setPaused(String(req.params.name), action === 'pause');
+      return { destination: String(req.params.name), paused: action === 'pause' };
+    }),
+  );
+  app.get('/admin/outbox/:id', admin, json(async (req) => messageDetail(store, String(req.params.id))));
+  app.post(
+    '/admin/outbox/:id/redrive',
+    admin,
+    json(async (req) => {
+      const id = String(req.params.id);
+      if (!(await store.outbox.get(id))) throw notFound(`Outbox message ${id} not found`);
+      if (!(await store.outbox.redrive(id))) throw conflict(`Outbox message ${id} is not dead: only a dead message can be redriven`);
+      return store.outbox.get(id);
+    }),
+  );
+}

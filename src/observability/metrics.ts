@@ -1,0 +1,76 @@
+// Prometheus metrics of one gateway process (prom-client): HTTP requests by route and status with latency
+// histograms, outbox depth by destination and state (read from the store at scrape time), delivery attempts and
+// their latency by destination and outcome, identity registrations by decision and grade. Labels never carry
+// identities, names or document contents.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ResourceStore } from '../store/repository.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly deliveries: Counter<'destination' | 'outcome'>;
+  readonly deliveryDuration: Histogram<'destination' | 'outcome'>;
+  readonly identityDecisions: Counter<'decision' | 'grade'>;
+  private store: ResourceStore | undefined;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'passerelle_' });
+    this.httpRequests = new Counter({
+      name: 'passerelle_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      registers: [this.registry],
+    });
+    this.httpDuration = new Histogram({
+      name: 'passerelle_http_request_duration_seconds',
+      help: 'HTTP request latency, by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.deliveries = new Counter({
+      name: 'passerelle_outbox_delivery_attempts_total',
+      help: 'Outbox delivery attempts, by destination and outcome (delivered, retry, dead, released, lost-lease)',
+      labelNames: ['destination', 'outcome'],
+      registers: [this.registry],
+    });
+    this.deliveryDuration = new Histogram({
+      name: 'passerelle_outbox_delivery_duration_seconds',
+      help: 'Outbox delivery attempt latency, by destination and outcome',
+      labelNames: ['destination', 'outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [this.registry],
+    });
+    this.identityDecisions = new Counter({
+      name: 'passerelle_identity_decisions_total',
+      help: 'Identity registrations, by decision (auto-linked, review, new, known) and grade of the deciding comparison',
+      labelNames: ['decision', 'grade'],
+      registers: [this.registry],
+    });
+    const depth = new Gauge({
+      name: 'passerelle_outbox_messages',
+      help: 'Outbox messages by destination and state (read from the database at scrape time)',
+      labelNames: ['destination', 'state'],
+      registers: [this.registry],
+      collect: async () => {
+        depth.reset();
+        if (!this.store) return;
+        for (const row of await this.store.outbox.depth()) depth.set({ destination: row.destination, state: row.state }, row.count);
+      },
+    });
+  }
+
+  /** The store whose outbox depth the gauge reports. */
+  watch(store: ResourceStore): void {
+    this.store = store;
+  }
+
+  attempt(destination: string, outcome: string, seconds: number): void {
+    this.deliveries.inc({ destination, outcome });
+    this.deliveryDuration.observe({ destination, outcome }, seconds);
+  }
+}
+
+/** The process's metrics (one registry per process; tests may build their own `Metrics`). */
+export const metrics = new Metrics();

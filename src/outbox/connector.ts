@@ -1,0 +1,20 @@
+// What a destination is for the dispatcher: something that delivers one message, passing its idempotency key on,
+// and says whether a failure is worth retrying.
+import type { OutboxMessage } from '../store/outbox-repository.js';
+
+export interface Connector {
+  /** Resolves when the receiver has accepted the message; throws `DeliveryError` (or anything: transient) otherwise. */
+  deliver(message: OutboxMessage, options: { signal: AbortSignal }): Promise<void>;
+}
+
+/** A failed delivery: `transient` failures are retried (with backoff), others send the message dead at once. */
+export class DeliveryError extends Error {
+  override readonly name = 'DeliveryError';
+
+  constructor(
+    message: string,
+    readonly transient: boolean,
+  ) {
+    super(message);
+  }
+}

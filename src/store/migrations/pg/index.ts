@@ -1,0 +1,7 @@
+// PostgreSQL migrations in order; add `NNN_name.ts` beside this file and list it here.
+import { migration as m001 } from './001_initial.js';
+import { migration as m002 } from './002_identity.js';
+import { migration as m003 } from './003_outbox.js';
+import type { Migration } from '../migration.js';
+
+export const pgMigrations: readonly Migration[] = [m001, m002, m003];

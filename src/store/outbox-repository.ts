@@ -1,0 +1,105 @@
+// The transactional outbox's storage contract. A message is written by `tx.outbox.enqueue` in the transaction of
+// the submission that causes it (it commits with it, or not at all); dispatchers claim due messages with a lease,
+// deliver them and record the outcome. Every dialect implements it beside its ResourceStore.
+
+export type OutboxState = 'pending' | 'inflight' | 'delivered' | 'dead';
+export const OUTBOX_STATES: readonly OutboxState[] = ['pending', 'inflight', 'delivered', 'dead'];
+
+export interface OutboxMessage {
+  id: string;
+  /** Insertion order (per database). */
+  seq: number;
+  /** Configured destination name (`outbox.destinations.<name>`). */
+  destination: string;
+  /** Messages with the same key are delivered in insertion order: a later one waits for the earlier. */
+  orderingKey: string;
+  /** Passed on to the receiver (XDS uniqueId, Message-ID, Idempotency-Key); unique per destination. */
+  idempotencyKey: string;
+  payload: unknown;
+  state: OutboxState;
+  /** Delivery attempts started (a claim counts as one). */
+  attempts: number;
+  /** When a pending message becomes due. */
+  nextAttemptAt: string;
+  leaseOwner?: string;
+  leaseExpiresAt?: string;
+  lastError?: string;
+  /** Request id of the submission that caused it (logs follow it to its deliveries). */
+  requestId?: string;
+  created: string;
+  updated: string;
+  deliveredAt?: string;
+}
+
+export interface EnqueueInput {
+  destination: string;
+  orderingKey: string;
+  idempotencyKey: string;
+  payload: unknown;
+  requestId?: string;
+  /** Not due before (default: now). */
+  notBefore?: Date;
+}
+
+export interface OutboxAttempt {
+  messageId: string;
+  attempt: number;
+  at: string;
+  outcome: 'delivered' | 'retry' | 'dead' | 'released';
+  error?: string;
+  durationMs?: number;
+  owner: string;
+}
+
+/** Written in the submission's transaction (`tx.outbox`). */
+export interface OutboxWriter {
+  /** Idempotent per (destination, idempotencyKey): a second enqueue returns the existing message. */
+  enqueue(input: EnqueueInput): Promise<{ message: OutboxMessage; created: boolean }>;
+}
+
+export interface ClaimOptions {
+  /** Who claims (process id); the lease names it. */
+  owner: string;
+  limit: number;
+  leaseMs: number;
+  /** Only messages for these destinations (those this process delivers to). */
+  destinations?: readonly string[];
+  /** Destinations not to claim for now (circuit open, at their concurrency limit). */
+  exclude?: readonly string[];
+  /** At most this many per destination in this claim. */
+  perDestination?: Readonly<Record<string, number>>;
+}
+
+export interface ListQuery {
+  state?: OutboxState;
+  destination?: string;
+  limit: number;
+  offset: number;
+}
+
+/** Used by dispatchers and operations, outside submission transactions. */
+export interface OutboxRepository {
+  /**
+   * Marks due messages in-flight under `owner` for `leaseMs` and returns them: pending ones whose time has come and
+   * in-flight ones whose lease expired (their process died), oldest first, never a message while an earlier one of
+   * its ordering key is still pending or in flight, never one of a paused destination.
+   */
+  claim(options: ClaimOptions): Promise<OutboxMessage[]>;
+  /** Delivered; false when `owner` no longer holds the lease. */
+  complete(id: string, owner: string, durationMs?: number): Promise<boolean>;
+  /** A failed attempt: retried at `retryAt`, or dead (with the error) when `retryAt` is absent. */
+  fail(id: string, owner: string, failure: { error: string; retryAt?: Date; durationMs?: number }): Promise<boolean>;
+  /** Back to pending, due now, the attempt not counted (shutdown before delivery). */
+  release(id: string, owner: string): Promise<boolean>;
+  get(id: string): Promise<OutboxMessage | undefined>;
+  attempts(id: string): Promise<OutboxAttempt[]>;
+  list(query: ListQuery): Promise<{ items: OutboxMessage[]; total: number }>;
+  /** A dead message becomes pending again, due now, its attempts reset; false when it was not dead. */
+  redrive(id: string): Promise<boolean>;
+  /** Every dead message (optionally of one destination) redriven; returns how many. */
+  redriveDead(destination?: string): Promise<number>;
+  setPaused(destination: string, paused: boolean): Promise<void>;
+  pausedDestinations(): Promise<string[]>;
+  /** Message counts by destination and state. */
+  depth(): Promise<{ destination: string; state: OutboxState; count: number }[]>;
+}

@@ -1,0 +1,281 @@
+// The transactional outbox on SQLite (tables of migration 004). `enqueue` runs on the submission's write
+// connection; the dispatcher's operations each run in their own short write transaction (sqlite-store.ts binds
+// them), so a claim is atomic even with several processes on one file (BEGIN IMMEDIATE takes the write lock).
+import { randomUUID } from 'node:crypto';
+import type { SqlConnection } from './sqlite-identity-repository.js';
+import type {
+  ClaimOptions,
+  EnqueueInput,
+  ListQuery,
+  OutboxAttempt,
+  OutboxMessage,
+  OutboxRepository,
+  OutboxState,
+  OutboxWriter,
+} from './outbox-repository.js';
+
+interface Row {
+  seq: number;
+  id: string;
+  destination: string;
+  ordering_key: string;
+  idempotency_key: string;
+  payload: string;
+  state: OutboxState;
+  attempts: number;
+  next_attempt_at: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  last_error: string | null;
+  request_id: string | null;
+  created: string;
+  updated: string;
+  delivered_at: string | null;
+}
+
+const messageOf = (r: Row): OutboxMessage => ({
+  id: r.id,
+  seq: r.seq,
+  destination: r.destination,
+  orderingKey: r.ordering_key,
+  idempotencyKey: r.idempotency_key,
+  payload: JSON.parse(r.payload) as unknown,
+  state: r.state,
+  attempts: r.attempts,
+  nextAttemptAt: r.next_attempt_at,
+  ...(r.lease_owner !== null ? { leaseOwner: r.lease_owner } : {}),
+  ...(r.lease_expires_at !== null ? { leaseExpiresAt: r.lease_expires_at } : {}),
+  ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+  ...(r.request_id !== null ? { requestId: r.request_id } : {}),
+  created: r.created,
+  updated: r.updated,
+  ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
+});
+
+const LIST_MAX = 1000;
+
+function getRow(c: SqlConnection, id: string): Row | undefined {
+  return c.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as Row | undefined;
+}
+
+function enqueue(c: SqlConnection, now: Date, input: EnqueueInput): { message: OutboxMessage; created: boolean } {
+  const existing = c.prepare('SELECT * FROM outbox WHERE destination = ? AND idempotency_key = ?').get(input.destination, input.idempotencyKey) as Row | undefined;
+  if (existing) return { message: messageOf(existing), created: false };
+  const at = now.toISOString();
+  const due = (input.notBefore ?? now).toISOString();
+  const row = c
+    .prepare(
+      `INSERT INTO outbox (id, destination, ordering_key, idempotency_key, payload, state, attempts, next_attempt_at, request_id, created, updated)
+       VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?) RETURNING *`,
+    )
+    .get(randomUUID(), input.destination, input.orderingKey, input.idempotencyKey, JSON.stringify(input.payload ?? null), due, input.requestId ?? null, at, at) as Row;
+  return { message: messageOf(row), created: true };
+}
+
+function recordAttempt(c: SqlConnection, a: OutboxAttempt): void {
+  c.prepare('INSERT INTO outbox_attempts (message_id, attempt, at, outcome, error, duration_ms, owner) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    a.messageId,
+    a.attempt,
+    a.at,
+    a.outcome,
+    a.error ?? null,
+    a.durationMs ?? null,
+    a.owner,
+  );
+}
+
+function claim(c: SqlConnection, now: Date, o: ClaimOptions): OutboxMessage[] {
+  const at = now.toISOString();
+  const limit = Math.max(0, Math.trunc(o.limit));
+  if (limit === 0) return [];
+  const paused = new Set((c.prepare('SELECT destination FROM outbox_destinations WHERE paused = 1').all() as { destination: string }[]).map((r) => r.destination));
+  const excluded = new Set([...(o.exclude ?? []), ...paused]);
+  // Due messages (pending and due, or in flight with an expired lease) that no earlier message of their key holds up.
+  const candidates = c
+    .prepare(
+      `SELECT * FROM (
+         SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= @now
+         UNION ALL
+         SELECT * FROM outbox WHERE state = 'inflight' AND lease_expires_at <= @now
+       ) AS o
+       WHERE NOT EXISTS (
+         SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq AND p.state IN ('pending', 'inflight'))
+       ORDER BY o.next_attempt_at, o.seq
+       LIMIT @limit`,
+    )
+    .all({ now: at, limit: limit * 4 + excluded.size * 4 + 16 }) as Row[];
+  const perDestination = new Map<string, number>();
+  const leaseUntil = new Date(now.getTime() + o.leaseMs).toISOString();
+  const take = c.prepare(
+    `UPDATE outbox SET state = 'inflight', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated = ?
+     WHERE id = ? AND state = ? RETURNING *`,
+  );
+  const out: OutboxMessage[] = [];
+  for (const r of candidates) {
+    if (out.length >= limit) break;
+    if (excluded.has(r.destination) || (o.destinations && !o.destinations.includes(r.destination))) continue;
+    const n = perDestination.get(r.destination) ?? 0;
+    const cap = o.perDestination?.[r.destination];
+    if (cap !== undefined && n >= cap) continue;
+    const claimed = take.get(o.owner, leaseUntil, at, r.id, r.state) as Row | undefined;
+    if (!claimed) continue;
+    perDestination.set(r.destination, n + 1);
+    out.push(messageOf(claimed));
+  }
+  return out;
+}
+
+function complete(c: SqlConnection, now: Date, id: string, owner: string, durationMs?: number): boolean {
+  const at = now.toISOString();
+  const row = c
+    .prepare(
+      `UPDATE outbox SET state = 'delivered', delivered_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated = ?
+       WHERE id = ? AND state = 'inflight' AND lease_owner = ? RETURNING attempts`,
+    )
+    .get(at, at, id, owner) as { attempts: number } | undefined;
+  if (!row) return false;
+  recordAttempt(c, { messageId: id, attempt: row.attempts, at, outcome: 'delivered', ...(durationMs !== undefined ? { durationMs } : {}), owner });
+  return true;
+}
+
+function fail(c: SqlConnection, now: Date, id: string, owner: string, f: { error: string; retryAt?: Date; durationMs?: number }): boolean {
+  const at = now.toISOString();
+  const dead = f.retryAt === undefined;
+  const row = c
+    .prepare(
+      `UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL, updated = ?
+       WHERE id = ? AND state = 'inflight' AND lease_owner = ? RETURNING attempts`,
+    )
+    .get(dead ? 'dead' : 'pending', (f.retryAt ?? now).toISOString(), f.error.slice(0, 2000), at, id, owner) as { attempts: number } | undefined;
+  if (!row) return false;
+  recordAttempt(c, {
+    messageId: id,
+    attempt: row.attempts,
+    at,
+    outcome: dead ? 'dead' : 'retry',
+    error: f.error.slice(0, 2000),
+    ...(f.durationMs !== undefined ? { durationMs: f.durationMs } : {}),
+    owner,
+  });
+  return true;
+}
+
+function release(c: SqlConnection, now: Date, id: string, owner: string): boolean {
+  const at = now.toISOString();
+  const row = c
+    .prepare(
+      `UPDATE outbox SET state = 'pending', attempts = max(attempts - 1, 0), next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL, updated = ?
+       WHERE id = ? AND state = 'inflight' AND lease_owner = ? RETURNING attempts`,
+    )
+    .get(at, at, id, owner) as { attempts: number } | undefined;
+  if (!row) return false;
+  recordAttempt(c, { messageId: id, attempt: row.attempts + 1, at, outcome: 'released', owner });
+  return true;
+}
+
+function attempts(c: SqlConnection, id: string): OutboxAttempt[] {
+  const rows = c.prepare('SELECT * FROM outbox_attempts WHERE message_id = ? ORDER BY rowid').all(id) as {
+    message_id: string;
+    attempt: number;
+    at: string;
+    outcome: OutboxAttempt['outcome'];
+    error: string | null;
+    duration_ms: number | null;
+    owner: string;
+  }[];
+  return rows.map((r) => ({
+    messageId: r.message_id,
+    attempt: r.attempt,
+    at: r.at,
+    outcome: r.outcome,
+    ...(r.error !== null ? { error: r.error } : {}),
+    ...(r.duration_ms !== null ? { durationMs: r.duration_ms } : {}),
+    owner: r.owner,
+  }));
+}
+
+function list(c: SqlConnection, q: ListQuery): { items: OutboxMessage[]; total: number } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (q.state) {
+    where.push('state = ?');
+    params.push(q.state);
+  }
+  if (q.destination) {
+    where.push('destination = ?');
+    params.push(q.destination);
+  }
+  const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const limit = Math.max(0, Math.min(Math.trunc(q.limit), LIST_MAX));
+  const rows = c.prepare(`SELECT * FROM outbox ${w} ORDER BY seq LIMIT ? OFFSET ?`).all(...params, limit, Math.max(0, Math.trunc(q.offset))) as Row[];
+  const { n } = c.prepare(`SELECT count(*) AS n FROM outbox ${w}`).get(...params) as { n: number };
+  return { items: rows.map(messageOf), total: n };
+}
+
+function redrive(c: SqlConnection, now: Date, id: string): boolean {
+  const at = now.toISOString();
+  return (
+    c.prepare(`UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, updated = ? WHERE id = ? AND state = 'dead'`).run(at, at, id).changes === 1
+  );
+}
+
+function redriveDead(c: SqlConnection, now: Date, destination?: string): number {
+  const at = now.toISOString();
+  const sql = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, updated = ? WHERE state = 'dead'${destination ? ' AND destination = ?' : ''}`;
+  return c.prepare(sql).run(...[at, at, ...(destination ? [destination] : [])]).changes;
+}
+
+function setPaused(c: SqlConnection, now: Date, destination: string, paused: boolean): void {
+  c.prepare(
+    `INSERT INTO outbox_destinations (destination, paused, updated) VALUES (?, ?, ?)
+     ON CONFLICT (destination) DO UPDATE SET paused = excluded.paused, updated = excluded.updated`,
+  ).run(destination, paused ? 1 : 0, now.toISOString());
+}
+
+function pausedDestinations(c: SqlConnection): string[] {
+  return (c.prepare('SELECT destination FROM outbox_destinations WHERE paused = 1 ORDER BY destination').all() as { destination: string }[]).map((r) => r.destination);
+}
+
+function depth(c: SqlConnection): { destination: string; state: OutboxState; count: number }[] {
+  return c.prepare('SELECT destination, state, count(*) AS count FROM outbox GROUP BY destination, state ORDER BY destination, state').all() as {
+    destination: string;
+    state: OutboxState;
+    count: number;
+  }[];
+}
+
+/** Runs an operation on the right connection: `read` on the reader, `write` in its own write transaction. */
+export interface OutboxRunners {
+  read<T>(op: (c: SqlConnection) => T): Promise<T>;
+  write<T>(op: (c: SqlConnection) => T): Promise<T>;
+}
+
+export function sqliteOutboxRepository(run: OutboxRunners, now: () => Date): OutboxRepository {
+  return {
+    claim: (o) => run.write((c) => claim(c, now(), o)),
+    complete: (id, owner, ms) => run.write((c) => complete(c, now(), id, owner, ms)),
+    fail: (id, owner, f) => run.write((c) => fail(c, now(), id, owner, f)),
+    release: (id, owner) => run.write((c) => release(c, now(), id, owner)),
+    get: async (id) => {
+      const row = await run.read((c) => getRow(c, id));
+      return row && messageOf(row);
+    },
+    attempts: (id) => run.read((c) => attempts(c, id)),
+    list: (q) => run.read((c) => list(c, q)),
+    redrive: (id) => run.write((c) => redrive(c, now(), id)),
+    redriveDead: (destination) => run.write((c) => redriveDead(c, now(), destination)),
+    setPaused: (destination, paused) => run.write((c) => setPaused(c, now(), destination, paused)),
+    pausedDestinations: () => run.read((c) => pausedDestinations(c)),
+    depth: () => run.read((c) => depth(c)),
+  };
+}
+
+/** The writer of one transaction (`tx.outbox`). */
+export function sqliteOutboxWriter(c: SqlConnection, now: () => Date, guard: () => void): OutboxWriter {
+  return {
+    enqueue: async (input) => {
+      guard();
+      return enqueue(c, now(), input);
+    },
+  };
+}
