@@ -597,6 +597,8 @@ class ScaleTruth {
   readonly decisions: Record<RegistrationDecision, number> = { 'auto-linked': 0, review: 0, new: 0, known: 0 };
   registered = 0;
   falseAutoLinks = 0;
+  /** The first false auto-links: the registered copy and the federated identity it was linked to. */
+  readonly falseSamples: { federatedId: string; copy: GeneratedIdentity; score?: number }[] = [];
 
   constructor(sources: number) {
     this.federatedOf = new Int32Array(sources);
@@ -606,13 +608,14 @@ class ScaleTruth {
     return this.numberOf.size;
   }
 
-  record(person: number, r: RegistrationResult): void {
+  record(person: number, r: RegistrationResult, copy?: GeneratedIdentity): void {
     this.decisions[r.decision]++;
     let f = this.numberOf.get(r.federatedId);
     if (r.decision === 'auto-linked') {
       if (f === undefined) throw new Error(`auto-linked to an unknown federated identity ${r.federatedId}`);
       if (this.creators[f] !== person) {
         this.falseAutoLinks++;
+        if (copy && this.falseSamples.length < 5) this.falseSamples.push({ federatedId: r.federatedId, copy, ...(r.score !== undefined ? { score: r.score } : {}) });
         const others = this.joined.get(f);
         if (!others) this.joined.set(f, [person]);
         else if (!others.includes(person)) others.push(person);
@@ -689,7 +692,7 @@ async function scale(dir: string, equal: EqualSize | undefined): Promise<void> {
       const seconds = (performance.now() - t0) / 1000;
       registrySeconds += seconds;
       deciles.add(batch.length, seconds);
-      for (let i = 0; i < batch.length; i++) truth.record(personNumber(batch[i]), results[i]);
+      for (let i = 0; i < batch.length; i++) truth.record(personNumber(batch[i]), results[i], batch[i]);
       batch = [];
     };
     const wall = performance.now();
@@ -723,6 +726,13 @@ async function scale(dir: string, equal: EqualSize | undefined): Promise<void> {
     const rates = deciles.rates.map((r) => int(r));
     line(`  by decile (${int(Math.ceil(n / 10))} each)`, `first ${rates[0] ?? 'n/a'}/s, last ${rates[rates.length - 1] ?? 'n/a'}/s`, rates.join(' → '));
     line('decisions auto / review / new', `${int(d['auto-linked'])} / ${int(d.review)} / ${int(d.new)}`, `false auto-links ${int(truth.falseAutoLinks)} (by the generator's ground truth); largest federated identity ${truth.largest()} sources`);
+    for (const f of truth.falseSamples) {
+      // Synthetic identities only: printing them shows what the policy let through.
+      const fed = await store.identities.getFederated(f.federatedId);
+      const t = (x: GeneratedIdentity['identity'] | undefined): string =>
+        x ? `${x.status} ${x.birthName} ${x.firstBirthGivenName} [${(x.birthGivenNames ?? []).join(', ')}] ${x.birthDate} ${x.sex} ${x.birthPlaceInsee ?? '-'} ins ${x.ins?.matricule ?? '-'}` : '?';
+      console.log(`  false auto-link: copy of ${f.copy.personId} (${f.copy.corruptions.join('+') || 'no corruption'}${f.copy.person.hardCase ? `, ${f.copy.person.hardCase.kind}` : ''}) ${t(f.copy.identity)}  →  ${t(fed?.traits)} score ${f.score?.toFixed(3)}`);
+    }
     line('FHIR Patients left pending', int(pending), '(written by drainProjections / at the next server start; not drained here)');
     line('RSS after the import (scale process)', `${rssMiB().toFixed(0)} MiB`, `(before ${rssBefore.toFixed(0)} MiB; peak so far ${peakRssMiB().toFixed(0)} MiB; the bench's ground truth included)`);
 

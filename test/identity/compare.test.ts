@@ -143,9 +143,9 @@ describe('INS', () => {
     expect(renamed.grade).toBe('probable');
     expect(renamed.flag).toBe('COLP');
     expect(renamed.reasons[0]).toContain('givenName different');
-    // Sex and birth date both differ: the weight is low, the pair still goes to review.
+    // Birth name, sex and birth date differ: the weight is low, the pair still goes to review.
     const mixed = match(
-      person({ status: 'RECUP', sex: 'M', birthDate: '1950-06-01', birthPlaceInsee: '13055', firstBirthGivenName: 'Paul', birthGivenNames: ['Paul'], ins: { matricule: NIR_HELENE, oid: OID.NIR } }),
+      person({ status: 'RECUP', sex: 'M', birthName: 'Martin', birthDate: '1950-06-01', birthPlaceInsee: '13055', firstBirthGivenName: 'Paul', birthGivenNames: ['Paul'], ins: { matricule: NIR_HELENE, oid: OID.NIR } }),
       qual(),
     );
     expect(mixed.grade).toBe('possible');
