@@ -161,7 +161,9 @@ export class Dispatcher {
     const done = this.deliver(d, message, abort.signal).finally(() => {
       d.inFlight--;
       this.inFlight.delete(message.id);
-      this.notify();
+      // Claim again once half the destination's slots are free (one claim per freed slot would cost a query per
+      // message), or at once when nothing is left in flight; the poll covers the rest.
+      if (d.inFlight <= d.concurrency / 2 || this.inFlight.size === 0) this.notify();
     });
     this.inFlight.set(message.id, { message, abort, done });
   }
