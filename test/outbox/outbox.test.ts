@@ -184,6 +184,30 @@ describe('Dispatcher against a real HTTP receiver', () => {
     expect(receiver.hits.get('m-0')).toBe(1);
   });
 
+  it('a message that always fails transiently is retried up to the cap, then dead; the others are not held up', async () => {
+    receiver.failing.add('m-3');
+    await enqueue(12, (i) => `k${i}`);
+    start({ baseMs: 10, maxMs: 40, maxAttempts: 4 });
+    await waitFor(async () => (await store.outbox.list({ state: 'dead', limit: 0, offset: 0 })).total === 1, 20_000, 'the failing message to go dead');
+    await waitFor(async () => (await delivered()) === 11, 20_000, 'the others');
+    const [dead] = (await store.outbox.list({ state: 'dead', limit: 1, offset: 0 })).items;
+    expect(dead).toMatchObject({ idempotencyKey: 'm-3', attempts: 4, lastError: 'HTTP 503: cannot process this one' });
+    expect((await store.outbox.attempts(dead.id)).map((a) => a.outcome)).toEqual(['retry', 'retry', 'retry', 'dead']);
+  });
+
+  it('logs each delivery with the request id of the submission, never the payload', async () => {
+    const lines: string[] = [];
+    const { pino } = await import('pino');
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    await store.transaction((tx) => tx.outbox.enqueue({ ...msg(1), requestId: 'req-42', payload: { secret: 'DUPONT Marie' } }));
+    dispatcher = new Dispatcher({ outbox: store.outbox, destinations: { sink: { connector: httpConnector({ url: receiver.url }) } }, pollMs: 10, logger });
+    dispatcher.start();
+    await waitFor(async () => (await delivered()) === 1, 10_000, 'the delivery');
+    const delivery = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'outbox: delivered');
+    expect(delivery).toMatchObject({ reqId: 'req-42', destination: 'sink', attempt: 1, outcome: 'delivered' });
+    expect(lines.join('\n')).not.toContain('DUPONT');
+  });
+
   it('stops claiming on stop() and releases what it cannot finish in time', async () => {
     receiver.delayMs = 300;
     await enqueue(8, (i) => `k${i}`);

@@ -13,6 +13,8 @@ export interface Receiver {
   down: boolean;
   /** Keys answered 400 (a permanent refusal). */
   poison: Set<string>;
+  /** Keys always answered 503 (a failure the dispatcher retries until the cap). */
+  failing: Set<string>;
   delayMs: number;
   requests: number;
   close(): Promise<void>;
@@ -25,6 +27,7 @@ export async function startReceiver(): Promise<Receiver> {
     accepted: [],
     down: false,
     poison: new Set(),
+    failing: new Set(),
     delayMs: 0,
     requests: 0,
     close: async () => undefined,
@@ -38,6 +41,10 @@ export async function startReceiver(): Promise<Receiver> {
       const answer = (): void => {
         if (r.down) {
           res.writeHead(503).end('down for maintenance');
+          return;
+        }
+        if (r.failing.has(key)) {
+          res.writeHead(503).end('cannot process this one');
           return;
         }
         if (r.poison.has(key)) {
