@@ -3,17 +3,7 @@
 // Behaviour matches sqlite-identity-repository.ts; what differs is how writers from several processes are ordered
 // (the identity_seq row lock, and `lockRegistry`'s advisory lock).
 import type { QueryResult, QueryResultRow } from 'pg';
-import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, SourceIdentity } from '../identity/types.js';
-import type {
-  FederatedIdentityRecord,
-  LinkRow,
-  PairDecision,
-  PairDecisionRecord,
-  ReviewRecord,
-  ReviewState,
-  SourceDecision,
-  SourceIdentityRecord,
-} from '../identity/records.js';
+import type { FederatedIdentityRecord, SourceDecision } from '../identity/records.js';
 import {
   orderedPair,
   type FederatedInput,
@@ -22,144 +12,44 @@ import {
   type IdentityWriter,
   type ReviewListQuery,
 } from './identity-repository.js';
+import {
+  identityRows,
+  registryIterations,
+  reviewListStatements,
+  type FederatedRow,
+  type LinkSourceRow,
+  type PairRow,
+  type ReviewRow,
+  type SourceRow,
+} from './identity-rows.js';
+import { nativeColumns, numbered, positive } from './sql-dialect.js';
 
 /** Runs one statement on the right connection (the pool, or the transaction's client). */
 export type PgQuery = <R extends QueryResultRow = QueryResultRow>(sql: string, params?: readonly unknown[]) => Promise<QueryResult<R>>;
 
-const LIST_MAX = 1000;
-const LINKS_PAGE = 1000;
-const ACTIVE_PAGE = 5000;
-
-// ---- rows ---------------------------------------------------------------------------------------------
 // json columns arrive parsed, text[] as arrays, bigint as numbers (pg-store.ts sets the int8 parser).
-
-interface SourceRow {
-  system: string;
-  local_id: string;
-  federated_id: string;
-  traits: SourceIdentity;
-  status: IdentityStatus;
-  decision: SourceDecision;
-  score: number | null;
-  created: string;
-  updated: string;
-}
-
-interface FederatedRow {
-  id: string;
-  status: IdentityStatus;
-  flags: IdentityFlag[];
-  active: boolean;
-  replaced_by: string | null;
-  traits: SourceIdentity;
-  blocking_keys: string[];
-  seq: number;
-  created: string;
-  updated: string;
-}
-
-interface ReviewRow {
-  id: string;
-  source_system: string;
-  source_id: string;
-  new_federated_id: string;
-  candidate_federated_id: string;
-  grade: MatchGrade;
-  score: number;
-  comparison: MatchResult;
-  flag: 'DPOT' | 'COLP';
-  state: ReviewState;
-  decision: PairDecision | null;
-  decided_by: string | null;
-  decided_at: string | null;
-  reason: string | null;
-  created: string;
-}
-
-interface PairRow {
-  federated_a: string;
-  federated_b: string;
-  decision: PairDecision;
-  decided_by: string;
-  decided_at: string;
-  reason: string | null;
-  review_id: string | null;
-}
-
-const sourceOf = (r: SourceRow): SourceIdentityRecord => ({
-  system: r.system,
-  localId: r.local_id,
-  federatedId: r.federated_id,
-  traits: r.traits,
-  status: r.status,
-  decision: r.decision,
-  ...(r.score !== null ? { score: r.score } : {}),
-  created: r.created,
-  updated: r.updated,
-});
-
-const federatedOf = (r: FederatedRow): FederatedIdentityRecord => ({
-  id: r.id,
-  status: r.status,
-  flags: r.flags,
-  active: r.active,
-  ...(r.replaced_by !== null ? { replacedBy: r.replaced_by } : {}),
-  traits: r.traits,
-  blockingKeys: r.blocking_keys,
-  seq: r.seq,
-  created: r.created,
-  updated: r.updated,
-});
-
-const reviewOf = (r: ReviewRow): ReviewRecord => ({
-  id: r.id,
-  sourceSystem: r.source_system,
-  sourceId: r.source_id,
-  newFederatedId: r.new_federated_id,
-  candidateFederatedId: r.candidate_federated_id,
-  grade: r.grade,
-  score: r.score,
-  comparison: r.comparison,
-  flag: r.flag,
-  state: r.state,
-  ...(r.decision !== null ? { decision: r.decision } : {}),
-  ...(r.decided_by !== null ? { decidedBy: r.decided_by } : {}),
-  ...(r.decided_at !== null ? { decidedAt: r.decided_at } : {}),
-  ...(r.reason !== null ? { reason: r.reason } : {}),
-  created: r.created,
-});
-
-const pairOf = (r: PairRow): PairDecisionRecord => ({
-  a: r.federated_a,
-  b: r.federated_b,
-  decision: r.decision,
-  decidedBy: r.decided_by,
-  decidedAt: r.decided_at,
-  ...(r.reason !== null ? { reason: r.reason } : {}),
-  ...(r.review_id !== null ? { reviewId: r.review_id } : {}),
-});
-
-const positive = (n: number): number => Math.max(1, Math.trunc(n));
+const mappers = identityRows(nativeColumns);
+const { sourceOf, federatedOf, reviewOf, pairOf } = mappers;
 
 // ---- reads --------------------------------------------------------------------------------------------
 
 function reader(q: PgQuery): IdentityReader {
   return {
     async getSource(system, localId) {
-      const { rows } = await q<SourceRow>('SELECT * FROM identity_sources WHERE system = $1 AND local_id = $2', [system, localId]);
+      const { rows } = await q<SourceRow<'native'>>('SELECT * FROM identity_sources WHERE system = $1 AND local_id = $2', [system, localId]);
       return rows[0] && sourceOf(rows[0]);
     },
     async sourcesOf(federatedId) {
-      const { rows } = await q<SourceRow>('SELECT * FROM identity_sources WHERE federated_id = $1 ORDER BY system, local_id', [federatedId]);
+      const { rows } = await q<SourceRow<'native'>>('SELECT * FROM identity_sources WHERE federated_id = $1 ORDER BY system, local_id', [federatedId]);
       return rows.map(sourceOf);
     },
     async getFederated(id) {
-      const { rows } = await q<FederatedRow>('SELECT * FROM identity_federated WHERE id = $1', [id]);
+      const { rows } = await q<FederatedRow<'native'>>('SELECT * FROM identity_federated WHERE id = $1', [id]);
       return rows[0] && federatedOf(rows[0]);
     },
     async getFederatedMany(ids) {
       if (ids.length === 0) return [];
-      const { rows } = await q<FederatedRow>('SELECT * FROM identity_federated WHERE id = ANY($1::text[])', [[...new Set(ids)]]);
+      const { rows } = await q<FederatedRow<'native'>>('SELECT * FROM identity_federated WHERE id = ANY($1::text[])', [[...new Set(ids)]]);
       const byId = new Map(rows.map((r) => [r.id, r]));
       const out: FederatedIdentityRecord[] = [];
       for (const id of ids) {
@@ -181,25 +71,17 @@ function reader(q: PgQuery): IdentityReader {
       return rows.map(pairOf);
     },
     async getReview(id) {
-      const { rows } = await q<ReviewRow>('SELECT * FROM identity_reviews WHERE id = $1', [id]);
+      const { rows } = await q<ReviewRow<'native'>>('SELECT * FROM identity_reviews WHERE id = $1', [id]);
       return rows[0] && reviewOf(rows[0]);
     },
     async listReviews(query: ReviewListQuery) {
-      const limit = Math.max(0, Math.min(Math.trunc(query.limit), LIST_MAX));
-      const offset = Math.max(0, Math.trunc(query.offset));
-      const where = query.state ? 'WHERE state = $1' : '';
-      const params: unknown[] = query.state ? [query.state] : [];
-      const n = params.length;
-      const { rows } = await q<ReviewRow>(`SELECT * FROM identity_reviews ${where} ORDER BY created, id LIMIT $${n + 1} OFFSET $${n + 2}`, [
-        ...params,
-        limit,
-        offset,
-      ]);
-      const total = await q<{ n: number }>(`SELECT count(*) AS n FROM identity_reviews ${where}`, params);
+      const { page, count } = reviewListStatements(query);
+      const { rows } = await q<ReviewRow<'native'>>(numbered(page.sql), page.params);
+      const total = await q<{ n: number }>(numbered(count.sql), count.params);
       return { items: rows.map(reviewOf), total: total.rows[0].n };
     },
     async openReviewsOf(id) {
-      const { rows } = await q<ReviewRow>(
+      const { rows } = await q<ReviewRow<'native'>>(
         `SELECT * FROM identity_reviews WHERE new_federated_id = $1 AND state = 'open'
          UNION ALL
          SELECT * FROM identity_reviews WHERE candidate_federated_id = $1 AND state = 'open'
@@ -223,7 +105,7 @@ function reader(q: PgQuery): IdentityReader {
       return rows[0]?.value ?? 0;
     },
     async federatedChangedSince(seq, limit) {
-      const { rows } = await q<FederatedRow>('SELECT * FROM identity_federated WHERE seq > $1 ORDER BY seq LIMIT $2', [seq, positive(limit)]);
+      const { rows } = await q<FederatedRow<'native'>>('SELECT * FROM identity_federated WHERE seq > $1 ORDER BY seq LIMIT $2', [seq, positive(limit)]);
       return rows.map(federatedOf);
     },
   };
@@ -233,46 +115,30 @@ function reader(q: PgQuery): IdentityReader {
 export function pgIdentityRepository(q: PgQuery): IdentityRepository {
   return {
     ...reader(q),
-    async *links(options?: { pageSize?: number }): AsyncIterable<LinkRow> {
-      const size = Math.max(1, Math.min(Math.trunc(options?.pageSize ?? LINKS_PAGE), 10_000));
-      let after: { system: string; localId: string } | undefined;
-      for (;;) {
-        // Keyset pages, each its own statement: no cursor stays open across the consumer's awaits.
-        const { rows } = after
-          ? await q<SourceRow>(
-              `SELECT system, local_id, federated_id, decision, score FROM identity_sources
-               WHERE (system, local_id) > ($1, $2) ORDER BY system, local_id LIMIT $3`,
-              [after.system, after.localId, size],
-            )
-          : await q<SourceRow>('SELECT system, local_id, federated_id, decision, score FROM identity_sources ORDER BY system, local_id LIMIT $1', [size]);
-        for (const r of rows) {
-          yield {
-            source_system: r.system,
-            source_id: r.local_id,
-            federated_id: r.federated_id,
-            decision: r.decision,
-            ...(r.score !== null ? { score: r.score } : {}),
-          };
-        }
-        if (rows.length < size) return;
-        const last = rows[rows.length - 1];
-        after = { system: last.system, localId: last.local_id };
-      }
-    },
-    async *activeFederated(options?: { pageSize?: number }): AsyncIterable<FederatedIdentityRecord> {
-      const size = Math.max(1, Math.min(Math.trunc(options?.pageSize ?? ACTIVE_PAGE), 50_000));
-      let after: string | undefined;
-      for (;;) {
-        const { rows } =
-          after === undefined
-            ? await q<FederatedRow>('SELECT * FROM identity_federated WHERE active ORDER BY id LIMIT $1', [size])
-            : await q<FederatedRow>('SELECT * FROM identity_federated WHERE active AND id > $1 ORDER BY id LIMIT $2', [after, size]);
-        for (const r of rows) yield federatedOf(r);
-        if (rows.length < size) return;
-        after = rows[rows.length - 1].id;
-      }
-    },
+    ...registryIterations(mappers, {
+      links: (after, size) => linksPage(q, after, size),
+      active: (after, size) => activePage(q, after, size),
+    }),
   };
+}
+
+async function linksPage(q: PgQuery, after: { system: string; localId: string } | undefined, limit: number): Promise<LinkSourceRow[]> {
+  const { rows } = after
+    ? await q<LinkSourceRow>(
+        `SELECT system, local_id, federated_id, decision, score FROM identity_sources
+         WHERE (system, local_id) > ($1, $2) ORDER BY system, local_id LIMIT $3`,
+        [after.system, after.localId, limit],
+      )
+    : await q<LinkSourceRow>('SELECT system, local_id, federated_id, decision, score FROM identity_sources ORDER BY system, local_id LIMIT $1', [limit]);
+  return rows;
+}
+
+async function activePage(q: PgQuery, after: string | undefined, limit: number): Promise<FederatedRow<'native'>[]> {
+  const { rows } =
+    after === undefined
+      ? await q<FederatedRow<'native'>>('SELECT * FROM identity_federated WHERE active ORDER BY id LIMIT $1', [limit])
+      : await q<FederatedRow<'native'>>('SELECT * FROM identity_federated WHERE active AND id > $1 ORDER BY id LIMIT $2', [after, limit]);
+  return rows;
 }
 
 // ---- writes -------------------------------------------------------------------------------------------
@@ -315,7 +181,7 @@ export function pgIdentityWriter(q: PgQuery, now: () => Date, lockRegistry: () =
     },
     async moveSources(from, to, decision: SourceDecision) {
       const at = stamp();
-      const { rows } = await q<SourceRow>(
+      const { rows } = await q<SourceRow<'native'>>(
         `UPDATE identity_sources SET federated_id = $1, decision = $2, updated = $3 WHERE federated_id = $4 RETURNING *`,
         [to, decision, at, from],
       );

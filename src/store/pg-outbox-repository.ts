@@ -4,57 +4,14 @@
 // (lease_expires_at) lets another take it over if its process dies.
 import { randomUUID } from 'node:crypto';
 import type { PgQuery } from './pg-identity-repository.js';
-import type {
-  ClaimOptions,
-  EnqueueInput,
-  ListQuery,
-  OutboxAttempt,
-  OutboxMessage,
-  OutboxRepository,
-  OutboxState,
-  OutboxWriter,
-} from './outbox-repository.js';
+import type { ClaimOptions, EnqueueInput, ListQuery, OutboxAttempt, OutboxRepository, OutboxState, OutboxWriter } from './outbox-repository.js';
+import { attemptOf, messageMapper, outboxListStatements, storedError, type AttemptRow, type OutboxRow } from './outbox-rows.js';
+import { nativeColumns, numbered } from './sql-dialect.js';
 
-interface Row {
-  seq: number;
-  id: string;
-  destination: string;
-  ordering_key: string;
-  idempotency_key: string;
-  payload: unknown;
-  state: OutboxState;
-  attempts: number;
-  next_attempt_at: string;
-  lease_owner: string | null;
-  lease_expires_at: string | null;
-  last_error: string | null;
-  request_id: string | null;
-  created: string;
-  updated: string;
-  delivered_at: string | null;
-}
+type Row = OutboxRow<'native'>;
 
-const messageOf = (r: Row): OutboxMessage => ({
-  id: r.id,
-  seq: r.seq,
-  destination: r.destination,
-  orderingKey: r.ordering_key,
-  idempotencyKey: r.idempotency_key,
-  payload: r.payload,
-  state: r.state,
-  attempts: r.attempts,
-  nextAttemptAt: r.next_attempt_at,
-  ...(r.lease_owner !== null ? { leaseOwner: r.lease_owner } : {}),
-  ...(r.lease_expires_at !== null ? { leaseExpiresAt: r.lease_expires_at } : {}),
-  ...(r.last_error !== null ? { lastError: r.last_error } : {}),
-  ...(r.request_id !== null ? { requestId: r.request_id } : {}),
-  created: r.created,
-  updated: r.updated,
-  ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
-});
+const messageOf = messageMapper(nativeColumns);
 
-const LIST_MAX = 1000;
-const ERROR_MAX = 2000;
 /** Advisory lock class of enqueues (second key: hash of the ordering key). */
 const LOCK_ORDERING_KEY = 0x7061_0003;
 
@@ -143,7 +100,7 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
     fail: async (id, owner, f) => {
       const at = now().toISOString();
       const dead = f.retryAt === undefined;
-      const error = f.error.slice(0, ERROR_MAX);
+      const error = storedError(f.error);
       return settle(
         `UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_expires_at = NULL, updated = $4
          WHERE id = $5 AND state = 'inflight' AND lease_owner = $6 RETURNING attempts`,
@@ -168,42 +125,13 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
       return rows[0] && messageOf(rows[0]);
     },
     attempts: async (id) => {
-      const { rows } = await q<{
-        message_id: string;
-        attempt: number;
-        at: string;
-        outcome: OutboxAttempt['outcome'];
-        error: string | null;
-        duration_ms: number | null;
-        owner: string;
-      }>('SELECT * FROM outbox_attempts WHERE message_id = $1 ORDER BY n', [id]);
-      return rows.map((r) => ({
-        messageId: r.message_id,
-        attempt: r.attempt,
-        at: r.at,
-        outcome: r.outcome,
-        ...(r.error !== null ? { error: r.error } : {}),
-        ...(r.duration_ms !== null ? { durationMs: r.duration_ms } : {}),
-        owner: r.owner,
-      }));
+      const { rows } = await q<AttemptRow>('SELECT * FROM outbox_attempts WHERE message_id = $1 ORDER BY n', [id]);
+      return rows.map(attemptOf);
     },
     list: async (query: ListQuery) => {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (query.state) {
-        params.push(query.state);
-        where.push(`state = $${params.length}`);
-      }
-      if (query.destination) {
-        params.push(query.destination);
-        where.push(`destination = $${params.length}`);
-      }
-      const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      const limit = Math.max(0, Math.min(Math.trunc(query.limit), LIST_MAX));
-      const offset = Math.max(0, Math.trunc(query.offset));
-      const n = params.length;
-      const { rows } = await q<Row>(`SELECT * FROM outbox ${w} ORDER BY seq LIMIT $${n + 1} OFFSET $${n + 2}`, [...params, limit, offset]);
-      const total = await q<{ n: number }>(`SELECT count(*) AS n FROM outbox ${w}`, params);
+      const { page, count } = outboxListStatements(query);
+      const { rows } = await q<Row>(numbered(page.sql), page.params);
+      const total = await q<{ n: number }>(numbered(count.sql), count.params);
       return { items: rows.map(messageOf), total: total.rows[0].n };
     },
     redrive: async (id) => {

@@ -7,24 +7,27 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import type { Resource } from '@medplum/fhirtypes';
-import {
-  dateCriterion,
-  extractIndexValues,
-  getSearchParam,
-  isResourceType,
-  referenceCriterion,
-  tokenCriterion,
-  uriCriterion,
-  type SearchParamDefinition,
-  type SearchPredicate,
-} from '../fhir/search-params.js';
-import { conflict, invalid } from '../fhir/outcome.js';
+import { extractIndexValues } from '../fhir/search-params.js';
 import { checkMigrations, type Migration } from './migrations/migration.js';
 import { pgMigrations } from './migrations/pg/index.js';
 import type { IdentityRepository } from './identity-repository.js';
 import { pgIdentityRepository, pgIdentityWriter, type PgQuery } from './pg-identity-repository.js';
 import type { OutboxRepository } from './outbox-repository.js';
 import { pgOutboxRepository, pgOutboxWriter } from './pg-outbox-repository.js';
+import {
+  auditQuery,
+  auditRecordOf,
+  indexChanges,
+  planDelete,
+  planWrite,
+  resourceKeyOf,
+  type AuditRow,
+  type ResourceRow,
+  type StoredIndexRow,
+} from './resource-rows.js';
+import { compileSearch, searchStatements, type SearchDialect } from './search-sql.js';
+import { nativeColumns, numbered } from './sql-dialect.js';
+import { checkApplied, runAfterCommit } from './store-common.js';
 import type {
   AuditEntry,
   AuditRecord,
@@ -65,9 +68,6 @@ export async function openPgStore(options: PgStoreOptions): Promise<PgStore> {
   return PgStoreImpl.open(options);
 }
 
-const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
-const AUDIT_DEFAULT_LIMIT = 100;
-const AUDIT_MAX_LIMIT = 1000;
 const DEFAULT_POOL_SIZE = 10;
 /**
  * Advisory lock classes (first key of the two-key form; the second is a hash of the schema name, so stores in
@@ -85,23 +85,6 @@ const types = {
       : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
-interface ResourceRow {
-  version: number;
-  deleted: boolean;
-  json: Resource;
-}
-
-interface AuditRow {
-  id: number;
-  recorded: string;
-  action: string;
-  actor: string;
-  entities: string[];
-  outcome: 'success' | 'failure';
-  detail: string | null;
-  request_id: string | null;
-}
-
 /** `"name"` with embedded quotes doubled. */
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -115,17 +98,6 @@ export function redactUrl(url: string): string {
     return u.toString();
   } catch {
     return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
-  }
-}
-
-/** After-commit hooks: the data is committed, so a failing hook is reported and the others still run. */
-function runAfterCommit(hooks: readonly (() => void)[]): void {
-  for (const hook of hooks) {
-    try {
-      hook();
-    } catch (err) {
-      process.emitWarning(`store: after-commit hook failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
   }
 }
 
@@ -335,27 +307,9 @@ class PgStoreImpl implements PgStore {
   }
 
   async auditLog(filter: { entity?: string; limit?: number } = {}): Promise<AuditRecord[]> {
-    const wanted = Number.isFinite(filter.limit) ? Math.trunc(filter.limit as number) : AUDIT_DEFAULT_LIMIT;
-    const limit = Math.max(1, Math.min(wanted, AUDIT_MAX_LIMIT));
-    const { rows } =
-      filter.entity === undefined
-        ? await this.q<AuditRow>('SELECT * FROM audit ORDER BY id DESC LIMIT $1', [limit])
-        : await this.q<AuditRow>(
-            'SELECT a.* FROM audit_entities e JOIN audit a ON a.id = e.audit_id WHERE e.entity = $1 ORDER BY a.id DESC LIMIT $2',
-            [filter.entity, limit],
-          );
-    return rows.map(
-      (r): AuditRecord => ({
-        id: r.id,
-        recorded: r.recorded,
-        action: r.action,
-        actor: r.actor,
-        entities: r.entities,
-        outcome: r.outcome,
-        ...(r.detail !== null ? { detail: r.detail } : {}),
-        ...(r.request_id !== null ? { requestId: r.request_id } : {}),
-      }),
-    );
+    const { sql, params } = auditQuery(filter);
+    const { rows } = await this.q<AuditRow<'native'>>(numbered(sql), params);
+    return rows.map((r) => auditRecordOf(r, nativeColumns));
   }
 
   async ping(): Promise<void> {
@@ -392,20 +346,6 @@ async function appliedMigrations(q: PgQuery): Promise<{ version: number; name: s
   const { rows } = await q<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
   if (rows[0].t === null) return [];
   return (await q<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
-}
-
-function checkApplied(applied: readonly { version: number; name: string }[], migrations: readonly Migration[]): void {
-  applied.forEach((row, i) => {
-    const known = migrations[i];
-    if (row.version !== i + 1 || !known) {
-      throw new Error(
-        `Database schema version ${row.version} is unknown to this Passerelle (it knows 1–${migrations.length}); upgrade Passerelle`,
-      );
-    }
-    if (known.name !== row.name) {
-      throw new Error(`Database migration ${row.version} is "${row.name}" but this Passerelle calls it "${known.name}"`);
-    }
-  });
 }
 
 /**
@@ -489,8 +429,8 @@ export async function pgSchemaStatus(options: { url: string; schema?: string }):
 // --- writes ----------------------------------------------------------------------------------------------
 
 /** The current row; inside a transaction (`lock`), locked until its end so read-modify-write loses nothing. */
-async function readRow(q: PgQuery, type: string, id: string, lock: boolean): Promise<ResourceRow | undefined> {
-  const { rows } = await q<ResourceRow>(
+async function readRow(q: PgQuery, type: string, id: string, lock: boolean): Promise<ResourceRow<'native'> | undefined> {
+  const { rows } = await q<ResourceRow<'native'>>(
     `SELECT version, deleted, json FROM resources WHERE type = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`,
     [type, id],
   );
@@ -509,35 +449,11 @@ async function putResource<T extends Resource>(
   now: () => Date,
   attempt = 0,
 ): Promise<{ resource: T; created: boolean; changed: boolean }> {
-  const type = resource.resourceType;
-  const id = resource.id;
-  if (typeof type !== 'string' || !isResourceType(type)) throw invalid(`Unknown resource type "${String(type)}"`, 'resourceType');
-  if (typeof id !== 'string' || !ID_RE.test(id)) throw invalid(`${type}: invalid or missing id "${String(id ?? '')}"`, `${type}.id`);
+  const { type, id } = resourceKeyOf(resource);
   const current = await readRow(q, type, id, true);
-  if (options?.ifMatchVersion !== undefined && String(current?.version) !== options.ifMatchVersion) {
-    throw conflict(
-      current
-        ? `${type}/${id} is at version ${current.version}, not ${options.ifMatchVersion}`
-        : `${type}/${id} does not exist (If-Match version ${options.ifMatchVersion})`,
-    );
-  }
-  // Normalise as JSON (drops undefined, turns Dates into strings) before comparing and storing.
-  const { resourceType: _t, id: _i, meta, ...rest } = JSON.parse(JSON.stringify(resource)) as T;
-  if (current && !current.deleted) {
-    const previous = current.json as T;
-    if (contentKey(previous) === contentKey({ resourceType: type, id, meta, ...rest } as T)) {
-      return { resource: previous, created: false, changed: false };
-    }
-  }
-  const version = (current?.version ?? 0) + 1;
-  const lastUpdated = now().toISOString();
-  const stored = {
-    resourceType: type,
-    id,
-    meta: { ...meta, versionId: String(version), lastUpdated },
-    ...rest,
-  } as T;
-  const json = JSON.stringify(stored);
+  const plan = planWrite(type, id, resource, current, nativeColumns, options, now);
+  if (!plan.write) return plan.result;
+  const { version, lastUpdated, json, replacing } = plan.write;
   if (!current) {
     const inserted = await q(
       `INSERT INTO resources (type, id, version, last_updated, deleted, json) VALUES ($1, $2, $3, $4, false, $5)
@@ -565,17 +481,14 @@ async function putResource<T extends Resource>(
     lastUpdated,
     json,
   ]);
-  // A deleted resource's rows were removed with it; a new one has none.
-  await replaceIndex(q, stored, current !== undefined && !current.deleted);
-  return { resource: stored, created: !current || current.deleted, changed: true };
+  await replaceIndex(q, plan.result.resource, replacing);
+  return plan.result;
 }
 
 async function deleteResource(q: PgQuery, type: string, id: string, now: () => Date): Promise<boolean> {
-  const current = await readRow(q, type, id, true);
-  if (!current || current.deleted) return false;
-  const version = current.version + 1;
-  const lastUpdated = now().toISOString();
-  const json = JSON.stringify({ resourceType: type, id, meta: { versionId: String(version), lastUpdated } });
+  const marker = planDelete(type, id, await readRow(q, type, id, true), nativeColumns, now);
+  if (!marker) return false;
+  const { version, lastUpdated, json } = marker;
   await q('UPDATE resources SET version = $3, last_updated = $4, deleted = true, json = $5 WHERE type = $1 AND id = $2', [
     type,
     id,
@@ -621,28 +534,14 @@ async function replaceIndex(q: PgQuery, resource: Resource, hadRows: boolean): P
   }));
   let missing = wanted;
   if (hadRows) {
-    const { rows: existing } = await q<{ rid: string; param: string; system: string; value: string | null; date_start: string | null; date_end: string | null }>(
+    const { rows: existing } = await q<StoredIndexRow<string>>(
       'SELECT ctid::text AS rid, param, system, value, date_start, date_end FROM search_index WHERE type = $1 AND id = $2',
       [type, id],
     );
-    const keyOf = (param: string, system: string, value: string | null, start: string | null, end: string | null): string =>
-      JSON.stringify([param, system, value, start, end]);
-    const current = new Map<string, string[]>();
-    for (const r of existing) {
-      const k = keyOf(r.param, r.system, r.value, r.date_start, r.date_end);
-      const list = current.get(k);
-      if (list) list.push(r.rid);
-      else current.set(k, [r.rid]);
-    }
-    missing = [];
-    for (const row of wanted) {
-      const list = current.get(keyOf(row.param, row.system, row.value, row.start, row.end));
-      if (list && list.length > 0) list.pop();
-      else missing.push(row);
-    }
-    const stale = [...current.values()].flat();
-    if (stale.length > 0) {
-      await q('DELETE FROM search_index WHERE type = $1 AND id = $2 AND ctid = ANY($3::tid[])', [type, id, stale]);
+    const changes = indexChanges(existing, wanted);
+    missing = changes.missing;
+    if (changes.stale.length > 0) {
+      await q('DELETE FROM search_index WHERE type = $1 AND id = $2 AND ctid = ANY($3::tid[])', [type, id, changes.stale]);
     }
   }
   if (missing.length > 0) {
@@ -673,181 +572,24 @@ async function insertAudit(q: PgQuery, entry: AuditEntry, now: () => Date): Prom
   );
 }
 
-/** Resource content without `meta.versionId` / `meta.lastUpdated`, with sorted keys: equal content ⇔ equal key. */
-function contentKey(resource: Resource): string {
-  const { meta, ...rest } = resource;
-  let kept: Record<string, unknown> | undefined;
-  if (meta) {
-    const { versionId: _v, lastUpdated: _l, ...others } = meta;
-    if (Object.keys(others).length > 0) kept = others;
-  }
-  return canonicalJson(kept ? { ...rest, meta: kept } : rest);
-}
-
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
-
 // --- search ----------------------------------------------------------------------------------------------
 //
-// The same SQL shape as the SQLite dialect (search_index rows per parameter value; `EXISTS` per index predicate,
-// `NOT EXISTS` for :not), without the plan pinning: PostgreSQL's planner has statistics and chooses between
-// driving from the index and walking the type newest first. Conditions are written with `?` and numbered last.
+// The SQL of search-sql.ts, without the plan pinning: PostgreSQL's planner has statistics and chooses between
+// driving from the index and walking the type newest first. Query values are cut as index values are.
 
-interface CompiledPredicate {
-  /** SQL on `r` when the predicate reads resource columns; else undefined. */
-  column?: string;
-  /** For index predicates: the condition on `s`. */
-  match?: string;
-  param: string;
-  negate: boolean;
-  params: unknown[];
-}
-
-/** `?` placeholders → `$1…$n` (the SQL built here has no `?` of its own). */
-function numbered(sql: string): string {
-  let i = 0;
-  return sql.replace(/\?/g, () => `$${++i}`);
-}
+const dialect: SearchDialect = {
+  live: 'NOT r.deleted',
+  indexedBy: () => '',
+  numberedPlaceholders: true,
+  indexSystem: (system) => indexText(system, SYSTEM_MAX),
+  indexValue: (value) => indexText(value, VALUE_MAX),
+  leadingValueIn: false,
+};
 
 async function search(q: PgQuery, query: SearchQuery): Promise<SearchResult> {
-  if (!Number.isSafeInteger(query.count) || query.count < 0) throw invalid(`_count: invalid value ${query.count}`, '_count');
-  if (!Number.isSafeInteger(query.offset) || query.offset < 0) throw invalid(`_offset: invalid value ${query.offset}`, '_offset');
-  const type = query.resourceType;
-  const parts = ['r.type = ?', 'NOT r.deleted'];
-  const params: unknown[] = [type];
-  for (const p of query.predicates) {
-    const def = getSearchParam(type, p.param);
-    if (!def) throw invalid(`Unknown search parameter "${p.param}" for ${type}`, p.param);
-    if (p.values.length === 0) continue;
-    const c = compile(def, p);
-    if (c.column !== undefined) {
-      parts.push(c.column);
-    } else {
-      parts.push(
-        `${c.negate ? 'NOT EXISTS' : 'EXISTS'} (SELECT 1 FROM search_index s ` +
-          `WHERE s.type = r.type AND s.id = r.id AND s.param = ? AND (${c.match}))`,
-      );
-      params.push(c.param);
-    }
-    params.push(...c.params);
-  }
-  const where = parts.join(' AND ');
+  const { page, count } = searchStatements(compileSearch(query, dialect), query, dialect);
   const result: SearchResult = { resources: [] };
-  if (query.count > 0) {
-    const { rows } = await q<{ json: Resource }>(
-      numbered(`SELECT r.json FROM resources r WHERE ${where} ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?`),
-      [...params, query.count, query.offset],
-    );
-    result.resources = rows.map((r) => r.json);
-  }
-  if (query.total) {
-    result.total = (await q<{ n: number }>(numbered(`SELECT count(*) AS n FROM resources r WHERE ${where}`), params)).rows[0].n;
-  }
+  if (page) result.resources = (await q<{ json: Resource }>(page.sql, page.params)).rows.map((r) => r.json);
+  if (count) result.total = (await q<{ n: number }>(count.sql, count.params)).rows[0].n;
   return result;
-}
-
-const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
-
-function compile(def: SearchParamDefinition, p: SearchPredicate): CompiledPredicate {
-  const params: unknown[] = [];
-  const negate = p.prefix === 'ne';
-  if (def.column === 'id') {
-    params.push(...p.values);
-    return { column: `r.id ${negate ? 'NOT IN' : 'IN'} (${placeholders(p.values.length)})`, param: def.code, negate, params };
-  }
-  if (def.column === 'lastUpdated') {
-    const alternatives = p.values.map((v) => {
-      const { start, end } = dateCriterion(def.code, v);
-      switch (p.prefix) {
-        case 'eq':
-          params.push(start, end);
-          return '(r.last_updated >= ? AND r.last_updated < ?)';
-        case 'ne':
-          params.push(start, end);
-          return '(r.last_updated < ? OR r.last_updated >= ?)';
-        case 'lt':
-          params.push(start);
-          return 'r.last_updated < ?';
-        case 'le':
-          params.push(end);
-          return 'r.last_updated < ?';
-        case 'gt':
-          params.push(end);
-          return 'r.last_updated >= ?';
-        case 'ge':
-          params.push(start);
-          return 'r.last_updated >= ?';
-      }
-    });
-    return { column: `(${alternatives.join(' OR ')})`, param: def.code, negate: false, params };
-  }
-  const alternatives: string[] = [];
-  if (def.type === 'date') {
-    for (const v of p.values) {
-      const { start, end } = dateCriterion(def.code, v);
-      switch (p.prefix) {
-        case 'eq':
-        case 'ne': // NOT EXISTS of the `eq` match
-          alternatives.push('(s.date_start >= ? AND s.date_end <= ?)');
-          params.push(start, end);
-          break;
-        case 'lt':
-          alternatives.push('s.date_start < ?');
-          params.push(start);
-          break;
-        case 'le':
-          alternatives.push('s.date_start < ?');
-          params.push(end);
-          break;
-        case 'gt':
-          alternatives.push('s.date_end > ?');
-          params.push(end);
-          break;
-        case 'ge':
-          alternatives.push('s.date_end > ?');
-          params.push(start);
-          break;
-      }
-    }
-    return { match: `s.date_start IS NOT NULL AND (${alternatives.join(' OR ')})`, param: def.code, negate, params };
-  }
-  const codesOnly: string[] = [];
-  for (const v of p.values) {
-    let system: string | undefined;
-    let code: string | undefined;
-    if (def.type === 'reference') {
-      const ref = referenceCriterion(def, v);
-      system = ref.type;
-      code = ref.id;
-    } else if (def.type === 'uri') {
-      code = uriCriterion(v);
-    } else {
-      ({ system, code } = tokenCriterion(v));
-    }
-    if (system !== undefined) system = indexText(system, SYSTEM_MAX);
-    if (code !== undefined) code = indexText(code, VALUE_MAX);
-    if (system !== undefined && code !== undefined) {
-      alternatives.push('(s.value = ? AND s.system = ?)');
-      params.push(code, system);
-    } else if (code !== undefined) {
-      codesOnly.push(code);
-    } else {
-      alternatives.push('s.system = ?');
-      params.push(system);
-    }
-  }
-  if (codesOnly.length > 0) {
-    alternatives.push(codesOnly.length === 1 ? 's.value = ?' : `s.value IN (${placeholders(codesOnly.length)})`);
-    params.push(...codesOnly);
-  }
-  return { match: alternatives.join(' OR '), param: def.code, negate, params };
 }

@@ -2,17 +2,7 @@
 // synchronous functions on a connection; sqlite-store.ts binds them to its read connection (outside
 // transactions) or to the write connection of a running transaction.
 import type Database from 'better-sqlite3';
-import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, SourceIdentity } from '../identity/types.js';
-import type {
-  FederatedIdentityRecord,
-  LinkRow,
-  PairDecision,
-  PairDecisionRecord,
-  ReviewRecord,
-  ReviewState,
-  SourceDecision,
-  SourceIdentityRecord,
-} from '../identity/records.js';
+import type { FederatedIdentityRecord, PairDecision, PairDecisionRecord, ReviewRecord, SourceDecision, SourceIdentityRecord } from '../identity/records.js';
 import {
   orderedPair,
   type IdentityReader,
@@ -21,6 +11,17 @@ import {
   type IdentityWriter,
   type ReviewListQuery,
 } from './identity-repository.js';
+import {
+  identityRows,
+  registryIterations,
+  reviewListStatements,
+  type FederatedRow,
+  type LinkSourceRow,
+  type PairRow,
+  type ReviewRow,
+  type SourceRow,
+} from './identity-rows.js';
+import { positive, textColumns } from './sql-dialect.js';
 
 /** What the operations need of a connection: prepared statements (cached by the caller). */
 export interface SqlConnection {
@@ -30,134 +31,25 @@ export interface SqlConnection {
 /** Runs a synchronous operation on the right connection (reader, or the transaction's writer). */
 export type RunOn = <T>(op: (c: SqlConnection) => T) => Promise<T>;
 
-const LIST_MAX = 1000;
-const LINKS_PAGE = 1000;
-const ACTIVE_PAGE = 5000;
-
-// ---- rows ---------------------------------------------------------------------------------------------
-
-interface SourceRow {
-  system: string;
-  local_id: string;
-  federated_id: string;
-  traits: string;
-  status: IdentityStatus;
-  decision: SourceDecision;
-  score: number | null;
-  created: string;
-  updated: string;
-}
-
-interface FederatedRow {
-  id: string;
-  status: IdentityStatus;
-  flags: string;
-  active: number;
-  replaced_by: string | null;
-  traits: string;
-  blocking_keys: string;
-  seq: number;
-  created: string;
-  updated: string;
-}
-
-interface ReviewRow {
-  id: string;
-  source_system: string;
-  source_id: string;
-  new_federated_id: string;
-  candidate_federated_id: string;
-  grade: MatchGrade;
-  score: number;
-  comparison: string;
-  flag: 'DPOT' | 'COLP';
-  state: ReviewState;
-  decision: PairDecision | null;
-  decided_by: string | null;
-  decided_at: string | null;
-  reason: string | null;
-  created: string;
-}
-
-interface PairRow {
-  federated_a: string;
-  federated_b: string;
-  decision: PairDecision;
-  decided_by: string;
-  decided_at: string;
-  reason: string | null;
-  review_id: string | null;
-}
-
-const sourceOf = (r: SourceRow): SourceIdentityRecord => ({
-  system: r.system,
-  localId: r.local_id,
-  federatedId: r.federated_id,
-  traits: JSON.parse(r.traits) as SourceIdentity,
-  status: r.status,
-  decision: r.decision,
-  ...(r.score !== null ? { score: r.score } : {}),
-  created: r.created,
-  updated: r.updated,
-});
-
-const federatedOf = (r: FederatedRow): FederatedIdentityRecord => ({
-  id: r.id,
-  status: r.status,
-  flags: JSON.parse(r.flags) as IdentityFlag[],
-  active: r.active === 1,
-  ...(r.replaced_by !== null ? { replacedBy: r.replaced_by } : {}),
-  traits: JSON.parse(r.traits) as SourceIdentity,
-  blockingKeys: JSON.parse(r.blocking_keys) as string[],
-  seq: r.seq,
-  created: r.created,
-  updated: r.updated,
-});
-
-const reviewOf = (r: ReviewRow): ReviewRecord => ({
-  id: r.id,
-  sourceSystem: r.source_system,
-  sourceId: r.source_id,
-  newFederatedId: r.new_federated_id,
-  candidateFederatedId: r.candidate_federated_id,
-  grade: r.grade,
-  score: r.score,
-  comparison: JSON.parse(r.comparison) as MatchResult,
-  flag: r.flag,
-  state: r.state,
-  ...(r.decision !== null ? { decision: r.decision } : {}),
-  ...(r.decided_by !== null ? { decidedBy: r.decided_by } : {}),
-  ...(r.decided_at !== null ? { decidedAt: r.decided_at } : {}),
-  ...(r.reason !== null ? { reason: r.reason } : {}),
-  created: r.created,
-});
-
-const pairOf = (r: PairRow): PairDecisionRecord => ({
-  a: r.federated_a,
-  b: r.federated_b,
-  decision: r.decision,
-  decidedBy: r.decided_by,
-  decidedAt: r.decided_at,
-  ...(r.reason !== null ? { reason: r.reason } : {}),
-  ...(r.review_id !== null ? { reviewId: r.review_id } : {}),
-});
+const mappers = identityRows(textColumns);
+const { sourceOf, federatedOf, reviewOf, pairOf } = mappers;
 
 // ---- reads --------------------------------------------------------------------------------------------
 
 function getSource(c: SqlConnection, system: string, localId: string): SourceIdentityRecord | undefined {
-  const row = c.prepare('SELECT * FROM identity_sources WHERE system = ? AND local_id = ?').get(system, localId) as SourceRow | undefined;
+  const row = c.prepare('SELECT * FROM identity_sources WHERE system = ? AND local_id = ?').get(system, localId) as SourceRow<'text'> | undefined;
   return row && sourceOf(row);
 }
 
 function sourcesOf(c: SqlConnection, federatedId: string): SourceIdentityRecord[] {
   const rows = c
     .prepare('SELECT * FROM identity_sources WHERE federated_id = ? ORDER BY system, local_id')
-    .all(federatedId) as SourceRow[];
+    .all(federatedId) as SourceRow<'text'>[];
   return rows.map(sourceOf);
 }
 
 function getFederated(c: SqlConnection, id: string): FederatedIdentityRecord | undefined {
-  const row = c.prepare('SELECT * FROM identity_federated WHERE id = ?').get(id) as FederatedRow | undefined;
+  const row = c.prepare('SELECT * FROM identity_federated WHERE id = ?').get(id) as FederatedRow<'text'> | undefined;
   return row && federatedOf(row);
 }
 
@@ -165,7 +57,7 @@ function getFederatedMany(c: SqlConnection, ids: readonly string[]): FederatedId
   const stmt = c.prepare('SELECT * FROM identity_federated WHERE id = ?');
   const out: FederatedIdentityRecord[] = [];
   for (const id of ids) {
-    const row = stmt.get(id) as FederatedRow | undefined;
+    const row = stmt.get(id) as FederatedRow<'text'> | undefined;
     if (row) out.push(federatedOf(row));
   }
   return out;
@@ -187,19 +79,14 @@ function pairDecisionsOf(c: SqlConnection, id: string): PairDecisionRecord[] {
 }
 
 function getReview(c: SqlConnection, id: string): ReviewRecord | undefined {
-  const row = c.prepare('SELECT * FROM identity_reviews WHERE id = ?').get(id) as ReviewRow | undefined;
+  const row = c.prepare('SELECT * FROM identity_reviews WHERE id = ?').get(id) as ReviewRow<'text'> | undefined;
   return row && reviewOf(row);
 }
 
 function listReviews(c: SqlConnection, q: ReviewListQuery): { items: ReviewRecord[]; total: number } {
-  const limit = Math.max(0, Math.min(Math.trunc(q.limit), LIST_MAX));
-  const offset = Math.max(0, Math.trunc(q.offset));
-  const where = q.state ? 'WHERE state = ?' : '';
-  const params = q.state ? [q.state] : [];
-  const rows = c
-    .prepare(`SELECT * FROM identity_reviews ${where} ORDER BY created, id LIMIT ? OFFSET ?`)
-    .all(...params, limit, offset) as ReviewRow[];
-  const { n } = c.prepare(`SELECT count(*) AS n FROM identity_reviews ${where}`).get(...params) as { n: number };
+  const { page, count } = reviewListStatements(q);
+  const rows = c.prepare(page.sql).all(...page.params) as ReviewRow<'text'>[];
+  const { n } = c.prepare(count.sql).get(...count.params) as { n: number };
   return { items: rows.map(reviewOf), total: n };
 }
 
@@ -212,7 +99,7 @@ function openReviewsOf(c: SqlConnection, id: string): ReviewRecord[] {
        SELECT * FROM identity_reviews INDEXED BY identity_reviews_candidate WHERE candidate_federated_id = ? AND state = 'open'
        ORDER BY created, id`,
     )
-    .all(id, id) as ReviewRow[];
+    .all(id, id) as ReviewRow<'text'>[];
   return rows.map(reviewOf);
 }
 
@@ -235,19 +122,19 @@ function identitySeq(c: SqlConnection): number {
 }
 
 function federatedChangedSince(c: SqlConnection, seq: number, limit: number): FederatedIdentityRecord[] {
-  const rows = c.prepare('SELECT * FROM identity_federated WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, Math.max(1, Math.trunc(limit))) as FederatedRow[];
+  const rows = c.prepare('SELECT * FROM identity_federated WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, positive(limit)) as FederatedRow<'text'>[];
   return rows.map(federatedOf);
 }
 
-function activePage(c: SqlConnection, after: string | undefined, limit: number): FederatedRow[] {
+function activePage(c: SqlConnection, after: string | undefined, limit: number): FederatedRow<'text'>[] {
   return (
     after === undefined
       ? c.prepare('SELECT * FROM identity_federated WHERE active = 1 ORDER BY id LIMIT ?').all(limit)
       : c.prepare('SELECT * FROM identity_federated WHERE active = 1 AND id > ? ORDER BY id LIMIT ?').all(after, limit)
-  ) as FederatedRow[];
+  ) as FederatedRow<'text'>[];
 }
 
-function linksPage(c: SqlConnection, after: { system: string; localId: string } | undefined, limit: number): SourceRow[] {
+function linksPage(c: SqlConnection, after: { system: string; localId: string } | undefined, limit: number): LinkSourceRow[] {
   return (
     after
       ? c
@@ -257,7 +144,7 @@ function linksPage(c: SqlConnection, after: { system: string; localId: string } 
           )
           .all(after.system, after.localId, limit)
       : c.prepare('SELECT system, local_id, federated_id, decision, score FROM identity_sources ORDER BY system, local_id LIMIT ?').all(limit)
-  ) as SourceRow[];
+  ) as LinkSourceRow[];
 }
 
 // ---- writes -------------------------------------------------------------------------------------------
@@ -293,7 +180,7 @@ function markProjectionPending(c: SqlConnection, ids: readonly string[]): void {
 function takeProjectionPending(c: SqlConnection, limit: number): string[] {
   const rows = c
     .prepare('DELETE FROM identity_projection_pending WHERE federated_id IN (SELECT federated_id FROM identity_projection_pending LIMIT ?) RETURNING federated_id')
-    .all(Math.max(1, Math.trunc(limit))) as { federated_id: string }[];
+    .all(positive(limit)) as { federated_id: string }[];
   return rows.map((r) => r.federated_id);
 }
 
@@ -366,36 +253,10 @@ function reader(run: RunOn): IdentityReader {
 export function sqliteIdentityRepository(run: RunOn): IdentityRepository {
   return {
     ...reader(run),
-    async *links(options?: { pageSize?: number }): AsyncIterable<LinkRow> {
-      const size = Math.max(1, Math.min(Math.trunc(options?.pageSize ?? LINKS_PAGE), 10_000));
-      let after: { system: string; localId: string } | undefined;
-      for (;;) {
-        // Keyset pages, each its own read: no statement stays open across the consumer's awaits.
-        const rows = await run((c) => linksPage(c, after, size));
-        for (const r of rows) {
-          yield {
-            source_system: r.system,
-            source_id: r.local_id,
-            federated_id: r.federated_id,
-            decision: r.decision,
-            ...(r.score !== null ? { score: r.score } : {}),
-          };
-        }
-        if (rows.length < size) return;
-        const last = rows[rows.length - 1];
-        after = { system: last.system, localId: last.local_id };
-      }
-    },
-    async *activeFederated(options?: { pageSize?: number }): AsyncIterable<FederatedIdentityRecord> {
-      const size = Math.max(1, Math.min(Math.trunc(options?.pageSize ?? ACTIVE_PAGE), 50_000));
-      let after: string | undefined;
-      for (;;) {
-        const rows = await run((c) => activePage(c, after, size));
-        for (const r of rows) yield federatedOf(r);
-        if (rows.length < size) return;
-        after = rows[rows.length - 1].id;
-      }
-    },
+    ...registryIterations(mappers, {
+      links: (after, size) => run((c) => linksPage(c, after, size)),
+      active: (after, size) => run((c) => activePage(c, after, size)),
+    }),
   };
 }
 

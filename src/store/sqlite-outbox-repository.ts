@@ -13,46 +13,12 @@ import type {
   OutboxState,
   OutboxWriter,
 } from './outbox-repository.js';
+import { attemptOf, messageMapper, outboxListStatements, storedError, type AttemptRow, type OutboxRow } from './outbox-rows.js';
+import { textColumns } from './sql-dialect.js';
 
-interface Row {
-  seq: number;
-  id: string;
-  destination: string;
-  ordering_key: string;
-  idempotency_key: string;
-  payload: string;
-  state: OutboxState;
-  attempts: number;
-  next_attempt_at: string;
-  lease_owner: string | null;
-  lease_expires_at: string | null;
-  last_error: string | null;
-  request_id: string | null;
-  created: string;
-  updated: string;
-  delivered_at: string | null;
-}
+type Row = OutboxRow<'text'>;
 
-const messageOf = (r: Row): OutboxMessage => ({
-  id: r.id,
-  seq: r.seq,
-  destination: r.destination,
-  orderingKey: r.ordering_key,
-  idempotencyKey: r.idempotency_key,
-  payload: JSON.parse(r.payload) as unknown,
-  state: r.state,
-  attempts: r.attempts,
-  nextAttemptAt: r.next_attempt_at,
-  ...(r.lease_owner !== null ? { leaseOwner: r.lease_owner } : {}),
-  ...(r.lease_expires_at !== null ? { leaseExpiresAt: r.lease_expires_at } : {}),
-  ...(r.last_error !== null ? { lastError: r.last_error } : {}),
-  ...(r.request_id !== null ? { requestId: r.request_id } : {}),
-  created: r.created,
-  updated: r.updated,
-  ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
-});
-
-const LIST_MAX = 1000;
+const messageOf = messageMapper(textColumns);
 
 function getRow(c: SqlConnection, id: string): Row | undefined {
   return c.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as Row | undefined;
@@ -144,14 +110,14 @@ function fail(c: SqlConnection, now: Date, id: string, owner: string, f: { error
       `UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL, updated = ?
        WHERE id = ? AND state = 'inflight' AND lease_owner = ? RETURNING attempts`,
     )
-    .get(dead ? 'dead' : 'pending', (f.retryAt ?? now).toISOString(), f.error.slice(0, 2000), at, id, owner) as { attempts: number } | undefined;
+    .get(dead ? 'dead' : 'pending', (f.retryAt ?? now).toISOString(), storedError(f.error), at, id, owner) as { attempts: number } | undefined;
   if (!row) return false;
   recordAttempt(c, {
     messageId: id,
     attempt: row.attempts,
     at,
     outcome: dead ? 'dead' : 'retry',
-    error: f.error.slice(0, 2000),
+    error: storedError(f.error),
     ...(f.durationMs !== undefined ? { durationMs: f.durationMs } : {}),
     owner,
   });
@@ -172,41 +138,13 @@ function release(c: SqlConnection, now: Date, id: string, owner: string): boolea
 }
 
 function attempts(c: SqlConnection, id: string): OutboxAttempt[] {
-  const rows = c.prepare('SELECT * FROM outbox_attempts WHERE message_id = ? ORDER BY rowid').all(id) as {
-    message_id: string;
-    attempt: number;
-    at: string;
-    outcome: OutboxAttempt['outcome'];
-    error: string | null;
-    duration_ms: number | null;
-    owner: string;
-  }[];
-  return rows.map((r) => ({
-    messageId: r.message_id,
-    attempt: r.attempt,
-    at: r.at,
-    outcome: r.outcome,
-    ...(r.error !== null ? { error: r.error } : {}),
-    ...(r.duration_ms !== null ? { durationMs: r.duration_ms } : {}),
-    owner: r.owner,
-  }));
+  return (c.prepare('SELECT * FROM outbox_attempts WHERE message_id = ? ORDER BY rowid').all(id) as AttemptRow[]).map(attemptOf);
 }
 
 function list(c: SqlConnection, q: ListQuery): { items: OutboxMessage[]; total: number } {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (q.state) {
-    where.push('state = ?');
-    params.push(q.state);
-  }
-  if (q.destination) {
-    where.push('destination = ?');
-    params.push(q.destination);
-  }
-  const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-  const limit = Math.max(0, Math.min(Math.trunc(q.limit), LIST_MAX));
-  const rows = c.prepare(`SELECT * FROM outbox ${w} ORDER BY seq LIMIT ? OFFSET ?`).all(...params, limit, Math.max(0, Math.trunc(q.offset))) as Row[];
-  const { n } = c.prepare(`SELECT count(*) AS n FROM outbox ${w}`).get(...params) as { n: number };
+  const { page, count } = outboxListStatements(q);
+  const rows = c.prepare(page.sql).all(...page.params) as Row[];
+  const { n } = c.prepare(count.sql).get(...count.params) as { n: number };
   return { items: rows.map(messageOf), total: n };
 }
 

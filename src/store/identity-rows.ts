@@ -1,0 +1,191 @@
+// The identity registry's rows as both dialects store them (SQLite migrations 002/003, PostgreSQL migration 002),
+// their mapping to records, and what both repositories do alike: the review listing and the paged iterations.
+// Row types are generic in the dialect's column style (sql-dialect.ts).
+import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, SourceIdentity } from '../identity/types.js';
+import type {
+  FederatedIdentityRecord,
+  LinkRow,
+  PairDecision,
+  PairDecisionRecord,
+  ReviewRecord,
+  ReviewState,
+  SourceDecision,
+  SourceIdentityRecord,
+} from '../identity/records.js';
+import type { IdentityRepository, ReviewListQuery } from './identity-repository.js';
+import { listStatements, type BoolOf, type ColumnStyle, type JsonOf, type RowDecoder, type Statement } from './sql-dialect.js';
+
+const LINKS_PAGE = 1000;
+const ACTIVE_PAGE = 5000;
+
+export interface SourceRow<S extends ColumnStyle> {
+  system: string;
+  local_id: string;
+  federated_id: string;
+  traits: JsonOf<S, SourceIdentity>;
+  status: IdentityStatus;
+  decision: SourceDecision;
+  score: number | null;
+  created: string;
+  updated: string;
+}
+
+/** The columns of identity_sources the link listing reads. */
+export type LinkSourceRow = Pick<SourceRow<ColumnStyle>, 'system' | 'local_id' | 'federated_id' | 'decision' | 'score'>;
+
+export interface FederatedRow<S extends ColumnStyle> {
+  id: string;
+  status: IdentityStatus;
+  flags: JsonOf<S, IdentityFlag[]>;
+  active: BoolOf<S>;
+  replaced_by: string | null;
+  traits: JsonOf<S, SourceIdentity>;
+  blocking_keys: JsonOf<S, string[]>;
+  seq: number;
+  created: string;
+  updated: string;
+}
+
+export interface ReviewRow<S extends ColumnStyle> {
+  id: string;
+  source_system: string;
+  source_id: string;
+  new_federated_id: string;
+  candidate_federated_id: string;
+  grade: MatchGrade;
+  score: number;
+  comparison: JsonOf<S, MatchResult>;
+  flag: 'DPOT' | 'COLP';
+  state: ReviewState;
+  decision: PairDecision | null;
+  decided_by: string | null;
+  decided_at: string | null;
+  reason: string | null;
+  created: string;
+}
+
+export interface PairRow {
+  federated_a: string;
+  federated_b: string;
+  decision: PairDecision;
+  decided_by: string;
+  decided_at: string;
+  reason: string | null;
+  review_id: string | null;
+}
+
+/** Row → record mappers of one dialect. */
+export interface IdentityRows<S extends ColumnStyle> {
+  sourceOf(r: SourceRow<S>): SourceIdentityRecord;
+  federatedOf(r: FederatedRow<S>): FederatedIdentityRecord;
+  reviewOf(r: ReviewRow<S>): ReviewRecord;
+  pairOf(r: PairRow): PairDecisionRecord;
+}
+
+export function identityRows<S extends ColumnStyle>(d: RowDecoder<S>): IdentityRows<S> {
+  return {
+    sourceOf: (r) => ({
+      system: r.system,
+      localId: r.local_id,
+      federatedId: r.federated_id,
+      traits: d.json<SourceIdentity>(r.traits),
+      status: r.status,
+      decision: r.decision,
+      ...(r.score !== null ? { score: r.score } : {}),
+      created: r.created,
+      updated: r.updated,
+    }),
+    federatedOf: (r) => ({
+      id: r.id,
+      status: r.status,
+      flags: d.json<IdentityFlag[]>(r.flags),
+      active: d.bool(r.active),
+      ...(r.replaced_by !== null ? { replacedBy: r.replaced_by } : {}),
+      traits: d.json<SourceIdentity>(r.traits),
+      blockingKeys: d.json<string[]>(r.blocking_keys),
+      seq: r.seq,
+      created: r.created,
+      updated: r.updated,
+    }),
+    reviewOf: (r) => ({
+      id: r.id,
+      sourceSystem: r.source_system,
+      sourceId: r.source_id,
+      newFederatedId: r.new_federated_id,
+      candidateFederatedId: r.candidate_federated_id,
+      grade: r.grade,
+      score: r.score,
+      comparison: d.json<MatchResult>(r.comparison),
+      flag: r.flag,
+      state: r.state,
+      ...(r.decision !== null ? { decision: r.decision } : {}),
+      ...(r.decided_by !== null ? { decidedBy: r.decided_by } : {}),
+      ...(r.decided_at !== null ? { decidedAt: r.decided_at } : {}),
+      ...(r.reason !== null ? { reason: r.reason } : {}),
+      created: r.created,
+    }),
+    pairOf: (r) => ({
+      a: r.federated_a,
+      b: r.federated_b,
+      decision: r.decision,
+      decidedBy: r.decided_by,
+      decidedAt: r.decided_at,
+      ...(r.reason !== null ? { reason: r.reason } : {}),
+      ...(r.review_id !== null ? { reviewId: r.review_id } : {}),
+    }),
+  };
+}
+
+/** `listReviews`: oldest first, optionally of one state. */
+export function reviewListStatements(q: ReviewListQuery): { page: Statement; count: Statement } {
+  return listStatements('identity_reviews', { state: q.state }, 'created, id', q);
+}
+
+/** One page of a keyset iteration: the rows after `after` (from the start when undefined), at most `limit`. */
+export type PageReader<K, R> = (after: K | undefined, limit: number) => Promise<R[]>;
+
+/**
+ * `links` and `activeFederated` over the dialect's page reads: keyset pages, each its own read, so no statement or
+ * cursor stays open across the consumer's awaits.
+ */
+export function registryIterations<S extends ColumnStyle>(
+  rows: IdentityRows<S>,
+  pages: {
+    /** identity_sources (LinkSourceRow columns) in (system, local_id) order. */
+    links: PageReader<{ system: string; localId: string }, LinkSourceRow>;
+    /** Active identity_federated rows in id order. */
+    active: PageReader<string, FederatedRow<S>>;
+  },
+): Pick<IdentityRepository, 'links' | 'activeFederated'> {
+  return {
+    async *links(options?: { pageSize?: number }): AsyncIterable<LinkRow> {
+      const size = Math.max(1, Math.min(Math.trunc(options?.pageSize ?? LINKS_PAGE), 10_000));
+      let after: { system: string; localId: string } | undefined;
+      for (;;) {
+        const page = await pages.links(after, size);
+        for (const r of page) {
+          yield {
+            source_system: r.system,
+            source_id: r.local_id,
+            federated_id: r.federated_id,
+            decision: r.decision,
+            ...(r.score !== null ? { score: r.score } : {}),
+          };
+        }
+        if (page.length < size) return;
+        const last = page[page.length - 1];
+        after = { system: last.system, localId: last.local_id };
+      }
+    },
+    async *activeFederated(options?: { pageSize?: number }): AsyncIterable<FederatedIdentityRecord> {
+      const size = Math.max(1, Math.min(Math.trunc(options?.pageSize ?? ACTIVE_PAGE), 50_000));
+      let after: string | undefined;
+      for (;;) {
+        const page = await pages.active(after, size);
+        for (const r of page) yield rows.federatedOf(r);
+        if (page.length < size) return;
+        after = page[page.length - 1].id;
+      }
+    },
+  };
+}
