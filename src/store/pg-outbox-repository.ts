@@ -52,21 +52,26 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
           params.push([...o.destinations]);
           only = `AND o.destination = ANY($${params.length}::text[])`;
         }
-        // Due messages (pending and due, or in flight with an expired lease) that no earlier message of their key holds
-        // up, of destinations neither paused nor excluded; rows another dispatcher is claiming right now are skipped.
-        const { rows: candidates } = await tx<Row>(
-          `SELECT o.* FROM outbox o
-           WHERE ((o.state = 'pending' AND o.next_attempt_at <= $1) OR (o.state = 'inflight' AND o.lease_expires_at <= $1))
-             AND NOT EXISTS (
+        // Due messages — in flight with an expired lease (their process died), then pending and due — that no earlier
+        // message of their key holds up, of destinations neither paused nor excluded; rows another dispatcher is claiming
+        // right now are skipped. Two index-ordered reads that stop at the limit: an OR of both states under one ORDER BY
+        // would sort the whole backlog at every claim.
+        const filters = `NOT EXISTS (
                SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq AND p.state IN ('pending', 'inflight'))
              AND NOT EXISTS (SELECT 1 FROM outbox_destinations d WHERE d.destination = o.destination AND d.paused)
              AND NOT (o.destination = ANY($2::text[]))
-             ${only}
-           ORDER BY o.next_attempt_at, o.seq
-           LIMIT $3
-           FOR UPDATE OF o SKIP LOCKED`,
+             ${only}`;
+        const { rows: expired } = await tx<Row>(
+          `SELECT o.* FROM outbox o WHERE o.state = 'inflight' AND o.lease_expires_at <= $1 AND ${filters}
+           ORDER BY o.lease_expires_at LIMIT $3 FOR UPDATE OF o SKIP LOCKED`,
           params,
         );
+        const { rows: due } = await tx<Row>(
+          `SELECT o.* FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= $1 AND ${filters}
+           ORDER BY o.next_attempt_at, o.seq LIMIT $3 FOR UPDATE OF o SKIP LOCKED`,
+          params,
+        );
+        const candidates = [...expired, ...due];
         const perDestination = new Map<string, number>();
         const chosen: number[] = [];
         for (const r of candidates) {
