@@ -68,6 +68,10 @@ export function decide(
 
   if (notEqual.length === 0) {
     const equal = `the five strict traits are equal after normalisation (${statuses})`;
+    const lists = givenListsConflict(query, c);
+    if (lists) {
+      return { grade: 'probable', flag: 'DPOT', reasons: [equal, `the lists of birth given names differ (${lists}): possibly twins, review`] };
+    }
     const blocking = candidate.flags.filter((f) => rules.policy.flagsBlockingCertain.includes(f));
     if (blocking.length > 0) {
       return { grade: 'probable', flag: 'DPOT', reasons: [equal, `candidate flagged ${blocking.join(', ')}: never auto-linked`] };
@@ -88,6 +92,22 @@ export function decide(
   }
 
   return byWeight([`not certain: ${describe(notEqual)}`], 'DPOT', false);
+}
+
+/**
+ * When both identities list two or more birth given names, a name of one list found nowhere in the other (compared
+ * collapsed, so JEAN-PIERRE and JEAN PIERRE agree, and in any order) says two persons — typically twins with the
+ * same first given name. Returns which side's name is missing, or undefined when the lists agree or one is unknown.
+ */
+export function givenListsConflict(q: MatchTraits, c: MatchTraits): string | undefined {
+  const a = q.birthGivenKeys ?? [];
+  const b = c.birthGivenKeys ?? [];
+  if (a.length < 2 || b.length < 2) return undefined;
+  const joinedA = a.join('');
+  const joinedB = b.join('');
+  if (a.some((k) => k.length >= 2 && !joinedB.includes(k))) return 'a name of the query is not in the candidate list';
+  if (b.some((k) => k.length >= 2 && !joinedA.includes(k))) return 'a name of the candidate is not in the query list';
+  return undefined;
 }
 
 const levelOf = (r: MatchResult, field: FieldComparison['field']): string | undefined => r.comparisons.find((c) => c.field === field)?.level;

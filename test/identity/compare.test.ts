@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { compareIdentities } from '../../src/identity/compare.js';
-import { guardTwins } from '../../src/identity/decide.js';
+import { givenListsConflict, guardTwins } from '../../src/identity/decide.js';
 import { DEFAULT_IDENTITY_RULES_FILE, compileIdentityRules, type IdentityRules } from '../../src/identity/rules.js';
 import type { IdentityStatus, MatchResult, NormalisedIdentity } from '../../src/identity/types.js';
 import { HELENE, NIA_HELENE, NIR_HELENE, NIR_OTHER, OID, RULES, candidate, person, type IdentityInput } from './identities.js';
@@ -289,5 +289,26 @@ describe('guardTwins (policy across candidates)', () => {
     const byIns = [compareIdentities(qualQuery, candidate(sister, [], 'SISTER'), rules), compareIdentities(qualQuery, candidate(twin, [], 'TWIN'), rules)];
     expect(byIns[0].grade).toBe('certain');
     expect(guardTwins(byIns)[0].grade).toBe('certain');
+  });
+});
+
+describe('lists of birth given names (twins sharing a first given name)', () => {
+  const vali = (over: Partial<IdentityInput>) => person({ status: 'VALI', ...over });
+
+  it('two lists that disagree on a name keep five equal strict traits at probable', () => {
+    const r = match(vali({ firstBirthGivenName: 'Reine', birthGivenNames: ['Reine', 'Danielle'] }), vali({ firstBirthGivenName: 'Reine', birthGivenNames: ['Reine', 'Christine'] }));
+    expect(r.grade).toBe('probable');
+    expect(r.reasons.join(' ')).toMatch(/lists of birth given names differ/);
+  });
+
+  it('the same names written otherwise (hyphen or space, another order) or a list of one still allow certain', () => {
+    const base = vali({ firstBirthGivenName: 'Jean-Pierre', birthGivenNames: ['Jean-Pierre', 'Marc'] });
+    expect(givenListsConflict(vali({ firstBirthGivenName: 'Jean Pierre', birthGivenNames: ['Jean Pierre', 'Marc'] }), base)).toBeUndefined();
+    expect(givenListsConflict(vali({ firstBirthGivenName: 'Jean', birthGivenNames: ['Jean', 'Pierre', 'Marc'] }), base)).toBeUndefined();
+    // A name on one side only (both lists have two or more): not the same list, a human checks.
+    expect(givenListsConflict(vali({ firstBirthGivenName: 'Jean-Pierre', birthGivenNames: ['Jean-Pierre', 'Marc', 'Louis'] }), base)).toBe('a name of the query is not in the candidate list');
+    expect(match(vali({ firstBirthGivenName: 'Jean-Pierre', birthGivenNames: ['Jean-Pierre'] }), base).grade).toBe('certain');
+    expect(givenListsConflict(vali({ birthGivenNames: ['Hélène', 'Marie'] }), vali({ firstBirthGivenName: 'Marie', birthGivenNames: ['Marie', 'Hélène'] }))).toBeUndefined();
+    expect(givenListsConflict(vali({ birthGivenNames: ['Hélène', 'Marie'] }), vali({ birthGivenNames: ['Hélène'] }))).toBeUndefined();
   });
 });
