@@ -291,7 +291,9 @@ export class IdentityService {
     // Several certain matches on different identities: never pick one; a human decides.
     const reviewed = (certain.length > 1 ? certain : results).slice(0, this.maxReviews);
     const federatedId = this.newId();
-    const created: FederatedInput = { id: federatedId, status: source.status, flags: [], active: true, traits: source, blockingKeys: keys };
+    // Its review flags (DPOT / COLP) are those of the items opened below: written once, with them.
+    const flags = sortFlags(reviewed.map((r) => r.flag ?? 'DPOT'));
+    const created: FederatedInput = { id: federatedId, status: source.status, flags, active: true, traits: source, blockingKeys: keys };
     await this.writeFederated(tx, created, n);
     await ids.putSource({
       system,
@@ -306,8 +308,6 @@ export class IdentityService {
     let reviewIds: string[] = [];
     if (reviewed.length > 0) {
       reviewIds = await this.openReviews(tx, { system, localId }, federatedId, reviewed);
-      // Its flags (DPOT / COLP) come from the items just opened.
-      await this.refresh(tx, (await ids.getFederated(federatedId)) as FederatedIdentityRecord, n);
     }
     const result: RegistrationResult =
       reviewed.length > 0
