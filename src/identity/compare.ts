@@ -1,6 +1,6 @@
 // Comparison vector of a query identity against one candidate: one agreement level per field, each level worth
 // the log-odds weight of the rules; compareIdentities adds the RNIV decision policy (decide.ts).
-import { decide } from './decide.js';
+import { decide, isCertainlyNot } from './decide.js';
 import { birthDepartment, compareDates } from './normalise.js';
 import { jaroWinkler } from './phonetic.js';
 import { scoreOf, type ComparedField, type IdentityRules, type LevelOf } from './rules.js';
@@ -73,12 +73,18 @@ export function comparisonVector(q: MatchTraits, c: MatchTraits, rules: Identity
   ];
 }
 
-/** Compare a query identity with a candidate and grade the pair by the RNIV policy (see decide.ts). */
-export function compareIdentities(query: MatchTraits, candidate: Candidate, rules: IdentityRules): MatchResult {
+/**
+ * Compare a query identity with a candidate and grade the pair by the RNIV policy (see decide.ts). With
+ * `explain: false` a `certainly-not` pair comes back without reasons (the matcher drops those anyway).
+ */
+export function compareIdentities(query: MatchTraits, candidate: Candidate, rules: IdentityRules, options: { explain?: boolean } = {}): MatchResult {
   const comparisons = comparisonVector(query, candidate.identity, rules);
   let sum = 0;
   for (const c of comparisons) sum += c.weight;
   const weight = Math.round(sum * 1000) / 1000;
+  if (options.explain === false && isCertainlyNot(comparisons, weight, rules)) {
+    return { federatedId: candidate.federatedId, weight, score: scoreOf(weight, rules), grade: 'certainly-not', comparisons, reasons: [] };
+  }
   const decision = decide(query, candidate, comparisons, weight, rules);
   const result: MatchResult = {
     federatedId: candidate.federatedId,

@@ -25,6 +25,22 @@ const STRICT_FIELDS = Object.keys(STRICT_EQUAL) as StrictField[];
 
 const TRUSTED: ReadonlySet<IdentityStatus> = new Set(['QUAL', 'VALI']);
 
+/**
+ * What `decide` would grade `certainly-not`, without building its reasons: different INS under one authority, or —
+ * without the same INS — a strict trait not equal and a weight below `possible`. Lets the matcher skip explaining
+ * the many candidates it drops.
+ */
+export function isCertainlyNot(comparisons: readonly FieldComparison[], weight: number, rules: IdentityRules): boolean {
+  let ins: string | undefined;
+  let allStrictEqual = true;
+  for (const c of comparisons) {
+    if (c.field === 'ins') ins = c.level;
+    else if (c.field !== 'usedName' && !STRICT_EQUAL[c.field].has(c.level)) allStrictEqual = false;
+  }
+  if (ins === 'different') return true;
+  return ins !== 'same' && !allStrictEqual && weight < rules.thresholds.possible;
+}
+
 const fmt = (w: number): string => String(Math.round(w * 10) / 10);
 
 export function decide(

@@ -412,7 +412,10 @@ export class IdentityService {
     return results.slice(0, Math.max(0, options.count ?? 10));
   }
 
-  /** Compares `n` with the candidates the blocking index gives, as `tx` sees them (outside a transaction: committed). */
+  /**
+   * Compares `n` with the candidates the blocking index gives, as `tx` sees them (outside a transaction: committed);
+   * returns those not graded `certainly-not`.
+   */
   private async score(tx: StoreTransaction | undefined, n: NormalisedIdentity, exclude: ReadonlySet<string>): Promise<MatchResult[]> {
     const index = await this.currentIndex(tx);
     const overlay = tx ? this.stateOf(tx).overlay : undefined;
@@ -422,7 +425,9 @@ export class IdentityService {
     for (const id of ids) {
       if (exclude.has(id)) continue;
       const e = index.get(id, overlay);
-      if (e) out.push(compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules));
+      if (!e) continue;
+      const r = compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules, { explain: false });
+      if (r.grade !== 'certainly-not') out.push(r);
     }
     return guardTwins(out);
   }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { compareIdentities } from '../../src/identity/compare.js';
+import { normaliseIdentity } from '../../src/identity/normalise.js';
 import { givenListsConflict, guardTwins } from '../../src/identity/decide.js';
 import { DEFAULT_IDENTITY_RULES_FILE, compileIdentityRules, type IdentityRules } from '../../src/identity/rules.js';
 import type { IdentityStatus, MatchResult, NormalisedIdentity } from '../../src/identity/types.js';
@@ -310,5 +311,27 @@ describe('lists of birth given names (twins sharing a first given name)', () => 
     expect(match(vali({ firstBirthGivenName: 'Jean-Pierre', birthGivenNames: ['Jean-Pierre'] }), base).grade).toBe('certain');
     expect(givenListsConflict(vali({ birthGivenNames: ['Hélène', 'Marie'] }), vali({ firstBirthGivenName: 'Marie', birthGivenNames: ['Marie', 'Hélène'] }))).toBeUndefined();
     expect(givenListsConflict(vali({ birthGivenNames: ['Hélène', 'Marie'] }), vali({ birthGivenNames: ['Hélène'] }))).toBeUndefined();
+  });
+});
+
+describe('compareIdentities without explanations', () => {
+  it('grades every pair as the explained comparison does (generated French identities, same person or not)', async () => {
+    const { generateIdentities } = await import('../support/identity-generator.js');
+    const { identities } = generateIdentities({ seed: 7, persons: 600, duplicateRate: 0.4 });
+    const n = identities.map((g) => normaliseIdentity(g.identity));
+    let checked = 0;
+    let dropped = 0;
+    for (let i = 0; i < n.length; i += 3) {
+      for (let j = i + 1; j < Math.min(n.length, i + 40); j++) {
+        const full = compareIdentities(n[i], candidate(n[j]), RULES);
+        const quick = compareIdentities(n[i], candidate(n[j]), RULES, { explain: false });
+        expect(quick.grade, `${i}/${j}`).toBe(full.grade);
+        if (quick.grade === 'certainly-not') dropped++;
+        else expect(quick).toEqual(full);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(5000);
+    expect(dropped).toBeGreaterThan(0);
   });
 });
