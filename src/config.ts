@@ -66,6 +66,43 @@ const fileSchema = z
     log: z.object({ level: logLevel.default('info') }).strict().default({ level: 'info' }),
     /** Transactional outbox: destinations, routes and the dispatcher (src/outbox/config.ts). */
     outbox: outboxConfigSchema,
+    /** Clinical documents (PDF in CDA R2 N1) sent to the DMP or a PDSm endpoint. */
+    documents: z
+      .object({
+        /**
+         * OID under which document ids are made (CDA id/setId, XDS uniqueId): your organisation's own OID arc.
+         * The default is a TEST arc: documents built with it must never reach a production DMP.
+         */
+        oidRoot: z
+          .string()
+          .regex(/^[0-2](\.(0|[1-9]\d*))+$/, 'expected an OID such as 1.2.250.1.999.1')
+          .default('1.2.250.1.999.42'),
+        /** XDS SubmissionSet sourceId: OID of this sending system (default: `<oidRoot>.0`). */
+        sourceId: z
+          .string()
+          .regex(/^[0-2](\.(0|[1-9]\d*))+$/, 'expected an OID')
+          .optional(),
+        /** Titles, type codes and per-establishment overrides (default: mappings/documents.yaml). */
+        settings: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({ oidRoot: '1.2.250.1.999.42' }),
+    /** Local peers for demos and tests (`npm start` shows the whole DMP flow against them). */
+    sandbox: z
+      .object({
+        dmp: z
+          .object({
+            /** Start the local DMP peer with the gateway and route PPPs to it, unless `outbox` names its own `dmp`. */
+            enabled: z.boolean().default(false),
+            port: z.number().int().min(0).max(65535).default(8443),
+            /** Where the test PKI is generated (kept between runs). Default: `<dataDir>/certs`. */
+            certs: z.string().min(1).optional(),
+          })
+          .strict()
+          .default({ enabled: false, port: 8443 }),
+      })
+      .strict()
+      .default({ dmp: { enabled: false, port: 8443 } }),
     /** Default establishment used when a submission names none. */
     establishment: z
       .object({

@@ -53,7 +53,8 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
           actor: req.client.id,
           requestId: req.requestId,
           fhirBase: fhirBase(),
-          outboxRoutes: config.outbox.routes,
+          outbox: config.outbox,
+          documents: config.documents,
         });
         return [200, bundle];
       }),

@@ -4,9 +4,11 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import * as db from './commands/db.js';
 import * as demo from './commands/demo.js';
+import * as document from './commands/document.js';
 import * as identity from './commands/identity.js';
 import * as map from './commands/map.js';
 import * as outbox from './commands/outbox.js';
+import * as sandbox from './commands/sandbox.js';
 import * as serve from './commands/serve.js';
 import * as validate from './commands/validate.js';
 
@@ -14,7 +16,7 @@ interface CommandModule {
   register(program: Command): void;
 }
 
-const COMMANDS: CommandModule[] = [db, demo, identity, map, outbox, serve, validate];
+const COMMANDS: CommandModule[] = [db, demo, document, identity, map, outbox, sandbox, serve, validate];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -1,6 +1,7 @@
 // BPM — bilan partagé de médication by the community pharmacist: adhesion, interviews, medication list
 // (self-medication included), analysis (SFPC problems, proposals to the MT), conclusions and advice.
 import { z } from 'zod';
+import { DmpOptions } from './dmp.js';
 import { BPM_STEPS, codeValues } from './codes.js';
 import { MedicationLine } from './drug.js';
 import { PatientIdentity } from './identity.js';
@@ -38,6 +39,7 @@ export const Bpm = z
     proposals: z.array(Recommendation).default([]).describe("Proposals to the MT, with the MT's answer in decisions"),
     conclusions: z.object({ date: z.iso.datetime({ offset: true }), text: z.string().trim().min(1) }).strict().optional(),
     advice: z.array(z.object({ date: z.iso.datetime({ offset: true }), text: z.string().trim().min(1) }).strict()).default([]),
+    dmp: DmpOptions.optional(),
   })
   .strict()
   .superRefine((b, ctx) => {

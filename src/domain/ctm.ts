@@ -1,6 +1,7 @@
 // CTM — conciliation des traitements médicamenteux (HAS): the BMO built from several sources and validated
 // by a pharmacist, and the FCT comparing it with the current prescription, each divergence qualified.
 import { z } from 'zod';
+import { DmpOptions } from './dmp.js';
 import {
   BMO_SOURCE_TYPES,
   codeValues,
@@ -87,6 +88,7 @@ export const Ctm = z
     mode: z.enum(['proactive', 'retroactive']).describe('proactive: BMO built before the prescription; retroactive: after it'),
     bmo: Bmo,
     fct: Fct.optional(),
+    dmp: DmpOptions.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -7,4 +7,5 @@ export * from './review.js';
 export * from './ppp.js';
 export * from './ctm.js';
 export * from './bpm.js';
+export * from './dmp.js';
 export * from './parse.js';

@@ -1,6 +1,7 @@
 // PPP — Plan Pharmaceutique Personnalisé: the dispositif d'appui's medication review, its problems and
 // recommendations, the RCP around it and the MT/PHO decisions (OPTIMEDOC / IATROPREV).
 import { z } from 'zod';
+import { DmpOptions } from './dmp.js';
 import { codeValues, ENTRY_DOORS, PATHWAYS, RCP_MODES, STAY_TYPES } from './codes.js';
 import { MedicationLine } from './drug.js';
 import { PatientIdentity } from './identity.js';
@@ -65,6 +66,7 @@ export const Ppp = z
     recommendations: z.array(Recommendation).default([]),
     rcp: Rcp.optional(),
     note: z.string().trim().min(1).optional(),
+    dmp: DmpOptions.optional(),
   })
   .strict()
   .superRefine((p, ctx) => {

@@ -22,10 +22,17 @@ export interface EventMessage {
 }
 
 /** Enqueues the event's message for every route listening to it; returns how many new messages were written. */
-export async function raiseEvent(tx: StoreTransaction, routes: OutboxConfig['routes'], event: OutboxEvent, message: EventMessage): Promise<number> {
+export async function raiseEvent(
+  tx: StoreTransaction,
+  routes: OutboxConfig['routes'],
+  event: OutboxEvent,
+  message: EventMessage,
+  /** Destinations that receive documents (enqueued by services/document-delivery.ts instead). */
+  documentDestinations?: ReadonlySet<string>,
+): Promise<number> {
   let created = 0;
   for (const route of routes) {
-    if (route.on !== event) continue;
+    if (route.on !== event || documentDestinations?.has(route.destination)) continue;
     const r = await tx.outbox.enqueue({
       destination: route.destination,
       orderingKey: message.orderingKey,
@@ -35,10 +42,13 @@ export async function raiseEvent(tx: StoreTransaction, routes: OutboxConfig['rou
     });
     if (r.created) created++;
   }
-  if (created > 0) {
-    tx.afterCommit(() => {
-      for (const l of listeners) l();
-    });
-  }
+  if (created > 0) notifyEnqueued(tx);
   return created;
+}
+
+/** Wakes this process's dispatchers once `tx` commits (it enqueued something). */
+export function notifyEnqueued(tx: StoreTransaction): void {
+  tx.afterCommit(() => {
+    for (const l of listeners) l();
+  });
 }

@@ -1,10 +1,13 @@
-// Builds this process's dispatcher from the configuration: one connector per destination (HTTP for now; the DMP
-// and MSSanté connectors plug in here), its retry policy, concurrency and circuit breaker, woken after every commit
+// Builds this process's dispatcher from the configuration: one connector per destination (HTTP webhook, DMP ITI-41,
+// PDSm ITI-65; MSSanté plugs in here), its retry policy, concurrency and circuit breaker, woken after every commit
 // that enqueued a message.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/repository.js';
-import type { OutboxConfig } from './config.js';
+import { dmpConnector, type DocumentConnectorDeps } from '../connectors/dmp/connector.js';
+import { pdsmConnector } from '../connectors/pdsm/connector.js';
+import type { DestinationConfig, OutboxConfig } from './config.js';
+import type { Connector } from './connector.js';
 import { Dispatcher, type DestinationSettings } from './dispatcher.js';
 import { onEnqueued } from './events.js';
 import { httpConnector } from './http-connector.js';
@@ -15,11 +18,23 @@ export interface RunningDispatcher {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function destinationsOf(config: OutboxConfig): Record<string, DestinationSettings> {
+/** A connector per destination kind. Document destinations (DMP, PDSm) need the document settings. */
+function connectorOf(name: string, d: DestinationConfig, documents: DocumentConnectorDeps | undefined): Connector {
+  switch (d.kind) {
+    case 'http':
+      return httpConnector({ url: d.url, timeoutMs: d.timeoutMs, ...(d.headers ? { headers: d.headers } : {}) });
+    case 'dmp':
+    case 'pdsm':
+      if (!documents) throw new Error(`outbox destination ${name} (${d.kind}) needs the document settings`);
+      return d.kind === 'dmp' ? dmpConnector(d, documents) : pdsmConnector(d, documents);
+  }
+}
+
+export function destinationsOf(config: OutboxConfig, documents?: DocumentConnectorDeps): Record<string, DestinationSettings> {
   const out: Record<string, DestinationSettings> = {};
   for (const [name, d] of Object.entries(config.destinations)) {
     out[name] = {
-      connector: httpConnector({ url: d.url, timeoutMs: d.timeoutMs, ...(d.headers ? { headers: d.headers } : {}) }),
+      connector: connectorOf(name, d, documents),
       retry: { baseMs: d.baseDelayMs, maxMs: d.maxDelayMs, maxAttempts: d.maxAttempts },
       concurrency: d.concurrency,
       circuit: d.circuit,
@@ -28,10 +43,14 @@ export function destinationsOf(config: OutboxConfig): Record<string, Destination
   return out;
 }
 
-export function startDispatcher(store: ResourceStore, config: OutboxConfig, options: { logger?: Logger; metrics?: Metrics } = {}): RunningDispatcher {
+export function startDispatcher(
+  store: ResourceStore,
+  config: OutboxConfig,
+  options: { logger?: Logger; metrics?: Metrics; documents?: DocumentConnectorDeps } = {},
+): RunningDispatcher {
   const dispatcher = new Dispatcher({
     outbox: store.outbox,
-    destinations: destinationsOf(config),
+    destinations: destinationsOf(config, options.documents),
     leaseMs: config.leaseMs,
     pollMs: config.pollMs,
     batch: config.batch,

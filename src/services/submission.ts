@@ -3,9 +3,9 @@
 // identity service (SRI), write the resources and an audit row. Re-sending the same document updates the
 // same resources (deterministic ids). The source Patient refers to its federated Patient; a BPM whose
 // patient is not certain waits on hold (bpm-attachment.ts); a PPP lists the released BPMs of its patient.
-import type { Bundle, BundleEntry, CarePlan, Patient, Reference, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, CarePlan, OperationOutcomeIssue, Patient, Reference, Resource } from '@medplum/fhirtypes';
 import type { PatientIdentity } from '../domain/identity.js';
-import { InputError, parseDocument, type DocumentKind } from '../domain/parse.js';
+import { InputError, parseDocument, type DocumentKind, type DocumentOf } from '../domain/parse.js';
 import { writtenEntry } from '../fhir/bundle-response.js';
 import { mapDocument } from '../fhir/bundle.js';
 import { CS } from '../fhir/canonical.js';
@@ -16,7 +16,8 @@ import { assertValid, validateBundle } from '../fhir/validate.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { attachedBpms, holdForIdentity, syncAttachments, withBpmLinks } from './bpm-attachment.js';
 import { identityServiceFor, registerSource } from './patient-identity.js';
-import type { OutboxConfig } from '../outbox/config.js';
+import { isDocumentDestination, type OutboxConfig } from '../outbox/config.js';
+import { enqueueDocuments, type DocumentsSettings } from './document-delivery.js';
 import { raiseEvent } from '../outbox/events.js';
 
 export interface SubmissionContext {
@@ -27,8 +28,13 @@ export interface SubmissionContext {
   requestId?: string;
   /** Absolute FHIR base URL used in the response's fullUrls. */
   fhirBase: string;
-  /** Outbox routes (`outbox.routes`): the `<kind>.stored` event enqueues a message for each, in the same transaction. */
-  outboxRoutes?: OutboxConfig['routes'];
+  /**
+   * The outbox configuration: the `<kind>.stored` event enqueues a message for each route, in the same transaction;
+   * a route to a document destination (DMP, PDSm) enqueues the clinical document, if the DMP rules allow it.
+   */
+  outbox?: OutboxConfig;
+  /** Ids of documents sent to the DMP (`documents.oidRoot`); needed when a document destination is routed. */
+  documents?: DocumentsSettings;
 }
 
 /** Parse a canonical document; bad input becomes a 400 OperationOutcome naming each field. */
@@ -48,6 +54,8 @@ export interface PreparedSubmission {
   bundle: Bundle;
   /** The patient as the sender named them, for the identity service. */
   patient: PatientIdentity;
+  /** The canonical document as parsed (what documents sent to the DMP are rendered from). */
+  document: DocumentOf<DocumentKind>;
 }
 
 /** Parse, map and validate without storing. */
@@ -56,7 +64,7 @@ export function prepareSubmission(kind: DocumentKind, input: unknown, now: strin
   const bundle = mapDocument(kind, doc, { now });
   const errors = validateBundle(bundle).filter((i) => i.severity === 'error' || i.severity === 'fatal');
   if (errors.length > 0) throw invalidIssues(errors);
-  return { kind, bundle, patient: doc.patient };
+  return { kind, bundle, patient: doc.patient, document: doc };
 }
 
 const isCarePlanOf = (kind: 'ppp' | 'bpm', r: Resource): r is CarePlan =>
@@ -112,15 +120,46 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
     // A BPM of a certain patient joins the PPPs of the same federated patient (an on-hold one leaves them).
     if (kind === 'bpm') await syncAttachments(tx, federatedId, { ...who, cause: `${kind}.submit` });
     const root = resources.find((r) => r.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan'));
-    if (root && ctx.outboxRoutes && ctx.outboxRoutes.length > 0) {
+    let refusals: OperationOutcomeIssue[] = [];
+    if (root && ctx.outbox && ctx.outbox.routes.length > 0) {
       // One message per stored version: re-sending an unchanged document sends nothing again.
       const reference = `${root.resourceType}/${root.id}`;
-      await raiseEvent(tx, ctx.outboxRoutes, `${kind}.stored`, {
-        orderingKey: `Patient/${federatedId}`,
-        occurrence: `${reference}/_history/${rootVersion ?? '1'}`,
-        payload: { resource: reference, versionId: rootVersion ?? '1', patient: `Patient/${federatedId}`, fhirBase: ctx.fhirBase },
-        ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
-      });
+      const documentDestinations = new Set(Object.entries(ctx.outbox.destinations).filter(([, d]) => isDocumentDestination(d)).map(([n]) => n));
+      await raiseEvent(
+        tx,
+        ctx.outbox.routes,
+        `${kind}.stored`,
+        {
+          orderingKey: `Patient/${federatedId}`,
+          occurrence: `${reference}/_history/${rootVersion ?? '1'}`,
+          payload: { resource: reference, versionId: rootVersion ?? '1', patient: `Patient/${federatedId}`, fhirBase: ctx.fhirBase },
+          ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+        },
+        documentDestinations,
+      );
+      if (documentDestinations.size > 0) {
+        if (!ctx.documents) throw new Error('a document destination is routed but no documents settings were given');
+        refusals = await enqueueDocuments({
+          tx,
+          outbox: ctx.outbox,
+          documents: ctx.documents,
+          event: `${kind}.stored`,
+          kind,
+          document: prepared.document,
+          federatedId,
+          settled: identity.settled,
+          resource: reference,
+          versionId: rootVersion ?? '1',
+          now: ctx.now,
+          actor: ctx.actor,
+          ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+        });
+      }
+    }
+    // The DMP refusals travel back on the root entry (the document itself is stored).
+    if (refusals.length > 0 && root) {
+      const rootEntry = out.find((e) => e.resource?.resourceType === root.resourceType && e.resource.id === root.id);
+      if (rootEntry?.response) rootEntry.response.outcome = { resourceType: 'OperationOutcome', issue: refusals };
     }
     const created = out.filter((e) => e.response?.status.startsWith('201')).length;
     const waiting = kind === 'bpm' && !identity.settled ? ', awaiting identity' : '';

@@ -55,6 +55,8 @@ export interface OutboxAttempt {
 export interface OutboxWriter {
   /** Idempotent per (destination, idempotencyKey): a second enqueue returns the existing message. */
   enqueue(input: EnqueueInput): Promise<{ message: OutboxMessage; created: boolean }>;
+  /** The message of `destination` with this idempotency key, as this transaction sees it. */
+  find(destination: string, idempotencyKey: string): Promise<OutboxMessage | undefined>;
 }
 
 export interface ClaimOptions {

@@ -192,5 +192,9 @@ export function pgOutboxWriter(q: PgQuery, now: () => Date): OutboxWriter {
       const existing = await q<Row>('SELECT * FROM outbox WHERE destination = $1 AND idempotency_key = $2', [input.destination, input.idempotencyKey]);
       return { message: messageOf(existing.rows[0]), created: false };
     },
+    find: async (destination: string, idempotencyKey: string) => {
+      const { rows } = await q<Row>('SELECT * FROM outbox WHERE destination = $1 AND idempotency_key = $2', [destination, idempotencyKey]);
+      return rows[0] ? messageOf(rows[0]) : undefined;
+    },
   };
 }

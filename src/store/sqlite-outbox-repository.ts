@@ -213,5 +213,10 @@ export function sqliteOutboxWriter(c: SqlConnection, now: () => Date, guard: () 
       guard();
       return enqueue(c, now(), input);
     },
+    find: async (destination, idempotencyKey) => {
+      guard();
+      const row = c.prepare('SELECT * FROM outbox WHERE destination = ? AND idempotency_key = ?').get(destination, idempotencyKey) as Row | undefined;
+      return row ? messageOf(row) : undefined;
+    },
   };
 }

@@ -13,6 +13,8 @@ import { identityServiceFor } from '../../services/patient-identity.js';
 import { metrics } from '../../observability/metrics.js';
 import type { OutboxConfig } from '../../outbox/config.js';
 import { startDispatcher, type RunningDispatcher } from '../../outbox/setup.js';
+import { loadDocumentSettings } from '../../documents/settings.js';
+import { startGatewaySandbox, type GatewaySandbox } from '../../sandbox/dmp/with-gateway.js';
 
 function circuitsOf(outbox: RunningDispatcher | undefined, config: OutboxConfig): Record<string, string> {
   const out: Record<string, string> = {};
@@ -26,6 +28,8 @@ interface ServeOptions {
   config?: string;
   /** `--no-migrate`: refuse to start while migrations are pending instead of applying them. */
   migrate: boolean;
+  /** Run the local DMP peer beside the gateway and send documents to it. */
+  sandboxDmp?: boolean;
 }
 
 export function register(program: Command): void {
@@ -36,6 +40,7 @@ export function register(program: Command): void {
     .option('-d, --data <dir>', 'data directory holding the SQLite file (env PASSERELLE_DATA; default ./var)')
     .option('-c, --config <file>', 'YAML configuration file (env PASSERELLE_CONFIG)')
     .option('--no-migrate', 'do not apply pending database migrations: refuse to start until `passerelle db migrate` ran')
+    .option('--sandbox-dmp', 'also run the local DMP peer (test PKI in <data>/certs) and send PPP, CTM and BPM documents to it')
     .addHelpText(
       'after',
       '\nPrecedence: configuration file < environment (PORT, PASSERELLE_DATA, DATABASE_URL, PASSERELLE_BASE_URL, LOG_LEVEL) < options.\n' +
@@ -65,7 +70,21 @@ export function register(program: Command): void {
       logger.info({ dialect: target.dialect, database: target.location }, `database: ${target.dialect}`);
       // Compile the profiles now rather than on the first request (it takes a second or two).
       validateResource({ resourceType: 'Patient' });
-      const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics }) : undefined;
+      let documents;
+      try {
+        documents = { settings: loadDocumentSettings(config.documents.settings), sourceId: config.documents.sourceId ?? `${config.documents.oidRoot}.0` };
+      } catch (err) {
+        logger.fatal({ err: (err as Error).message }, 'cannot load the document settings');
+        process.exitCode = 2;
+        await store.close();
+        return;
+      }
+      let sandbox: GatewaySandbox | undefined;
+      if (opts.sandboxDmp || config.sandbox.dmp.enabled) {
+        sandbox = await startGatewaySandbox(config, logger);
+        config = { ...config, outbox: sandbox.outbox };
+      }
+      const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics, documents }) : undefined;
       const running = await startServer({
         store,
         config,
@@ -96,6 +115,7 @@ export function register(program: Command): void {
         // Stop claiming and finish (or release) deliveries, then stop accepting requests, then close the store.
         (outbox ? outbox.stop(config.outbox.leaseMs / 2) : Promise.resolve())
           .then(() => running.close())
+          .then(() => sandbox?.peer.close())
           .then(() => store.close())
           .then(
             () => process.exit(0),

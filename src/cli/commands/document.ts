@@ -1,0 +1,157 @@
+// `passerelle document <pdf|cda|iti41> <ppp|ctm|bpm> <input.json> -o <file>`: writes an artefact exactly as the DMP
+// route would send it — the PDF, the CDA R2 N1 wrapping it, or the whole ITI-41 request (SOAP envelope with the
+// documents inline, or the MTOM multipart) — so integrators can check it with their own tools.
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../../config.js';
+import { vihfOf } from '../../connectors/dmp/connector.js';
+import { buildIti41Request } from '../../connectors/dmp/iti41.js';
+import { loadOrganisationCredentials, type OrganisationCredentials } from '../../connectors/dmp/tls.js';
+import { InputError, parseDocument, type DocumentKind } from '../../domain/parse.js';
+import { buildCdaN1 } from '../../documents/cda-n1.js';
+import { documentHeader } from '../../documents/header.js';
+import { documentIds } from '../../documents/ids.js';
+import type { DocumentRequest, SourceDocument } from '../../documents/model.js';
+import { buildDocument } from '../../documents/pipeline.js';
+import { renderPdf } from '../../documents/pdf.js';
+import { loadDocumentSettings } from '../../documents/settings.js';
+import { OperationOutcomeError } from '../../fhir/outcome.js';
+import { outboxConfigSchema } from '../../outbox/config.js';
+import { ensureTestPki } from '../../sandbox/pki.js';
+
+const ARTEFACTS = ['pdf', 'cda', 'iti41'] as const;
+type Artefact = (typeof ARTEFACTS)[number];
+const KINDS = ['ppp', 'ctm', 'bpm'] as const satisfies readonly DocumentKind[];
+
+interface DocumentOptions {
+  output: string;
+  config?: string;
+  now?: string;
+  docVersion: string;
+  replaces?: string;
+  encoding: 'mtom' | 'inline';
+  pkcs12?: string;
+  passphrase?: string;
+  to?: string;
+}
+
+const oneOf =
+  <T extends string>(values: readonly T[]) =>
+  (value: string): T => {
+    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
+    return value as T;
+  };
+
+function positive(value: string): string {
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('expected a version number 1, 2, …');
+  return value;
+}
+
+class UsageError extends Error {}
+
+function establishmentOf(source: SourceDocument): string {
+  return source.kind === 'bpm' ? source.document.pharmacy.finess : source.document.establishment.finess;
+}
+
+/** The organisation certificate: --pkcs12, else the configured `dmp` destination's, else the sandbox test PKI. */
+async function credentialsFor(config: Config, opts: DocumentOptions): Promise<{ credentials: OrganisationCredentials; to: string }> {
+  const dmp = Object.values(config.outbox.destinations).find((d) => d.kind === 'dmp');
+  const to = opts.to ?? (dmp?.kind === 'dmp' ? dmp.url : 'https://localhost:8443/si-dmp-server/v2/services/repository');
+  if (opts.pkcs12) return { credentials: await loadOrganisationCredentials({ pkcs12Path: opts.pkcs12, passphrase: opts.passphrase ?? '' }), to };
+  if (dmp?.kind === 'dmp') {
+    return { credentials: await loadOrganisationCredentials({ pkcs12Path: dmp.tls.pkcs12, passphrase: dmp.tls.passphrase, ...(dmp.tls.ca ? { caPath: dmp.tls.ca } : {}) }), to };
+  }
+  const pki = await ensureTestPki({ dir: path.resolve(config.sandbox.dmp.certs ?? path.join(config.dataDir, 'certs')) });
+  process.stderr.write(`signing with the TEST organisation certificate ${pki.files.orgP12}\n`);
+  return { credentials: await loadOrganisationCredentials({ pkcs12Path: pki.files.orgP12, passphrase: pki.passphrase }), to };
+}
+
+async function write(artefact: Artefact, kind: DocumentKind, file: string, opts: DocumentOptions): Promise<void> {
+  const config = loadConfig({ file: opts.config, env: process.env });
+  let input: unknown;
+  try {
+    input = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`${file}: ${(err as Error).message}`);
+  }
+  const source = { kind, document: parseDocument(kind, input) } as SourceDocument;
+  const version = Number(opts.docVersion);
+  const replaces = opts.replaces !== undefined ? Number(opts.replaces) : undefined;
+  if (replaces !== undefined && replaces >= version) throw new UsageError(`--replaces ${replaces}: a version replaces an earlier one (use --doc-version > ${replaces})`);
+  const req: DocumentRequest = {
+    source,
+    patient: source.document.patient,
+    ids: documentIds(config.documents.oidRoot, kind, establishmentOf(source), source.document.id, version, replaces),
+    effectiveTime: opts.now ?? new Date().toISOString(),
+    masking: source.document.dmp?.masking ?? [],
+  };
+  const settings = loadDocumentSettings(config.documents.settings);
+  if (artefact === 'pdf') {
+    writeFileSync(opts.output, await renderPdf(req, documentHeader(req, settings)));
+    return;
+  }
+  if (artefact === 'cda') {
+    const header = documentHeader(req, settings);
+    writeFileSync(opts.output, buildCdaN1(header, await renderPdf(req, header)), 'utf8');
+    return;
+  }
+  const { status, ins } = source.document.patient;
+  if (status !== 'QUAL' || !ins) throw new UsageError(`${kind}.patient: the identity is ${status}; documents go to the DMP only for a qualified INS (QUAL)`);
+  const { credentials, to } = await credentialsFor(config, opts);
+  const built = await buildDocument(req, settings, { sourceId: config.documents.sourceId ?? `${config.documents.oidRoot}.0` });
+  const dmp = Object.values(config.outbox.destinations).find((d) => d.kind === 'dmp');
+  const destination = dmp?.kind === 'dmp' ? dmp : outboxConfigSchema.parse({ destinations: { dmp: { kind: 'dmp', url: to, tls: { pkcs12: '-' } } } }).destinations.dmp;
+  if (destination.kind !== 'dmp') throw new Error('unreachable');
+  const request = buildIti41Request(built.submission, credentials, vihfOf(destination, built.header), {
+    to,
+    encoding: opts.encoding,
+    messageId: randomUUID(),
+    now: new Date(),
+    algorithm: destination.signatureAlgorithm,
+  });
+  writeFileSync(opts.output, request.body);
+  // The multipart boundary is only in the HTTP header: print it for tools that replay the request.
+  process.stderr.write(`Content-Type: ${request.contentType}\n`);
+}
+
+export function register(program: Command): void {
+  program
+    .command('document')
+    .description('write a document artefact exactly as the DMP route sends it: the PDF, its CDA R2 N1, or the ITI-41 request')
+    .argument('<artefact>', `what to write: ${ARTEFACTS.join(' | ')}`, oneOf(ARTEFACTS))
+    .argument('<kind>', `document kind: ${KINDS.join(' | ')}`, oneOf(KINDS))
+    .argument('<input>', 'JSON file holding the canonical document')
+    .requiredOption('-o, --output <file>', 'file to write')
+    .option('-c, --config <file>', 'YAML configuration (documents.oidRoot, document settings, the dmp destination)')
+    .option('--now <datetime>', 'document time (ISO 8601; default: now)', (v: string) => {
+      if (Number.isNaN(Date.parse(v))) throw new InvalidArgumentError('expected an ISO 8601 date-time');
+      return v;
+    })
+    .option('--doc-version <n>', 'document version (CDA versionNumber)', positive, '1')
+    .option('--replaces <n>', 'the version this one replaces (CDA relatedDocument RPLC, XDS RPLC association)', positive)
+    .option('--encoding <encoding>', 'iti41: mtom (multipart/related, as sent to the DMP) or inline (base64 in the envelope)', oneOf(['mtom', 'inline'] as const), 'mtom')
+    .option('--pkcs12 <file>', 'iti41: organisation certificate (default: the configured dmp destination, else the test PKI)')
+    .option('--passphrase <text>', 'iti41: passphrase of --pkcs12 (env PASSERELLE_DMP_PASSPHRASE)', process.env.PASSERELLE_DMP_PASSPHRASE)
+    .option('--to <url>', 'iti41: WS-Addressing To (default: the configured dmp destination)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  passerelle document pdf ppp test/fixtures/ppp/hospital-sync-rcp.json -o ppp.pdf\n' +
+        '  passerelle document iti41 ppp test/fixtures/ppp/hospital-sync-rcp.json -o iti41.mime   # Content-Type on stderr\n' +
+        'Exit code 2 on invalid input (one line per field) or when the patient is not qualified (iti41).',
+    )
+    .action(async (artefact: Artefact, kind: DocumentKind, file: string, opts: DocumentOptions) => {
+      try {
+        await write(artefact, kind, file, opts);
+      } catch (err) {
+        let message: string;
+        if (err instanceof InputError) message = err.issues.map((i) => `${i.path}: ${i.message}`).join('\n');
+        else if (err instanceof OperationOutcomeError) message = err.outcome.issue.map((i) => `${i.expression?.[0] ? `${i.expression[0]}: ` : ''}${i.details?.text ?? i.code}`).join('\n');
+        else if (err instanceof UsageError || err instanceof ConfigError) message = err.message;
+        else throw err;
+        process.stderr.write(`${message}\n`);
+        process.exitCode = 2;
+      }
+    });
+}

@@ -1,0 +1,45 @@
+// Reading XML the DMP messages carry: strict parsing (malformed input is an error, not a partial tree) and
+// namespace-aware element lookups, so a prefix chosen by the sender never matters.
+import { DOMParser } from '@xmldom/xmldom';
+import xpath from 'xpath';
+
+/** Parses XML, failing on malformed input instead of returning a partial document. */
+export function parseXml(xml: string): Document {
+  const errors: string[] = [];
+  const doc = new DOMParser({
+    onError: (level, message) => {
+      if (level !== 'warning') errors.push(message);
+    },
+  }).parseFromString(xml, 'text/xml');
+  if (errors.length > 0 || !doc.documentElement) throw new Error(`malformed XML: ${errors[0] ?? 'no root element'}`);
+  // xmldom implements the DOM interfaces xpath and xml-crypto are typed against.
+  return doc as unknown as Document;
+}
+
+/** Element children of `parent` with this namespace and local name. */
+export function children(parent: Node, ns: string, localName: string): Element[] {
+  const out: Element[] = [];
+  for (let n = parent.firstChild; n; n = n.nextSibling) {
+    if (xpath.isElement(n) && n.namespaceURI === ns && n.localName === localName) out.push(n);
+  }
+  return out;
+}
+
+export function child(parent: Node, ns: string, localName: string): Element | undefined {
+  return children(parent, ns, localName)[0];
+}
+
+/** Descendant elements of `root` (itself included) with this namespace and local name, in document order. */
+export function descendants(root: Node, ns: string, localName: string): Element[] {
+  const out: Element[] = [];
+  const walk = (n: Node): void => {
+    if (xpath.isElement(n) && n.namespaceURI === ns && n.localName === localName) out.push(n);
+    for (let c = n.firstChild; c; c = c.nextSibling) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+export function textOf(node: Node | undefined): string {
+  return (node?.textContent ?? '').trim();
+}

@@ -1,0 +1,216 @@
+// Document settings from mappings/documents.yaml: DMP codes per document kind, titles per situation, and
+// per-establishment overrides. Loaded once, zod-checked, passed down to the header builder.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { Organization } from '../domain/actors.js';
+import type { ClinicalDocumentKind, Coded, SourceDocument } from './model.js';
+
+/** Where a document was produced: the PPP stay type (hospital entry door), or `ville` (community). */
+export const SITUATIONS = ['hospitalisation', 'hdj', 'consultation', 'ville'] as const;
+export type Situation = (typeof SITUATIONS)[number];
+
+export const ORGANIZATION_KINDS = ['etablissement', 'officine', 'cabinet'] as const satisfies readonly Organization['kind'][];
+export type OrganizationKind = (typeof ORGANIZATION_KINDS)[number];
+
+const KINDS = ['ppp', 'ctm', 'bpm'] as const satisfies readonly ClinicalDocumentKind[];
+
+/** Who answers for the document (CDA legalAuthenticator). */
+export type LegalAuthenticatorRule = 'author' | 'bmo-validator';
+
+export interface KindSettings {
+  typeCode: Coded;
+  /** Derived from typeCode through the ASS_X16 table of the settings file. */
+  classCode: Coded;
+  titles: Readonly<Record<Situation, string>>;
+  legalAuthenticator: LegalAuthenticatorRule;
+}
+
+export interface EstablishmentSettings {
+  titles?: { [K in ClinicalDocumentKind]?: Partial<Record<Situation, string>> };
+  healthcareFacilityTypeCode?: Coded;
+  practiceSettingCode?: Coded;
+}
+
+export interface DocumentSettings {
+  /** File the settings came from (or a label for inline settings). */
+  source: string;
+  kinds: Readonly<Record<ClinicalDocumentKind, KindSettings>>;
+  healthcareFacilityTypeCodes: Readonly<Record<OrganizationKind, Coded>>;
+  practiceSettingCodes: Readonly<Record<OrganizationKind, Coded>>;
+  contentTypeCodes: Readonly<Record<Situation, Coded>>;
+  professions: Readonly<Partial<Record<'medecin' | 'pharmacien' | 'infirmier' | 'autre', Coded>>>;
+  teamRoleSpecialties: Readonly<Partial<Record<string, Coded>>>;
+  /** Patient-id domain URI → OID, for senders whose IPP domain is not an OID. */
+  patientIdDomains: Readonly<Record<string, string>>;
+  /** Keyed by FINESS. */
+  establishments: Readonly<Record<string, EstablishmentSettings>>;
+}
+
+export class DocumentSettingsError extends Error {
+  override readonly name = 'DocumentSettingsError';
+}
+
+/**
+ * A consultation is not a discharge: whatever an establishment configures, a consultation document must not be
+ * titled as a discharge prescription (the DMP reader would take it for one).
+ */
+const FORBIDDEN_CONSULTATION_TITLE = /ordonnance\s+de\s+sortie/i;
+
+const FINESS = /^(\d{9}|2[AB]\d{7})$/;
+const oid = z.string().regex(/^[0-2](\.(0|[1-9]\d*))+$/, 'expected an OID such as 1.2.250.1.213.1.1.4.1');
+const coded = z.object({ code: z.string().trim().min(1), codeSystem: oid, display: z.string().trim().min(1) }).strict();
+const title = z.string().trim().min(1).max(255);
+const titles = z.object({ hospitalisation: title, hdj: title, consultation: title, ville: title }).strict();
+const partialTitles = titles.partial();
+const byOrganizationKind = z.object({ etablissement: coded, officine: coded, cabinet: coded }).strict();
+
+const kindSchema = z
+  .object({ typeCode: coded, titles, legalAuthenticator: z.enum(['author', 'bmo-validator']).default('author') })
+  .strict();
+
+const settingsSchema = z
+  .object({
+    kinds: z.object({ ppp: kindSchema, ctm: kindSchema, bpm: kindSchema }).strict(),
+    classCodes: z
+      .object({
+        codeSystem: oid,
+        byTypeCode: z.record(z.string(), z.object({ code: z.string().trim().min(1), display: z.string().trim().min(1) }).strict()),
+      })
+      .strict(),
+    healthcareFacilityTypeCodes: byOrganizationKind,
+    practiceSettingCodes: byOrganizationKind,
+    contentTypeCodes: z.object({ hospitalisation: coded, hdj: coded, consultation: coded, ville: coded }).strict(),
+    professions: z.object({ medecin: coded, pharmacien: coded, infirmier: coded, autre: coded.optional() }).strict(),
+    teamRoleSpecialties: z.record(z.string(), coded).default({}),
+    patientIdDomains: z.record(z.string().min(1), oid).default({}),
+    establishments: z
+      .record(
+        z.string(),
+        z
+          .object({
+            titles: z.object({ ppp: partialTitles, ctm: partialTitles, bpm: partialTitles }).partial().strict().optional(),
+            healthcareFacilityTypeCode: coded.optional(),
+            practiceSettingCode: coded.optional(),
+          })
+          .strict(),
+      )
+      .default({}),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    for (const kind of KINDS) {
+      const { typeCode } = s.kinds[kind];
+      if (!s.classCodes.byTypeCode[typeCode.code]) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['kinds', kind, 'typeCode', 'code'],
+          message: `no classCode for typeCode "${typeCode.code}": add it under classCodes.byTypeCode (ASS_X16)`,
+        });
+      }
+      if (s.kinds[kind].legalAuthenticator === 'bmo-validator' && kind !== 'ctm') {
+        ctx.addIssue({ code: 'custom', path: ['kinds', kind, 'legalAuthenticator'], message: 'only a CTM has a BMO validator' });
+      }
+      checkConsultationTitle(ctx, s.kinds[kind].titles.consultation, ['kinds', kind, 'titles', 'consultation']);
+    }
+    for (const [finess, est] of Object.entries(s.establishments)) {
+      if (!FINESS.test(finess)) {
+        ctx.addIssue({ code: 'custom', path: ['establishments', finess], message: `establishments are keyed by FINESS (9 characters), got "${finess}"` });
+      }
+      for (const kind of KINDS) {
+        const t = est.titles?.[kind]?.consultation;
+        if (t !== undefined) checkConsultationTitle(ctx, t, ['establishments', finess, 'titles', kind, 'consultation']);
+      }
+    }
+  });
+
+function checkConsultationTitle(ctx: z.RefinementCtx, value: string, path: (string | number)[]): void {
+  if (FORBIDDEN_CONSULTATION_TITLE.test(value)) {
+    ctx.addIssue({ code: 'custom', path, message: `a consultation document cannot be titled "Ordonnance de sortie" (got "${value}")` });
+  }
+}
+
+function formatIssues(error: z.ZodError, source: string): string {
+  const lines = error.issues.map((i) => `  ${i.path.length ? i.path.map(String).join('.') : '(root)'}: ${i.message}`);
+  return `invalid document settings (${source}):\n${lines.join('\n')}`;
+}
+
+/** Check and compile an already-parsed settings document; throws DocumentSettingsError naming each bad field. */
+export function compileDocumentSettings(doc: unknown, source = '(inline)'): DocumentSettings {
+  const parsed = settingsSchema.safeParse(doc);
+  if (!parsed.success) throw new DocumentSettingsError(formatIssues(parsed.error, source));
+  const s = parsed.data;
+  const kindSettings = (kind: ClinicalDocumentKind): KindSettings => {
+    const k = s.kinds[kind];
+    const cls = s.classCodes.byTypeCode[k.typeCode.code];
+    return { typeCode: k.typeCode, classCode: { ...cls, codeSystem: s.classCodes.codeSystem }, titles: k.titles, legalAuthenticator: k.legalAuthenticator };
+  };
+  return {
+    source,
+    kinds: { ppp: kindSettings('ppp'), ctm: kindSettings('ctm'), bpm: kindSettings('bpm') },
+    healthcareFacilityTypeCodes: s.healthcareFacilityTypeCodes,
+    practiceSettingCodes: s.practiceSettingCodes,
+    contentTypeCodes: s.contentTypeCodes,
+    professions: s.professions,
+    teamRoleSpecialties: s.teamRoleSpecialties,
+    patientIdDomains: s.patientIdDomains,
+    establishments: s.establishments,
+  };
+}
+
+/** mappings/documents.yaml of the package: the nearest ancestor with package.json and that file (src/ or dist/). */
+function defaultSettingsFile(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = join(dir, 'mappings', 'documents.yaml');
+    if (existsSync(join(dir, 'package.json')) && existsSync(file)) return file;
+    const up = dirname(dir);
+    if (up === dir) return fileURLToPath(new URL('../../mappings/documents.yaml', import.meta.url));
+    dir = up;
+  }
+}
+
+export const DEFAULT_DOCUMENT_SETTINGS_FILE: string = defaultSettingsFile();
+
+/** Read and check the settings file. Throws DocumentSettingsError (unreadable file, bad YAML, bad field). */
+export function loadDocumentSettings(file: string = DEFAULT_DOCUMENT_SETTINGS_FILE): DocumentSettings {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new DocumentSettingsError(`cannot read document settings ${file}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new DocumentSettingsError(`document settings ${file} is not valid YAML: ${(err as Error).message}`);
+  }
+  return compileDocumentSettings(doc, file);
+}
+
+/** The situation a document was produced in: a PPP's stay type or entry door; a CTM is a hospital act; a BPM a community one. */
+export function documentSituation(source: SourceDocument): Situation {
+  switch (source.kind) {
+    case 'ppp':
+      return source.document.entryDoor === 'ville' ? 'ville' : (source.document.stayType ?? 'hospitalisation');
+    case 'ctm':
+      return 'hospitalisation';
+    case 'bpm':
+      return 'ville';
+  }
+}
+
+/** The organisation that produces (and keeps) the document: the establishment, or the pharmacy for a BPM. */
+export function documentOrganization(source: SourceDocument): Organization {
+  return source.kind === 'bpm' ? source.document.pharmacy : source.document.establishment;
+}
+
+/** Title of the document: the establishment's override for this kind and situation, else the default. */
+export function documentTitle(settings: DocumentSettings, source: SourceDocument): string {
+  const situation = documentSituation(source);
+  const override = settings.establishments[documentOrganization(source).finess]?.titles?.[source.kind]?.[situation];
+  return override ?? settings.kinds[source.kind].titles[situation];
+}

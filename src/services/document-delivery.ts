@@ -1,0 +1,129 @@
+// Enqueueing a clinical document for the DMP (ITI-41) or a PDSm endpoint (ITI-65), in the submission's transaction.
+// The DMP rules are applied here, before anything is sent: the patient's identity must be certain and qualified
+// (QUAL, with its INS), and the patient must not have objected. A refusal is not an error of the submission (the
+// document is stored all the same): it is audited and reported back as a warning naming the reason.
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { DocumentKind, DocumentOf } from '../domain/parse.js';
+import type { DmpOptions } from '../domain/dmp.js';
+import { documentIds } from '../documents/ids.js';
+import type { DocumentMessage } from '../documents/message.js';
+import type { ClinicalDocumentKind, MaskingCode } from '../documents/model.js';
+import { isDocumentDestination, type OutboxConfig, type OutboxEvent } from '../outbox/config.js';
+import { notifyEnqueued } from '../outbox/events.js';
+import type { StoreTransaction } from '../store/repository.js';
+
+export interface DocumentsSettings {
+  /** OID root of document ids (`documents.oidRoot`). */
+  oidRoot: string;
+}
+
+export interface DocumentDelivery {
+  tx: StoreTransaction;
+  outbox: OutboxConfig;
+  documents: DocumentsSettings;
+  event: OutboxEvent;
+  kind: DocumentKind;
+  document: DocumentOf<DocumentKind>;
+  /** The patient's federated identity, and whether the registry is certain of the link (no open review). */
+  federatedId: string;
+  settled: boolean;
+  /** The stored FHIR root resource (`CarePlan/…`, `Composition/…`) and its version. */
+  resource: string;
+  versionId: string;
+  /** Document creation time (ISO 8601): the submission's clock reading. */
+  now: string;
+  actor: string;
+  requestId?: string;
+}
+
+/** The XDS uniqueId is the message's idempotency key at document destinations. */
+const keyOf = (uniqueId: string): string => `urn:oid:${uniqueId}`;
+
+function businessIdOf(kind: DocumentKind, document: DocumentOf<DocumentKind>): { establishment: string; localId: string } {
+  if (kind === 'bpm') {
+    const d = document as DocumentOf<'bpm'>;
+    return { establishment: d.pharmacy.finess, localId: d.id };
+  }
+  const d = document as DocumentOf<'ppp' | 'ctm'>;
+  return { establishment: d.establishment.finess, localId: d.id };
+}
+
+/** Why the document may not go to the DMP for this patient, or undefined when it may. */
+async function refusalOf(d: DocumentDelivery, dmp: DmpOptions | undefined): Promise<string | undefined> {
+  if (dmp?.opposition) return 'the patient objected to feeding their DMP (dmp.opposition)';
+  if (!d.settled) return 'the patient identity is not certain yet (an identity review is open): documents go to the DMP only for a qualified INS';
+  const federated = await d.tx.identities.getFederated(d.federatedId);
+  if (!federated) return `federated identity ${d.federatedId} not found`;
+  if (federated.status !== 'QUAL' || !federated.traits.ins) {
+    return `the patient identity is ${federated.status}, not qualified (QUAL with its INS): documents go to the DMP only for a qualified INS`;
+  }
+  return undefined;
+}
+
+/**
+ * Enqueues the document for every document destination routed from `event`. Returns a warning per refused
+ * destination (empty when everything was enqueued or nothing is routed).
+ */
+export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOutcomeIssue[]> {
+  const routes = d.outbox.routes.filter((r) => r.on === d.event && isDocumentDestination(d.outbox.destinations[r.destination]));
+  if (routes.length === 0) return [];
+  const dmp = (d.document as { dmp?: DmpOptions }).dmp;
+  const issues: OperationOutcomeIssue[] = [];
+  const refusal = await refusalOf(d, dmp);
+  const version = Number(d.versionId);
+  const { establishment, localId } = businessIdOf(d.kind, d.document);
+  const kind = d.kind as ClinicalDocumentKind;
+  let created = 0;
+  for (const route of routes) {
+    if (refusal) {
+      issues.push({
+        severity: 'warning',
+        code: 'business-rule',
+        details: { text: `not sent to ${route.destination}: ${refusal}` },
+        expression: [dmp?.opposition ? `${d.kind}.dmp.opposition` : `${d.kind}.patient`],
+      });
+      await d.tx.audit({
+        action: 'document.refused',
+        actor: d.actor,
+        entities: [d.resource, `Patient/${d.federatedId}`],
+        outcome: 'failure',
+        detail: `${route.destination}: ${refusal}`,
+        ...(d.requestId ? { requestId: d.requestId } : {}),
+      });
+      continue;
+    }
+    const destination = d.outbox.destinations[route.destination];
+    const federated = await d.tx.identities.getFederated(d.federatedId);
+    if (!federated || !isDocumentDestination(destination)) continue;
+    // The latest earlier version enqueued here is the one this version replaces (RPLC); a version refused or never
+    // routed here was never registered, so it cannot be replaced.
+    let replaces: number | undefined;
+    for (let v = version - 1; v >= 1 && replaces === undefined; v--) {
+      const earlier = await d.tx.outbox.find(route.destination, keyOf(documentIds(d.documents.oidRoot, kind, establishment, localId, v).id));
+      if (earlier && earlier.state !== 'dead') replaces = v;
+    }
+    const ids = documentIds(d.documents.oidRoot, kind, establishment, localId, version, replaces);
+    const masking: MaskingCode[] = [...new Set([...destination.masking, ...(dmp?.masking ?? [])])];
+    const payload: DocumentMessage = {
+      event: d.event,
+      kind,
+      document: d.document,
+      patient: federated.traits,
+      ids,
+      effectiveTime: d.now,
+      masking,
+      resource: d.resource,
+      versionId: d.versionId,
+    };
+    const r = await d.tx.outbox.enqueue({
+      destination: route.destination,
+      orderingKey: `Patient/${d.federatedId}`,
+      idempotencyKey: keyOf(ids.id),
+      payload,
+      ...(d.requestId ? { requestId: d.requestId } : {}),
+    });
+    if (r.created) created++;
+  }
+  if (created > 0) notifyEnqueued(d.tx);
+  return issues;
+}
