@@ -36,6 +36,11 @@ describe('outbox repository (SQLite)', () => {
     expect(a.created).toBe(true);
     expect(b).toMatchObject({ created: false, message: { id: a.message.id } });
     expect(a.message).toMatchObject({ state: 'pending', attempts: 0, destination: 'sink', payload: { n: 1 } });
+    await store.transaction(async (tx) => {
+      expect(await tx.outbox.find('sink', 'm-1')).toMatchObject({ id: a.message.id });
+      expect(await tx.outbox.find('sink', 'm-2')).toBeUndefined();
+      expect(await tx.outbox.find('other', 'm-1')).toBeUndefined();
+    });
   });
 
   it('claims due messages with a lease, one per ordering key at a time, and takes an expired lease back', async () => {

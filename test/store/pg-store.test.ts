@@ -351,6 +351,10 @@ function pgSuites(): void {
           expect(r.created).toBe(true);
         }
         expect((await tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'p0', idempotencyKey: 'k0', payload: {} })).created).toBe(false);
+        // A transaction finds its own messages by key (the DMP route looks up the version a document replaces).
+        expect(await tx.outbox.find('dmp', 'k7')).toMatchObject({ idempotencyKey: 'k7', payload: { i: 7 }, state: 'pending' });
+        expect(await tx.outbox.find('dmp', 'nope')).toBeUndefined();
+        expect(await tx.outbox.find('other', 'k7')).toBeUndefined();
       });
       const claimed: string[] = [];
       const drain = async (s: PgStore, owner: string) => {

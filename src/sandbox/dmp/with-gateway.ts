@@ -30,6 +30,7 @@ export async function startGatewaySandbox(config: Config, logger: Logger, option
     dataFile: path.join(config.dataDir, 'dmp-sandbox.sqlite'),
     repositoryUniqueId: SANDBOX_REPOSITORY_ID,
     logger: logger.child({ component: 'dmp-sandbox' }),
+    requireSubmissionSignature: true,
     ...(options.schemaDir ? { schemaDir: options.schemaDir } : {}),
   });
   logger.info({ iti41: peer.iti41Url, iti18: peer.iti18Url }, `DMP sandbox listening on ${peer.url}`);
