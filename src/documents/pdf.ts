@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { inflateSync } from 'node:zlib';
+import * as fontkit from 'fontkit';
 import PDFDocument from 'pdfkit';
 import type { Bpm } from '../domain/bpm.js';
 import {
@@ -400,9 +401,15 @@ const FONT_FILES = {
   regular: require.resolve('@fontsource/dejavu-sans/files/dejavu-sans-latin-400-normal.woff'),
   bold: require.resolve('@fontsource/dejavu-sans/files/dejavu-sans-latin-700-normal.woff'),
 };
-let fontCache: { regular: Buffer; bold: Buffer } | undefined;
-function fonts(): { regular: Buffer; bold: Buffer } {
-  fontCache ??= { regular: woffToSfnt(readFileSync(FONT_FILES.regular)), bold: woffToSfnt(readFileSync(FONT_FILES.bold)) };
+/**
+ * The fonts, parsed once per process and shared by every render: fontkit caches the tables and glyph metrics it has
+ * decoded on the font object, and re-parsing them for each document made a render cost ~170 ms instead of ~35.
+ * (pdfkit takes a fontkit font as a font source; each document still embeds its own subset.)
+ */
+type LoadedFont = ReturnType<typeof fontkit.create>;
+let fontCache: { regular: LoadedFont; bold: LoadedFont } | undefined;
+function fonts(): { regular: LoadedFont; bold: LoadedFont } {
+  fontCache ??= { regular: fontkit.create(woffToSfnt(readFileSync(FONT_FILES.regular))), bold: fontkit.create(woffToSfnt(readFileSync(FONT_FILES.bold))) };
   return fontCache;
 }
 
@@ -486,8 +493,9 @@ export async function renderPdf(req: DocumentRequest, header: DocumentHeader): P
       ModDate: issued,
     },
   });
-  doc.registerFont('regular', regular);
-  doc.registerFont('bold', bold);
+  // @types/pdfkit lists paths and buffers only; pdfkit also takes a fontkit font (PDFFontFactory.open).
+  doc.registerFont('regular', regular as unknown as Buffer);
+  doc.registerFont('bold', bold as unknown as Buffer);
   doc.font('regular');
   // PDF/A wants every Info date mirrored in XMP; pdfkit writes CreateDate itself, not ModifyDate.
   doc.appendXML(`
