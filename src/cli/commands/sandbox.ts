@@ -5,6 +5,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { pino } from 'pino';
 import { ensureTestPki } from '../../sandbox/pki.js';
+import { SANDBOX_REPOSITORY_ID } from '../../sandbox/dmp/with-gateway.js';
 import { startDmpPeer } from '../../sandbox/dmp/index.js';
 
 interface DmpSandboxOptions {
@@ -18,8 +19,6 @@ interface DmpSandboxOptions {
   logLevel: string;
 }
 
-/** A test OID for the sandbox repository (branch 1.2.250.1.999: no real French registration). */
-const SANDBOX_REPOSITORY_ID = '1.2.250.1.999.1.1.1';
 
 function port(value: string): number {
   const n = Number(value);
