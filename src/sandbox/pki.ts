@@ -4,7 +4,7 @@
 // because forge's pure-JS RSA costs ~50 ms a signature and seconds a key (measured: the whole PKI takes ~1 s).
 import { constants, createPrivateKey, generateKeyPair, privateEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
@@ -268,11 +268,34 @@ export async function loadTestPki(dir: string): Promise<TestPki> {
   };
 }
 
-/** Loads the test PKI in `options.dir`, generating it first when any of its files is missing. */
+/**
+ * Loads the test PKI in `options.dir`, generating it first when any of its files is missing. Two processes starting
+ * together on an empty directory (a gateway and `passerelle document iti41`, say) must not both write it, or one
+ * could sign with a key whose certificate the other replaced: generation holds a lock directory beside it.
+ */
 export async function ensureTestPki(options: TestPkiOptions): Promise<TestPki & { generated: boolean }> {
-  const files = filesIn(path.resolve(options.dir));
-  if (Object.values(files).every((f) => existsSync(f))) return { ...(await loadTestPki(options.dir)), generated: false };
-  return { ...(await generateTestPki({ ...options, force: true })), generated: true };
+  const dir = path.resolve(options.dir);
+  const files = filesIn(dir);
+  const complete = (): boolean => Object.values(files).every((f) => existsSync(f));
+  if (complete()) return { ...(await loadTestPki(dir)), generated: false };
+  const lock = `${dir}.lock`;
+  await mkdir(path.dirname(dir), { recursive: true });
+  for (let waited = 0; ; waited += 100) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (waited > 60_000) throw new Error(`${lock}: held for a minute; remove it if no generation is running`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    if (complete()) return { ...(await loadTestPki(dir)), generated: false };
+    return { ...(await generateTestPki({ ...options, force: true })), generated: true };
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
 }
 
 /** The PEM blocks of a bundle, in order. */

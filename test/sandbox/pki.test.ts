@@ -114,3 +114,18 @@ describe('loadTestPki / ensureTestPki', () => {
     expect(renewed.pem.orgKey).not.toBe(created.pem.orgKey);
   });
 });
+
+describe('ensureTestPki', () => {
+  it('two callers on an empty directory get one and the same PKI (generation is locked)', async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'passerelle-pki-race-'));
+    try {
+      const dir = path.join(base, 'certs');
+      const [a, b] = await Promise.all([ensureTestPki({ dir }), ensureTestPki({ dir })]);
+      expect([a.generated, b.generated].sort()).toEqual([false, true]);
+      expect(a.pem.org).toBe(b.pem.org);
+      expect(a.pem.orgKey).toBe(b.pem.orgKey);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
