@@ -1,10 +1,7 @@
 // Document settings from mappings/documents.yaml: DMP codes per document kind, titles per situation, and
 // per-establishment overrides. Loaded once, zod-checked, passed down to the header builder.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { packagedMappingFile, readYamlFile } from '../mapping-files.js';
 import type { Organization } from '../domain/actors.js';
 import type { ClinicalDocumentKind, Coded, SourceDocument } from './model.js';
 
@@ -160,34 +157,11 @@ export function compileDocumentSettings(doc: unknown, source = '(inline)'): Docu
   };
 }
 
-/** mappings/documents.yaml of the package: the nearest ancestor with package.json and that file (src/ or dist/). */
-function defaultSettingsFile(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const file = join(dir, 'mappings', 'documents.yaml');
-    if (existsSync(join(dir, 'package.json')) && existsSync(file)) return file;
-    const up = dirname(dir);
-    if (up === dir) return fileURLToPath(new URL('../../mappings/documents.yaml', import.meta.url));
-    dir = up;
-  }
-}
-
-export const DEFAULT_DOCUMENT_SETTINGS_FILE: string = defaultSettingsFile();
+export const DEFAULT_DOCUMENT_SETTINGS_FILE: string = packagedMappingFile('documents.yaml');
 
 /** Read and check the settings file. Throws DocumentSettingsError (unreadable file, bad YAML, bad field). */
 export function loadDocumentSettings(file: string = DEFAULT_DOCUMENT_SETTINGS_FILE): DocumentSettings {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new DocumentSettingsError(`cannot read document settings ${file}: ${(err as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new DocumentSettingsError(`document settings ${file} is not valid YAML: ${(err as Error).message}`);
-  }
+  const doc = readYamlFile(file, 'document settings', (message) => new DocumentSettingsError(message));
   return compileDocumentSettings(doc, file);
 }
 

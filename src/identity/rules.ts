@@ -1,10 +1,7 @@
 // Identity matching rules from mappings/identity-rules.yaml: Fellegi–Sunter level weights (from m/u or declared),
 // thresholds, score mapping, hot-block cap and policy guards. Loaded once, zod-checked, passed down.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { packagedMappingFile, readYamlFile } from '../mapping-files.js';
 import type { IdentityFlag } from './types.js';
 
 /** The comparison fields and their levels, strongest first: the first level that holds is the field's level. */
@@ -147,34 +144,11 @@ export function compileIdentityRules(doc: unknown, source = '(inline)'): Identit
   };
 }
 
-/** mappings/identity-rules.yaml of the package: the nearest ancestor with package.json and that file (src/ or dist/). */
-function defaultRulesFile(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const file = join(dir, 'mappings', 'identity-rules.yaml');
-    if (existsSync(join(dir, 'package.json')) && existsSync(file)) return file;
-    const up = dirname(dir);
-    if (up === dir) return fileURLToPath(new URL('../../mappings/identity-rules.yaml', import.meta.url));
-    dir = up;
-  }
-}
-
-export const DEFAULT_IDENTITY_RULES_FILE: string = defaultRulesFile();
+export const DEFAULT_IDENTITY_RULES_FILE: string = packagedMappingFile('identity-rules.yaml');
 
 /** Read, check and compile the rules file. Throws IdentityRulesError (unreadable file, bad YAML, bad field). */
 export function loadIdentityRules(file: string = DEFAULT_IDENTITY_RULES_FILE): IdentityRules {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new IdentityRulesError(`cannot read identity rules ${file}: ${(err as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new IdentityRulesError(`identity rules ${file} is not valid YAML: ${(err as Error).message}`);
-  }
+  const doc = readYamlFile(file, 'identity rules', (message) => new IdentityRulesError(message));
   return compileIdentityRules(doc, file);
 }
 
