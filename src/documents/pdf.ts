@@ -525,8 +525,8 @@ function drawBlock(doc: Doc, parent: PDFKit.PDFStructureElement, block: PdfBlock
   const width = doc.page.width - 2 * MARGIN;
   switch (block.kind) {
     case 'heading':
-      // Keep a heading with at least a few lines of what follows it.
-      if (doc.y + 60 > doc.page.height - doc.page.margins.bottom) doc.addPage();
+      // Keep a heading with what follows it (a problem with its recommendation is kept together, ~120 pt).
+      if (doc.y + 140 > doc.page.height - doc.page.margins.bottom) doc.addPage();
       doc.moveDown(0.6);
       doc.font('bold').fontSize(12).fillColor('#1f3a5f').text(block.text, MARGIN, doc.y, { structParent: parent, structType: 'H2' });
       doc.fillColor('black').moveDown(0.3);
