@@ -25,7 +25,7 @@ import type { DocumentRequest } from '../src/documents/model.js';
 import { buildDocument } from '../src/documents/pipeline.js';
 import { loadDocumentSettings } from '../src/documents/settings.js';
 import { outboxConfigSchema } from '../src/outbox/config.js';
-import { startDispatcher } from '../src/outbox/setup.js';
+import { startDispatcher } from '../src/services/outbox-dispatch.js';
 import { startDmpPeer } from '../src/sandbox/dmp/server.js';
 import { generateTestPki } from '../src/sandbox/pki.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';

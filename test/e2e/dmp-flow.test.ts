@@ -19,7 +19,7 @@ import { loadOrganisationCredentials, type OrganisationCredentials } from '../..
 import { documentRequestOf } from '../../src/documents/message.js';
 import { buildDocument } from '../../src/documents/pipeline.js';
 import { loadDocumentSettings } from '../../src/documents/settings.js';
-import { startDispatcher, type RunningDispatcher } from '../../src/outbox/setup.js';
+import { startDispatcher, type RunningDispatcher } from '../../src/services/outbox-dispatch.js';
 import { generateTestPki, type TestPki } from '../../src/sandbox/pki.js';
 import { startDmpPeer, type DmpPeer } from '../../src/sandbox/dmp/server.js';
 import type { OutboxMessage } from '../../src/store/outbox-repository.js';

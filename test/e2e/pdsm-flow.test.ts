@@ -13,7 +13,7 @@ import { configFrom } from '../../src/config.js';
 import { documentRequestOf } from '../../src/documents/message.js';
 import { buildDocument } from '../../src/documents/pipeline.js';
 import { loadDocumentSettings } from '../../src/documents/settings.js';
-import { startDispatcher, type RunningDispatcher } from '../../src/outbox/setup.js';
+import { startDispatcher, type RunningDispatcher } from '../../src/services/outbox-dispatch.js';
 import { generateTestPki } from '../../src/sandbox/pki.js';
 import { startPdsmPeer, type PdsmPeer } from '../../src/sandbox/pdsm/server.js';
 import type { OutboxMessage } from '../../src/store/outbox-repository.js';

@@ -12,7 +12,7 @@ import { openStore, storeTarget } from '../../store/open.js';
 import { identityServiceFor } from '../../services/patient-identity.js';
 import { metrics } from '../../observability/metrics.js';
 import type { OutboxConfig } from '../../outbox/config.js';
-import { startDispatcher, type RunningDispatcher } from '../../outbox/setup.js';
+import { startDispatcher, type RunningDispatcher } from '../../services/outbox-dispatch.js';
 import { loadDocumentSettings } from '../../documents/settings.js';
 import { startGatewaySandbox, type GatewaySandbox } from '../../sandbox/dmp/with-gateway.js';
 

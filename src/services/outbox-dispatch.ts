@@ -1,16 +1,16 @@
 // Builds this process's dispatcher from the configuration: one connector per destination (HTTP webhook, DMP ITI-41,
 // PDSm ITI-65; MSSanté plugs in here), its retry policy, concurrency and circuit breaker, woken after every commit
-// that enqueued a message.
+// that enqueued a message. A service, since it joins the outbox to the connectors (an outer layer than the outbox).
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/repository.js';
 import { dmpConnector, type DocumentConnectorDeps } from '../connectors/dmp/connector.js';
 import { pdsmConnector } from '../connectors/pdsm/connector.js';
-import type { DestinationConfig, OutboxConfig } from './config.js';
-import type { Connector } from './connector.js';
-import { Dispatcher, type DestinationSettings } from './dispatcher.js';
-import { onEnqueued } from './events.js';
-import { httpConnector } from './http-connector.js';
+import type { DestinationConfig, OutboxConfig } from '../outbox/config.js';
+import type { Connector } from '../outbox/connector.js';
+import { Dispatcher, type DestinationSettings } from '../outbox/dispatcher.js';
+import { onEnqueued } from '../outbox/events.js';
+import { httpConnector } from '../outbox/http-connector.js';
 
 export interface RunningDispatcher {
   dispatcher: Dispatcher;
