@@ -108,7 +108,9 @@ export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOu
       event: d.event,
       kind,
       document: d.document,
-      patient: federated.traits,
+      // The registry's qualified traits and INS, with the sender's own patient id (its IPP goes in the CDA and in
+      // XDS sourcePatientId; the reference traits may have come from another establishment).
+      patient: { ...federated.traits, sourceId: d.document.patient.sourceId },
       ids,
       effectiveTime: d.now,
       masking,
