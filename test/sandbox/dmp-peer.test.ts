@@ -329,6 +329,16 @@ describe('ITI-41 refused at the SOAP / VIHF layer: SOAP 1.2 Sender faults, HTTP 
     expect(outcome.reason).toMatch(/SOAP Fault Sender\/FailedAuthentication: VIHF: signing certificate not trusted/);
   });
 
+  it('a VIHF issued too long ago (a replay) or in the future', async () => {
+    for (const offsetMs of [-2 * 3600_000, 3600_000]) {
+      const request = iti41(pki, submissionOf({ uniqueId: newOid() }), { to: peer.iti41Url, now: new Date(Date.now() + offsetMs) });
+      const { answer, message } = await submitRaw(request.contentType, request.envelope);
+      expect(answer.status).toBe(400);
+      expect(message.fault).toMatchObject({ code: 'Sender', subcodes: ['MessageExpired'] });
+      expect(message.fault?.reason).toMatch(/VIHF: issued at .* outside \[now − 10 min, now \+ 5 min\]/);
+    }
+  });
+
   it('no VIHF at all', async () => {
     const request = iti41(pki, submissionOf({ uniqueId: newOid() }), { to: peer.iti41Url });
     const bare = request.envelope.replace(/<wsse:Security[\s\S]*<\/wsse:Security>/, '');

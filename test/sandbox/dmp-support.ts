@@ -188,13 +188,13 @@ export function vihfOf(pki: TestPki, resourceId?: string): Iti41Vihf {
 export function iti41(
   pki: TestPki,
   sub: XdsSubmission,
-  options: { encoding?: Iti41Encoding; signer?: 'org' | 'intruder'; resourceId?: string; to?: string } = {},
+  options: { encoding?: Iti41Encoding; signer?: 'org' | 'intruder'; resourceId?: string; to?: string; now?: Date } = {},
 ): { contentType: string; body: Buffer; envelope: string } {
   return buildIti41Request(sub, signingOf(pki, options.signer), vihfOf(pki, options.resourceId), {
     to: options.to ?? 'https://127.0.0.1/si-dmp-server/v2/services/repository',
     encoding: options.encoding ?? 'inline',
     messageId: `urn:uuid:${randomUUID()}`,
-    now: new Date(),
+    now: options.now ?? new Date(),
   });
 }
 

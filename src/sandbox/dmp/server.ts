@@ -26,6 +26,10 @@ import { XdsSchemas } from './xsd.js';
 export const REPOSITORY_PATH = '/si-dmp-server/v2/services/repository';
 export const REGISTRY_PATH = '/si-dmp-server/v2/services/registry';
 
+/** How old a VIHF may be, and how far ahead of the peer's clock (the sender's clock may run a little fast). */
+const VIHF_MAX_AGE_MS = 10 * 60_000;
+const CLOCK_SKEW_MS = 5 * 60_000;
+
 /** Requests larger than this are refused (HTTP 413) before parsing. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -147,6 +151,13 @@ function checkVihf(envelopeXml: string, soap: SoapRequest, trust: string, now: D
   if (children(security, NS.saml2, 'Assertion').length !== 1) throw new SoapFault('Sender', 'wsse:InvalidSecurity', 'VIHF: wsse:Security must hold exactly one saml2:Assertion');
   const vihf = verifyVihfAssertion(envelopeXml, trust, { now });
   if (!vihf.ok) throw new SoapFault('Sender', 'wsse:FailedAuthentication', `VIHF: ${vihf.reason ?? 'invalid assertion'}`);
+  // A VIHF is made for the request it travels with: an old (replayed) or future-dated one is refused. The signature
+  // covers the Assertion element, IssueInstant included.
+  const issued = Date.parse(children(security, NS.saml2, 'Assertion')[0].getAttribute('IssueInstant') ?? '');
+  if (Number.isNaN(issued)) throw new SoapFault('Sender', 'wsse:InvalidSecurityToken', 'VIHF: IssueInstant is missing or not a date');
+  if (issued < now.getTime() - VIHF_MAX_AGE_MS || issued > now.getTime() + CLOCK_SKEW_MS) {
+    throw new SoapFault('Sender', 'wsse:MessageExpired', `VIHF: issued at ${new Date(issued).toISOString()}, outside [now − ${VIHF_MAX_AGE_MS / 60_000} min, now + ${CLOCK_SKEW_MS / 60_000} min]`);
+  }
   const one = (name: string): string => vihf.attributes[name]?.[0] ?? '';
   const problems: string[] = [];
   if (one(VIHF_ATTRIBUTE.ressourceUrn) !== 'urn:dmp') problems.push(`Ressource_URN "${one(VIHF_ATTRIBUTE.ressourceUrn)}" is not urn:dmp`);
