@@ -1,0 +1,112 @@
+// Identity registration without durable writes (issue 3's import target): the matcher's own cost per registration —
+// normalise, blocking keys, index lookup, comparison of every candidate, RNIV guards, the decision and the index
+// update — over a growing registry, by tenth. No SQL at all: this is the ceiling any import path built on this matcher
+// can reach on this machine. In the same run, the real path (IdentityService.registerBatch on SQLite, FHIR Patients
+// deferred, as `passerelle identity import` does) over the first FLOOR_BENCH_DURABLE identities of the same stream.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { blockingKeys } from '../src/identity/blocking.js';
+import { CandidateIndex } from '../src/identity/candidate-index.js';
+import { compareIdentities } from '../src/identity/compare.js';
+import { guardTwins } from '../src/identity/decide.js';
+import { normaliseIdentity } from '../src/identity/normalise.js';
+import { loadIdentityRules } from '../src/identity/rules.js';
+import type { MatchResult, MatchTraits, NormalisedIdentity, SourceIdentity } from '../src/identity/types.js';
+import { IdentityService } from '../src/services/identity-registry.js';
+import { openSqliteStore } from '../src/store/sqlite-store.js';
+import { iterateIdentities } from '../test/support/identity-generator.js';
+import { machine } from './stats.js';
+
+const N = Number(process.env.FLOOR_BENCH_IDENTITIES ?? 1_000_000);
+const DURABLE = Math.min(N, Number(process.env.FLOOR_BENCH_DURABLE ?? 100_000));
+const SEED = 20260303;
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+const rules = loadIdentityRules();
+const matchTraits = (n: NormalisedIdentity): MatchTraits => {
+  const { source: _source, ...traits } = n;
+  return traits;
+};
+
+console.log(`machine: ${machine()}; ${int(N)} source identities (seed ${SEED}, 30 % duplicates), no durable writes`);
+const identities: SourceIdentity[] = [];
+for (const g of iterateIdentities({ seed: SEED, persons: Math.round(N / 1.3), duplicateRate: 0.3 })) {
+  identities.push(g.identity);
+  if (identities.length >= N) break;
+}
+
+/** The registration decision of IdentityService.registerIn, on the in-memory index only. */
+const index = new CandidateIndex();
+const decisions = { auto: 0, review: 0, new: 0 };
+const tenths: number[] = [];
+let candidates = 0;
+const start = performance.now();
+let sliceStart = start;
+for (let i = 0; i < identities.length; i++) {
+  const n = normaliseIdentity(identities[i]);
+  const keys = blockingKeys(n);
+  const { ids } = index.lookup(keys, rules.blocking.maxCandidatesPerKey);
+  const scored: MatchResult[] = [];
+  for (const id of ids) {
+    const e = index.get(id);
+    if (!e) continue;
+    candidates++;
+    const r = compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules, { explain: false });
+    if (r.grade !== 'certainly-not') scored.push(r);
+  }
+  const results = guardTwins(scored);
+  const certain = results.filter((r) => r.grade === 'certain');
+  if (certain.length === 1) {
+    const e = index.get(certain[0].federatedId);
+    if (e) index.set({ ...e, keys: [...new Set([...e.keys, ...keys])], seq: i + 1 });
+    decisions.auto++;
+  } else {
+    index.set({ id: `f${i}`, identity: matchTraits(n), flags: [], keys: [...new Set(keys)], seq: i + 1 });
+    decisions[results.length > 0 ? 'review' : 'new']++;
+  }
+  if ((i + 1) % Math.ceil(N / 10) === 0 || i + 1 === identities.length) {
+    const now = performance.now();
+    tenths.push(Math.ceil(N / 10) / ((now - sliceStart) / 1000));
+    sliceStart = now;
+  }
+}
+const seconds = (performance.now() - start) / 1000;
+
+// The real path over the first DURABLE identities of the same stream.
+const dir = mkdtempSync(join(tmpdir(), 'passerelle-floor-'));
+let durableRate = 0;
+let floorAtDurable = 0;
+try {
+  const store = await openSqliteStore({ file: join(dir, 'registry.sqlite') });
+  const service = new IdentityService(store);
+  const t0 = performance.now();
+  for (let i = 0; i < DURABLE; i += 1000) await service.registerBatch(identities.slice(i, Math.min(DURABLE, i + 1000)), { actor: 'bench' }, { deferProjection: true });
+  durableRate = DURABLE / ((performance.now() - t0) / 1000);
+  await store.close();
+  // The floor over the same first identities (a fresh index).
+  const small = new CandidateIndex();
+  const t1 = performance.now();
+  for (let i = 0; i < DURABLE; i++) {
+    const n = normaliseIdentity(identities[i]);
+    const keys = blockingKeys(n);
+    const { ids } = small.lookup(keys, rules.blocking.maxCandidatesPerKey);
+    const scored: MatchResult[] = [];
+    for (const id of ids) {
+      const e = small.get(id);
+      if (e) scored.push(compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules, { explain: false }));
+    }
+    const certain = guardTwins(scored.filter((r) => r.grade !== 'certainly-not')).filter((r) => r.grade === 'certain');
+    const e = certain.length === 1 ? small.get(certain[0].federatedId) : undefined;
+    small.set(e ? { ...e, keys: [...new Set([...e.keys, ...keys])], seq: i + 1 } : { id: `f${i}`, identity: matchTraits(n), flags: [], keys: [...new Set(keys)], seq: i + 1 });
+  }
+  floorAtDurable = DURABLE / ((performance.now() - t1) / 1000);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const line = (label: string, figure: string, beside = ''): void => console.log(`${label.padEnd(50)}: ${figure}${beside ? `   ${beside}` : ''}`);
+line(`matcher only, ${int(N)} identities`, `${int(N / seconds)} identities/s`, `(${seconds.toFixed(1)} s; target of issue 3: ≥ 20,000/s with the registry written)`);
+line('  by tenth of the registry', tenths.map((r) => `${int(r)}/s`).join(' → '));
+line('  candidates compared per registration', (candidates / identities.length).toFixed(1), `decisions: auto ${int(decisions.auto)}, review ${int(decisions.review)}, new ${int(decisions.new)}`);
+line(`real path (registerBatch, SQLite), first ${int(DURABLE)}`, `${int(durableRate)} identities/s`, `matcher only on the same ${int(DURABLE)}: ${int(floorAtDurable)}/s (${(floorAtDurable / durableRate).toFixed(1)}×)`);
