@@ -108,7 +108,11 @@ function dmpFlow(dialect: Dialect): void {
             circuit: { failureThreshold: 1000, openMs: 1000 },
           },
         },
-        routes: [{ on: 'ppp.stored', destination: 'dmp' }],
+        routes: [
+          { on: 'ppp.stored', destination: 'dmp' },
+          { on: 'ctm.stored', destination: 'dmp' },
+          { on: 'bpm.stored', destination: 'dmp' },
+        ],
       },
     });
     store = dialect === 'sqlite' ? await openSqliteStore({ file: config.database }) : await openPgStore({ url: PG_URL, schema: PG_SCHEMA, poolSize: 4 });
@@ -187,6 +191,27 @@ function dmpFlow(dialect: Dialect): void {
       expect(docs.map((d) => d.status)).toEqual(['Deprecated', 'Approved']);
       expect(docs[1].replaces).toBe(docs[0].entryUuid);
       expect(docs[1].content.toString('utf8')).toMatch(/<relatedDocument typeCode="RPLC">\s*<parentDocument>\s*<id root="[0-9.]+\.1"\/>/);
+    }, 60_000);
+  });
+
+  describe('CTM and BPM documents', () => {
+    it('a CTM (FCT) and a BPM of qualified patients are registered too, with their own type codes', async () => {
+      for (const [kind, name, typeCode] of [
+        ['ctm', 'admission-divergences', '80820-4'],
+        ['bpm', 'self-medication-remote', '56445-0'],
+      ] as const) {
+        const body = JSON.parse(readFileSync(`test/fixtures/${kind}/${name}.json`, 'utf8')) as unknown;
+        const res = await fetch(`${gateway.url}/${kind}`, { method: 'POST', headers: json, body: JSON.stringify(body) });
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+        const m = (await messages()).at(-1) as OutboxMessage;
+        expect((m.payload as { kind: string }).kind).toBe(kind);
+        await waitFor(settled(m.id), 30_000, `the ${kind} delivery`);
+        expect((await store.outbox.get(m.id))?.lastError).toBeUndefined();
+        expect((await store.outbox.get(m.id))?.state).toBe('delivered');
+        const doc = clinical().find((d) => `urn:oid:${d.uniqueId}` === m.idempotencyKey);
+        expect(doc?.content.toString('utf8')).toContain(`<code code="${typeCode}"`);
+      }
     }, 60_000);
   });
 
