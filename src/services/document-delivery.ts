@@ -10,6 +10,7 @@ import type { DocumentMessage } from '../documents/message.js';
 import type { ClinicalDocumentKind, MaskingCode } from '../documents/model.js';
 import { isDocumentDestination, type OutboxConfig, type OutboxEvent } from '../outbox/config.js';
 import { notifyEnqueued } from '../outbox/events.js';
+import type { FederatedIdentityRecord } from '../identity/records.js';
 import type { StoreTransaction } from '../store/repository.js';
 
 export interface DocumentsSettings {
@@ -48,16 +49,16 @@ function businessIdOf(kind: DocumentKind, document: DocumentOf<DocumentKind>): {
   return { establishment: d.establishment.finess, localId: d.id };
 }
 
-/** Why the document may not go to the DMP for this patient, or undefined when it may. */
-async function refusalOf(d: DocumentDelivery, dmp: DmpOptions | undefined): Promise<string | undefined> {
-  if (dmp?.opposition) return 'the patient objected to feeding their DMP (dmp.opposition)';
-  if (!d.settled) return 'the patient identity is not certain yet (an identity review is open): documents go to the DMP only for a qualified INS';
+/** The patient's qualified identity, or why the document may not go to the DMP for this patient. */
+async function qualifiedPatient(d: DocumentDelivery, dmp: DmpOptions | undefined): Promise<{ federated: FederatedIdentityRecord } | { refusal: string }> {
+  if (dmp?.opposition) return { refusal: 'the patient objected to feeding their DMP (dmp.opposition)' };
+  if (!d.settled) return { refusal: 'the patient identity is not certain yet (an identity review is open): documents go to the DMP only for a qualified INS' };
   const federated = await d.tx.identities.getFederated(d.federatedId);
-  if (!federated) return `federated identity ${d.federatedId} not found`;
+  if (!federated) return { refusal: `federated identity ${d.federatedId} not found` };
   if (federated.status !== 'QUAL' || !federated.traits.ins) {
-    return `the patient identity is ${federated.status}, not qualified (QUAL with its INS): documents go to the DMP only for a qualified INS`;
+    return { refusal: `the patient identity is ${federated.status}, not qualified (QUAL with its INS): documents go to the DMP only for a qualified INS` };
   }
-  return undefined;
+  return { federated };
 }
 
 /**
@@ -69,13 +70,14 @@ export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOu
   if (routes.length === 0) return [];
   const dmp = (d.document as { dmp?: DmpOptions }).dmp;
   const issues: OperationOutcomeIssue[] = [];
-  const refusal = await refusalOf(d, dmp);
+  const patient = await qualifiedPatient(d, dmp);
   const version = Number(d.versionId);
   const { establishment, localId } = businessIdOf(d.kind, d.document);
   const kind = d.kind as ClinicalDocumentKind;
   let created = 0;
   for (const route of routes) {
-    if (refusal) {
+    if ('refusal' in patient) {
+      const { refusal } = patient;
       issues.push({
         severity: 'warning',
         code: 'business-rule',
@@ -93,8 +95,7 @@ export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOu
       continue;
     }
     const destination = d.outbox.destinations[route.destination];
-    const federated = await d.tx.identities.getFederated(d.federatedId);
-    if (!federated || !isDocumentDestination(destination)) continue;
+    if (!isDocumentDestination(destination)) continue;
     // The latest earlier version enqueued here is the one this version replaces (RPLC); a version refused or never
     // routed here was never registered, so it cannot be replaced.
     let replaces: number | undefined;
@@ -110,7 +111,7 @@ export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOu
       document: d.document,
       // The registry's qualified traits and INS, with the sender's own patient id (its IPP goes in the CDA and in
       // XDS sourcePatientId; the reference traits may have come from another establishment).
-      patient: { ...federated.traits, sourceId: d.document.patient.sourceId },
+      patient: { ...patient.federated.traits, sourceId: d.document.patient.sourceId },
       ids,
       effectiveTime: d.now,
       masking,
