@@ -36,7 +36,34 @@ for (const g of iterateIdentities({ seed: SEED, persons: Math.round(N / 1.3), du
   if (identities.length >= N) break;
 }
 
-/** The registration decision of IdentityService.registerIn, on the in-memory index only. */
+/**
+ * The registration decision of IdentityService.registerIn, on an in-memory index only: returns the decision and the
+ * number of candidates compared.
+ */
+function register(index: CandidateIndex, identity: SourceIdentity, seq: number): { decision: 'auto' | 'review' | 'new'; compared: number } {
+  const n = normaliseIdentity(identity);
+  const keys = blockingKeys(n);
+  const { ids } = index.lookup(keys, rules.blocking.maxCandidatesPerKey);
+  const scored: MatchResult[] = [];
+  let compared = 0;
+  for (const id of ids) {
+    const e = index.get(id);
+    if (!e) continue;
+    compared++;
+    const r = compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules, { explain: false });
+    if (r.grade !== 'certainly-not') scored.push(r);
+  }
+  const results = guardTwins(scored);
+  const certain = results.filter((r) => r.grade === 'certain');
+  const linked = certain.length === 1 ? index.get(certain[0].federatedId) : undefined;
+  if (linked) {
+    index.set({ ...linked, keys: [...new Set([...linked.keys, ...keys])], seq });
+    return { decision: 'auto', compared };
+  }
+  index.set({ id: `f${seq}`, identity: matchTraits(n), flags: [], keys: [...new Set(keys)], seq });
+  return { decision: results.length > 0 ? 'review' : 'new', compared };
+}
+
 const index = new CandidateIndex();
 const decisions = { auto: 0, review: 0, new: 0 };
 const tenths: number[] = [];
@@ -44,27 +71,9 @@ let candidates = 0;
 const start = performance.now();
 let sliceStart = start;
 for (let i = 0; i < identities.length; i++) {
-  const n = normaliseIdentity(identities[i]);
-  const keys = blockingKeys(n);
-  const { ids } = index.lookup(keys, rules.blocking.maxCandidatesPerKey);
-  const scored: MatchResult[] = [];
-  for (const id of ids) {
-    const e = index.get(id);
-    if (!e) continue;
-    candidates++;
-    const r = compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules, { explain: false });
-    if (r.grade !== 'certainly-not') scored.push(r);
-  }
-  const results = guardTwins(scored);
-  const certain = results.filter((r) => r.grade === 'certain');
-  if (certain.length === 1) {
-    const e = index.get(certain[0].federatedId);
-    if (e) index.set({ ...e, keys: [...new Set([...e.keys, ...keys])], seq: i + 1 });
-    decisions.auto++;
-  } else {
-    index.set({ id: `f${i}`, identity: matchTraits(n), flags: [], keys: [...new Set(keys)], seq: i + 1 });
-    decisions[results.length > 0 ? 'review' : 'new']++;
-  }
+  const r = register(index, identities[i], i + 1);
+  decisions[r.decision]++;
+  candidates += r.compared;
   if ((i + 1) % Math.ceil(N / 10) === 0 || i + 1 === identities.length) {
     const now = performance.now();
     tenths.push(Math.ceil(N / 10) / ((now - sliceStart) / 1000));
@@ -87,19 +96,7 @@ try {
   // The floor over the same first identities (a fresh index).
   const small = new CandidateIndex();
   const t1 = performance.now();
-  for (let i = 0; i < DURABLE; i++) {
-    const n = normaliseIdentity(identities[i]);
-    const keys = blockingKeys(n);
-    const { ids } = small.lookup(keys, rules.blocking.maxCandidatesPerKey);
-    const scored: MatchResult[] = [];
-    for (const id of ids) {
-      const e = small.get(id);
-      if (e) scored.push(compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules, { explain: false }));
-    }
-    const certain = guardTwins(scored.filter((r) => r.grade !== 'certainly-not')).filter((r) => r.grade === 'certain');
-    const e = certain.length === 1 ? small.get(certain[0].federatedId) : undefined;
-    small.set(e ? { ...e, keys: [...new Set([...e.keys, ...keys])], seq: i + 1 } : { id: `f${i}`, identity: matchTraits(n), flags: [], keys: [...new Set(keys)], seq: i + 1 });
-  }
+  for (let i = 0; i < DURABLE; i++) register(small, identities[i], i + 1);
   floorAtDurable = DURABLE / ((performance.now() - t1) / 1000);
 } finally {
   rmSync(dir, { recursive: true, force: true });
