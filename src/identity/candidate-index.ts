@@ -33,11 +33,21 @@ export interface IndexEntry {
   keys: readonly string[];
   /** Change sequence number of the state (a later state always wins, whatever the order it arrives in). */
   seq: number;
+  /**
+   * The keys the index's `deriveKeys` gives for `identity`, when the writer already has them (the registry computed
+   * them to match the identity): saves deriving them again. Must be exactly those.
+   */
+  derivedKeys?: readonly string[];
 }
 
 export interface Lookup {
   /** Distinct federated ids filed under the keys, in key order. */
   ids: string[];
+  /**
+   * For each id, its packed traits (see `packTraits`, read them with a `PackedTraitsView`); undefined for an identity
+   * the overlay's transaction rewrote or whose traits could not be packed (read those with `get`).
+   */
+  packed: (string | undefined)[];
   /** Keys whose block held more than the cap (only the first `cap` ids of each were taken). */
   truncatedKeys: string[];
 }
@@ -256,6 +266,130 @@ export function unpackTraits(s: string): MatchTraits {
   return t;
 }
 
+/** Field numbers of packed traits, after the head (see `packTraits`). */
+export const PACKED_FIELD = {
+  birthNameForm: 0,
+  birthNameKey: 1,
+  birthNameNoParticles: 2,
+  birthNamePhonetic: 3,
+  firstGivenForm: 4,
+  firstGivenKey: 5,
+  usedNameKey: 6,
+  givenKeys: 7,
+  birthGivenKeys: 8,
+  birthPlace: 9,
+  insMatricule: 10,
+  insOid: 11,
+} as const;
+const PACKED_FIELDS = 12;
+
+/**
+ * A reusable cursor over packed traits: reads the head and compares fields in place, without unpacking (no string or
+ * object is made). The matcher uses it to drop, cheaply, the many candidates that cannot reach review. `read` sets
+ * the string; the view is valid until the next `read`.
+ */
+export class PackedTraitsView {
+  private s = '';
+  private readonly from = new Int32Array(PACKED_FIELDS);
+  private readonly to = new Int32Array(PACKED_FIELDS);
+  private bits = 0;
+
+  read(s: string): this {
+    this.s = s;
+    this.bits = s.charCodeAt(10) - 48;
+    let p = HEAD;
+    for (let f = 0; f < PACKED_FIELDS; f++) {
+      const e = f === PACKED_FIELDS - 1 ? s.length : fieldEnd(s, p);
+      this.from[f] = p;
+      this.to[f] = e;
+      p = e + 1;
+    }
+    // A field written as SAME is the field before it (resolved in order: the no-particle key may be the key, itself the form).
+    this.resolveSame(PACKED_FIELD.birthNameKey, PACKED_FIELD.birthNameForm);
+    this.resolveSame(PACKED_FIELD.birthNameNoParticles, PACKED_FIELD.birthNameKey);
+    this.resolveSame(PACKED_FIELD.firstGivenKey, PACKED_FIELD.firstGivenForm);
+    return this;
+  }
+
+  private resolveSame(f: number, previous: number): void {
+    if (this.to[f] === this.from[f] + 1 && this.s.charCodeAt(this.from[f]) === SAME_CODE) {
+      this.from[f] = this.from[previous];
+      this.to[f] = this.to[previous];
+    }
+  }
+
+  private digit(i: number): number {
+    return this.s.charCodeAt(i) - 48;
+  }
+
+  get status(): IdentityStatus {
+    return STATUSES[this.digit(0)];
+  }
+  get sex(): MatchTraits['sex'] {
+    return this.s.charAt(1) as MatchTraits['sex'];
+  }
+  get year(): number {
+    return this.digit(2) * 1000 + this.digit(3) * 100 + this.digit(4) * 10 + this.digit(5);
+  }
+  /** 0: none. */
+  get month(): number {
+    return this.digit(6) * 10 + this.digit(7);
+  }
+  /** 0: none. */
+  get day(): number {
+    return this.digit(8) * 10 + this.digit(9);
+  }
+  get defaultDate(): boolean {
+    return (this.bits & DEFAULT_DATE) !== 0;
+  }
+  get hasBirthPlace(): boolean {
+    return (this.bits & BIRTHPLACE) !== 0;
+  }
+  get abroad(): boolean {
+    return (this.bits & ABROAD) !== 0;
+  }
+  get hasIns(): boolean {
+    return (this.bits & INS) !== 0;
+  }
+  get hasUsedName(): boolean {
+    return (this.bits & USED_NAME) !== 0;
+  }
+
+  /** Length of field `f`. */
+  length(f: number): number {
+    return this.to[f] - this.from[f];
+  }
+
+  /** Field `f` equals `v`. */
+  equals(f: number, v: string): boolean {
+    return this.to[f] - this.from[f] === v.length && this.s.startsWith(v, this.from[f]);
+  }
+
+  /** Character `i` of field `f` (NaN past its end). */
+  charCodeAt(f: number, i: number): number {
+    return this.from[f] + i < this.to[f] ? this.s.charCodeAt(this.from[f] + i) : NaN;
+  }
+
+  /** Field `f` as a string (allocates: for the few candidates that need a similarity measure). */
+  text(f: number): string {
+    return this.s.slice(this.from[f], this.to[f]);
+  }
+
+  /** The list field `f` (given-name keys) holds `v`. */
+  listIncludes(f: number, v: string): boolean {
+    const s = this.s;
+    const to = this.to[f];
+    for (let p = this.from[f]; p < to; ) {
+      let end = s.indexOf(ITEM, p);
+      if (end === -1 || end > to) end = to;
+      const same = p === this.from[f] && end === p + 1 && s.charCodeAt(p) === SAME_CODE;
+      if (same ? this.equals(PACKED_FIELD.firstGivenKey, v) : end - p === v.length && s.startsWith(v, p)) return true;
+      p = end + 1;
+    }
+    return false;
+  }
+}
+
 const hasSeparator = (s: string): boolean => s.includes(FIELD) || s.includes(ITEM) || s.includes(SAME);
 /** A list of strings that `packList` joins and `unpackList` splits back exactly. */
 const cleanList = (xs: readonly string[]): boolean => packableList(xs) && xs.every((x) => typeof x === 'string' && !hasSeparator(x));
@@ -464,6 +598,9 @@ export class CandidateIndex {
   private keyAt = new Int32Array(1024);
   private keyLen = new Int32Array(1024);
   private keyCap = new Int32Array(1024);
+  /** Per slot: the stamp of the last lookup that took it (dedup across keys without a Set). */
+  private marks = new Int32Array(1024);
+  private stamp = 0;
   private readonly freeSlots: number[] = [];
   /** Key hashes of every slot, a region per slot (duplicate-free within it); `poolWaste`: cells no slot uses. */
   private keyPool = new Int32Array(4096);
@@ -508,7 +645,7 @@ export class CandidateIndex {
     const hashes = this.hashesOf(entry.keys);
     const traits = packTraits(entry.identity) ?? entry.identity;
     const flags = packFlags(entry.flags);
-    const keyText = this.packKeys(entry.keys, entry.identity);
+    const keyText = this.packKeys(entry.keys, entry.identity, entry.derivedKeys);
     this.removedAt.delete(entry.id);
     if (slot !== undefined) {
       const pool = this.keyPool;
@@ -563,27 +700,42 @@ export class CandidateIndex {
    */
   lookup(keys: readonly string[], cap: number, overlay?: IndexOverlay): Lookup {
     const limit = Math.max(1, Math.trunc(cap));
-    const seen = new Set<string>();
+    const ids: string[] = [];
+    const packed: (string | undefined)[] = [];
     const truncatedKeys: string[] = [];
     const staged = overlay !== undefined && overlay.entries.size > 0 ? overlay : undefined;
+    // Committed identities are told apart by slot (a stamp per lookup), the transaction's own by id.
+    if (++this.stamp === 0x7fffffff) {
+      this.marks.fill(0);
+      this.stamp = 1;
+    }
+    const stamp = this.stamp;
+    const marks = this.marks;
+    let stagedSeen: Set<string> | undefined;
     for (let k = 0; k < keys.length; k++) {
       const key = keys[k];
       if (keys.indexOf(key) !== k) continue;
       let taken = 0;
       const block = this.blocks.get(this.hash(key) | 0);
       if (block > 0) {
-        const id = this.ids[block - 1] as string;
+        const slot = block - 1;
         // An identity the transaction rewrote is taken from the overlay's blocks instead.
-        if (!staged?.entries.has(id)) {
+        if (!staged?.entries.has(this.ids[slot] as string)) {
           taken++;
-          seen.add(id);
+          if (marks[slot] !== stamp) {
+            marks[slot] = stamp;
+            this.take(slot, ids, packed);
+          }
         }
       } else if (block < 0) {
         const committed = this.blocks.list(block);
         for (let i = 0; i < committed.length && taken <= limit; i++) {
-          const id = this.ids[committed[i]] as string;
-          if (staged?.entries.has(id)) continue;
-          if (++taken <= limit) seen.add(id);
+          const slot = committed[i];
+          if (staged?.entries.has(this.ids[slot] as string)) continue;
+          if (++taken <= limit && marks[slot] !== stamp) {
+            marks[slot] = stamp;
+            this.take(slot, ids, packed);
+          }
         }
       }
       const mine = staged?.blocks.get(key);
@@ -591,12 +743,22 @@ export class CandidateIndex {
         for (let i = 0; i < mine.length && taken <= limit; i++) {
           const id = mine[i];
           if (!staged?.entries.get(id)?.keys.includes(key)) continue;
-          if (++taken <= limit) seen.add(id);
+          if (++taken <= limit && !(stagedSeen ??= new Set()).has(id)) {
+            stagedSeen.add(id);
+            ids.push(id);
+            packed.push(undefined);
+          }
         }
       }
       if (taken > limit) truncatedKeys.push(key);
     }
-    return { ids: [...seen], truncatedKeys };
+    return { ids, packed, truncatedKeys };
+  }
+
+  private take(slot: number, ids: string[], packed: (string | undefined)[]): void {
+    ids.push(this.ids[slot] as string);
+    const t = this.traits[slot];
+    packed.push(typeof t === 'string' ? t : undefined);
   }
 
   /** The distinct hashes of `keys`, in key order (in a scratch array, valid until the next call). */
@@ -643,6 +805,7 @@ export class CandidateIndex {
     this.keyAt = grown(this.keyAt, new Int32Array(n));
     this.keyLen = grown(this.keyLen, new Int32Array(n));
     this.keyCap = grown(this.keyCap, new Int32Array(n));
+    this.marks = grown(this.marks, new Int32Array(n));
   }
 
   /** Records the slot's key hashes: in place when they fit its region, else in a new region at the pool's end. */
@@ -687,10 +850,10 @@ export class CandidateIndex {
   }
 
   /** What is kept of the key strings (see `StoredKeys`): nothing when they are the derived keys. */
-  private packKeys(keys: readonly string[], identity: MatchTraits): StoredKeys {
-    let derived: readonly string[] | undefined;
+  private packKeys(keys: readonly string[], identity: MatchTraits, known?: readonly string[]): StoredKeys {
+    let derived: readonly string[] | undefined = known;
     try {
-      derived = this.deriveKeys(identity);
+      derived ??= this.deriveKeys(identity);
     } catch {
       derived = undefined;
     }

@@ -1,7 +1,8 @@
 // Comparison vector of a query identity against one candidate: one agreement level per field, each level worth
 // the log-odds weight of the rules; compareIdentities adds the RNIV decision policy (decide.ts).
 import { decide, isCertainlyNot } from './decide.js';
-import { birthDepartment, compareDates } from './normalise.js';
+import { PACKED_FIELD as F, type PackedTraitsView } from './candidate-index.js';
+import { birthDepartment, compareDateParts, compareDates } from './normalise.js';
 import { jaroWinkler } from './phonetic.js';
 import { scoreOf, type ComparedField, type IdentityRules, type LevelOf } from './rules.js';
 import type { Candidate, FieldComparison, MatchResult, MatchTraits } from './types.js';
@@ -96,4 +97,130 @@ export function compareIdentities(query: MatchTraits, candidate: Candidate, rule
   };
   if (decision.flag) result.flag = decision.flag;
   return result;
+}
+
+/** The first `n` characters of `a` and of field `f` of `c` agree (both are at least `n` long). */
+function samePrefix(a: string, c: PackedTraitsView, f: number, n: number): boolean {
+  if (a.length < n || c.length(f) < n) return false;
+  for (let i = 0; i < n; i++) if (a.charCodeAt(i) !== c.charCodeAt(f, i)) return false;
+  return true;
+}
+
+/** Field `f` of `c` equals one of `values`. */
+function anyEquals(c: PackedTraitsView, f: number, values: readonly string[]): boolean {
+  for (let i = 0; i < values.length; i++) if (c.equals(f, values[i])) return true;
+  return false;
+}
+
+/** The weight of a comparison vector as compareIdentities computes it: summed in field order, rounded to 0.001. */
+function rounded(ins: number, birthName: number, givenName: number, birthDate: number, sex: number, birthPlace: number): number {
+  return Math.round((0 + ins + birthName + givenName + birthDate + sex + birthPlace) * 1000) / 1000;
+}
+
+/** Length of the département part of a COG code (see `birthDepartment`), from its first two characters. */
+function departmentLength(c0: number, c1: number, length: number): number {
+  return Math.min(length, c0 === 57 && (c1 === 55 || c1 === 56) ? 3 : 2);
+}
+
+/**
+ * Exactly `compareIdentities(query, candidate, rules, { explain: false }).grade === 'certainly-not'`, read straight
+ * from the candidate's packed traits (`CandidateIndex.packedTraits`): no unpacking, no comparison vector, and the
+ * Jaro-Winkler similarities only when the other levels leave the grade open. Most candidates of a block are other
+ * persons; this drops them at a fraction of the cost. `compare.test.ts` holds it to the full comparison.
+ */
+export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules: IdentityRules): boolean {
+  const w = rules.weights;
+  let wIns: number;
+  // ins (insLevel): the same INS is never certainly-not, a different one under one authority always is.
+  if (q.ins === undefined || !c.hasIns) wIns = w.ins.missing;
+  else if (!c.equals(F.insOid, q.ins.oid)) wIns = w.ins['other-authority'];
+  else return !c.equals(F.insMatricule, q.ins.matricule);
+
+  // birthName (birthNameLevel); `bnFuzzy`: only jaro-winkler, used-name or different remain.
+  let strict = true;
+  let wBn = 0;
+  let bnFuzzy = false;
+  let bnUsed = false;
+  if (q.birthNameKey === '' || c.length(F.birthNameKey) === 0) {
+    wBn = w.birthName.missing;
+    strict = false;
+  } else if (c.equals(F.birthNameForm, q.birthNameForm)) wBn = w.birthName.exact;
+  else {
+    strict = false;
+    if (c.equals(F.birthNameKey, q.birthNameKey) || c.equals(F.birthNameNoParticles, q.birthNameNoParticles)) wBn = w.birthName.collapsed;
+    else if (q.birthNamePhonetic !== '' && c.equals(F.birthNamePhonetic, q.birthNamePhonetic)) wBn = w.birthName.phonetic;
+    else {
+      bnFuzzy = true;
+      bnUsed = (q.usedNameKey !== undefined && c.equals(F.birthNameKey, q.usedNameKey)) || (c.hasUsedName && c.equals(F.usedNameKey, q.birthNameKey));
+    }
+  }
+
+  // givenName (givenNameLevel)
+  let wGn = 0;
+  let gnFuzzy = false;
+  if (q.firstGivenKey === '' || c.length(F.firstGivenKey) === 0) {
+    wGn = w.givenName.missing;
+    strict = false;
+  } else if (c.equals(F.firstGivenForm, q.firstGivenForm)) wGn = w.givenName.exact;
+  else {
+    strict = false;
+    if (c.equals(F.firstGivenKey, q.firstGivenKey)) wGn = w.givenName.collapsed;
+    else if (c.listIncludes(F.givenKeys, q.firstGivenKey) || anyEquals(c, F.firstGivenKey, q.givenKeys)) wGn = w.givenName['other-form'];
+    else gnFuzzy = true;
+  }
+
+  // birthDate (birthDateLevel)
+  const { year, month, day } = q.birthDate;
+  const date = compareDateParts(year, month ?? 0, day ?? 0, c.year, c.month, c.day);
+  let wDate: number;
+  if (date === 'exact') wDate = q.birthDate.defaultDate || c.defaultDate ? w.birthDate['exact-default'] : w.birthDate.exact;
+  else {
+    wDate = w.birthDate[date];
+    strict = false;
+  }
+
+  // sex (sexLevel)
+  let wSex: number;
+  if (q.sex === 'I' || c.sex === 'I') {
+    wSex = w.sex.missing;
+    strict = false;
+  } else if (q.sex === c.sex) wSex = w.sex.same;
+  else {
+    wSex = w.sex.different;
+    strict = false;
+  }
+
+  // birthPlace (birthPlaceLevel)
+  const place = q.birthPlace;
+  let wBp: number;
+  if (place === undefined || !c.hasBirthPlace) {
+    wBp = w.birthPlace.missing;
+    strict = false;
+  } else if (c.equals(F.birthPlace, place.code)) wBp = place.abroad ? w.birthPlace['same-country'] : w.birthPlace.exact;
+  else {
+    strict = false;
+    const n = departmentLength(place.code.charCodeAt(0), place.code.charCodeAt(1), place.code.length);
+    const m = departmentLength(c.charCodeAt(F.birthPlace, 0), c.charCodeAt(F.birthPlace, 1), c.length(F.birthPlace));
+    wBp = !place.abroad && !c.abroad && n === m && samePrefix(place.code, c, F.birthPlace, n) ? w.birthPlace['same-department'] : w.birthPlace.different;
+  }
+
+  // Five equal strict traits may be certain: the full comparison decides.
+  if (strict) return false;
+  const { possible } = rules.thresholds;
+  // Summed in the order of the comparison vector and rounded as compareIdentities does (both monotone): a bound below
+  // `possible` settles the grade before the similarities are computed. (No closures here: this runs per candidate.)
+  const bnOther = bnUsed ? w.birthName['used-name'] : w.birthName.different;
+  const bnMax = bnFuzzy ? Math.max(w.birthName['jaro-winkler'], bnOther) : wBn;
+  const gnMax = gnFuzzy ? Math.max(w.givenName['jaro-winkler'], w.givenName.different) : wGn;
+  if (rounded(wIns, bnMax, gnMax, wDate, wSex, wBp) < possible) return true;
+
+  // The similarities decide: computed as the full comparison computes them.
+  if (bnFuzzy) {
+    const t = rules.jaroWinkler.birthName;
+    const jw = jaroWinkler(q.birthNameKey, c.text(F.birthNameKey)) >= t || jaroWinkler(q.birthNameNoParticles, c.text(F.birthNameNoParticles)) >= t;
+    wBn = jw ? w.birthName['jaro-winkler'] : bnOther;
+    if (rounded(wIns, wBn, gnMax, wDate, wSex, wBp) < possible) return true;
+  }
+  if (gnFuzzy) wGn = jaroWinkler(q.firstGivenKey, c.text(F.firstGivenKey)) >= rules.jaroWinkler.givenName ? w.givenName['jaro-winkler'] : w.givenName.different;
+  return rounded(wIns, wBn, wGn, wDate, wSex, wBp) < possible;
 }

@@ -53,6 +53,26 @@ export function nameForm(s: string): string {
   return out;
 }
 
+/**
+ * A bounded memo of a pure function of a string: names follow a Zipf law, so most identities reuse the work done for
+ * an earlier one (emptied when full, which keeps the frequent names coming back at once).
+ */
+function memo<T>(size: number, f: (s: string) => T): (s: string) => T {
+  const cache = new Map<string, T>();
+  return (s) => {
+    let v = cache.get(s);
+    if (v === undefined) {
+      if (cache.size >= size) cache.clear();
+      v = f(s);
+      cache.set(s, v);
+    }
+    return v;
+  };
+}
+
+/** `nameForm`, memoised (its regular expressions and NFKD are most of the cost of normalising an identity). */
+const formOf = memo(200_000, nameForm);
+
 const tokensOf = (form: string): string[] => (form === '' ? [] : form.split(/[ '-]/));
 const keyOf = (form: string): string => form.replace(/[ '-]/g, '');
 function particleFree(tokens: readonly string[]): string {
@@ -62,12 +82,12 @@ function particleFree(tokens: readonly string[]): string {
 
 /** The letter runs of a name (`D'ARTAGNAN` → `D`, `ARTAGNAN`). */
 export function nameTokens(s: string): string[] {
-  return tokensOf(nameForm(s));
+  return tokensOf(formOf(s));
 }
 
 /** Collapsed comparison key: `nameForm` without separators (`de la Fontaine` → `DELAFONTAINE`). */
 export function nameKey(s: string): string {
-  return keyOf(nameForm(s));
+  return keyOf(formOf(s));
 }
 
 /**
@@ -161,13 +181,18 @@ export function formatBirthDate(d: PartialBirthDate): string {
 export type DateAgreement = 'exact' | 'partial-agree' | 'day-month-swapped' | 'year-only' | 'different';
 
 export function compareDates(a: PartialBirthDate, b: PartialBirthDate): DateAgreement {
-  if (a.year !== b.year) return 'different';
-  if (isFullDate(a) && isFullDate(b)) {
-    if (a.month === b.month && a.day === b.day) return 'exact';
-    if (a.day === b.month && a.month === b.day) return 'day-month-swapped';
+  return compareDateParts(a.year, a.month ?? 0, a.day ?? 0, b.year, b.month ?? 0, b.day ?? 0);
+}
+
+/** `compareDates` on the parts of two dates, 0 standing for an unknown month or day. */
+export function compareDateParts(ay: number, am: number, ad: number, by: number, bm: number, bd: number): DateAgreement {
+  if (ay !== by) return 'different';
+  if (am !== 0 && ad !== 0 && bm !== 0 && bd !== 0) {
+    if (am === bm && ad === bd) return 'exact';
+    if (ad === bm && am === bd) return 'day-month-swapped';
     return 'year-only';
   }
-  if (a.month !== undefined && b.month !== undefined && a.month !== b.month) return 'year-only';
+  if (am !== 0 && bm !== 0 && am !== bm) return 'year-only';
   return 'partial-agree';
 }
 
@@ -181,27 +206,45 @@ export function birthDepartment(insee: string): string {
   return insee.startsWith('97') || insee.startsWith('98') ? insee.slice(0, 3) : insee.slice(0, 2);
 }
 
+interface BirthNameKeys {
+  form: string;
+  key: string;
+  noParticles: string;
+  phonetic: string;
+}
+
+const birthNameKeys = memo(100_000, (raw: string): BirthNameKeys => {
+  const form = formOf(raw);
+  const noParticles = particleFree(tokensOf(form));
+  return { form, key: keyOf(form), noParticles, phonetic: frenchPhonetic(noParticles) };
+});
+
+const usedNameKeyOf = memo(20_000, (raw: string) => keyOf(formOf(raw)));
+const birthDateOf = memo(50_000, parseBirthDate);
+
 /** Compute every comparison key of an identity once. Throws InsError or BirthDateError on an unusable trait. */
 export function normaliseIdentity(source: SourceIdentity): NormalisedIdentity {
-  const birthNameForm = nameForm(source.birthName);
-  const birthNameNoParticles = particleFree(tokensOf(birthNameForm));
-  const firstGivenForm = nameForm(source.firstBirthGivenName);
+  const name = birthNameKeys(source.birthName);
+  const firstGivenForm = formOf(source.firstBirthGivenName);
+  const firstGivenKey = keyOf(firstGivenForm);
+  const date = birthDateOf(source.birthDate);
   const n: NormalisedIdentity = {
     source,
-    birthNameForm,
-    birthNameKey: keyOf(birthNameForm),
-    birthNameNoParticles,
-    birthNamePhonetic: frenchPhonetic(birthNameNoParticles),
+    birthNameForm: name.form,
+    birthNameKey: name.key,
+    birthNameNoParticles: name.noParticles,
+    birthNamePhonetic: name.phonetic,
     firstGivenForm,
-    firstGivenKey: keyOf(firstGivenForm),
+    firstGivenKey,
     givenKeys: givenNameForms(source.firstBirthGivenName, source.birthGivenNames),
-    birthGivenKeys: birthGivenKeys(keyOf(firstGivenForm), source.birthGivenNames),
-    birthDate: parseBirthDate(source.birthDate),
+    birthGivenKeys: birthGivenKeys(firstGivenKey, source.birthGivenNames),
+    // A copy: the memo's value is shared.
+    birthDate: { ...date },
     sex: source.sex,
     status: source.status,
   };
   if (source.usedName !== undefined) {
-    const usedNameKey = nameKey(source.usedName);
+    const usedNameKey = usedNameKeyOf(source.usedName);
     if (usedNameKey !== '') n.usedNameKey = usedNameKey;
   }
   if (source.birthPlaceInsee !== undefined) {

@@ -20,9 +20,8 @@ import type { FederatedInput, IdentityReader } from '../store/identity-repositor
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { blockingKeys } from '../identity/blocking.js';
 import { CandidateIndex, IndexOverlay, type IndexEntry } from '../identity/candidate-index.js';
-import { compareIdentities } from '../identity/compare.js';
+import { matchCandidates } from '../identity/match-candidates.js';
 import { metrics } from '../observability/metrics.js';
-import { guardTwins } from '../identity/decide.js';
 import { federatedPatient, linkToFederated, refersTo, sourcePatientId } from '../fhir/federated-patient.js';
 import { normaliseIdentity } from '../identity/normalise.js';
 import { loadIdentityRules, type IdentityRules } from '../identity/rules.js';
@@ -196,9 +195,11 @@ function matchTraits(n: NormalisedIdentity): MatchTraits {
 }
 
 /** `n`: the reference traits already normalised (or the index's match traits, when they did not change). */
-function entryOf(f: Pick<FederatedIdentityRecord, 'id' | 'traits' | 'flags' | 'blockingKeys'>, seq: number, n?: MatchTraits): IndexEntry {
+function entryOf(f: Pick<FederatedIdentityRecord, 'id' | 'traits' | 'flags' | 'blockingKeys'>, seq: number, n?: MatchTraits, derivedKeys?: readonly string[]): IndexEntry {
   const identity = n === undefined ? matchTraits(normaliseIdentity(f.traits)) : 'source' in n ? matchTraits(n as NormalisedIdentity) : n;
-  return { id: f.id, identity, flags: f.flags, keys: [...new Set(f.blockingKeys)], seq };
+  const entry: IndexEntry = { id: f.id, identity, flags: f.flags, keys: [...new Set(f.blockingKeys)], seq };
+  if (n !== undefined && derivedKeys !== undefined) entry.derivedKeys = derivedKeys;
+  return entry;
 }
 
 const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])];
@@ -272,7 +273,7 @@ export class IdentityService {
 
     const n = normaliseIdentity(source);
     const keys = blockingKeys(n);
-    const results = (await this.score(tx, n, new Set())).filter((r) => r.grade !== 'certainly-not').sort(byScore);
+    const results = (await this.score(tx, n, new Set(), keys)).filter((r) => r.grade !== 'certainly-not').sort(byScore);
     const certain = results.filter((r) => r.grade === 'certain');
 
     if (certain.length === 1) {
@@ -294,7 +295,7 @@ export class IdentityService {
     // Its review flags (DPOT / COLP) are those of the items opened below: written once, with them.
     const flags = sortFlags(reviewed.map((r) => r.flag ?? 'DPOT'));
     const created: FederatedInput = { id: federatedId, status: source.status, flags, active: true, traits: source, blockingKeys: keys };
-    await this.writeFederated(tx, created, n);
+    await this.writeFederated(tx, created, n, keys);
     await ids.putSource({
       system,
       localId,
@@ -416,20 +417,12 @@ export class IdentityService {
    * Compares `n` with the candidates the blocking index gives, as `tx` sees them (outside a transaction: committed);
    * returns those not graded `certainly-not`.
    */
-  private async score(tx: StoreTransaction | undefined, n: NormalisedIdentity, exclude: ReadonlySet<string>): Promise<MatchResult[]> {
+  private async score(tx: StoreTransaction | undefined, n: NormalisedIdentity, exclude: ReadonlySet<string>, keys?: readonly string[]): Promise<MatchResult[]> {
     const index = await this.currentIndex(tx);
     const overlay = tx ? this.stateOf(tx).overlay : undefined;
     const rules = this.rules;
-    const { ids } = index.lookup(blockingKeys(n), this.options.perKeyCap ?? rules.blocking.maxCandidatesPerKey, overlay);
-    const out: MatchResult[] = [];
-    for (const id of ids) {
-      if (exclude.has(id)) continue;
-      const e = index.get(id, overlay);
-      if (!e) continue;
-      const r = compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules, { explain: false });
-      if (r.grade !== 'certainly-not') out.push(r);
-    }
-    return guardTwins(out);
+    const cap = this.options.perKeyCap ?? rules.blocking.maxCandidatesPerKey;
+    return matchCandidates(index, n, rules, { cap, exclude, ...(overlay ? { overlay } : {}), ...(keys ? { keys } : {}) }).results;
   }
 
   // ---- the in-memory index --------------------------------------------------------------------------
@@ -522,12 +515,13 @@ export class IdentityService {
   }
 
   /** Writes a federated identity and stages its index change for the transaction. */
-  private async writeFederated(tx: StoreTransaction, record: FederatedInput, n?: MatchTraits): Promise<void> {
+  /** `derivedKeys`: `blockingKeys(n)`, when the caller has them. */
+  private async writeFederated(tx: StoreTransaction, record: FederatedInput, n?: MatchTraits, derivedKeys?: readonly string[]): Promise<void> {
     const state = await this.locked(tx);
     const seq = await tx.identities.putFederated(record);
     state.firstSeq ??= seq;
     state.lastSeq = seq;
-    if (record.active) state.overlay.set(entryOf(record, seq, n));
+    if (record.active) state.overlay.set(entryOf(record, seq, n, derivedKeys));
     else state.overlay.remove(record.id, seq);
   }
 

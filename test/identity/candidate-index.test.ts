@@ -24,8 +24,12 @@ describe('CandidateIndex', () => {
     index.set(entry('B', ['k2', 'hot'], 2));
     index.set(entry('C', ['hot', 'hot'], 3));
     expect(index.size).toBe(3);
-    expect(index.lookup(['k1', 'k2', 'none'], 10)).toEqual({ ids: ['A', 'B'], truncatedKeys: [] });
-    expect(index.lookup(['hot'], 2)).toEqual({ ids: ['A', 'B'], truncatedKeys: ['hot'] });
+    expect(index.lookup(['k1', 'k2', 'none'], 10)).toMatchObject({ ids: ['A', 'B'], truncatedKeys: [] });
+    expect(index.lookup(['hot'], 2)).toMatchObject({ ids: ['A', 'B'], truncatedKeys: ['hot'] });
+    // Each id comes with its stored traits, packed when they could be.
+    const { ids, packed } = index.lookup(['k1', 'k2', 'hot'], 10);
+    expect(packed).toHaveLength(ids.length);
+    ids.forEach((id, i) => expect(packed[i] === undefined ? undefined : unpackTraits(packed[i] as string)).toEqual(packTraits(index.get(id)!.identity) === undefined ? undefined : index.get(id)!.identity));
     expect(index.lookup(['hot', 'k1'], 3).ids).toEqual(['A', 'B', 'C']);
   });
 
@@ -76,7 +80,7 @@ describe('CandidateIndex', () => {
     const overlay = new IndexOverlay();
     overlay.set(entry('B', ['hot'], 2));
     overlay.set(entry('C', ['hot'], 3));
-    expect(index.lookup(['hot'], 2, overlay)).toEqual({ ids: ['A', 'B'], truncatedKeys: ['hot'] });
+    expect(index.lookup(['hot'], 2, overlay)).toMatchObject({ ids: ['A', 'B'], truncatedKeys: ['hot'] });
   });
 });
 
@@ -245,7 +249,7 @@ describe('CandidateIndex hash collisions', () => {
     expect(index.lookup(['xyz'], 10).ids).toEqual(['A']);
     expect(index.lookup(['zz'], 10).ids).toEqual(['A', 'B', 'C']);
     // The cap counts the shared block.
-    expect(index.lookup(['cd'], 2)).toEqual({ ids: ['A', 'B'], truncatedKeys: ['cd'] });
+    expect(index.lookup(['cd'], 2)).toMatchObject({ ids: ['A', 'B'], truncatedKeys: ['cd'] });
     expect(index.get('C')?.keys).toEqual(['ef', 'gh']);
   });
 
