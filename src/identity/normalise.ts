@@ -71,7 +71,7 @@ function memo<T>(size: number, f: (s: string) => T): (s: string) => T {
 }
 
 /** `nameForm`, memoised (its regular expressions and NFKD are most of the cost of normalising an identity). */
-const formOf = memo(200_000, nameForm);
+const formOf = memo(100_000, nameForm);
 
 const tokensOf = (form: string): string[] => (form === '' ? [] : form.split(/[ '-]/));
 const keyOf = (form: string): string => form.replace(/[ '-]/g, '');
