@@ -1,6 +1,7 @@
 // Normalisation of the strict traits for comparison: upper case, accents removed, separator and particle
 // variants, compound given names, partial birth dates. The originals stay untouched in `source`.
 import { parseIns } from './ins.js';
+import { memo } from './memo.js';
 import { frenchPhonetic } from './phonetic.js';
 import type { NormalisedIdentity, PartialBirthDate, SourceIdentity } from './types.js';
 
@@ -51,23 +52,6 @@ export function nameForm(s: string): string {
     }
   }
   return out;
-}
-
-/**
- * A bounded memo of a pure function of a string: names follow a Zipf law, so most identities reuse the work done for
- * an earlier one (emptied when full, which keeps the frequent names coming back at once).
- */
-function memo<T>(size: number, f: (s: string) => T): (s: string) => T {
-  const cache = new Map<string, T>();
-  return (s) => {
-    let v = cache.get(s);
-    if (v === undefined) {
-      if (cache.size >= size) cache.clear();
-      v = f(s);
-      cache.set(s, v);
-    }
-    return v;
-  };
 }
 
 /** `nameForm`, memoised (its regular expressions and NFKD are most of the cost of normalising an identity). */
