@@ -11,9 +11,9 @@ import { CandidateIndex } from '../src/identity/candidate-index.js';
 import { compareIdentities } from '../src/identity/compare.js';
 import { guardTwins } from '../src/identity/decide.js';
 import { matchCandidates } from '../src/identity/match-candidates.js';
-import { normaliseIdentity } from '../src/identity/normalise.js';
+import { matchTraits, normaliseIdentity } from '../src/identity/normalise.js';
 import { loadIdentityRules } from '../src/identity/rules.js';
-import type { MatchResult, MatchTraits, NormalisedIdentity, SourceIdentity } from '../src/identity/types.js';
+import type { MatchResult, SourceIdentity } from '../src/identity/types.js';
 import { IdentityService } from '../src/services/identity-registry.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 import { iterateIdentities } from '../test/support/identity-generator.js';
@@ -27,10 +27,6 @@ const WITH_BASELINE = process.env.FLOOR_BENCH_BASELINE !== '0';
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 const rules = loadIdentityRules();
-const matchTraits = (n: NormalisedIdentity): MatchTraits => {
-  const { source: _source, ...traits } = n;
-  return traits;
-};
 
 console.log(`machine: ${machine()}; ${int(N)} source identities (seed ${SEED}, 30 % duplicates), no durable writes`);
 const identities: SourceIdentity[] = [];

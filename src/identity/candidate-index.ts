@@ -322,9 +322,6 @@ export class PackedTraitsView {
     return this.s.charCodeAt(i) - 48;
   }
 
-  get status(): IdentityStatus {
-    return STATUSES[this.digit(0)];
-  }
   get sex(): MatchTraits['sex'] {
     return this.s.charAt(1) as MatchTraits['sex'];
   }

@@ -124,9 +124,9 @@ function departmentLength(c0: number, c1: number, length: number): number {
 
 /**
  * Exactly `compareIdentities(query, candidate, rules, { explain: false }).grade === 'certainly-not'`, read straight
- * from the candidate's packed traits (`CandidateIndex.packedTraits`): no unpacking, no comparison vector, and the
- * Jaro-Winkler similarities only when the other levels leave the grade open. Most candidates of a block are other
- * persons; this drops them at a fraction of the cost. `compare.test.ts` holds it to the full comparison.
+ * from the candidate's packed traits (`Lookup.packed`): no unpacking, no comparison vector, and the Jaro-Winkler
+ * similarities only when the other levels leave the grade open. Most candidates of a block are other persons; this
+ * drops them at a fraction of the cost. `packed-compare.test.ts` holds it to the full comparison.
  */
 export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules: IdentityRules): boolean {
   const w = rules.weights;

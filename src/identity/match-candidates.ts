@@ -24,8 +24,6 @@ export interface CandidateMatches {
   results: MatchResult[];
   /** Candidates looked at. */
   candidates: number;
-  /** Of those, compared in full (the others were dropped from their packed traits). */
-  compared: number;
 }
 
 const view = new PackedTraitsView();
@@ -35,7 +33,6 @@ export function matchCandidates(index: CandidateIndex, n: NormalisedIdentity, ru
   const { ids, packed } = index.lookup(options.keys ?? blockingKeys(n), options.cap, overlay);
   const out: MatchResult[] = [];
   let candidates = 0;
-  let compared = 0;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
     if (exclude?.has(id)) continue;
@@ -44,9 +41,8 @@ export function matchCandidates(index: CandidateIndex, n: NormalisedIdentity, ru
     if (traits !== undefined && isCertainlyNotPacked(n, view.read(traits), rules)) continue;
     const e = index.get(id, overlay);
     if (!e) continue;
-    compared++;
     const r = compareIdentities(n, { federatedId: id, identity: e.identity, flags: e.flags }, rules, { explain: false });
     if (r.grade !== 'certainly-not') out.push(r);
   }
-  return { results: guardTwins(out), candidates, compared };
+  return { results: guardTwins(out), candidates };
 }

@@ -3,7 +3,7 @@
 import { parseIns } from './ins.js';
 import { memo } from './memo.js';
 import { frenchPhonetic } from './phonetic.js';
-import type { NormalisedIdentity, PartialBirthDate, SourceIdentity } from './types.js';
+import type { MatchTraits, NormalisedIdentity, PartialBirthDate, SourceIdentity } from './types.js';
 
 const APOSTROPHES = /['\u2018\u2019\u201B\u02BC\u02B9\u0060\u00B4\u2032\uFF07]/g;
 const HYPHENS = /[\u2010-\u2015\u2212\uFE63\uFF0D]/g;
@@ -203,7 +203,6 @@ const birthNameKeys = memo(100_000, (raw: string): BirthNameKeys => {
   return { form, key: keyOf(form), noParticles, phonetic: frenchPhonetic(noParticles) };
 });
 
-const usedNameKeyOf = memo(20_000, (raw: string) => keyOf(formOf(raw)));
 const birthDateOf = memo(50_000, parseBirthDate);
 
 /** Compute every comparison key of an identity once. Throws InsError or BirthDateError on an unusable trait. */
@@ -228,7 +227,7 @@ export function normaliseIdentity(source: SourceIdentity): NormalisedIdentity {
     status: source.status,
   };
   if (source.usedName !== undefined) {
-    const usedNameKey = usedNameKeyOf(source.usedName);
+    const usedNameKey = nameKey(source.usedName);
     if (usedNameKey !== '') n.usedNameKey = usedNameKey;
   }
   if (source.birthPlaceInsee !== undefined) {
@@ -240,4 +239,10 @@ export function normaliseIdentity(source: SourceIdentity): NormalisedIdentity {
     n.ins = { matricule, oid, kind };
   }
   return n;
+}
+
+/** The comparison keys without the original traits: what the matcher's index keeps per identity. */
+export function matchTraits(n: NormalisedIdentity): MatchTraits {
+  const { source: _source, ...traits } = n;
+  return traits;
 }

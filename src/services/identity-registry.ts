@@ -23,7 +23,7 @@ import { CandidateIndex, IndexOverlay, type IndexEntry } from '../identity/candi
 import { matchCandidates } from '../identity/match-candidates.js';
 import { metrics } from '../observability/metrics.js';
 import { federatedPatient, linkToFederated, refersTo, sourcePatientId } from '../fhir/federated-patient.js';
-import { normaliseIdentity } from '../identity/normalise.js';
+import { matchTraits, normaliseIdentity } from '../identity/normalise.js';
 import { loadIdentityRules, type IdentityRules } from '../identity/rules.js';
 import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, MatchTraits, NormalisedIdentity, SourceIdentity } from '../identity/types.js';
 
@@ -188,11 +188,6 @@ function identityKey(s: SourceIdentity): string {
 const isSourceOf = (traits: SourceIdentity, s: { system: string; localId: string }): boolean =>
   systemUri(traits.sourceId.system) === s.system && traits.sourceId.value === s.localId;
 
-/** The comparison keys without the original traits (what the index keeps per identity). */
-function matchTraits(n: NormalisedIdentity): MatchTraits {
-  const { source: _source, ...traits } = n;
-  return traits;
-}
 
 /** `n`: the reference traits already normalised (or the index's match traits, when they did not change). */
 function entryOf(f: Pick<FederatedIdentityRecord, 'id' | 'traits' | 'flags' | 'blockingKeys'>, seq: number, n?: MatchTraits, derivedKeys?: readonly string[]): IndexEntry {

@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { blockingKeys } from '../../src/identity/blocking.js';
 import { CandidateIndex, IndexOverlay, packTraits, unpackTraits, type IndexEntry } from '../../src/identity/candidate-index.js';
-import { normaliseIdentity } from '../../src/identity/normalise.js';
-import type { MatchTraits, NormalisedIdentity } from '../../src/identity/types.js';
+import { matchTraits, normaliseIdentity } from '../../src/identity/normalise.js';
+import type { MatchTraits } from '../../src/identity/types.js';
 import { NIA_HELENE, NIR_HELENE, OID, person } from './identities.js';
 
 const identity = normaliseIdentity({
@@ -86,10 +86,6 @@ describe('CandidateIndex', () => {
 
 // ---- compact storage ------------------------------------------------------------------------------------------------
 
-const traitsOf = (n: NormalisedIdentity): MatchTraits => {
-  const { source: _source, ...traits } = n;
-  return traits;
-};
 const stored = (traits: MatchTraits): MatchTraits | undefined => {
   const index = new CandidateIndex();
   index.set({ id: 'X', identity: traits, flags: [], keys: ['k'], seq: 1 });
@@ -98,16 +94,16 @@ const stored = (traits: MatchTraits): MatchTraits | undefined => {
 
 describe('CandidateIndex packed traits', () => {
   const cases: Record<string, MatchTraits> = {
-    'every field (used name, French birthplace, NIR, several given names)': traitsOf(
+    'every field (used name, French birthplace, NIR, several given names)': matchTraits(
       person({ status: 'QUAL', usedName: 'de la Fontaine', birthGivenNames: ['Hélène', 'Marie-Claire'], ins: { matricule: NIR_HELENE, oid: OID.NIR } }),
     ),
-    'born abroad with a NIA': traitsOf(person({ status: 'RECUP', birthPlaceInsee: '99134', ins: { matricule: NIA_HELENE, oid: OID.NIA } })),
-    'no optional field': traitsOf(person({ status: 'PROV', birthPlaceInsee: undefined, birthGivenNames: undefined })),
-    'year only': traitsOf(person({ birthDate: '1979' })),
-    'year and month': traitsOf(person({ birthDate: '1979-03' })),
-    'default date 01-01': traitsOf(person({ birthDate: '1979-01-01' })),
-    'default date 12-31': traitsOf(person({ birthDate: '1979-12-31' })),
-    'Corsican birthplace': traitsOf(person({ birthPlaceInsee: '2A004' })),
+    'born abroad with a NIA': matchTraits(person({ status: 'RECUP', birthPlaceInsee: '99134', ins: { matricule: NIA_HELENE, oid: OID.NIA } })),
+    'no optional field': matchTraits(person({ status: 'PROV', birthPlaceInsee: undefined, birthGivenNames: undefined })),
+    'year only': matchTraits(person({ birthDate: '1979' })),
+    'year and month': matchTraits(person({ birthDate: '1979-03' })),
+    'default date 01-01': matchTraits(person({ birthDate: '1979-01-01' })),
+    'default date 12-31': matchTraits(person({ birthDate: '1979-12-31' })),
+    'Corsican birthplace': matchTraits(person({ birthPlaceInsee: '2A004' })),
   };
 
   for (const [name, traits] of Object.entries(cases)) {
@@ -205,7 +201,7 @@ describe('CandidateIndex packed traits', () => {
 
   it('packs flags and gives back the keys an entry was filed under', () => {
     const n = person({ usedName: 'Martin' });
-    const traits = traitsOf(n);
+    const traits = matchTraits(n);
     const derived = blockingKeys(n);
     const index = new CandidateIndex();
     index.set({ id: 'A', identity: traits, flags: ['DPOT', 'HOMD'], keys: derived, seq: 1 });

@@ -8,22 +8,18 @@ import { blockingKeys } from '../../src/identity/blocking.js';
 import { CandidateIndex, PackedTraitsView, packTraits } from '../../src/identity/candidate-index.js';
 import { compareIdentities, isCertainlyNotPacked } from '../../src/identity/compare.js';
 import { matchCandidates } from '../../src/identity/match-candidates.js';
-import { normaliseIdentity } from '../../src/identity/normalise.js';
+import { matchTraits, normaliseIdentity } from '../../src/identity/normalise.js';
 import { guardTwins } from '../../src/identity/decide.js';
 import { DEFAULT_IDENTITY_RULES_FILE, compileIdentityRules } from '../../src/identity/rules.js';
-import type { MatchResult, MatchTraits, NormalisedIdentity } from '../../src/identity/types.js';
+import type { MatchResult, NormalisedIdentity } from '../../src/identity/types.js';
 import { iterateIdentities } from '../support/identity-generator.js';
 import { HELENE, NIA_HELENE, NIR_HELENE, NIR_OTHER, OID, RULES, candidate, person, type IdentityInput } from './identities.js';
 
 const view = new PackedTraitsView();
-const traitsOf = (n: NormalisedIdentity): MatchTraits => {
-  const { source: _source, ...t } = n;
-  return t;
-};
 
 /** Both verdicts on one pair: [packed, full]. */
 function verdicts(q: NormalisedIdentity, c: NormalisedIdentity, rules = RULES): [boolean, boolean] {
-  const packed = packTraits(traitsOf(c));
+  const packed = packTraits(matchTraits(c));
   if (packed === undefined) throw new Error('test identity cannot be packed');
   const full = compareIdentities(q, candidate(c), rules, { explain: false }).grade === 'certainly-not';
   return [isCertainlyNotPacked(q, view.read(packed), rules), full];
@@ -136,7 +132,7 @@ describe('isCertainlyNotPacked agrees with the full comparison', () => {
       }
       // The matcher's loop gives what comparing every candidate in full gives.
       expect(matchCandidates(index, n, RULES, { cap: RULES.blocking.maxCandidatesPerKey }).results).toEqual(guardTwins(full));
-      index.set({ id: `f${++seq}`, identity: traitsOf(n), flags: [], keys, seq });
+      index.set({ id: `f${++seq}`, identity: matchTraits(n), flags: [], keys, seq });
     }
     expect(pairs).toBeGreaterThan(5000);
     // The cheap path is taken (at this size many candidates are copies of the same person; at a million, most are not).
