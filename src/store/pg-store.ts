@@ -27,7 +27,7 @@ import {
 } from './resource-rows.js';
 import { compileSearch, searchStatements, type SearchDialect } from './search-sql.js';
 import { nativeColumns, numbered } from './sql-dialect.js';
-import { checkApplied, runAfterCommit } from './store-common.js';
+import { checkApplied, commitHooks } from './store-common.js';
 import type {
   AuditEntry,
   AuditRecord,
@@ -176,79 +176,46 @@ class PgStoreImpl implements PgStore {
     if (this.inTransaction.getStore() === this) {
       throw new Error('Nested store.transaction(): use the StoreTransaction passed to the outer callback');
     }
-    const client = await this.pool.connect();
-    /** Set when the client is unusable (BEGIN or ROLLBACK failed): destroyed rather than returned to the pool. */
-    let broken: Error | undefined;
-    try {
+    let active = true;
+    const guard = (): void => {
+      if (!active) throw new Error('StoreTransaction used after its transaction ended');
+    };
+    const hooks = commitHooks(guard);
+    const result = await this.onClient('BEGIN', async (raw) => {
       try {
-        await client.query('BEGIN');
-      } catch (e) {
-        broken = e as Error;
-        throw e;
-      }
-      let active = true;
-      const guard = (): void => {
-        if (!active) throw new Error('StoreTransaction used after its transaction ended');
-      };
-      const raw = queryOn(client);
-      const q: PgQuery = async (sql, params) => {
-        guard();
-        return raw(sql, params);
-      };
-      let registryLocked = false;
-      const lockRegistry = async (): Promise<void> => {
-        guard();
-        if (registryLocked) return;
-        await q('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_REGISTRY, this.schemaKey]);
-        registryLocked = true;
-      };
-      const before: (() => Promise<void>)[] = [];
-      const after: (() => void)[] = [];
-      const tx: StoreTransaction = {
-        read: async <R extends Resource = Resource>(type: string, id: string) => (await readCurrent(q, type, id, true)) as R | undefined,
-        put: <R extends Resource>(resource: R, opts?: WriteOptions) => putResource(q, resource, opts, this.now),
-        delete: (type: string, id: string) => deleteResource(q, type, id, this.now),
-        search: (query: SearchQuery) => search(q, query),
-        audit: (entry: AuditEntry) => insertAudit(q, entry, this.now),
-        identities: pgIdentityWriter(q, this.now, lockRegistry),
-        outbox: pgOutboxWriter(q, this.now),
-        beforeCommit: (hook) => {
+        const q: PgQuery = async (sql, params) => {
           guard();
-          before.push(hook);
-        },
-        afterCommit: (hook) => {
+          return raw(sql, params);
+        };
+        let registryLocked = false;
+        const lockRegistry = async (): Promise<void> => {
           guard();
-          after.push(hook);
-        },
-      };
-      let result: T;
-      try {
-        result = await this.inTransaction.run(this, async () => {
+          if (registryLocked) return;
+          await q('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_REGISTRY, this.schemaKey]);
+          registryLocked = true;
+        };
+        const tx: StoreTransaction = {
+          read: async <R extends Resource = Resource>(type: string, id: string) => (await readCurrent(q, type, id, true)) as R | undefined,
+          put: <R extends Resource>(resource: R, opts?: WriteOptions) => putResource(q, resource, opts, this.now),
+          delete: (type: string, id: string) => deleteResource(q, type, id, this.now),
+          search: (query: SearchQuery) => search(q, query),
+          audit: (entry: AuditEntry) => insertAudit(q, entry, this.now),
+          identities: pgIdentityWriter(q, this.now, lockRegistry),
+          outbox: pgOutboxWriter(q, this.now),
+          beforeCommit: hooks.beforeCommit,
+          afterCommit: hooks.afterCommit,
+        };
+        return await this.inTransaction.run(this, async () => {
           const r = await fn(tx);
-          for (let i = 0; i < before.length; i++) await before[i]();
+          await hooks.runBefore();
           return r;
         });
+      } finally {
         active = false;
-        // A transaction in which a statement failed (and the callback caught it) cannot commit: PostgreSQL
-        // answers COMMIT with ROLLBACK. Say so instead of reporting a success.
-        const done = await client.query('COMMIT');
-        if (done.command === 'ROLLBACK') {
-          throw new Error('The transaction was rolled back: a statement in it failed (PostgreSQL refuses to commit after an error)');
-        }
-      } catch (e) {
-        active = false;
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackError) {
-          broken = rollbackError as Error;
-        }
-        throw e;
       }
-      runAfterCommit(after);
-      return result;
-    } finally {
-      client.release(broken);
-    }
+    });
+    hooks.runAfter();
+    return result;
   }
 
   // --- reads -------------------------------------------------------------------------------------------
@@ -264,8 +231,16 @@ class PgStoreImpl implements PgStore {
   }
 
   /** A short transaction of the store itself (no hooks; not a `StoreTransaction`), on its own pooled client. */
-  private async shortTransaction<T>(begin: string, fn: (q: PgQuery) => Promise<T>): Promise<T> {
+  private shortTransaction<T>(begin: string, fn: (q: PgQuery) => Promise<T>): Promise<T> {
     this.assertOpen();
+    return this.onClient(begin, fn);
+  }
+
+  /**
+   * Runs `fn` in a transaction opened by `begin` on a pooled client: committed when it returns, rolled back when it
+   * throws. A client whose BEGIN or ROLLBACK failed is destroyed rather than returned to the pool.
+   */
+  private async onClient<T>(begin: string, fn: (q: PgQuery) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
@@ -277,7 +252,12 @@ class PgStoreImpl implements PgStore {
       }
       try {
         const result = await fn(queryOn(client));
-        await client.query('COMMIT');
+        // A transaction in which a statement failed (and the callback caught it) cannot commit: PostgreSQL
+        // answers COMMIT with ROLLBACK. Say so instead of reporting a success.
+        const done = await client.query('COMMIT');
+        if (done.command === 'ROLLBACK') {
+          throw new Error('The transaction was rolled back: a statement in it failed (PostgreSQL refuses to commit after an error)');
+        }
         return result;
       } catch (e) {
         await client.query('ROLLBACK').catch((err: Error) => (broken = err));
@@ -465,44 +445,32 @@ async function putResource<T extends Resource>(
       if (attempt > 2) throw new Error(`${type}/${id}: concurrent creation kept failing`);
       return putResource(q, resource, options, now, attempt + 1);
     }
-  } else {
-    await q('UPDATE resources SET version = $3, last_updated = $4, deleted = false, json = $5 WHERE type = $1 AND id = $2', [
-      type,
-      id,
-      version,
-      lastUpdated,
-      json,
-    ]);
   }
-  await q('INSERT INTO resource_versions (type, id, version, last_updated, deleted, json) VALUES ($1, $2, $3, $4, false, $5)', [
-    type,
-    id,
-    version,
-    lastUpdated,
-    json,
-  ]);
+  await writeVersion(q, { type, id, version, lastUpdated, json }, false, current !== undefined);
   await replaceIndex(q, plan.result.resource, replacing);
   return plan.result;
+}
+
+/**
+ * Records a version of a resource in `resource_versions` and, with `current`, makes it the current row of `resources`
+ * (the caller inserted a new resource's row itself, to detect a concurrent creation).
+ */
+async function writeVersion(
+  q: PgQuery,
+  v: { type: string; id: string; version: number; lastUpdated: string; json: unknown },
+  deleted: boolean,
+  current: boolean,
+): Promise<void> {
+  const params = [v.type, v.id, v.version, v.lastUpdated, deleted, v.json];
+  if (current) await q('UPDATE resources SET version = $3, last_updated = $4, deleted = $5, json = $6 WHERE type = $1 AND id = $2', params);
+  await q('INSERT INTO resource_versions (type, id, version, last_updated, deleted, json) VALUES ($1, $2, $3, $4, $5, $6)', params);
 }
 
 async function deleteResource(q: PgQuery, type: string, id: string, now: () => Date): Promise<boolean> {
   const marker = planDelete(type, id, await readRow(q, type, id, true), nativeColumns, now);
   if (!marker) return false;
   const { version, lastUpdated, json } = marker;
-  await q('UPDATE resources SET version = $3, last_updated = $4, deleted = true, json = $5 WHERE type = $1 AND id = $2', [
-    type,
-    id,
-    version,
-    lastUpdated,
-    json,
-  ]);
-  await q('INSERT INTO resource_versions (type, id, version, last_updated, deleted, json) VALUES ($1, $2, $3, $4, true, $5)', [
-    type,
-    id,
-    version,
-    lastUpdated,
-    json,
-  ]);
+  await writeVersion(q, { type, id, version, lastUpdated, json }, true, true);
   await q('DELETE FROM search_index WHERE type = $1 AND id = $2', [type, id]);
   return true;
 }

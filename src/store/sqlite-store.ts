@@ -26,7 +26,7 @@ import {
 } from './resource-rows.js';
 import { compileSearch, indexRowCount, searchStatements, type CompiledPredicate, type SearchDialect } from './search-sql.js';
 import { textColumns } from './sql-dialect.js';
-import { checkApplied, runAfterCommit } from './store-common.js';
+import { checkApplied, commitHooks } from './store-common.js';
 import type {
   AuditEntry,
   AuditRecord,
@@ -87,9 +87,6 @@ class Connection {
     return stmt;
   }
 }
-
-/** Re-exported from store-common.ts (shared with the PostgreSQL dialect). */
-export { runAfterCommit };
 
 /** FIFO async lock. */
 class Mutex {
@@ -175,8 +172,7 @@ class SqliteStore implements ResourceStore {
         if (!active) throw new Error('StoreTransaction used after its transaction ended');
       };
       const w = this.writer;
-      const before: (() => Promise<void>)[] = [];
-      const after: (() => void)[] = [];
+      const hooks = commitHooks(guard);
       const tx: StoreTransaction = {
         read: async <R extends Resource = Resource>(type: string, id: string) => {
           guard();
@@ -200,20 +196,14 @@ class SqliteStore implements ResourceStore {
         },
         identities: sqliteIdentityWriter(w, this.now, guard),
         outbox: sqliteOutboxWriter(w, this.now, guard),
-        beforeCommit: (hook) => {
-          guard();
-          before.push(hook);
-        },
-        afterCommit: (hook) => {
-          guard();
-          after.push(hook);
-        },
+        beforeCommit: hooks.beforeCommit,
+        afterCommit: hooks.afterCommit,
       };
       let result: T;
       try {
         result = await this.inTransaction.run(this, async () => {
           const r = await fn(tx);
-          for (let i = 0; i < before.length; i++) await before[i]();
+          await hooks.runBefore();
           return r;
         });
         active = false;
@@ -223,7 +213,7 @@ class SqliteStore implements ResourceStore {
         if (db.inTransaction) db.exec('ROLLBACK');
         throw e;
       }
-      runAfterCommit(after);
+      hooks.runAfter();
       return result;
     } finally {
       release();

@@ -1,6 +1,36 @@
 // What both store dialects do the same way around their transactions and schema.
 import type { Migration } from './migrations/migration.js';
 
+/** The hooks a `StoreTransaction` collects: `beforeCommit` ones run in its callback's stead, `afterCommit` ones once it committed. */
+export interface CommitHooks {
+  beforeCommit(hook: () => Promise<void>): void;
+  afterCommit(hook: () => void): void;
+  /** Runs the before-commit hooks in order (a hook may add more). */
+  runBefore(): Promise<void>;
+  /** Runs the after-commit hooks (see `runAfterCommit`). */
+  runAfter(): void;
+}
+
+/** Hook lists of one transaction; `guard` throws once the transaction ended. */
+export function commitHooks(guard: () => void): CommitHooks {
+  const before: (() => Promise<void>)[] = [];
+  const after: (() => void)[] = [];
+  return {
+    beforeCommit: (hook) => {
+      guard();
+      before.push(hook);
+    },
+    afterCommit: (hook) => {
+      guard();
+      after.push(hook);
+    },
+    runBefore: async () => {
+      for (let i = 0; i < before.length; i++) await before[i]();
+    },
+    runAfter: () => runAfterCommit(after),
+  };
+}
+
 /** After-commit hooks: the data is committed, so a failing hook is reported and the others still run. */
 export function runAfterCommit(hooks: readonly (() => void)[]): void {
   for (const hook of hooks) {
