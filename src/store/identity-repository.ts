@@ -86,3 +86,9 @@ export interface IdentityRepository extends IdentityReader {
 export function orderedPair(x: string, y: string): [string, string] {
   return x < y ? [x, y] : [y, x];
 }
+
+/** The pair a decision is stored under; a federated identity is never paired with itself. */
+export function decisionPair(x: string, y: string): [string, string] {
+  if (x === y) throw new Error(`putPairDecision: a federated identity cannot be paired with itself (${x})`);
+  return orderedPair(x, y);
+}

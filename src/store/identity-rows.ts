@@ -13,7 +13,7 @@ import type {
   SourceIdentityRecord,
 } from '../identity/records.js';
 import type { IdentityRepository, ReviewListQuery } from './identity-repository.js';
-import { listStatements, type BoolOf, type ColumnStyle, type JsonOf, type RowDecoder, type Statement } from './sql-dialect.js';
+import { listStatements, numbered, type BoolOf, type ColumnStyle, type JsonOf, type RowDecoder, type Statement } from './sql-dialect.js';
 
 const LINKS_PAGE = 1000;
 const ACTIVE_PAGE = 5000;
@@ -189,3 +189,41 @@ export function registryIterations<S extends ColumnStyle>(
     },
   };
 }
+
+/**
+ * The registry statements both dialects run as written (`?` placeholders, in order; `PG_IDENTITY_SQL` numbers them
+ * for PostgreSQL). Statements whose SQL differs between the dialects stay in their repository.
+ */
+export const IDENTITY_SQL = {
+  getSource: 'SELECT * FROM identity_sources WHERE system = ? AND local_id = ?',
+  sourcesOf: 'SELECT * FROM identity_sources WHERE federated_id = ? ORDER BY system, local_id',
+  getFederated: 'SELECT * FROM identity_federated WHERE id = ?',
+  pairDecision: 'SELECT * FROM identity_pair_decisions WHERE federated_a = ? AND federated_b = ?',
+  getReview: 'SELECT * FROM identity_reviews WHERE id = ?',
+  mergedInto: 'SELECT id FROM identity_federated WHERE replaced_by = ? ORDER BY id',
+  countSources: 'SELECT count(*) AS n FROM identity_sources',
+  countProjectionPending: 'SELECT count(*) AS n FROM identity_projection_pending',
+  identitySeq: 'SELECT value FROM identity_seq WHERE one = 1',
+  federatedChangedSince: 'SELECT * FROM identity_federated WHERE seq > ? ORDER BY seq LIMIT ?',
+  linksFirst: 'SELECT system, local_id, federated_id, decision, score FROM identity_sources ORDER BY system, local_id LIMIT ?',
+  linksAfter: `SELECT system, local_id, federated_id, decision, score FROM identity_sources
+     WHERE (system, local_id) > (?, ?) ORDER BY system, local_id LIMIT ?`,
+  putSource: `INSERT INTO identity_sources (system, local_id, federated_id, traits, status, decision, score, created, updated)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (system, local_id) DO UPDATE SET federated_id = excluded.federated_id, traits = excluded.traits,
+       status = excluded.status, decision = excluded.decision, score = excluded.score, updated = excluded.updated`,
+  insertReview: `INSERT INTO identity_reviews (id, source_system, source_id, new_federated_id, candidate_federated_id, grade, score,
+       comparison, flag, state, created)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)`,
+  closeReview: `UPDATE identity_reviews SET state = 'decided', decision = ?, decided_by = ?, decided_at = ?, reason = ?
+     WHERE id = ? AND state = 'open'`,
+  retargetNew: `UPDATE identity_reviews SET new_federated_id = ? WHERE new_federated_id = ? AND state = 'open'`,
+  retargetCandidate: `UPDATE identity_reviews SET candidate_federated_id = ? WHERE candidate_federated_id = ? AND state = 'open'`,
+  putPairDecision: `INSERT INTO identity_pair_decisions (federated_a, federated_b, decision, decided_by, decided_at, reason, review_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (federated_a, federated_b) DO UPDATE SET decision = excluded.decision, decided_by = excluded.decided_by,
+       decided_at = excluded.decided_at, reason = excluded.reason, review_id = excluded.review_id`,
+} as const;
+
+/** `IDENTITY_SQL` with PostgreSQL's numbered placeholders. */
+export const PG_IDENTITY_SQL = Object.fromEntries(Object.entries(IDENTITY_SQL).map(([k, sql]) => [k, numbered(sql)])) as Record<keyof typeof IDENTITY_SQL, string>;

@@ -5,6 +5,7 @@
 import type { QueryResult, QueryResultRow } from 'pg';
 import type { FederatedIdentityRecord, SourceDecision } from '../identity/records.js';
 import {
+  decisionPair,
   orderedPair,
   type FederatedInput,
   type IdentityReader,
@@ -13,6 +14,7 @@ import {
   type ReviewListQuery,
 } from './identity-repository.js';
 import {
+  PG_IDENTITY_SQL as SQL,
   identityRows,
   registryIterations,
   reviewListStatements,
@@ -36,15 +38,15 @@ const { sourceOf, federatedOf, reviewOf, pairOf } = mappers;
 function reader(q: PgQuery): IdentityReader {
   return {
     async getSource(system, localId) {
-      const { rows } = await q<SourceRow<'native'>>('SELECT * FROM identity_sources WHERE system = $1 AND local_id = $2', [system, localId]);
+      const { rows } = await q<SourceRow<'native'>>(SQL.getSource, [system, localId]);
       return rows[0] && sourceOf(rows[0]);
     },
     async sourcesOf(federatedId) {
-      const { rows } = await q<SourceRow<'native'>>('SELECT * FROM identity_sources WHERE federated_id = $1 ORDER BY system, local_id', [federatedId]);
+      const { rows } = await q<SourceRow<'native'>>(SQL.sourcesOf, [federatedId]);
       return rows.map(sourceOf);
     },
     async getFederated(id) {
-      const { rows } = await q<FederatedRow<'native'>>('SELECT * FROM identity_federated WHERE id = $1', [id]);
+      const { rows } = await q<FederatedRow<'native'>>(SQL.getFederated, [id]);
       return rows[0] && federatedOf(rows[0]);
     },
     async getFederatedMany(ids) {
@@ -60,7 +62,7 @@ function reader(q: PgQuery): IdentityReader {
     },
     async pairDecision(x, y) {
       const [a, b] = orderedPair(x, y);
-      const { rows } = await q<PairRow>('SELECT * FROM identity_pair_decisions WHERE federated_a = $1 AND federated_b = $2', [a, b]);
+      const { rows } = await q<PairRow>(SQL.pairDecision, [a, b]);
       return rows[0] && pairOf(rows[0]);
     },
     async pairDecisionsOf(id) {
@@ -71,7 +73,7 @@ function reader(q: PgQuery): IdentityReader {
       return rows.map(pairOf);
     },
     async getReview(id) {
-      const { rows } = await q<ReviewRow<'native'>>('SELECT * FROM identity_reviews WHERE id = $1', [id]);
+      const { rows } = await q<ReviewRow<'native'>>(SQL.getReview, [id]);
       return rows[0] && reviewOf(rows[0]);
     },
     async listReviews(query: ReviewListQuery) {
@@ -91,21 +93,21 @@ function reader(q: PgQuery): IdentityReader {
       return rows.map(reviewOf);
     },
     async mergedInto(id) {
-      const { rows } = await q<{ id: string }>('SELECT id FROM identity_federated WHERE replaced_by = $1 ORDER BY id', [id]);
+      const { rows } = await q<{ id: string }>(SQL.mergedInto, [id]);
       return rows.map((r) => r.id);
     },
     async countSources() {
-      return (await q<{ n: number }>('SELECT count(*) AS n FROM identity_sources')).rows[0].n;
+      return (await q<{ n: number }>(SQL.countSources)).rows[0].n;
     },
     async countProjectionPending() {
-      return (await q<{ n: number }>('SELECT count(*) AS n FROM identity_projection_pending')).rows[0].n;
+      return (await q<{ n: number }>(SQL.countProjectionPending)).rows[0].n;
     },
     async identitySeq() {
-      const { rows } = await q<{ value: number }>('SELECT value FROM identity_seq WHERE one = 1');
+      const { rows } = await q<{ value: number }>(SQL.identitySeq);
       return rows[0]?.value ?? 0;
     },
     async federatedChangedSince(seq, limit) {
-      const { rows } = await q<FederatedRow<'native'>>('SELECT * FROM identity_federated WHERE seq > $1 ORDER BY seq LIMIT $2', [seq, positive(limit)]);
+      const { rows } = await q<FederatedRow<'native'>>(SQL.federatedChangedSince, [seq, positive(limit)]);
       return rows.map(federatedOf);
     },
   };
@@ -123,13 +125,7 @@ export function pgIdentityRepository(q: PgQuery): IdentityRepository {
 }
 
 async function linksPage(q: PgQuery, after: { system: string; localId: string } | undefined, limit: number): Promise<LinkSourceRow[]> {
-  const { rows } = after
-    ? await q<LinkSourceRow>(
-        `SELECT system, local_id, federated_id, decision, score FROM identity_sources
-         WHERE (system, local_id) > ($1, $2) ORDER BY system, local_id LIMIT $3`,
-        [after.system, after.localId, limit],
-      )
-    : await q<LinkSourceRow>('SELECT system, local_id, federated_id, decision, score FROM identity_sources ORDER BY system, local_id LIMIT $1', [limit]);
+  const { rows } = after ? await q<LinkSourceRow>(SQL.linksAfter, [after.system, after.localId, limit]) : await q<LinkSourceRow>(SQL.linksFirst, [limit]);
   return rows;
 }
 
@@ -153,13 +149,7 @@ export function pgIdentityWriter(q: PgQuery, now: () => Date, lockRegistry: () =
     ...reader(q),
     async putSource(r) {
       const at = stamp();
-      await q(
-        `INSERT INTO identity_sources (system, local_id, federated_id, traits, status, decision, score, created, updated)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-         ON CONFLICT (system, local_id) DO UPDATE SET federated_id = excluded.federated_id, traits = excluded.traits,
-           status = excluded.status, decision = excluded.decision, score = excluded.score, updated = excluded.updated`,
-        [r.system, r.localId, r.federatedId, JSON.stringify(r.traits), r.status, r.decision, r.score ?? null, at],
-      );
+      await q(SQL.putSource, [r.system, r.localId, r.federatedId, JSON.stringify(r.traits), r.status, r.decision, r.score ?? null, at, at]);
     },
     async putFederated(r: FederatedInput) {
       const at = stamp();
@@ -188,35 +178,20 @@ export function pgIdentityWriter(q: PgQuery, now: () => Date, lockRegistry: () =
       return rows.map(sourceOf).sort((x, y) => (x.system === y.system ? cmp(x.localId, y.localId) : cmp(x.system, y.system)));
     },
     async insertReview(r) {
-      await q(
-        `INSERT INTO identity_reviews (id, source_system, source_id, new_federated_id, candidate_federated_id, grade, score,
-           comparison, flag, state, created)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10)`,
-        [r.id, r.sourceSystem, r.sourceId, r.newFederatedId, r.candidateFederatedId, r.grade, r.score, JSON.stringify(r.comparison), r.flag, stamp()],
-      );
+      const { id, sourceSystem, sourceId, newFederatedId, candidateFederatedId, grade, score, comparison, flag } = r;
+      await q(SQL.insertReview, [id, sourceSystem, sourceId, newFederatedId, candidateFederatedId, grade, score, JSON.stringify(comparison), flag, stamp()]);
     },
     async closeReview(id, d) {
-      const res = await q(
-        `UPDATE identity_reviews SET state = 'decided', decision = $1, decided_by = $2, decided_at = $3, reason = $4
-         WHERE id = $5 AND state = 'open'`,
-        [d.decision, d.decidedBy, stamp(), d.reason ?? null, id],
-      );
+      const res = await q(SQL.closeReview, [d.decision, d.decidedBy, stamp(), d.reason ?? null, id]);
       return res.rowCount === 1;
     },
     async retargetOpenReviews(from, to) {
-      await q(`UPDATE identity_reviews SET new_federated_id = $1 WHERE new_federated_id = $2 AND state = 'open'`, [to, from]);
-      await q(`UPDATE identity_reviews SET candidate_federated_id = $1 WHERE candidate_federated_id = $2 AND state = 'open'`, [to, from]);
+      await q(SQL.retargetNew, [to, from]);
+      await q(SQL.retargetCandidate, [to, from]);
     },
     async putPairDecision(r) {
-      const [a, b] = orderedPair(r.a, r.b);
-      if (a === b) throw new Error(`putPairDecision: a federated identity cannot be paired with itself (${a})`);
-      await q(
-        `INSERT INTO identity_pair_decisions (federated_a, federated_b, decision, decided_by, decided_at, reason, review_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (federated_a, federated_b) DO UPDATE SET decision = excluded.decision, decided_by = excluded.decided_by,
-           decided_at = excluded.decided_at, reason = excluded.reason, review_id = excluded.review_id`,
-        [a, b, r.decision, r.decidedBy, stamp(), r.reason ?? null, r.reviewId ?? null],
-      );
+      const [a, b] = decisionPair(r.a, r.b);
+      await q(SQL.putPairDecision, [a, b, r.decision, r.decidedBy, stamp(), r.reason ?? null, r.reviewId ?? null]);
     },
     lockRegistry,
     async markProjectionPending(ids) {

@@ -4,6 +4,7 @@
 import type Database from 'better-sqlite3';
 import type { FederatedIdentityRecord, PairDecision, PairDecisionRecord, ReviewRecord, SourceDecision, SourceIdentityRecord } from '../identity/records.js';
 import {
+  decisionPair,
   orderedPair,
   type IdentityReader,
   type IdentityRepository,
@@ -12,6 +13,7 @@ import {
   type ReviewListQuery,
 } from './identity-repository.js';
 import {
+  IDENTITY_SQL as SQL,
   identityRows,
   registryIterations,
   reviewListStatements,
@@ -37,24 +39,24 @@ const { sourceOf, federatedOf, reviewOf, pairOf } = mappers;
 // ---- reads --------------------------------------------------------------------------------------------
 
 function getSource(c: SqlConnection, system: string, localId: string): SourceIdentityRecord | undefined {
-  const row = c.prepare('SELECT * FROM identity_sources WHERE system = ? AND local_id = ?').get(system, localId) as SourceRow<'text'> | undefined;
+  const row = c.prepare(SQL.getSource).get(system, localId) as SourceRow<'text'> | undefined;
   return row && sourceOf(row);
 }
 
 function sourcesOf(c: SqlConnection, federatedId: string): SourceIdentityRecord[] {
   const rows = c
-    .prepare('SELECT * FROM identity_sources WHERE federated_id = ? ORDER BY system, local_id')
+    .prepare(SQL.sourcesOf)
     .all(federatedId) as SourceRow<'text'>[];
   return rows.map(sourceOf);
 }
 
 function getFederated(c: SqlConnection, id: string): FederatedIdentityRecord | undefined {
-  const row = c.prepare('SELECT * FROM identity_federated WHERE id = ?').get(id) as FederatedRow<'text'> | undefined;
+  const row = c.prepare(SQL.getFederated).get(id) as FederatedRow<'text'> | undefined;
   return row && federatedOf(row);
 }
 
 function getFederatedMany(c: SqlConnection, ids: readonly string[]): FederatedIdentityRecord[] {
-  const stmt = c.prepare('SELECT * FROM identity_federated WHERE id = ?');
+  const stmt = c.prepare(SQL.getFederated);
   const out: FederatedIdentityRecord[] = [];
   for (const id of ids) {
     const row = stmt.get(id) as FederatedRow<'text'> | undefined;
@@ -66,7 +68,7 @@ function getFederatedMany(c: SqlConnection, ids: readonly string[]): FederatedId
 function pairDecision(c: SqlConnection, x: string, y: string): PairDecisionRecord | undefined {
   const [a, b] = orderedPair(x, y);
   const row = c
-    .prepare('SELECT * FROM identity_pair_decisions WHERE federated_a = ? AND federated_b = ?')
+    .prepare(SQL.pairDecision)
     .get(a, b) as PairRow | undefined;
   return row && pairOf(row);
 }
@@ -79,7 +81,7 @@ function pairDecisionsOf(c: SqlConnection, id: string): PairDecisionRecord[] {
 }
 
 function getReview(c: SqlConnection, id: string): ReviewRecord | undefined {
-  const row = c.prepare('SELECT * FROM identity_reviews WHERE id = ?').get(id) as ReviewRow<'text'> | undefined;
+  const row = c.prepare(SQL.getReview).get(id) as ReviewRow<'text'> | undefined;
   return row && reviewOf(row);
 }
 
@@ -104,25 +106,25 @@ function openReviewsOf(c: SqlConnection, id: string): ReviewRecord[] {
 }
 
 function mergedInto(c: SqlConnection, id: string): string[] {
-  const rows = c.prepare('SELECT id FROM identity_federated WHERE replaced_by = ? ORDER BY id').all(id) as { id: string }[];
+  const rows = c.prepare(SQL.mergedInto).all(id) as { id: string }[];
   return rows.map((r) => r.id);
 }
 
 function countSources(c: SqlConnection): number {
-  return (c.prepare('SELECT count(*) AS n FROM identity_sources').get() as { n: number }).n;
+  return (c.prepare(SQL.countSources).get() as { n: number }).n;
 }
 
 function countProjectionPending(c: SqlConnection): number {
-  return (c.prepare('SELECT count(*) AS n FROM identity_projection_pending').get() as { n: number }).n;
+  return (c.prepare(SQL.countProjectionPending).get() as { n: number }).n;
 }
 
 function identitySeq(c: SqlConnection): number {
-  const row = c.prepare('SELECT value FROM identity_seq WHERE one = 1').get() as { value: number } | undefined;
+  const row = c.prepare(SQL.identitySeq).get() as { value: number } | undefined;
   return row?.value ?? 0;
 }
 
 function federatedChangedSince(c: SqlConnection, seq: number, limit: number): FederatedIdentityRecord[] {
-  const rows = c.prepare('SELECT * FROM identity_federated WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, positive(limit)) as FederatedRow<'text'>[];
+  const rows = c.prepare(SQL.federatedChangedSince).all(seq, positive(limit)) as FederatedRow<'text'>[];
   return rows.map(federatedOf);
 }
 
@@ -136,26 +138,14 @@ function activePage(c: SqlConnection, after: string | undefined, limit: number):
 
 function linksPage(c: SqlConnection, after: { system: string; localId: string } | undefined, limit: number): LinkSourceRow[] {
   return (
-    after
-      ? c
-          .prepare(
-            `SELECT system, local_id, federated_id, decision, score FROM identity_sources
-             WHERE (system, local_id) > (?, ?) ORDER BY system, local_id LIMIT ?`,
-          )
-          .all(after.system, after.localId, limit)
-      : c.prepare('SELECT system, local_id, federated_id, decision, score FROM identity_sources ORDER BY system, local_id LIMIT ?').all(limit)
+    after ? c.prepare(SQL.linksAfter).all(after.system, after.localId, limit) : c.prepare(SQL.linksFirst).all(limit)
   ) as LinkSourceRow[];
 }
 
 // ---- writes -------------------------------------------------------------------------------------------
 
 function putSource(c: SqlConnection, now: string, r: Omit<SourceIdentityRecord, 'created' | 'updated'>): void {
-  c.prepare(
-    `INSERT INTO identity_sources (system, local_id, federated_id, traits, status, decision, score, created, updated)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (system, local_id) DO UPDATE SET federated_id = excluded.federated_id, traits = excluded.traits,
-       status = excluded.status, decision = excluded.decision, score = excluded.score, updated = excluded.updated`,
-  ).run(r.system, r.localId, r.federatedId, JSON.stringify(r.traits), r.status, r.decision, r.score ?? null, now, now);
+  c.prepare(SQL.putSource).run(r.system, r.localId, r.federatedId, JSON.stringify(r.traits), r.status, r.decision, r.score ?? null, now, now);
 }
 
 function putFederated(c: SqlConnection, now: string, r: FederatedInput): number {
@@ -195,37 +185,24 @@ function insertReview(
   now: string,
   r: Omit<ReviewRecord, 'created' | 'state' | 'decision' | 'decidedBy' | 'decidedAt' | 'reason'>,
 ): void {
-  c.prepare(
-    `INSERT INTO identity_reviews (id, source_system, source_id, new_federated_id, candidate_federated_id, grade, score,
-       comparison, flag, state, created)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)`,
-  ).run(r.id, r.sourceSystem, r.sourceId, r.newFederatedId, r.candidateFederatedId, r.grade, r.score, JSON.stringify(r.comparison), r.flag, now);
+  c.prepare(SQL.insertReview).run(r.id, r.sourceSystem, r.sourceId, r.newFederatedId, r.candidateFederatedId, r.grade, r.score, JSON.stringify(r.comparison), r.flag, now);
 }
 
 function closeReview(c: SqlConnection, now: string, id: string, d: { decision: PairDecision; decidedBy: string; reason?: string }): boolean {
   const info = c
-    .prepare(
-      `UPDATE identity_reviews SET state = 'decided', decision = ?, decided_by = ?, decided_at = ?, reason = ?
-       WHERE id = ? AND state = 'open'`,
-    )
+    .prepare(SQL.closeReview)
     .run(d.decision, d.decidedBy, now, d.reason ?? null, id);
   return info.changes === 1;
 }
 
 function retargetOpenReviews(c: SqlConnection, from: string, to: string): void {
-  c.prepare(`UPDATE identity_reviews SET new_federated_id = ? WHERE new_federated_id = ? AND state = 'open'`).run(to, from);
-  c.prepare(`UPDATE identity_reviews SET candidate_federated_id = ? WHERE candidate_federated_id = ? AND state = 'open'`).run(to, from);
+  c.prepare(SQL.retargetNew).run(to, from);
+  c.prepare(SQL.retargetCandidate).run(to, from);
 }
 
 function putPairDecision(c: SqlConnection, now: string, r: Omit<PairDecisionRecord, 'decidedAt'>): void {
-  const [a, b] = orderedPair(r.a, r.b);
-  if (a === b) throw new Error(`putPairDecision: a federated identity cannot be paired with itself (${a})`);
-  c.prepare(
-    `INSERT INTO identity_pair_decisions (federated_a, federated_b, decision, decided_by, decided_at, reason, review_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (federated_a, federated_b) DO UPDATE SET decision = excluded.decision, decided_by = excluded.decided_by,
-       decided_at = excluded.decided_at, reason = excluded.reason, review_id = excluded.review_id`,
-  ).run(a, b, r.decision, r.decidedBy, now, r.reason ?? null, r.reviewId ?? null);
+  const [a, b] = decisionPair(r.a, r.b);
+  c.prepare(SQL.putPairDecision).run(a, b, r.decision, r.decidedBy, now, r.reason ?? null, r.reviewId ?? null);
 }
 
 // ---- binding ------------------------------------------------------------------------------------------
