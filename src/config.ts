@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { OID_PATTERN } from './fhir/map-common.js';
 import { outboxConfigSchema } from './outbox/config.js';
 
 /** `identity.review`: decide identity review items and separate identities (identitovigilance referents). */
@@ -75,12 +76,12 @@ const fileSchema = z
          */
         oidRoot: z
           .string()
-          .regex(/^[0-2](\.(0|[1-9]\d*))+$/, 'expected an OID such as 1.2.250.1.999.1')
+          .regex(OID_PATTERN, 'expected an OID such as 1.2.250.1.999.1')
           .default('1.2.250.1.999.42'),
         /** XDS SubmissionSet sourceId: OID of this sending system (default: `<oidRoot>.0`). */
         sourceId: z
           .string()
-          .regex(/^[0-2](\.(0|[1-9]\d*))+$/, 'expected an OID')
+          .regex(OID_PATTERN, 'expected an OID')
           .optional(),
         /** Titles, type codes and per-establishment overrides (default: mappings/documents.yaml). */
         settings: z.string().min(1).optional(),

@@ -3,8 +3,10 @@
 import { create } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import type { PatientIdentity } from '../domain/identity.js';
+import { OID_PATTERN } from '../fhir/map-common.js';
 import { invalid } from '../fhir/outcome.js';
 import { IDNAT_STRUCT_OID, IDNPS_OID } from './header.js';
+import { hl7Date } from './hl7v2-datatypes.js';
 import type { Coded, DocumentHeader, DocumentPerson } from './model.js';
 
 const HL7_NS = 'urn:hl7-org:v3';
@@ -106,7 +108,7 @@ function recordTarget(target: XMLBuilder, p: PatientIdentity): void {
   if (p.usedName) name.ele('family', { qualifier: 'CL' }).txt(p.usedName);
   if (p.usedGivenName) name.ele('given', { qualifier: 'CL' }).txt(p.usedGivenName);
   code(patient, 'administrativeGenderCode', GENDER[p.sex]);
-  patient.ele('birthTime', { value: p.birthDate.replace(/-/g, '') });
+  patient.ele('birthTime', { value: hl7Date(p.birthDate) });
   if (p.birthPlaceInsee) patient.ele('birthplace').ele('place').ele('addr').ele('county').txt(p.birthPlaceInsee);
 }
 
@@ -138,7 +140,7 @@ function interval(parent: XMLBuilder, start: string, stop: string | undefined): 
 /** `urn:oid:1.2.3` or `1.2.3` → `1.2.3`; the header builder has already refused any other id domain. */
 function oidOf(system: string): string {
   const oid = system.replace(/^urn:oid:/, '');
-  if (!/^[0-2](\.(0|[1-9]\d*))+$/.test(oid)) throw invalid(`patient.sourceId.system: "${system}" is not an OID`, 'patient.sourceId.system');
+  if (!OID_PATTERN.test(oid)) throw invalid(`patient.sourceId.system: "${system}" is not an OID`, 'patient.sourceId.system');
   return oid;
 }
 

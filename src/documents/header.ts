@@ -2,6 +2,7 @@
 // header and the XDS metadata are both written from this one object, so they cannot disagree. Pure: no clock, no I/O.
 import type { Practitioner } from '../domain/actors.js';
 import type { PatientIdentity } from '../domain/identity.js';
+import { OID_PATTERN } from '../fhir/map-common.js';
 import { invalid } from '../fhir/outcome.js';
 import type { Coded, DocumentHeader, DocumentOrganization, DocumentPerson, DocumentRequest, SourceDocument } from './model.js';
 import { documentOrganization, documentSituation, documentTitle, type DocumentSettings, type OrganizationKind } from './settings.js';
@@ -22,8 +23,6 @@ const CONFIDENTIALITY: Record<'N' | 'R' | 'V', Coded> = {
   R: { code: 'R', codeSystem: '2.16.840.1.113883.5.25', display: 'Restreint' },
   V: { code: 'V', codeSystem: '2.16.840.1.113883.5.25', display: 'Très restreint' },
 };
-
-const OID = /^[0-2](\.(0|[1-9]\d*))+$/;
 
 /** Compute every header fact of one document version. Throws an OperationOutcomeError naming the field when one cannot be coded. */
 export function documentHeader(req: DocumentRequest, settings: DocumentSettings): DocumentHeader {
@@ -64,7 +63,7 @@ function documentPatient(patient: PatientIdentity, settings: DocumentSettings): 
   const { ins, ...rest } = patient;
   const system = patient.sourceId.system;
   const bare = system.replace(/^urn:oid:/, '');
-  const domain = OID.test(bare) ? bare : settings.patientIdDomains[system];
+  const domain = OID_PATTERN.test(bare) ? bare : settings.patientIdDomains[system];
   if (!domain) {
     throw invalid(
       `patient id domain "${system}" is not an OID: add it under patientIdDomains in ${settings.source}`,

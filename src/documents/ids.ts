@@ -42,6 +42,11 @@ export function documentIds(
   };
 }
 
+/** The XDS SubmissionSet sourceId, OID of this sending system: `documents.sourceId`, else `<documents.oidRoot>.0`. */
+export function submissionSourceId(documents: { oidRoot: string; sourceId?: string }): string {
+  return documents.sourceId ?? `${documents.oidRoot}.0`;
+}
+
 /** The XDS SubmissionSet uniqueId of a document version's submission (the same on every retry). */
 export function submissionSetUniqueId(ids: DocumentIds): string {
   return checked(`${ids.id}.1`);

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { packagedMappingFile, readYamlFile } from '../mapping-files.js';
 import type { Organization } from '../domain/actors.js';
+import { OID_PATTERN } from '../fhir/map-common.js';
 import type { ClinicalDocumentKind, Coded, SourceDocument } from './model.js';
 
 /** Where a document was produced: the PPP stay type (hospital entry door), or `ville` (community). */
@@ -57,7 +58,7 @@ export class DocumentSettingsError extends Error {
 const FORBIDDEN_CONSULTATION_TITLE = /ordonnance\s+de\s+sortie/i;
 
 const FINESS = /^(\d{9}|2[AB]\d{7})$/;
-const oid = z.string().regex(/^[0-2](\.(0|[1-9]\d*))+$/, 'expected an OID such as 1.2.250.1.213.1.1.4.1');
+const oid = z.string().regex(OID_PATTERN, 'expected an OID such as 1.2.250.1.213.1.1.4.1');
 const coded = z.object({ code: z.string().trim().min(1), codeSystem: oid, display: z.string().trim().min(1) }).strict();
 const title = z.string().trim().min(1).max(255);
 const titles = z.object({ hospitalisation: title, hdj: title, consultation: title, ville: title }).strict();

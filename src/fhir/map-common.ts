@@ -62,9 +62,12 @@ export function concept(c: Coding, text?: string): CodeableConcept {
 
 const meta = (profile: string): Resource['meta'] => ({ profile: [profile] });
 
+/** A bare OID (dotted decimal, no leading zeros): `1.2.250.1.213.1.1.4.1`. */
+export const OID_PATTERN = /^[0-2](\.(0|[1-9]\d*))+$/;
+
 /** A bare OID is a URI only as `urn:oid:`. */
 export function systemUri(system: string): string {
-  return /^[0-2](\.(0|[1-9]\d*))+$/.test(system) ? `urn:oid:${system}` : system;
+  return OID_PATTERN.test(system) ? `urn:oid:${system}` : system;
 }
 
 /** Cross-system business identifier: the resource's UUID in `urn:ietf:rfc:3986` (as CH EMED does). */

@@ -64,6 +64,14 @@ export function statusOf(o: OperationOutcome): number {
   return getStatus(o);
 }
 
+/**
+ * The issues as text, one per issue joined by `separator`: `<expression>: <text>`, the text being the details text,
+ * else the diagnostics, else the code.
+ */
+export function issuesText(issues: readonly OperationOutcomeIssue[], separator = '; '): string {
+  return issues.map((i) => `${i.expression?.[0] ? `${i.expression[0]}: ` : ''}${i.details?.text ?? i.diagnostics ?? i.code}`).join(separator);
+}
+
 export function isErrorOutcome(o: OperationOutcome): boolean {
   return o.issue.some((i) => i.severity === 'error' || i.severity === 'fatal');
 }

@@ -1,6 +1,7 @@
 // The `outbox` section of the configuration: destinations (where messages go, how hard to retry), routes (which
 // events send a message where) and the dispatcher's settings.
 import { z } from 'zod';
+import { MASKING_CODES } from '../documents/model.js';
 
 /** Events a submission raises once it is stored. */
 export const OUTBOX_EVENTS = ['ppp.stored', 'ctm.stored', 'bpm.stored'] as const;
@@ -84,7 +85,7 @@ const dmpDestination = z
     /** Signature algorithm of the VIHF and of the submission set (the 2023 ANS sample used RSA-SHA1). */
     signatureAlgorithm: z.enum(['rsa-sha256', 'rsa-sha1']).default('rsa-sha256'),
     /** Masking codes added to every document sent here (a submission may add more). */
-    masking: z.array(z.enum(['MASQUE_PS', 'INVISIBLE_PATIENT', 'INVISIBLE_REPRESENTANTS_LEGAUX'])).default([]),
+    masking: z.array(z.enum(MASKING_CODES)).default([]),
     ...delivery,
   })
   .strict();
@@ -97,7 +98,7 @@ const pdsmDestination = z
     url: z.url(),
     tls: tlsClient.optional(),
     headers: z.record(z.string(), z.string()).optional(),
-    masking: z.array(z.enum(['MASQUE_PS', 'INVISIBLE_PATIENT', 'INVISIBLE_REPRESENTANTS_LEGAUX'])).default([]),
+    masking: z.array(z.enum(MASKING_CODES)).default([]),
     ...delivery,
   })
   .strict();

@@ -7,6 +7,13 @@ export interface Connector {
   deliver(message: OutboxMessage, options: { signal: AbortSignal }): Promise<void>;
 }
 
+const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([408, 425, 429]);
+
+/** Whether an HTTP error status is worth retrying: 408, 425, 429 and any 5xx. */
+export function isTransientStatus(status: number): boolean {
+  return status >= 500 || TRANSIENT_STATUSES.has(status);
+}
+
 /** A failed delivery: `transient` failures are retried (with backoff), others send the message dead at once. */
 export class DeliveryError extends Error {
   override readonly name = 'DeliveryError';

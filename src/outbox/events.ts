@@ -27,12 +27,10 @@ export async function raiseEvent(
   routes: OutboxConfig['routes'],
   event: OutboxEvent,
   message: EventMessage,
-  /** Destinations that receive documents (enqueued by services/document-delivery.ts instead). */
-  documentDestinations?: ReadonlySet<string>,
 ): Promise<number> {
   let created = 0;
   for (const route of routes) {
-    if (route.on !== event || documentDestinations?.has(route.destination)) continue;
+    if (route.on !== event) continue;
     const r = await tx.outbox.enqueue({
       destination: route.destination,
       orderingKey: message.orderingKey,

@@ -2,7 +2,7 @@
 // dedupes on it) and `X-Request-Id` (the submission's). 2xx: delivered; 408, 425, 429 and 5xx, or no answer:
 // transient (retried); any other status: permanent (dead with the status and the start of the body).
 import type { OutboxMessage } from '../store/outbox-repository.js';
-import { DeliveryError, type Connector } from './connector.js';
+import { DeliveryError, isTransientStatus, type Connector } from './connector.js';
 
 export interface HttpConnectorOptions {
   url: string;
@@ -10,8 +10,6 @@ export interface HttpConnectorOptions {
   headers?: Record<string, string>;
   timeoutMs?: number;
 }
-
-const TRANSIENT = new Set([408, 425, 429]);
 
 export function httpConnector(options: HttpConnectorOptions): Connector {
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -38,7 +36,7 @@ export function httpConnector(options: HttpConnectorOptions): Connector {
         return;
       }
       const text = (await res.text().catch(() => '')).slice(0, 200);
-      throw new DeliveryError(`HTTP ${res.status}${text ? `: ${text}` : ''}`, res.status >= 500 || TRANSIENT.has(res.status));
+      throw new DeliveryError(`HTTP ${res.status}${text ? `: ${text}` : ''}`, isTransientStatus(res.status));
     },
   };
 }

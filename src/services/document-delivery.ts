@@ -7,8 +7,9 @@ import type { DocumentKind, DocumentOf } from '../domain/parse.js';
 import type { DmpOptions } from '../domain/dmp.js';
 import { documentIds } from '../documents/ids.js';
 import type { DocumentMessage } from '../documents/message.js';
-import type { ClinicalDocumentKind, MaskingCode } from '../documents/model.js';
-import { isDocumentDestination, type OutboxConfig, type OutboxEvent } from '../outbox/config.js';
+import type { MaskingCode, SourceDocument } from '../documents/model.js';
+import { documentOrganization } from '../documents/settings.js';
+import { isDocumentDestination, type DmpDestinationConfig, type OutboxConfig, type OutboxEvent, type PdsmDestinationConfig } from '../outbox/config.js';
 import { notifyEnqueued } from '../outbox/events.js';
 import type { FederatedIdentityRecord } from '../identity/records.js';
 import type { StoreTransaction } from '../store/repository.js';
@@ -40,15 +41,6 @@ export interface DocumentDelivery {
 /** The XDS uniqueId is the message's idempotency key at document destinations. */
 const keyOf = (uniqueId: string): string => `urn:oid:${uniqueId}`;
 
-function businessIdOf(kind: DocumentKind, document: DocumentOf<DocumentKind>): { establishment: string; localId: string } {
-  if (kind === 'bpm') {
-    const d = document as DocumentOf<'bpm'>;
-    return { establishment: d.pharmacy.finess, localId: d.id };
-  }
-  const d = document as DocumentOf<'ppp' | 'ctm'>;
-  return { establishment: d.establishment.finess, localId: d.id };
-}
-
 /** The patient's qualified identity, or why the document may not go to the DMP for this patient. */
 async function qualifiedPatient(d: DocumentDelivery, dmp: DmpOptions | undefined): Promise<{ federated: FederatedIdentityRecord } | { refusal: string }> {
   if (dmp?.opposition) return { refusal: 'the patient objected to feeding their DMP (dmp.opposition)' };
@@ -66,22 +58,27 @@ async function qualifiedPatient(d: DocumentDelivery, dmp: DmpOptions | undefined
  * destination (empty when everything was enqueued or nothing is routed).
  */
 export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOutcomeIssue[]> {
-  const routes = d.outbox.routes.filter((r) => r.on === d.event && isDocumentDestination(d.outbox.destinations[r.destination]));
+  const routes: { name: string; destination: DmpDestinationConfig | PdsmDestinationConfig }[] = [];
+  for (const r of d.outbox.routes) {
+    const destination = d.outbox.destinations[r.destination];
+    if (r.on === d.event && isDocumentDestination(destination)) routes.push({ name: r.destination, destination });
+  }
   if (routes.length === 0) return [];
   const dmp = (d.document as { dmp?: DmpOptions }).dmp;
   const issues: OperationOutcomeIssue[] = [];
   const patient = await qualifiedPatient(d, dmp);
   const version = Number(d.versionId);
-  const { establishment, localId } = businessIdOf(d.kind, d.document);
-  const kind = d.kind as ClinicalDocumentKind;
+  const { kind } = d;
+  const establishment = documentOrganization({ kind, document: d.document } as SourceDocument).finess;
+  const localId = d.document.id;
   let created = 0;
-  for (const route of routes) {
+  for (const { name, destination } of routes) {
     if ('refusal' in patient) {
       const { refusal } = patient;
       issues.push({
         severity: 'warning',
         code: 'business-rule',
-        details: { text: `not sent to ${route.destination}: ${refusal}` },
+        details: { text: `not sent to ${name}: ${refusal}` },
         expression: [dmp?.opposition ? `${d.kind}.dmp.opposition` : `${d.kind}.patient`],
       });
       await d.tx.audit({
@@ -89,18 +86,16 @@ export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOu
         actor: d.actor,
         entities: [d.resource, `Patient/${d.federatedId}`],
         outcome: 'failure',
-        detail: `${route.destination}: ${refusal}`,
+        detail: `${name}: ${refusal}`,
         ...(d.requestId ? { requestId: d.requestId } : {}),
       });
       continue;
     }
-    const destination = d.outbox.destinations[route.destination];
-    if (!isDocumentDestination(destination)) continue;
     // The latest earlier version enqueued here is the one this version replaces (RPLC); a version refused or never
     // routed here was never registered, so it cannot be replaced.
     let replaces: number | undefined;
     for (let v = version - 1; v >= 1 && replaces === undefined; v--) {
-      const earlier = await d.tx.outbox.find(route.destination, keyOf(documentIds(d.documents.oidRoot, kind, establishment, localId, v).id));
+      const earlier = await d.tx.outbox.find(name, keyOf(documentIds(d.documents.oidRoot, kind, establishment, localId, v).id));
       if (earlier && earlier.state !== 'dead') replaces = v;
     }
     const ids = documentIds(d.documents.oidRoot, kind, establishment, localId, version, replaces);
@@ -119,7 +114,7 @@ export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOu
       versionId: d.versionId,
     };
     const r = await d.tx.outbox.enqueue({
-      destination: route.destination,
+      destination: name,
       orderingKey: `Patient/${d.federatedId}`,
       idempotencyKey: keyOf(ids.id),
       payload,

@@ -6,7 +6,7 @@
 // `drainProjections`, at the end of the import (or at the next start if the process died before).
 import { StringDecoder } from 'node:string_decoder';
 import type { Patient } from '@medplum/fhirtypes';
-import { OperationOutcomeError } from '../fhir/outcome.js';
+import { issuesText, OperationOutcomeError } from '../fhir/outcome.js';
 import { patientIdentityFromFhir } from '../fhir/fhir-patient.js';
 import type { IdentityContext, RegistrationDecision } from '../services/identity-registry.js';
 import type { SourceIdentity } from '../identity/types.js';
@@ -149,7 +149,7 @@ export function identityOfLine(text: string): { identity: SourceIdentity } | { e
 
 function messageOf(err: unknown): string {
   if (err instanceof OperationOutcomeError) {
-    return err.outcome.issue.map((i) => `${i.expression?.[0] ? `${i.expression[0]}: ` : ''}${i.details?.text ?? i.diagnostics ?? i.code}`).join('; ');
+    return issuesText(err.outcome.issue);
   }
   return err instanceof Error ? err.message : String(err);
 }

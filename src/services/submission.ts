@@ -124,20 +124,19 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
     if (root && ctx.outbox && ctx.outbox.routes.length > 0) {
       // One message per stored version: re-sending an unchanged document sends nothing again.
       const reference = `${root.resourceType}/${root.id}`;
-      const documentDestinations = new Set(Object.entries(ctx.outbox.destinations).filter(([, d]) => isDocumentDestination(d)).map(([n]) => n));
-      await raiseEvent(
-        tx,
-        ctx.outbox.routes,
-        `${kind}.stored`,
-        {
-          orderingKey: `Patient/${federatedId}`,
-          occurrence: `${reference}/_history/${rootVersion ?? '1'}`,
-          payload: { resource: reference, versionId: rootVersion ?? '1', patient: `Patient/${federatedId}`, fhirBase: ctx.fhirBase },
-          ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
-        },
-        documentDestinations,
-      );
-      if (documentDestinations.size > 0) {
+      // Routes to document destinations (DMP, PDSm) enqueue the clinical document (document-delivery.ts); the others
+      // the event's message.
+      const { destinations, routes } = ctx.outbox;
+      const documentRoutes: OutboxConfig['routes'] = [];
+      const messageRoutes: OutboxConfig['routes'] = [];
+      for (const r of routes) (isDocumentDestination(destinations[r.destination]) ? documentRoutes : messageRoutes).push(r);
+      await raiseEvent(tx, messageRoutes, `${kind}.stored`, {
+        orderingKey: `Patient/${federatedId}`,
+        occurrence: `${reference}/_history/${rootVersion ?? '1'}`,
+        payload: { resource: reference, versionId: rootVersion ?? '1', patient: `Patient/${federatedId}`, fhirBase: ctx.fhirBase },
+        ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+      });
+      if (documentRoutes.length > 0) {
         if (!ctx.documents) throw new Error('a document destination is routed but no documents settings were given');
         refusals = await enqueueDocuments({
           tx,

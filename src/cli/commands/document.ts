@@ -12,13 +12,13 @@ import { loadOrganisationCredentials, type OrganisationCredentials } from '../..
 import { InputError, parseDocument, type DocumentKind } from '../../domain/parse.js';
 import { buildCdaN1 } from '../../documents/cda-n1.js';
 import { documentHeader } from '../../documents/header.js';
-import { documentIds } from '../../documents/ids.js';
+import { documentIds, submissionSourceId } from '../../documents/ids.js';
 import type { DocumentRequest, SourceDocument } from '../../documents/model.js';
 import { buildDocument } from '../../documents/pipeline.js';
 import { renderPdf } from '../../documents/pdf.js';
-import { loadDocumentSettings } from '../../documents/settings.js';
-import { OperationOutcomeError } from '../../fhir/outcome.js';
-import { outboxConfigSchema } from '../../outbox/config.js';
+import { documentOrganization, loadDocumentSettings } from '../../documents/settings.js';
+import { issuesText, OperationOutcomeError } from '../../fhir/outcome.js';
+import { outboxConfigSchema, type DmpDestinationConfig } from '../../outbox/config.js';
 import { ensureTestPki } from '../../sandbox/pki.js';
 
 const ARTEFACTS = ['pdf', 'cda', 'iti41'] as const;
@@ -51,16 +51,16 @@ function positive(value: string): string {
 
 class UsageError extends Error {}
 
-function establishmentOf(source: SourceDocument): string {
-  return source.kind === 'bpm' ? source.document.pharmacy.finess : source.document.establishment.finess;
+/** The configured `dmp` destination, if any. */
+function dmpDestinationOf(config: Config): DmpDestinationConfig | undefined {
+  return Object.values(config.outbox.destinations).find((d): d is DmpDestinationConfig => d.kind === 'dmp');
 }
 
 /** The organisation certificate: --pkcs12, else the configured `dmp` destination's, else the sandbox test PKI. */
-async function credentialsFor(config: Config, opts: DocumentOptions): Promise<{ credentials: OrganisationCredentials; to: string }> {
-  const dmp = Object.values(config.outbox.destinations).find((d) => d.kind === 'dmp');
-  const to = opts.to ?? (dmp?.kind === 'dmp' ? dmp.url : 'https://localhost:8443/si-dmp-server/v2/services/repository');
+async function credentialsFor(config: Config, dmp: DmpDestinationConfig | undefined, opts: DocumentOptions): Promise<{ credentials: OrganisationCredentials; to: string }> {
+  const to = opts.to ?? (dmp ? dmp.url : 'https://localhost:8443/si-dmp-server/v2/services/repository');
   if (opts.pkcs12) return { credentials: await loadOrganisationCredentials({ pkcs12Path: opts.pkcs12, passphrase: opts.passphrase ?? '' }), to };
-  if (dmp?.kind === 'dmp') {
+  if (dmp) {
     return { credentials: await loadOrganisationCredentials({ pkcs12Path: dmp.tls.pkcs12, passphrase: dmp.tls.passphrase, ...(dmp.tls.ca ? { caPath: dmp.tls.ca } : {}) }), to };
   }
   const pki = await ensureTestPki({ dir: path.resolve(config.sandbox.dmp.certs ?? path.join(config.dataDir, 'certs')) });
@@ -83,7 +83,7 @@ async function write(artefact: Artefact, kind: DocumentKind, file: string, opts:
   const req: DocumentRequest = {
     source,
     patient: source.document.patient,
-    ids: documentIds(config.documents.oidRoot, kind, establishmentOf(source), source.document.id, version, replaces),
+    ids: documentIds(config.documents.oidRoot, kind, documentOrganization(source).finess, source.document.id, version, replaces),
     effectiveTime: opts.now ?? new Date().toISOString(),
     masking: source.document.dmp?.masking ?? [],
   };
@@ -99,11 +99,11 @@ async function write(artefact: Artefact, kind: DocumentKind, file: string, opts:
   }
   const { status, ins } = source.document.patient;
   if (status !== 'QUAL' || !ins) throw new UsageError(`${kind}.patient: the identity is ${status}; documents go to the DMP only for a qualified INS (QUAL)`);
-  const { credentials, to } = await credentialsFor(config, opts);
-  const built = await buildDocument(req, settings, { sourceId: config.documents.sourceId ?? `${config.documents.oidRoot}.0` });
-  const dmp = Object.values(config.outbox.destinations).find((d) => d.kind === 'dmp');
-  const destination = dmp?.kind === 'dmp' ? dmp : outboxConfigSchema.parse({ destinations: { dmp: { kind: 'dmp', url: to, tls: { pkcs12: '-' } } } }).destinations.dmp;
-  if (destination.kind !== 'dmp') throw new Error('unreachable');
+  const dmp = dmpDestinationOf(config);
+  const { credentials, to } = await credentialsFor(config, dmp, opts);
+  const built = await buildDocument(req, settings, { sourceId: submissionSourceId(config.documents) });
+  // Without a configured one, the defaults of a `dmp` destination (signature algorithm, VIHF) sending to `to`.
+  const destination = dmp ?? (outboxConfigSchema.parse({ destinations: { dmp: { kind: 'dmp', url: to, tls: { pkcs12: '-' } } } }).destinations.dmp as DmpDestinationConfig);
   const request = buildIti41Request(built.submission, credentials, vihfOf(destination, built.header), {
     to,
     encoding: opts.encoding,
@@ -147,7 +147,7 @@ export function register(program: Command): void {
       } catch (err) {
         let message: string;
         if (err instanceof InputError) message = err.issues.map((i) => `${i.path}: ${i.message}`).join('\n');
-        else if (err instanceof OperationOutcomeError) message = err.outcome.issue.map((i) => `${i.expression?.[0] ? `${i.expression[0]}: ` : ''}${i.details?.text ?? i.code}`).join('\n');
+        else if (err instanceof OperationOutcomeError) message = issuesText(err.outcome.issue, '\n');
         else if (err instanceof UsageError || err instanceof ConfigError) message = err.message;
         else throw err;
         process.stderr.write(`${message}\n`);

@@ -14,6 +14,7 @@ import { metrics } from '../../observability/metrics.js';
 import type { OutboxConfig } from '../../outbox/config.js';
 import { startDispatcher, type RunningDispatcher } from '../../services/outbox-dispatch.js';
 import { loadDocumentSettings } from '../../documents/settings.js';
+import { submissionSourceId } from '../../documents/ids.js';
 import { startGatewaySandbox, type GatewaySandbox } from '../../sandbox/dmp/with-gateway.js';
 
 function circuitsOf(outbox: RunningDispatcher | undefined, config: OutboxConfig): Record<string, string> {
@@ -72,7 +73,7 @@ export function register(program: Command): void {
       validateResource({ resourceType: 'Patient' });
       let documents;
       try {
-        documents = { settings: loadDocumentSettings(config.documents.settings), sourceId: config.documents.sourceId ?? `${config.documents.oidRoot}.0` };
+        documents = { settings: loadDocumentSettings(config.documents.settings), sourceId: submissionSourceId(config.documents) };
       } catch (err) {
         logger.fatal({ err: (err as Error).message }, 'cannot load the document settings');
         process.exitCode = 2;

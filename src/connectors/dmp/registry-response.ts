@@ -1,5 +1,6 @@
 // What the DMP answered, as one outcome: status and RegistryErrors from rs:RegistryResponse (or a SOAP Fault, or
 // just an HTTP status), and whether sending again can help. The outbox retries `transient` failures only.
+import { isTransientStatus } from '../../outbox/connector.js';
 import { readSoapMessage, type SoapMessage } from './soap.js';
 import { DUPLICATE_UNIQUE_ID_ERROR, ERROR_SEVERITY, NS, REGISTRY_STATUS, TRANSIENT_XDS_ERRORS } from './xds-constants.js';
 import { descendants } from './xml-dom.js';
@@ -31,8 +32,6 @@ export interface RegistryOutcome {
   reason?: string;
   httpStatus?: number;
 }
-
-const TRANSIENT_HTTP = new Set([408, 425, 429]);
 
 function statusOf(uri: string): RegistryStatus {
   if (uri === REGISTRY_STATUS.success || uri.endsWith(':Success')) return 'Success';
@@ -80,7 +79,7 @@ export function noAnswer(reason: string): RegistryOutcome {
  * (query results, retrieved documents).
  */
 export function outcomeOfHttpAnswer(httpStatus: number, contentType: string, payload: Buffer): RegistryOutcome & { message?: SoapMessage } {
-  const httpTransient = httpStatus >= 500 || TRANSIENT_HTTP.has(httpStatus);
+  const httpTransient = isTransientStatus(httpStatus);
   let message: SoapMessage;
   try {
     message = readSoapMessage(contentType, payload);

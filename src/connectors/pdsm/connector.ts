@@ -7,13 +7,12 @@ import { request as httpsRequest } from 'node:https';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import { documentRequestOf } from '../../documents/message.js';
 import { buildDocument } from '../../documents/pipeline.js';
-import { DeliveryError, type Connector } from '../../outbox/connector.js';
+import { issuesText } from '../../fhir/outcome.js';
+import { DeliveryError, isTransientStatus, type Connector } from '../../outbox/connector.js';
 import type { PdsmDestinationConfig } from '../../outbox/config.js';
 import type { OutboxMessage } from '../../store/outbox-repository.js';
 import { credentialsLoader, type DocumentConnectorDeps } from '../dmp/connector.js';
 import { provideDocumentBundle } from './bundle.js';
-
-const TRANSIENT = new Set([408, 425, 429]);
 
 interface Answer {
   status: number;
@@ -51,7 +50,7 @@ function reasonOf(answer: Answer): string {
   try {
     const outcome = JSON.parse(answer.body) as OperationOutcome;
     if (outcome.resourceType === 'OperationOutcome' && outcome.issue?.length) {
-      return outcome.issue.map((i) => `${i.expression?.[0] ? `${i.expression[0]}: ` : ''}${i.details?.text ?? i.diagnostics ?? i.code}`).join('; ');
+      return issuesText(outcome.issue);
     }
   } catch {
     // not JSON: fall through
@@ -88,7 +87,7 @@ export function pdsmConnector(d: PdsmDestinationConfig, deps: DocumentConnectorD
         throw new DeliveryError(`no answer from ${url.host}: ${(err as Error).message}`, true);
       }
       if (answer.status >= 200 && answer.status < 300) return;
-      throw new DeliveryError(`HTTP ${answer.status}: ${reasonOf(answer)}`, answer.status >= 500 || TRANSIENT.has(answer.status));
+      throw new DeliveryError(`HTTP ${answer.status}: ${reasonOf(answer)}`, isTransientStatus(answer.status));
     },
   };
 }
