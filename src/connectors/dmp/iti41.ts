@@ -1,6 +1,6 @@
 // ITI-41 Provide and Register Document Set-b as the DMP takes it: the submission signed (XAdES), the VIHF in the
 // SOAP header, the metadata and documents in the body, sent as MTOM/XOP (what the DMP expects) or inline base64.
-// The reading side (`readIti41Request`) is here too, for the local DMP peer and the tests.
+// The reading side (`readIti41Request`) is here too; only the tests use it (the local DMP peer reads requests itself).
 import { createHash } from 'node:crypto';
 import type { XdsSubmission } from '../../documents/model.js';
 import { submitObjectsRequest } from './ebrim.js';

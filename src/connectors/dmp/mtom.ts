@@ -2,9 +2,8 @@
 // envelope in part <0.1> typed application/xop+xml, each document in its own binary part <0.N>, referenced from
 // the XML by <xop:Include href="cid:0.N"/>. No maintained npm package parses multipart/related (busboy and the like
 // only do multipart/form-data), so this is a small parser of our own; it accepts CRLF and bare LF line ends.
-import { XMLSerializer } from '@xmldom/xmldom';
 import { NS } from './xds-constants.js';
-import { descendants, parseXml } from './xml-dom.js';
+import { descendants, parseXml, serializeXml } from './xml-dom.js';
 
 export interface MimePart {
   /** Header names in lower case. */
@@ -143,7 +142,7 @@ export function parseMultipartRelated(contentType: string, body: Buffer): Multip
 }
 
 /** The bytes an `xop:Include href="cid:…"` points to. */
-export function xopBytes(href: string, parts: ReadonlyMap<string, MimePart>): Buffer {
+export function xopBytes(href: string, parts: ReadonlyMap<string, Pick<MimePart, 'body'>>): Buffer {
   if (!href.startsWith('cid:')) throw new Error(`xop:Include href "${href}" is not a cid: URL`);
   // cid: URLs are %-encoded Content-IDs (RFC 2392).
   const id = decodeURIComponent(href.slice(4));
@@ -161,5 +160,5 @@ export function resolveXopIncludes(xml: string, parts: ReadonlyMap<string, MimeP
     const text = doc.createTextNode(xopBytes(include.getAttribute('href') ?? '', parts).toString('base64'));
     include.parentNode?.replaceChild(text, include);
   }
-  return new XMLSerializer().serializeToString(doc as unknown as Parameters<XMLSerializer['serializeToString']>[0]);
+  return serializeXml(doc);
 }

@@ -2,7 +2,7 @@
 // anonymous), the VIHF in wsse:Security, and the reading side (root part of an MTOM answer, SOAP Faults).
 import { NS, WSA_ANONYMOUS } from './xds-constants.js';
 import { parseContentType, parseMultipartRelated, type MimePart } from './mtom.js';
-import { child, children, descendants, parseXml, textOf } from './xml-dom.js';
+import { child, children, descendants, firstElementChild, parseXml, textOf } from './xml-dom.js';
 
 export interface SoapHeaders {
   action: string;
@@ -83,14 +83,7 @@ export function readSoapMessage(contentType: string, payload: Buffer): SoapMessa
   const doc = parseXml(envelope);
   const root = doc.documentElement;
   if (root.namespaceURI !== NS.soap12 || root.localName !== 'Envelope') throw new Error(`not a SOAP 1.2 envelope (root ${root.localName ?? '?'} in ${root.namespaceURI ?? 'no namespace'})`);
-  const soapBody = child(root, NS.soap12, 'Body');
-  let body: Element | undefined;
-  for (let n = soapBody?.firstChild; n; n = n.nextSibling) {
-    if (n.nodeType === 1) {
-      body = n as Element;
-      break;
-    }
-  }
+  const body = firstElementChild(child(root, NS.soap12, 'Body'));
   let fault: SoapFault | undefined;
   if (body && body.namespaceURI === NS.soap12 && body.localName === 'Fault') {
     const code = child(body, NS.soap12, 'Code');

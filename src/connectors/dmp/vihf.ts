@@ -4,11 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { create } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
-import { SignedXml } from 'xml-crypto';
-import { pemCertificates, sameDn, subjectDn, verifyCertificateChain } from './certificate.js';
+import { sameDn, subjectDn } from './certificate.js';
 import { NS } from './xds-constants.js';
 import { child, children, descendants, parseXml, textOf } from './xml-dom.js';
-import { DIGEST_METHOD, ENVELOPED, EXC_C14N, keyInfoCertificates, signerOf, type SignatureAlgorithm, type SigningCredentials } from './xmldsig.js';
+import { checkSignatureWithKeyInfo, DIGEST_METHOD, ENVELOPED, EXC_C14N, signerOf, type SignatureAlgorithm, type SigningCredentials } from './xmldsig.js';
 
 /** A coded value of the VIHF (HL7 v3 CE): role, purpose of use. */
 export interface VihfCode {
@@ -184,25 +183,21 @@ export function verifyVihfAssertion(xml: string, trustedCaPem: string, options: 
   const assertion = assertions[0];
   const signature = child(assertion, NS.ds, 'Signature');
   if (!signature) return fail('the assertion is not signed');
-  const [leaf, ...intermediates] = keyInfoCertificates(signature);
-  if (!leaf) return fail('the signature carries no X509Certificate');
-  const chain = verifyCertificateChain(leaf, intermediates, pemCertificates(trustedCaPem), options.now);
-  if (!chain.ok) return fail(`signing certificate not trusted: ${chain.reason}`, { certificate: leaf });
-
-  const verifier = new SignedXml({ publicCert: leaf, getCertFromKeyInfo: () => null });
-  verifier.loadSignature(signature);
-  const references = verifier.getReferences();
   const id = assertion.getAttribute('ID') ?? '';
-  if (references.length !== 1 || references[0].uri.replace(/^#/, '') !== id || id === '') {
-    return fail('the signature must have exactly one reference, to the assertion ID', { certificate: leaf });
-  }
-  try {
-    if (!verifier.checkSignature(xml)) return fail('signature digest mismatch: the assertion was changed after signing', { certificate: leaf });
-  } catch (err) {
-    return fail(`signature invalid: ${(err as Error).message}`, { certificate: leaf });
-  }
+  const checked = checkSignatureWithKeyInfo(signature, xml, {
+    trustedCaPem,
+    now: options.now,
+    checkReferences: (verifier) => {
+      const references = verifier.getReferences();
+      const toAssertion = references.length === 1 && references[0].uri.replace(/^#/, '') === id && id !== '';
+      return toAssertion ? undefined : 'the signature must have exactly one reference, to the assertion ID';
+    },
+    digestMismatch: 'signature digest mismatch: the assertion was changed after signing',
+  });
+  if (!checked.ok) return fail(checked.reason, checked.certificate !== undefined ? { certificate: checked.certificate } : {});
+  const leaf = checked.certificate;
   // Read what was signed, not the tree the digest was checked on (no wrapping trick can slip in other values).
-  const signed = parseXml(verifier.getSignedReferences()[0]).documentElement;
+  const signed = parseXml(checked.signedReferences[0]).documentElement;
   const issuer = textOf(child(signed, NS.saml2, 'Issuer'));
   const nameId = textOf(child(child(signed, NS.saml2, 'Subject') ?? signed, NS.saml2, 'NameID'));
   const attributes = attributesOf(signed);

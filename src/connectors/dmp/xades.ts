@@ -3,15 +3,14 @@
 // DocumentEntry of the submission with a `signs` association to the SubmissionSet. Shape of DRIMbox / the ANS sample.
 import { createHash } from 'node:crypto';
 import { create } from 'xmlbuilder2';
-import { SignedXml } from 'xml-crypto';
 import type { Coded, XdsSubmission } from '../../documents/model.js';
-import { certificateSha1, issuerDn, pemCertificates, serialDecimal, verifyCertificateChain } from './certificate.js';
+import { certificateSha1, issuerDn, serialDecimal } from './certificate.js';
 import type { RegistryDocumentEntry } from './ebrim.js';
 import { xdsTime } from '../../documents/hl7v2-datatypes.js';
 import { entryUuidOf, maskingCoded } from '../../documents/xds-metadata.js';
 import { CODING_SCHEME, NS } from './xds-constants.js';
 import { child, children, descendants, parseXml, textOf } from './xml-dom.js';
-import { DIGEST_METHOD, EXC_C14N, keyInfoCertificates, SHA1_DIGEST, signerOf, type SignatureAlgorithm, type SigningCredentials } from './xmldsig.js';
+import { checkSignatureWithKeyInfo, DIGEST_METHOD, EXC_C14N, SHA1_DIGEST, signerOf, type SignatureAlgorithm, type SigningCredentials } from './xmldsig.js';
 
 /** The signature document and its DocumentEntry, to add to the submission (ebRIM + one more xdsb:Document). */
 export interface SubmissionSignature {
@@ -192,7 +191,6 @@ function manifestReferences(manifest: Element): ManifestReference[] {
  * each document. Values are read from the signed bytes only.
  */
 export function verifySubmissionSignature(xml: string | Buffer, trustedCaPem?: string, expected: SubmissionSignatureExpectations = {}): SubmissionSignatureVerification {
-  const check = { ...expected, trustedCaPem };
   const text = typeof xml === 'string' ? xml : xml.toString('utf8');
   const result: SubmissionSignatureVerification = { ok: false, documents: [] };
   const fail = (reason: string): SubmissionSignatureVerification => ({ ...result, ok: false, reason });
@@ -205,27 +203,22 @@ export function verifySubmissionSignature(xml: string | Buffer, trustedCaPem?: s
   const signature = doc.documentElement;
   if (signature.namespaceURI !== NS.ds || signature.localName !== 'Signature') return fail('the document is not a ds:Signature');
   result.signatureId = signature.getAttribute('Id') ?? undefined;
-  const [leaf, ...intermediates] = keyInfoCertificates(signature);
-  if (!leaf) return fail('the signature carries no X509Certificate');
-  result.certificate = leaf;
-  if (check.trustedCaPem !== undefined) {
-    const chain = verifyCertificateChain(leaf, intermediates, pemCertificates(check.trustedCaPem), check.now);
-    if (!chain.ok) return fail(`signing certificate not trusted: ${chain.reason}`);
-  }
-  const verifier = new SignedXml({ publicCert: leaf, getCertFromKeyInfo: () => null });
-  verifier.loadSignature(signature);
-  // xml-crypto does not keep Reference@Type; read it from the SignedInfo element it verifies.
-  const signedInfo = child(signature, NS.ds, 'SignedInfo');
-  const types = signedInfo ? children(signedInfo, NS.ds, 'Reference').map((r) => r.getAttribute('Type')) : [];
-  if (types.length !== 2 || !types.includes(MANIFEST_TYPE) || !types.includes(SIGNED_PROPERTIES_TYPE)) {
-    return fail('SignedInfo must reference the Manifest and the XAdES SignedProperties, and nothing else');
-  }
-  try {
-    if (!verifier.checkSignature(text)) return fail('signature digest mismatch: the Manifest or the signed properties were changed after signing');
-  } catch (err) {
-    return fail(`signature invalid: ${(err as Error).message}`);
-  }
-  const signed = verifier.getSignedReferences().map((x) => parseXml(x).documentElement);
+  const checked = checkSignatureWithKeyInfo(signature, text, {
+    trustedCaPem,
+    now: expected.now,
+    checkReferences: () => {
+      // xml-crypto does not keep Reference@Type; read it from the SignedInfo element it verifies.
+      const signedInfo = child(signature, NS.ds, 'SignedInfo');
+      const types = signedInfo ? children(signedInfo, NS.ds, 'Reference').map((r) => r.getAttribute('Type')) : [];
+      const manifestAndProperties = types.length === 2 && types.includes(MANIFEST_TYPE) && types.includes(SIGNED_PROPERTIES_TYPE);
+      return manifestAndProperties ? undefined : 'SignedInfo must reference the Manifest and the XAdES SignedProperties, and nothing else';
+    },
+    digestMismatch: 'signature digest mismatch: the Manifest or the signed properties were changed after signing',
+  });
+  if (checked.certificate !== undefined) result.certificate = checked.certificate;
+  if (!checked.ok) return fail(checked.reason);
+  const leaf = checked.certificate;
+  const signed = checked.signedReferences.map((x) => parseXml(x).documentElement);
   const manifest = signed.find((e) => e.namespaceURI === NS.ds && e.localName === 'Manifest');
   const props = signed.find((e) => e.namespaceURI === NS.xades && e.localName === 'SignedProperties');
   if (!manifest || !props) return fail('the signed references are not a ds:Manifest and a XAdES SignedProperties');
@@ -240,16 +233,16 @@ export function verifySubmissionSignature(xml: string | Buffer, trustedCaPem?: s
   const serial = textOf(descendants(props, NS.ds, 'X509SerialNumber')[0]);
   if (serial !== serialDecimal(leaf)) return fail('XAdES IssuerSerial does not match the KeyInfo certificate');
   if (!ssRef?.uri.startsWith('urn:oid:')) return fail('the first Manifest reference must be urn:oid:<SubmissionSet uniqueId>');
-  if (check.submissionSetUniqueId !== undefined && ssRef.uniqueId !== check.submissionSetUniqueId) {
-    return fail(`the Manifest names SubmissionSet ${ssRef.uniqueId}, not ${check.submissionSetUniqueId}`);
+  if (expected.submissionSetUniqueId !== undefined && ssRef.uniqueId !== expected.submissionSetUniqueId) {
+    return fail(`the Manifest names SubmissionSet ${ssRef.uniqueId}, not ${expected.submissionSetUniqueId}`);
   }
-  if (check.documents) {
-    for (const d of check.documents) {
+  if (expected.documents) {
+    for (const d of expected.documents) {
       const ref = docRefs.find((r) => r.uniqueId === d.uniqueId);
       if (!ref) return fail(`document ${d.uniqueId} is not in the Manifest`);
       if (ref.digestMethod !== SHA1_DIGEST || ref.digest !== sha1Base64(d.content)) return fail(`document ${d.uniqueId}: Manifest digest does not match its bytes`);
     }
-    const extra = docRefs.filter((r) => !check.documents?.some((d) => d.uniqueId === r.uniqueId));
+    const extra = docRefs.filter((r) => !expected.documents?.some((d) => d.uniqueId === r.uniqueId));
     if (extra.length > 0) return fail(`the Manifest names documents not in the submission: ${extra.map((r) => r.uniqueId).join(', ')}`);
   }
   return { ...result, ok: true };

@@ -1,6 +1,6 @@
 // Reading XML the DMP messages carry: strict parsing (malformed input is an error, not a partial tree) and
 // namespace-aware element lookups, so a prefix chosen by the sender never matters.
-import { DOMParser } from '@xmldom/xmldom';
+import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import xpath from 'xpath';
 
 /** Parses XML, failing on malformed input instead of returning a partial document. */
@@ -16,6 +16,14 @@ export function parseXml(xml: string): Document {
   return doc as unknown as Document;
 }
 
+const serializer = new XMLSerializer();
+
+/** A node (a document, an element) as XML text. */
+export function serializeXml(node: Node): string {
+  // The DOM types and xmldom's own describe the same nodes.
+  return serializer.serializeToString(node as unknown as Parameters<XMLSerializer['serializeToString']>[0]);
+}
+
 /** Element children of `parent` with this namespace and local name. */
 export function children(parent: Node, ns: string, localName: string): Element[] {
   const out: Element[] = [];
@@ -27,6 +35,12 @@ export function children(parent: Node, ns: string, localName: string): Element[]
 
 export function child(parent: Node, ns: string, localName: string): Element | undefined {
   return children(parent, ns, localName)[0];
+}
+
+/** The first element child of `parent` (e.g. the payload of a soap:Body), whatever its name. */
+export function firstElementChild(parent: Node | undefined): Element | undefined {
+  for (let n = parent?.firstChild; n; n = n.nextSibling) if (xpath.isElement(n)) return n;
+  return undefined;
 }
 
 /** Descendant elements of `root` (itself included) with this namespace and local name, in document order. */

@@ -1,8 +1,9 @@
 // XML-DSig settings shared by the VIHF assertion and the submission-set signature: the organisation's signing
-// credentials, the algorithm URIs, KeyInfo with the certificate chain, and reading the certificates back.
+// credentials, the algorithm URIs, KeyInfo with the certificate chain, reading the certificates back and checking a
+// signature with them.
 import { SignedXml } from 'xml-crypto';
 import { child, children, descendants } from './xml-dom.js';
-import { base64DerOfPem, pemOfBase64Der } from './certificate.js';
+import { base64DerOfPem, pemCertificates, pemOfBase64Der, verifyCertificateChain } from './certificate.js';
 import { NS } from './xds-constants.js';
 
 /** The organisation's signing material ("cachet" certificate): PEM private key, PEM certificate, PEM intermediates. */
@@ -56,4 +57,43 @@ export function keyInfoCertificates(signature: Element): string[] {
   const keyInfo = child(signature, NS.ds, 'KeyInfo');
   if (!keyInfo) return [];
   return children(keyInfo, NS.ds, 'X509Data').flatMap((d) => descendants(d, NS.ds, 'X509Certificate').map((c) => pemOfBase64Der(c.textContent ?? '')));
+}
+
+export type SignatureCheck =
+  | { ok: true; certificate: string; signedReferences: string[] }
+  | { ok: false; reason: string; certificate?: string };
+
+export interface SignatureCheckOptions {
+  /** PEM bundle the KeyInfo certificate must chain to; without it the chain is not checked. */
+  trustedCaPem?: string;
+  now?: Date;
+  /** The caller's rule on what the signature references, checked before the digests: a reason to refuse, or undefined. */
+  checkReferences: (verifier: SignedXml) => string | undefined;
+  /** The reason given when a digest does not match. */
+  digestMismatch: string;
+}
+
+/**
+ * Verifies an XML-DSig `signature` (an element of the parsed `xml`) with the certificate of its own KeyInfo: that
+ * certificate first (and its chain to `trustedCaPem` when given), then the caller's reference rule, then the
+ * digests and the signature value. On success, the signed references as canonical XML text.
+ */
+export function checkSignatureWithKeyInfo(signature: Element, xml: string, options: SignatureCheckOptions): SignatureCheck {
+  const [leaf, ...intermediates] = keyInfoCertificates(signature);
+  if (!leaf) return { ok: false, reason: 'the signature carries no X509Certificate' };
+  const fail = (reason: string): SignatureCheck => ({ ok: false, reason, certificate: leaf });
+  if (options.trustedCaPem !== undefined) {
+    const chain = verifyCertificateChain(leaf, intermediates, pemCertificates(options.trustedCaPem), options.now);
+    if (!chain.ok) return fail(`signing certificate not trusted: ${chain.reason}`);
+  }
+  const verifier = new SignedXml({ publicCert: leaf, getCertFromKeyInfo: () => null });
+  verifier.loadSignature(signature);
+  const refused = options.checkReferences(verifier);
+  if (refused !== undefined) return fail(refused);
+  try {
+    if (!verifier.checkSignature(xml)) return fail(options.digestMismatch);
+  } catch (err) {
+    return fail(`signature invalid: ${(err as Error).message}`);
+  }
+  return { ok: true, certificate: leaf, signedReferences: verifier.getSignedReferences() };
 }

@@ -3,7 +3,7 @@
 // the N1 body's media type for the formatCode). A mismatch means the sender built the two from different facts.
 import { DOCUMENT_ENTRY_SCHEME, NS, SLOT } from '../../connectors/dmp/xds-constants.js';
 import { child, children, descendants, parseXml } from '../../connectors/dmp/xml-dom.js';
-import { INS_OIDS, type AcceptedEntry } from './checks.js';
+import { HL7_CONFIDENTIALITY, INS_OIDS, type AcceptedEntry } from './checks.js';
 import type { RegistryError } from './registry-error.js';
 import { classificationsOf, slotValue } from './submission.js';
 
@@ -93,7 +93,7 @@ export function checkCdaAgainstEntry(accepted: AcceptedEntry): RegistryError[] {
   }
 
   const confidentiality = at(child(cda, NS.hl7v3, 'confidentialityCode'), 'code');
-  const hl7Confidentiality = classificationsOf(e, DOCUMENT_ENTRY_SCHEME.confidentialityCode).find((cl) => cl.slots.get(SLOT.codingScheme)?.[0] === '2.16.840.1.113883.5.25');
+  const hl7Confidentiality = classificationsOf(e, DOCUMENT_ENTRY_SCHEME.confidentialityCode).find((cl) => cl.slots.get(SLOT.codingScheme)?.[0] === HL7_CONFIDENTIALITY);
   if (hl7Confidentiality && hl7Confidentiality.nodeRepresentation !== confidentiality) {
     add('XDSRegistryMetadataError', `confidentialityCode ${hl7Confidentiality.nodeRepresentation ?? ''} is not the CDA confidentialityCode "${confidentiality}"`);
   }

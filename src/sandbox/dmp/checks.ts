@@ -31,7 +31,7 @@ import {
 export const INS_OIDS: ReadonlySet<string> = new Set(['1.2.250.1.213.1.4.8', '1.2.250.1.213.1.4.9', '1.2.250.1.213.1.4.10', '1.2.250.1.213.1.4.11']);
 
 /** The HL7 confidentiality scheme (N / R / V) the first confidentialityCode must come from. */
-const HL7_CONFIDENTIALITY = '2.16.840.1.113883.5.25';
+export const HL7_CONFIDENTIALITY = '2.16.840.1.113883.5.25';
 
 /** classCode and formatCode of the DocumentEntry holding the XAdES signature of the submission set (IHE DSG). */
 const SIGNATURE_CLASS_CODE = 'urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1';

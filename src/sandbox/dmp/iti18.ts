@@ -1,10 +1,9 @@
 // ITI-18 Registry Stored Query on the local DMP peer: FindDocuments (patient + status) and GetDocuments (by uniqueId
 // or entryUUID), answering LeafClass (the registered ExtrinsicObjects) or ObjectRef. The VIHF patient limits what
 // can be seen: a query for another patient is refused, documents of another patient are never returned.
-import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import { VIHF_ATTRIBUTE } from '../../connectors/dmp/vihf.js';
-import { ACTIONS, AVAILABILITY_STATUS, NS, REGISTRY_STATUS, STORED_QUERY } from '../../connectors/dmp/xds-constants.js';
-import { child, children, textOf } from '../../connectors/dmp/xml-dom.js';
+import { ACTIONS, AVAILABILITY_STATUS, NS, STORED_QUERY } from '../../connectors/dmp/xds-constants.js';
+import { child, children, parseXml, serializeXml, textOf } from '../../connectors/dmp/xml-dom.js';
 import type { PeerContext, TransactionRequest, TransactionResponse } from './context.js';
 import { registryErrorList, statusOf, type RegistryError } from './registry-error.js';
 import { SoapFault } from './soap.js';
@@ -39,13 +38,11 @@ function parameters(adhocQuery: Element): Map<string, string[]> {
   return out;
 }
 
-const serializer = new XMLSerializer();
-
 /** The registered ExtrinsicObject with its current availability status. */
 function leafClass(doc: StoredDocument): string {
-  const parsed = new DOMParser().parseFromString(doc.metadataXml, 'text/xml');
-  parsed.documentElement?.setAttribute('status', URN_BY_STATUS[doc.status]);
-  return serializer.serializeToString(parsed);
+  const parsed = parseXml(doc.metadataXml);
+  parsed.documentElement.setAttribute('status', URN_BY_STATUS[doc.status]);
+  return serializeXml(parsed);
 }
 
 export function registryStoredQuery(ctx: PeerContext, req: TransactionRequest): TransactionResponse {
@@ -93,7 +90,7 @@ export function registryStoredQuery(ctx: PeerContext, req: TransactionRequest): 
   }
 
   const objects = returnType === 'LeafClass' ? found.map(leafClass).join('') : found.map((d) => `<rim:ObjectRef id="${d.entryUuid}"/>`).join('');
-  const status = errors.length > 0 ? statusOf(errors) : REGISTRY_STATUS.success;
+  const status = statusOf(errors);
   return {
     action: ACTIONS.iti18Response,
     bodyXml:

@@ -2,12 +2,11 @@
 // rules, CDA ↔ metadata, VIHF patient, XAdES signature, RPLC target, uniqueId re-use), then registration. Nothing is
 // stored unless the whole submission is accepted; an identical re-send is a Success without a second copy.
 import { randomUUID } from 'node:crypto';
-import { XMLSerializer } from '@xmldom/xmldom';
 import { resolveXopIncludes } from '../../connectors/dmp/mtom.js';
 import { VIHF_ATTRIBUTE } from '../../connectors/dmp/vihf.js';
 import { verifySubmissionSignature } from '../../connectors/dmp/xades.js';
 import { ACTIONS, NS, SLOT, SUBMISSION_SET_IDENTIFIER } from '../../connectors/dmp/xds-constants.js';
-import { children } from '../../connectors/dmp/xml-dom.js';
+import { children, serializeXml } from '../../connectors/dmp/xml-dom.js';
 import { checkCdaAgainstEntry } from './cda.js';
 import { checkSubmission, type AcceptedEntry, type CheckedSubmission } from './checks.js';
 import type { PeerContext, TransactionRequest, TransactionResponse } from './context.js';
@@ -16,16 +15,13 @@ import { SoapFault } from './soap.js';
 import type { StoredDocument, StoredSubmissionSet } from './store.js';
 import { identifierValue, MalformedSubmission, readProvideAndRegister, slotValue, type RimObject } from './submission.js';
 
-const serializer = new XMLSerializer();
-const serialize = (node: Node): string => serializer.serializeToString(node as unknown as Parameters<XMLSerializer['serializeToString']>[0]);
-
 const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function schemaErrors(ctx: PeerContext, req: TransactionRequest): Promise<RegistryError[]> {
   if (!ctx.schemas) return [];
   let xml: string;
   try {
-    xml = resolveXopIncludes(serialize(req.soap.payload), req.parts);
+    xml = resolveXopIncludes(serializeXml(req.soap.payload), req.parts);
   } catch {
     // A dangling xop:Include: the metadata checks report it as XDSMissingDocument with the document's id.
     return [];
@@ -122,7 +118,7 @@ function registeredMetadata(o: RimObject, entryUuid: string, repositoryUniqueId:
     while (before && !(before.nodeType === 1 && (before as Element).localName !== 'Slot')) before = before.nextSibling;
     el.insertBefore(slot, before);
   }
-  return serialize(el);
+  return serializeXml(el);
 }
 
 export async function provideAndRegister(ctx: PeerContext, req: TransactionRequest): Promise<TransactionResponse> {

@@ -3,7 +3,7 @@
 // env:Sender → 400, every other fault code (Receiver, VersionMismatch, MustUnderstand) → 500.
 import { randomUUID } from 'node:crypto';
 import { escapeXml } from '../../connectors/dmp/soap.js';
-import { child, parseXml, textOf } from '../../connectors/dmp/xml-dom.js';
+import { child, firstElementChild, parseXml, textOf } from '../../connectors/dmp/xml-dom.js';
 import { NS } from '../../connectors/dmp/xds-constants.js';
 
 const SOAP11_ENVELOPE = 'http://schemas.xmlsoap.org/soap/envelope/';
@@ -55,7 +55,7 @@ export function readEnvelope(xml: string): SoapRequest {
   const header = child(envelope, NS.soap12, 'Header');
   const body = child(envelope, NS.soap12, 'Body');
   if (!body) throw new SoapFault('Sender', undefined, 'envelope: no soap:Body');
-  const payload = firstElement(body);
+  const payload = firstElementChild(body);
   if (!payload) throw new SoapFault('Sender', undefined, 'envelope: empty soap:Body');
 
   if (header) {
@@ -73,11 +73,6 @@ export function readEnvelope(xml: string): SoapRequest {
   const messageId = header ? textOf(child(header, NS.wsa, 'MessageID')) || undefined : undefined;
   if (!messageId) throw new SoapFault('Sender', 'wsa:MessageAddressingHeaderRequired', 'header: wsa:MessageID is missing (needed for RelatesTo)');
   return { document, envelope, header, payload, action, messageId };
-}
-
-function firstElement(parent: Element): Element | undefined {
-  for (let n = parent.firstChild; n; n = n.nextSibling) if (n.nodeType === 1) return n as Element;
-  return undefined;
 }
 
 /** A response envelope: WS-Addressing Action and RelatesTo, then `bodyXml` (which declares its own namespaces). */

@@ -1,6 +1,7 @@
 // Reading an ITI-41 body the way a registry does: the ebRIM objects of lcm:SubmitObjectsRequest (RegistryPackages,
 // ExtrinsicObjects, Associations, with their Slots, Classifications and ExternalIdentifiers wherever they are written)
 // and the xdsb:Document contents, inline base64 or MTOM attachments resolved through xop:Include.
+import { xopBytes } from '../../connectors/dmp/mtom.js';
 import { child, children, descendants, textOf } from '../../connectors/dmp/xml-dom.js';
 import { NS, SUBMISSION_SET_NODE } from '../../connectors/dmp/xds-constants.js';
 
@@ -143,10 +144,11 @@ export function readProvideAndRegister(payload: Element, parts: ReadonlyMap<stri
     const include = child(d, NS.xop, 'Include');
     if (include) {
       const href = attr(include, 'href') ?? '';
-      // cid: URLs are %-encoded Content-IDs (RFC 2392).
-      const part = href.startsWith('cid:') ? parts.get(decodeURIComponent(href.slice(4))) : undefined;
-      if (part) documents.set(id, part.body);
-      else unreadableDocuments.set(id, `xop:Include href="${href}" names no MIME part of the request`);
+      try {
+        documents.set(id, xopBytes(href, parts));
+      } catch {
+        unreadableDocuments.set(id, `xop:Include href="${href}" names no MIME part of the request`);
+      }
       continue;
     }
     const text = textOf(d).replace(/\s+/g, '');

@@ -7,8 +7,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Binary, Bundle, DocumentReference, List, OperationOutcome } from '@medplum/fhirtypes';
+import { INS_OIDS } from '../dmp/checks.js';
 
-const INS_SYSTEMS = new Set(['urn:oid:1.2.250.1.213.1.4.8', 'urn:oid:1.2.250.1.213.1.4.9', 'urn:oid:1.2.250.1.213.1.4.10', 'urn:oid:1.2.250.1.213.1.4.11']);
+const INS_SYSTEMS: ReadonlySet<string> = new Set([...INS_OIDS].map((oid) => `urn:oid:${oid}`));
 const OID_URN = /^urn:oid:[0-2](\.(0|[1-9]\d*))+$/;
 
 export interface PdsmDocument {
@@ -120,8 +121,9 @@ export async function startPdsmPeer(options: { port?: number; host?: string; tls
     });
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const url = `https://127.0.0.1:${port}`;
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `https://${host}:${address.port}`;
   return {
     url,
     fhirBase: `${url}/fhir`,
