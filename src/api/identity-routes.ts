@@ -189,7 +189,7 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
       else next();
     },
     wrap(async (req) => {
-      const summary = await importPatients(store, ndjsonLines(req), { ctx: ctxOf(req) });
+      const summary = await importPatients(store, ndjsonLines(req), { ctx: ctxOf(req), pipeline: false });
       if (summary.lines === 0) throw invalid('The body holds no Patient (one FHIR Patient per line)', 'body');
       return summary;
     }),

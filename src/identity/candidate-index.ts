@@ -633,6 +633,12 @@ export class CandidateIndex {
     return new StoredEntry(id, identity, unpackFlags(this.flags[slot]), this.seqs[slot], this.keyText[slot], this.deriveKeys);
   }
 
+  /** The flags of an indexed identity (without unpacking its traits); undefined when it is not indexed. */
+  flagsOf(id: string): readonly IdentityFlag[] | undefined {
+    const slot = this.idToSlot.get(id);
+    return slot === undefined ? undefined : unpackFlags(this.flags[slot]);
+  }
+
   /** Adds or replaces an identity (its `keys` must be duplicate-free); ignored when the index holds a later state. */
   set(entry: IndexEntry): void {
     let slot = this.idToSlot.get(entry.id);

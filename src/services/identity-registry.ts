@@ -21,36 +21,27 @@ import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { blockingKeys } from '../identity/blocking.js';
 import { CandidateIndex, IndexOverlay, type IndexEntry } from '../identity/candidate-index.js';
 import { matchCandidates } from '../identity/match-candidates.js';
+import { BulkRegistrar, type BulkHost, type BulkOptions } from './identity-bulk.js';
 import { metrics } from '../observability/metrics.js';
 import { federatedPatient, linkToFederated, refersTo, sourcePatientId } from '../fhir/federated-patient.js';
 import { matchTraits, normaliseIdentity } from '../identity/normalise.js';
 import { loadIdentityRules, type IdentityRules } from '../identity/rules.js';
-import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, MatchTraits, NormalisedIdentity, SourceIdentity } from '../identity/types.js';
+import {
+  autoLinkedResult,
+  byScore,
+  REVIEW_FLAGS,
+  registrationAudit,
+  separateIdentityResult,
+  sortFlags,
+  STATUS_RANK,
+  union,
+  type IdentityContext,
+  type RegistrationDecision,
+  type RegistrationResult,
+} from '../identity/registry-policy.js';
 
-export interface IdentityContext {
-  /** Authenticated client id (audit actor). */
-  actor: string;
-  requestId?: string;
-}
-
-export type RegistrationDecision = 'auto-linked' | 'review' | 'new' | 'known';
-
-export interface RegistrationResult {
-  federatedId: string;
-  decision: RegistrationDecision;
-  /**
-   * The source's link after this call: `auto` / `new` / `manual` are settled; `review` means an item opened for
-   * this source is still open (the identity is not certain: documents for it wait).
-   */
-  link: SourceDecision;
-  /** Grade and score of the deciding comparison (the link, or the best reviewed candidate). */
-  grade?: MatchGrade;
-  score?: number;
-  /** The first review item opened (best candidate), when any. */
-  reviewId?: string;
-  /** Every review item opened by this registration. */
-  reviewIds?: string[];
-}
+export type { IdentityContext, RegistrationDecision, RegistrationResult };
+import type { MatchResult, MatchTraits, NormalisedIdentity, SourceIdentity } from '../identity/types.js';
 
 export interface MatchOptions {
   /** Maximum number of results (default 10). */
@@ -161,14 +152,6 @@ const CATCH_UP_PAGE = 5000;
 /** Pending projections written per transaction by `drainProjections`. */
 const PROJECTION_BATCH = 250;
 
-const STATUS_RANK: Record<IdentityStatus, number> = { PROV: 0, RECUP: 1, VALI: 2, QUAL: 3 };
-const FLAG_ORDER: readonly IdentityFlag[] = ['DPOT', 'DOUA', 'COLP', 'COLV', 'HOMD', 'HOMA', 'DOUT', 'FICT', 'DESA'];
-/** Flags that only say "an open review item names this identity": recomputed from the queue. */
-const REVIEW_FLAGS: ReadonlySet<IdentityFlag> = new Set(['DPOT', 'COLP']);
-
-const sortFlags = (flags: Iterable<IdentityFlag>): IdentityFlag[] => FLAG_ORDER.filter((f) => new Set(flags).has(f));
-const byScore = (x: MatchResult, y: MatchResult): number => y.score - x.score || (x.federatedId < y.federatedId ? -1 : 1);
-
 /** The traits that decide matching: a change of any of them re-runs the matcher for a known source. */
 function identityKey(s: SourceIdentity): string {
   return JSON.stringify([
@@ -196,8 +179,6 @@ function entryOf(f: Pick<FederatedIdentityRecord, 'id' | 'traits' | 'flags' | 'b
   if (n !== undefined && derivedKeys !== undefined) entry.derivedKeys = derivedKeys;
   return entry;
 }
-
-const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])];
 
 export class IdentityService {
   private readonly maxReviews: number;
@@ -249,6 +230,42 @@ export class IdentityService {
   }
 
   /**
+   * Bulk registration (`passerelle identity import`): batches matched here while the previous ones are written off the
+   * main thread, each batch one transaction, with the same decisions and rows as `registerBatch`. Holds the store's
+   * write lock until `finish()`. Undefined when the store has no bulk writer (PostgreSQL): use `registerBatch`.
+   */
+  async openBulk<T>(options: BulkOptions<T>): Promise<BulkRegistrar<T> | undefined> {
+    if (!this.store.bulkRegistryLease) return undefined;
+    await this.warm();
+    const lease = await this.store.bulkRegistryLease();
+    return new BulkRegistrar(this.bulkHost(), lease, options);
+  }
+
+  private bulkHost(): BulkHost {
+    return {
+      rules: this.rules,
+      cap: this.options.perKeyCap ?? this.rules.blocking.maxCandidatesPerKey,
+      maxReviews: this.maxReviews,
+      newId: this.newId,
+      sync: async () => ({ index: await this.currentIndex(undefined), seq: this.seenSeq }),
+      advance: (seq) => {
+        this.seenSeq = seq;
+      },
+      invalidate: () => {
+        this.indexValue = undefined;
+        this.indexLoading = undefined;
+        this.seenSeq = 0;
+      },
+      registerEach: async (tx, sources, ctx) => {
+        this.deferProjections(tx);
+        const out: RegistrationResult[] = [];
+        for (const s of sources) out.push(await this.registerIn(tx, s, ctx));
+        return out;
+      },
+    };
+  }
+
+  /**
    * Bulk mode for `tx`: the FHIR Patients (federated and source) of the identities it touches are not written in
    * it but filed, durably, for `drainProjections`; the registry itself is written and committed as usual.
    */
@@ -279,7 +296,7 @@ export class IdentityService {
       const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.status];
       const filed = { ...fed, blockingKeys: union(fed.blockingKeys, keys) };
       await this.refresh(tx, promoted ? { ...filed, traits: source, status: source.status } : filed, promoted ? n : undefined);
-      const result: RegistrationResult = { federatedId: fed.id, decision: 'auto-linked', link: 'auto', grade: best.grade, score: best.score };
+      const result = autoLinkedResult(fed.id, best);
       await this.auditRegistration(tx, ctx, system, localId, result, promoted ? 'reference traits promoted' : undefined);
       return result;
     }
@@ -305,10 +322,7 @@ export class IdentityService {
     if (reviewed.length > 0) {
       reviewIds = await this.openReviews(tx, { system, localId }, federatedId, reviewed);
     }
-    const result: RegistrationResult =
-      reviewed.length > 0
-        ? { federatedId, decision: 'review', link: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds }
-        : { federatedId, decision: 'new', link: 'new' };
+    const result = separateIdentityResult(federatedId, reviewed, reviewIds);
     await this.auditRegistration(tx, ctx, system, localId, result);
     return result;
   }
@@ -783,15 +797,7 @@ export class IdentityService {
     note?: string,
   ): Promise<void> {
     tx.afterCommit(() => metrics.identityDecisions.inc({ decision: result.decision, grade: result.grade ?? 'none' }));
-    await tx.audit({
-      action: 'identity.register',
-      actor: ctx.actor,
-      entities: [`Patient/${result.federatedId}`, `Patient/${sourcePatientId(system, localId)}`],
-      outcome: 'success',
-      // Ids and grades only: never names, INS or birth dates.
-      detail: JSON.stringify({ ...result, ...(note ? { note } : {}) }),
-      ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
-    });
+    await tx.audit(registrationAudit(ctx, system, localId, result, note));
   }
 }
 

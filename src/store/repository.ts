@@ -7,6 +7,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { SearchQuery } from '../fhir/search-params.js';
 import type { IdentityRepository, IdentityWriter } from './identity-repository.js';
 import type { OutboxRepository, OutboxWriter } from './outbox-repository.js';
+import type { RegistryBatchWriter } from './sqlite-registry-writer.js';
 export type { SearchPredicate, SearchQuery } from '../fhir/search-params.js';
 
 export interface SearchResult {
@@ -78,7 +79,23 @@ export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' |
   /** Versions newest first. */
   history(resourceType: string, id: string): Promise<StoredVersion[]>;
   auditLog(filter?: { entity?: string; limit?: number }): Promise<AuditRecord[]>;
+  /** Bulk registry writing (SQLite only; see `BulkRegistryLease`). */
+  bulkRegistryLease?(): Promise<BulkRegistryLease>;
   /** Reachability check for readiness probes. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The store's write lock, held for a bulk import of identities: registry batches are written by `writer` (off the
+ * main thread on a database file) while the caller plans the next ones; the store's other writes wait until `release`.
+ */
+export interface BulkRegistryLease {
+  readonly writer: RegistryBatchWriter;
+  /** For each key, whether that source identity is registered (committed rows only). */
+  registeredSources(keys: readonly { system: string; localId: string }[]): Promise<boolean[]>;
+  /** A transaction under the lease (the writer must be idle: every batch written has settled). */
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  /** Waits for the queued batches, stops the writer and lets the store's other writes run. */
+  release(): Promise<void>;
 }

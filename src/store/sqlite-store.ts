@@ -25,10 +25,13 @@ import {
   type StoredIndexRow,
 } from './resource-rows.js';
 import { compileSearch, indexRowCount, searchStatements, type CompiledPredicate, type SearchDialect } from './search-sql.js';
+import { CACHE_KIB, configureWriter } from './sqlite-connection.js';
 import { textColumns } from './sql-dialect.js';
 import { checkApplied, commitHooks } from './store-common.js';
+import { inThreadRegistryWriter, workerRegistryWriter, type RegistryBatchWriter } from './sqlite-registry-writer.js';
 import type {
   AuditEntry,
+  BulkRegistryLease,
   AuditRecord,
   ResourceStore,
   SearchQuery,
@@ -55,12 +58,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Reso
 
 /** Index rows up to which a predicate drives a search (default of `SqliteStoreOptions.driverMaxRows`). */
 const DRIVER_MAX_ROWS = 1000;
-/** Page cache per connection, in KiB (SQLite's default is 2 MiB). */
-const CACHE_KIB = 64 * 1024;
-/** WAL pages after which a commit checkpoints (SQLite's default is 1000). */
-const WAL_AUTOCHECKPOINT_PAGES = 16_384;
-
 type Db = Database.Database;
+
 type Statement = Database.Statement<unknown[], unknown>;
 
 /** One connection with its prepared statements (bounded cache: search SQL varies with the query's shape). */
@@ -116,6 +115,8 @@ class SqliteStore implements ResourceStore {
     private readonly reader: Connection,
     private readonly now: () => Date,
     private readonly driverMaxRows: number,
+    private readonly file: string,
+    private readonly busyTimeoutMs: number,
   ) {
     this.identities = sqliteIdentityRepository((op) => this.readOp(op));
     this.outbox = sqliteOutboxRepository({ read: (op) => this.readOp(op), write: (op) => this.writeOp(op) }, this.now);
@@ -128,16 +129,7 @@ class SqliteStore implements ResourceStore {
     const now = options.now ?? (() => new Date());
     const db = new Database(options.file);
     try {
-      db.pragma(`busy_timeout = ${busy}`);
-      if (!memory) db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
-      db.pragma('temp_store = MEMORY');
-      // A bulk write touches index pages all over the file: keep them in the page cache (default 2 MiB).
-      db.pragma(`cache_size = -${CACHE_KIB}`);
-      // Checkpoint every ~64 MiB of WAL rather than every 4 MiB: a page rewritten by several batch
-      // transactions is copied back to the database once. Durability is unchanged (WAL + synchronous=NORMAL).
-      if (!memory) db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+      configureWriter(db, memory, busy);
       migrate(db, sqliteMigrations, now);
       db.pragma('optimize = 0x10002');
     } catch (e) {
@@ -152,7 +144,7 @@ class SqliteStore implements ResourceStore {
       rdb.pragma(`cache_size = -${CACHE_KIB}`);
       reader = new Connection(rdb);
     }
-    return new SqliteStore(writer, reader, now, options.driverMaxRows ?? DRIVER_MAX_ROWS);
+    return new SqliteStore(writer, reader, now, options.driverMaxRows ?? DRIVER_MAX_ROWS, options.file, busy);
   }
 
   // --- transactions ------------------------------------------------------------------------------------
@@ -164,6 +156,54 @@ class SqliteStore implements ResourceStore {
     }
     const release = await this.mutex.lock();
     try {
+      return await this.runTransaction(fn);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Bulk registry writing: holds the store's write lock until `release` (the store's other writes wait); the
+   * batches go to a worker thread with its own connection (in this thread for `:memory:`).
+   */
+  async bulkRegistryLease(): Promise<BulkRegistryLease> {
+    this.assertOpen();
+    if (this.inTransaction.getStore() === this) throw new Error('store: a bulk registry lease cannot be taken inside a transaction');
+    const unlock = await this.mutex.lock();
+    let writer: RegistryBatchWriter;
+    try {
+      this.assertOpen();
+      writer = this.file === ':memory:' ? inThreadRegistryWriter(this.writer.db) : workerRegistryWriter(this.file, this.busyTimeoutMs);
+    } catch (err) {
+      unlock();
+      throw err;
+    }
+    let released = false;
+    return {
+      writer,
+      registeredSources: async (keys) => {
+        const stmt = this.writer.prepare('SELECT 1 FROM identity_sources WHERE system = ? AND local_id = ?');
+        return keys.map((k) => stmt.get(k.system, k.localId) !== undefined);
+      },
+      transaction: (fn) => {
+        if (released) return Promise.reject(new Error('store: bulk registry lease already released'));
+        return this.runTransaction(fn);
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        try {
+          await writer.close();
+        } finally {
+          unlock();
+        }
+      },
+    };
+  }
+
+  /** The body of a transaction, once the caller holds the write lock. */
+  private async runTransaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    {
       this.assertOpen();
       const db = this.writer.db;
       db.exec('BEGIN IMMEDIATE');
@@ -215,8 +255,6 @@ class SqliteStore implements ResourceStore {
       }
       hooks.runAfter();
       return result;
-    } finally {
-      release();
     }
   }
 

@@ -33,6 +33,18 @@ describe('CandidateIndex', () => {
     expect(index.lookup(['hot', 'k1'], 3).ids).toEqual(['A', 'B', 'C']);
   });
 
+  it('reads the flags of an identity without its traits', () => {
+    const index = new CandidateIndex();
+    index.set({ ...entry('A', ['k1'], 1), flags: ['DPOT', 'COLV'] });
+    index.set(entry('B', ['k1'], 2));
+    expect(index.flagsOf('A')).toEqual(['DPOT', 'COLV']);
+    expect(index.flagsOf('B')).toEqual([]);
+    index.set({ ...entry('A', ['k1'], 3), flags: ['COLP'] });
+    expect(index.flagsOf('A')).toEqual(index.get('A')?.flags);
+    index.remove('A', 4);
+    expect(index.flagsOf('A')).toBeUndefined();
+  });
+
   it('re-files an identity whose keys changed and forgets a removed one', () => {
     const index = new CandidateIndex();
     index.set(entry('A', ['k1', 'k2'], 1));

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../../config.js';
-import { DEFAULT_IMPORT_BATCH, importPatients, ndjsonLines, type ImportSummary } from '../../services/identity-import.js';
+import { DEFAULT_BULK_BATCH, DEFAULT_IMPORT_BATCH, importPatients, ndjsonLines, type ImportSummary } from '../../services/identity-import.js';
 import { LINK_FORMATS, linkLines, type LinkFormat } from '../../services/identity-links.js';
 import { identityServiceFor } from '../../services/patient-identity.js';
 import type { ResourceStore } from '../../store/repository.js';
@@ -19,7 +19,7 @@ interface StoreOptions {
 }
 
 interface ImportOptions extends StoreOptions {
-  batch: number;
+  batch?: number;
   progressEvery: number;
   actor: string;
   json?: boolean;
@@ -112,7 +112,7 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
   try {
     const summary = await importPatients(store, ndjsonLines(createReadStream(file)), {
       ctx: { actor: opts.actor },
-      batchSize: opts.batch,
+      ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
       onProgress: (p) => {
         bar?.update(p.bytes, { registered: p.registered, failed: p.failed });
         if (!bar && p.lines >= nextReport) {
@@ -125,6 +125,11 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
           process.stderr.write(`${file}: FHIR Patients written for ${done} federated identities\n`);
           while (nextProjectionReport <= done) nextProjectionReport += opts.progressEvery;
         }
+      },
+      onFallback: (why) => {
+        const line = `${file}: the rest is registered batch by batch (slower): ${why}\n`;
+        if (!bar) process.stderr.write(line);
+        else held.push(line);
       },
       onFailure: (f) => {
         const line = `${file}:${f.line}: ${f.message}\n`;
@@ -170,7 +175,7 @@ export function register(program: Command): void {
       .description('register the source identities of an NDJSON file of FHIR Patients, in order, through the identity service')
       .argument('<patients.ndjson>', 'one FHIR Patient per line, each with the sender’s own identifier (system and value)'),
   )
-    .option('-b, --batch <n>', 'identities per transaction', positiveInt, DEFAULT_IMPORT_BATCH)
+    .option('-b, --batch <n>', `identities per transaction (default ${DEFAULT_BULK_BATCH} on SQLite, where the next batch is matched while one is written; ${DEFAULT_IMPORT_BATCH} on PostgreSQL)`, positiveInt)
     .option('--progress-every <n>', 'without a terminal: a progress line on stderr every n lines', positiveInt, 10_000)
     .option('--actor <id>', 'who imports, for the audit trail', 'cli')
     .option('--json', 'print the summary as one JSON object')
