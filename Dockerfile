@@ -20,5 +20,6 @@ USER node
 EXPOSE 8080
 VOLUME ["/data"]
 HEALTHCHECK CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/fhir/metadata').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
-ENTRYPOINT ["node", "bin/passerelle.js"]
+# The same Node option as the launcher's shebang (see bin/passerelle.js).
+ENTRYPOINT ["node", "--max-semi-space-size=64", "bin/passerelle.js"]
 CMD ["serve"]

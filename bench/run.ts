@@ -13,7 +13,8 @@ const files = readdirSync(here)
 let failed = 0;
 for (const file of files) {
   console.log(`\n## ${file}`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, file)], { stdio: 'inherit' });
+  // With the Node option the gateway runs with (bin/passerelle.js).
+  const r = spawnSync(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', join(here, file)], { stdio: 'inherit' });
   if (r.status !== 0) failed++;
 }
 process.exit(failed ? 1 : 0);

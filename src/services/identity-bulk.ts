@@ -124,6 +124,11 @@ export class BulkRegistrar<T> {
     this.inFlight.push({ items: batch, results: planned.results, sourceKeys: keys, done });
   }
 
+  /** Waits until every batch added so far committed (or went through `registerIn`). */
+  async settle(): Promise<void> {
+    await this.drain();
+  }
+
   /** Waits for every batch, then releases the store. */
   async finish(): Promise<void> {
     if (this.finished) return;
