@@ -727,6 +727,7 @@ async function scale(dir: string, equal: EqualSize | undefined): Promise<void> {
     }
     await flush();
     await bulk.finish();
+    const { planning, waiting } = bulk.timings;
     bulk = undefined;
     deciles.close();
     const wallSeconds = (performance.now() - wall) / 1000;
@@ -737,6 +738,7 @@ async function scale(dir: string, equal: EqualSize | undefined): Promise<void> {
     console.log(`\n### registry at scale: ${int(n)} source identities (seed ${SEED + 1}) in ${int(truth.federated)} federated identities, fresh SQLite file`);
     console.log(`real IdentityService.openBulk (${BULK_BATCH} per transaction, FHIR Patients deferred; each decile generated first, then timed until its last batch committed): matching, registry rows, review items, audit`);
     line('import rate (registry, whole run)', `${int(n / registrySeconds)} identities/s (target ≥ 20,000/s)`, `${registrySeconds.toFixed(1)} s matching and writing; wall ${wallSeconds.toFixed(1)} s with generation and ground truth`);
+    line('  main thread: matching and planning / waiting for the writer', `${planning.toFixed(1)} s / ${waiting.toFixed(1)} s`, '(the writer thread inserts while the main thread matches the next batch)');
     const rates = deciles.rates.map((r) => int(r));
     line(`  by decile (${int(Math.ceil(n / 10))} each)`, `first ${rates[0] ?? 'n/a'}/s, last ${rates[rates.length - 1] ?? 'n/a'}/s`, rates.join(' → '));
     line('decisions auto / review / new', `${int(d['auto-linked'])} / ${int(d.review)} / ${int(d.new)}`, `false auto-links ${int(truth.falseAutoLinks)} (by the generator's ground truth); largest federated identity ${truth.largest()} sources`);

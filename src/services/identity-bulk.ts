@@ -80,6 +80,8 @@ export class BulkRegistrar<T> {
   /** Sources of the batches planned but not yet committed. */
   private readonly planned = new Set<string>();
   private readonly depth: number;
+  /** Seconds of this thread spent matching and planning batches, and waiting for the writer (back-pressure, settle). */
+  readonly timings = { planning: 0, waiting: 0 };
   /** Set once the writer refused a batch (or planning failed): the rest goes one by one. */
   private degraded = false;
   private finished = false;
@@ -107,11 +109,15 @@ export class BulkRegistrar<T> {
       await this.drain();
       return this.oneByOne(batch);
     }
+    const waited = performance.now();
     while (this.inFlight.length >= this.depth) await this.settleOldest();
+    const started = performance.now();
+    this.timings.waiting += (started - waited) / 1000;
     if (this.degraded) return this.oneByOne(batch);
     let planned: { batch: RegistryBatch; results: RegistrationResult[] };
     try {
       planned = await this.plan(batch);
+      this.timings.planning += (performance.now() - started) / 1000;
     } catch (err) {
       // The index may hold part of the batch: it no longer mirrors the registry.
       this.degrade(err);
@@ -126,7 +132,9 @@ export class BulkRegistrar<T> {
 
   /** Waits until every batch added so far committed (or went through `registerIn`). */
   async settle(): Promise<void> {
+    const waited = performance.now();
     await this.drain();
+    this.timings.waiting += (performance.now() - waited) / 1000;
   }
 
   /** Waits for every batch, then releases the store. */

@@ -182,8 +182,16 @@ class SqliteStore implements ResourceStore {
     return {
       writer,
       registeredSources: async (keys) => {
-        const stmt = this.writer.prepare('SELECT 1 FROM identity_sources WHERE system = ? AND local_id = ?');
-        return keys.map((k) => stmt.get(k.system, k.localId) !== undefined);
+        // One statement for the whole batch: the keys as a JSON array of [system, localId] pairs.
+        const found = this.writer
+          .prepare(
+            `SELECT CAST(j.key AS INTEGER) AS i FROM json_each(?) j
+             WHERE EXISTS (SELECT 1 FROM identity_sources s WHERE s.system = j.value ->> 0 AND s.local_id = j.value ->> 1)`,
+          )
+          .all(JSON.stringify(keys.map((k) => [k.system, k.localId]))) as { i: number }[];
+        const out = new Array<boolean>(keys.length).fill(false);
+        for (const { i } of found) out[i] = true;
+        return out;
       },
       transaction: (fn) => {
         if (released) return Promise.reject(new Error('store: bulk registry lease already released'));

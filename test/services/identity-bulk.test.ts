@@ -83,18 +83,23 @@ async function bulkImport(service: IdentityService, identities: readonly SourceI
   return { results, failures };
 }
 
+/** The reference: each identity in its own transaction through registerIn, FHIR Patients deferred as an import does. */
+async function oneByOne(identities: readonly SourceIdentity[]): Promise<{ file: string; results: RegistrationResult[] }> {
+  const { file, store, service } = await open();
+  const results: RegistrationResult[] = [];
+  for (const s of identities) results.push((await service.registerBatch([s], ctx, { deferProjection: true }))[0]);
+  await store.close();
+  return { file, results };
+}
+
 describe('bulk registration (IdentityService.openBulk)', () => {
   it('leaves the same registry as registering one by one, on a worker thread writing the file', async () => {
     const identities = stream(3000, 20261122);
-    const one = await open();
-    const expected: RegistrationResult[] = [];
-    for (const s of identities) expected.push(await one.service.registerBatch([s], ctx, { deferProjection: true }).then((r) => r[0]));
-    await one.store.close();
-
+    const one = await oneByOne(identities);
     const bulk = await open();
     const { results, failures } = await bulkImport(bulk.service, identities, 250);
     expect(failures).toBe(0);
-    expect(results).toEqual(expected);
+    expect(results).toEqual(one.results);
     // The generated stream takes every path.
     const decisions = new Set(results.map((r) => r.decision));
     expect(decisions).toEqual(new Set(['auto-linked', 'review', 'new']));
@@ -117,16 +122,12 @@ describe('bulk registration (IdentityService.openBulk)', () => {
     const fresh = stream(1200, 7);
     // Re-registrations inside the stream: the same source again (known), and again with another status.
     const identities = [...fresh.slice(0, 600), fresh[10], { ...fresh[20], status: 'VALI' as const }, ...fresh.slice(600)];
-    const one = await open();
-    const expected: RegistrationResult[] = [];
-    for (const s of identities) expected.push(await one.service.registerBatch([s], ctx, { deferProjection: true }).then((r) => r[0]));
-    await one.store.close();
-
+    const one = await oneByOne(identities);
     const bulk = await open();
     const { results, failures } = await bulkImport(bulk.service, identities, 100);
     expect(failures).toBe(0);
     expect(results.filter((r) => r.decision === 'known').length).toBeGreaterThanOrEqual(1);
-    expect(results).toEqual(expected);
+    expect(results).toEqual(one.results);
     await bulk.store.close();
     const a = registryRows(one.file);
     const b = registryRows(bulk.file);
@@ -139,10 +140,7 @@ describe('bulk registration (IdentityService.openBulk)', () => {
     const { ins: _ins, ...noIns } = identities[3];
     const elsewhere: SourceIdentity = { ...noIns, birthName: 'QUERNEVAL', sourceId: { system: 'urn:oid:1.2.250.1.71.4.2.2.999', value: 'elsewhere' } };
     // What registering one by one in that order decides.
-    const one = await open();
-    const expected: RegistrationResult[] = [];
-    for (const s of [...identities.slice(0, 300), elsewhere, ...identities.slice(300)]) expected.push(await one.service.register(s, ctx));
-    await one.store.close();
+    const one = await oneByOne([...identities.slice(0, 300), elsewhere, ...identities.slice(300)]);
 
     const bulk = await open();
     const results: RegistrationResult[] = [];
@@ -181,7 +179,7 @@ describe('bulk registration (IdentityService.openBulk)', () => {
     expect(fallbacks).toHaveLength(1);
     expect(fallbacks[0]).toMatch(/changed by another writer/);
     const decisions = (rs: readonly RegistrationResult[]): unknown[] => rs.map((r) => [r.decision, r.grade, r.score, r.reviewIds?.length]);
-    expect(decisions([...results.slice(0, 300), otherResult as RegistrationResult, ...results.slice(300)])).toEqual(decisions(expected));
+    expect(decisions([...results.slice(0, 300), otherResult as RegistrationResult, ...results.slice(300)])).toEqual(decisions(one.results));
     expect(await bulk.store.identities.countSources()).toBe(identities.length + 1);
     // Every source is linked where its result says, and the index (reloaded) finds them.
     const last = identities[identities.length - 1];
