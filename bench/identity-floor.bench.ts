@@ -111,7 +111,6 @@ try {
   await store.close();
   const bulkStore = await openSqliteStore({ file: join(dir, 'bulk.sqlite') });
   const bulk = await new IdentityService(bulkStore).openBulk<number>({ ctx: { actor: 'bench' } });
-  if (!bulk) throw new Error('the SQLite store has a bulk path');
   const t2 = performance.now();
   for (let i = 0; i < DURABLE; i += DEFAULT_BULK_BATCH) await bulk.add(identities.slice(i, Math.min(DURABLE, i + DEFAULT_BULK_BATCH)).map((identity, k) => ({ identity, tag: i + k })));
   await bulk.finish();

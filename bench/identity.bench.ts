@@ -694,7 +694,6 @@ async function scale(dir: string, equal: EqualSize | undefined): Promise<void> {
     // while the previous one is written on the writer thread.
     const committed: [readonly { tag: GeneratedIdentity }[], readonly RegistrationResult[]][] = [];
     let bulk: BulkRegistrar<GeneratedIdentity> | undefined = await importer.openBulk<GeneratedIdentity>({ ctx: CTX, onCommitted: (items, results) => committed.push([items, results]), onFallback: (why) => console.log(`bulk path stopped: ${why}`) });
-    if (!bulk) throw new Error('the SQLite store has a bulk path');
     let decile: GeneratedIdentity[] = [];
     /** Registers a decile generated beforehand: timed from the first batch to the commit of the last. */
     const flush = async (): Promise<void> => {

@@ -46,6 +46,8 @@ export interface BulkHost {
   invalidate(): void;
   /** `registerIn` for each source, in order, in `tx`, FHIR Patients deferred. */
   registerEach(tx: StoreTransaction, sources: readonly SourceIdentity[], ctx: IdentityContext): Promise<RegistrationResult[]>;
+  /** A store transaction (used when there is no lease: the store has no bulk writer, or the pipeline is off). */
+  transaction<R>(fn: (tx: StoreTransaction) => Promise<R>): Promise<R>;
 }
 
 export interface BulkItem<T> {
@@ -82,16 +84,18 @@ export class BulkRegistrar<T> {
   private readonly depth: number;
   /** Seconds of this thread spent matching and planning batches, and waiting for the writer (back-pressure, settle). */
   readonly timings = { planning: 0, waiting: 0 };
-  /** Set once the writer refused a batch (or planning failed): the rest goes one by one. */
-  private degraded = false;
+  /** Without a lease from the start; else set once the writer refused a batch (or planning failed): the rest goes one by one. */
+  private degraded: boolean;
   private finished = false;
 
   constructor(
     private readonly host: BulkHost,
-    private readonly lease: BulkRegistryLease,
+    /** The store's bulk writer; undefined: every batch through `registerIn` (one transaction each). */
+    private readonly lease: BulkRegistryLease | undefined,
     private readonly options: BulkOptions<T>,
   ) {
     this.depth = Math.max(1, Math.trunc(options.depth ?? 2));
+    this.degraded = lease === undefined;
   }
 
   /** Registers `items` in order, as one transaction; returns once they are planned (committed later, in order). */
@@ -99,9 +103,10 @@ export class BulkRegistrar<T> {
     if (this.finished) throw new Error('bulk registration already finished');
     const batch = [...items];
     if (batch.length === 0) return;
-    if (this.degraded) return this.oneByOne(batch);
+    const lease = this.lease;
+    if (this.degraded || !lease) return this.oneByOne(batch);
     const keys = batch.map((i) => sourceKey(systemUri(i.identity.sourceId.system), i.identity.sourceId.value));
-    const registered = await this.lease.registeredSources(batch.map((i) => ({ system: systemUri(i.identity.sourceId.system), localId: i.identity.sourceId.value })));
+    const registered = await lease.registeredSources(batch.map((i) => ({ system: systemUri(i.identity.sourceId.system), localId: i.identity.sourceId.value })));
     const seen = new Set<string>();
     const fresh = keys.every((k, i) => !registered[i] && !this.planned.has(k) && !seen.has(k) && seen.add(k));
     if (!fresh) {
@@ -125,7 +130,7 @@ export class BulkRegistrar<T> {
       return this.oneByOne(batch);
     }
     for (const k of keys) this.planned.add(k);
-    const done = this.lease.writer.write(planned.batch);
+    const done = lease.writer.write(planned.batch);
     done.catch(() => undefined); // settled in order by settleOldest
     this.inFlight.push({ items: batch, results: planned.results, sourceKeys: keys, done });
   }
@@ -144,7 +149,7 @@ export class BulkRegistrar<T> {
       await this.drain();
     } finally {
       this.finished = true;
-      await this.lease.release();
+      await this.lease?.release();
     }
   }
 
@@ -178,16 +183,20 @@ export class BulkRegistrar<T> {
     this.options.onFallback?.(reason instanceof Error ? reason.message : String(reason));
   }
 
+  private transaction<R>(fn: (tx: StoreTransaction) => Promise<R>): Promise<R> {
+    return this.lease ? this.lease.transaction(fn) : this.host.transaction(fn);
+  }
+
   /** The batch in one transaction through `registerIn`; if it fails, each item alone to find the one(s) refused. */
   private async oneByOne(items: readonly BulkItem<T>[]): Promise<void> {
     const { ctx } = this.options;
     try {
-      const results = await this.lease.transaction((tx) => this.host.registerEach(tx, items.map((i) => i.identity), ctx));
+      const results = await this.transaction((tx) => this.host.registerEach(tx, items.map((i) => i.identity), ctx));
       this.options.onCommitted?.(items, results);
     } catch {
       for (const item of items) {
         try {
-          const results = await this.lease.transaction((tx) => this.host.registerEach(tx, [item.identity], ctx));
+          const results = await this.transaction((tx) => this.host.registerEach(tx, [item.identity], ctx));
           this.options.onCommitted?.([item], results);
         } catch (err) {
           this.options.onFailure?.(item, err);

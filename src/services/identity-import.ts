@@ -167,7 +167,6 @@ function messageOf(err: unknown): string {
 
 export async function importPatients(store: ResourceStore, lines: AsyncIterable<NdjsonLine>, options: ImportOptions): Promise<ImportSummary> {
   const service = identityServiceFor(store);
-
   const started = process.hrtime.bigint();
   const counts: Record<RegistrationDecision, number> = { 'auto-linked': 0, review: 0, new: 0, known: 0 };
   const summary = { lines: 0, registered: 0, failed: 0, failures: [] as ImportFailure[] };
@@ -178,52 +177,23 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
     if (summary.failures.length < MAX_LISTED_ERRORS) summary.failures.push(f);
     options.onFailure?.(f);
   };
-  const registerAll = (items: readonly Pending[]): Promise<RegistrationDecision[]> =>
-    store.transaction(async (tx) => {
-      service.deferProjections(tx);
-      const out: RegistrationDecision[] = [];
-      for (const item of items) out.push((await service.registerIn(tx, item.identity, options.ctx)).decision);
-      return out;
-    });
-  const flush = async (batch: Pending[]): Promise<void> => {
-    if (batch.length === 0) return;
-    try {
-      for (const d of await registerAll(batch)) counts[d]++;
-      summary.registered += batch.length;
-    } catch {
-      // The batch rolled back: register its identities one by one, in order, to find the one(s) refused.
-      for (const item of batch) {
-        try {
-          const [d] = await registerAll([item]);
-          counts[d]++;
-          summary.registered++;
-        } catch (err) {
-          fail({ line: item.line, message: messageOf(err) });
-        }
-      }
-    }
-    options.onProgress?.({ lines: summary.lines, registered: summary.registered, failed: summary.failed, bytes });
-  };
-
   const progress = (): void => options.onProgress?.({ lines: summary.lines, registered: summary.registered, failed: summary.failed, bytes });
-  const bulk =
-    options.pipeline === false
-      ? undefined
-      : await service.openBulk<number>({
-          ctx: options.ctx,
-          onCommitted: (_items, results) => {
-            for (const r of results) counts[r.decision]++;
-            summary.registered += results.length;
-            progress();
-          },
-          onFailure: (item, err) => fail({ line: item.tag, message: messageOf(err) }),
-          ...(options.onFallback ? { onFallback: options.onFallback } : {}),
-        });
-  const batchSize = Math.max(1, Math.trunc(options.batchSize ?? (bulk ? DEFAULT_BULK_BATCH : DEFAULT_IMPORT_BATCH)));
-  const submit = async (items: Pending[]): Promise<void> => {
-    if (bulk) await bulk.add(items.map((i) => ({ identity: i.identity, tag: i.line })));
-    else await flush(items);
-  };
+  // Each batch one transaction; a batch the database refuses is replayed one identity at a time, so that only the
+  // refused lines fail.
+  const pipelined = options.pipeline !== false && store.bulkRegistryLease !== undefined;
+  const bulk = await service.openBulk<number>({
+    ctx: options.ctx,
+    pipeline: pipelined,
+    onCommitted: (_items, results) => {
+      for (const r of results) counts[r.decision]++;
+      summary.registered += results.length;
+      progress();
+    },
+    onFailure: (item, err) => fail({ line: item.tag, message: messageOf(err) }),
+    ...(options.onFallback ? { onFallback: options.onFallback } : {}),
+  });
+  const batchSize = Math.max(1, Math.trunc(options.batchSize ?? (pipelined ? DEFAULT_BULK_BATCH : DEFAULT_IMPORT_BATCH)));
+  const submit = (items: Pending[]): Promise<void> => bulk.add(items.map((i) => ({ identity: i.identity, tag: i.line })));
 
   let batch: Pending[] = [];
   try {
@@ -244,7 +214,7 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
     }
     await submit(batch);
   } finally {
-    await bulk?.finish();
+    await bulk.finish();
   }
   const registered = process.hrtime.bigint();
   const projected = options.project === false ? 0 : await service.drainProjections({ ...(options.onProjection ? { onProgress: options.onProjection } : {}) });

@@ -223,22 +223,26 @@ export class IdentityService {
   registerBatch(sources: readonly SourceIdentity[], ctx: IdentityContext, options: { deferProjection?: boolean } = {}): Promise<RegistrationResult[]> {
     return this.store.transaction(async (tx) => {
       if (options.deferProjection) this.deferProjections(tx);
-      const out: RegistrationResult[] = [];
-      for (const s of sources) out.push(await this.registerIn(tx, s, ctx));
-      return out;
+      return this.registerEachIn(tx, sources, ctx);
     });
   }
 
+  private async registerEachIn(tx: StoreTransaction, sources: readonly SourceIdentity[], ctx: IdentityContext): Promise<RegistrationResult[]> {
+    const out: RegistrationResult[] = [];
+    for (const s of sources) out.push(await this.registerIn(tx, s, ctx));
+    return out;
+  }
+
   /**
-   * Bulk registration (`passerelle identity import`): batches matched here while the previous ones are written off the
-   * main thread, each batch one transaction, with the same decisions and rows as `registerBatch`. Holds the store's
-   * write lock until `finish()`. Undefined when the store has no bulk writer (PostgreSQL): use `registerBatch`.
+   * Bulk registration (`passerelle identity import`), each batch one transaction, with the same decisions and rows as
+   * `registerBatch`. With `pipeline` (default) on a store with a bulk writer (SQLite), batches are matched here while
+   * the previous ones are written off the main thread, and the store's write lock is held until `finish()`;
+   * otherwise (PostgreSQL, or `pipeline: false`) each batch goes through `registerIn`.
    */
-  async openBulk<T>(options: BulkOptions<T>): Promise<BulkRegistrar<T> | undefined> {
-    if (!this.store.bulkRegistryLease) return undefined;
+  async openBulk<T>(options: BulkOptions<T> & { pipeline?: boolean }): Promise<BulkRegistrar<T>> {
+    if (options.pipeline === false || !this.store.bulkRegistryLease) return new BulkRegistrar(this.bulkHost(), undefined, options);
     await this.warm();
-    const lease = await this.store.bulkRegistryLease();
-    return new BulkRegistrar(this.bulkHost(), lease, options);
+    return new BulkRegistrar(this.bulkHost(), await this.store.bulkRegistryLease(), options);
   }
 
   private bulkHost(): BulkHost {
@@ -256,11 +260,10 @@ export class IdentityService {
         this.indexLoading = undefined;
         this.seenSeq = 0;
       },
-      registerEach: async (tx, sources, ctx) => {
+      transaction: (fn) => this.store.transaction(fn),
+      registerEach: (tx, sources, ctx) => {
         this.deferProjections(tx);
-        const out: RegistrationResult[] = [];
-        for (const s of sources) out.push(await this.registerIn(tx, s, ctx));
-        return out;
+        return this.registerEachIn(tx, sources, ctx);
       },
     };
   }
