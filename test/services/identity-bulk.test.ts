@@ -60,6 +60,14 @@ function registryRows(file: string): Record<string, unknown[]> {
   }
 }
 
+/** Every table of the registry holds the same rows in both files; returns those of `actual`. */
+function expectSameRegistry(expected: string, actual: string): Record<string, unknown[]> {
+  const a = registryRows(expected);
+  const b = registryRows(actual);
+  for (const table of Object.keys(a)) expect({ table, rows: b[table] }).toEqual({ table, rows: a[table] });
+  return b;
+}
+
 async function bulkImport(service: IdentityService, identities: readonly SourceIdentity[], batchSize: number, pipeline = true): Promise<{ results: RegistrationResult[]; failures: number }> {
   const results: RegistrationResult[] = [];
   let failures = 0;
@@ -92,6 +100,18 @@ async function oneByOne(identities: readonly SourceIdentity[]): Promise<{ file: 
   return { file, results };
 }
 
+/** Imports `identities` in batches on a fresh registry; it must end as registering them one by one does. */
+async function expectSameAsOneByOne(identities: readonly SourceIdentity[], batchSize: number, pipeline: boolean): Promise<RegistrationResult[]> {
+  const one = await oneByOne(identities);
+  const bulk = await open();
+  const { results, failures } = await bulkImport(bulk.service, identities, batchSize, pipeline);
+  await bulk.store.close();
+  expect(failures).toBe(0);
+  expect(results).toEqual(one.results);
+  expectSameRegistry(one.file, bulk.file);
+  return results;
+}
+
 describe('bulk registration (IdentityService.openBulk)', () => {
   it('leaves the same registry as registering one by one, on a worker thread writing the file', async () => {
     const identities = stream(3000, 20261122);
@@ -111,40 +131,21 @@ describe('bulk registration (IdentityService.openBulk)', () => {
     expect(found.map((m) => m.federatedId)).toContain(results[results.length - 1].federatedId);
     await bulk.store.close();
 
-    const a = registryRows(one.file);
-    const b = registryRows(bulk.file);
-    expect(b.federated.length).toBeGreaterThan(1000);
-    expect(b.reviews.length).toBeGreaterThan(100);
-    for (const table of Object.keys(a)) expect({ table, rows: b[table] }).toEqual({ table, rows: a[table] });
+    const rows = expectSameRegistry(one.file, bulk.file);
+    expect(rows.federated.length).toBeGreaterThan(1000);
+    expect(rows.reviews.length).toBeGreaterThan(100);
   }, 120_000);
 
   it('a source seen before goes through registerIn once the batches before it committed; results stay in order', async () => {
     const fresh = stream(1200, 7);
     // Re-registrations inside the stream: the same source again (known), and again with another status.
     const identities = [...fresh.slice(0, 600), fresh[10], { ...fresh[20], status: 'VALI' as const }, ...fresh.slice(600)];
-    const one = await oneByOne(identities);
-    const bulk = await open();
-    const { results, failures } = await bulkImport(bulk.service, identities, 100);
-    expect(failures).toBe(0);
+    const results = await expectSameAsOneByOne(identities, 100, true);
     expect(results.filter((r) => r.decision === 'known').length).toBeGreaterThanOrEqual(1);
-    expect(results).toEqual(one.results);
-    await bulk.store.close();
-    const a = registryRows(one.file);
-    const b = registryRows(bulk.file);
-    for (const table of ['federated', 'sources', 'reviews', 'pending', 'seq']) expect({ table, rows: b[table] }).toEqual({ table, rows: a[table] });
   }, 120_000);
 
   it('without the pipeline (PostgreSQL, the HTTP import) each batch goes through registerIn: same registry', async () => {
-    const identities = stream(800, 3);
-    const one = await oneByOne(identities);
-    const plain = await open();
-    const { results, failures } = await bulkImport(plain.service, identities, 64, false);
-    expect(failures).toBe(0);
-    expect(results).toEqual(one.results);
-    await plain.store.close();
-    const a = registryRows(one.file);
-    const b = registryRows(plain.file);
-    for (const table of ['federated', 'sources', 'reviews', 'pending', 'seq']) expect({ table, rows: b[table] }).toEqual({ table, rows: a[table] });
+    await expectSameAsOneByOne(stream(800, 3), 64, false);
   }, 120_000);
 
   it('another writer commits while a batch is on its way: that batch is refused, the rest goes through registerIn; same decisions, nothing lost', async () => {
