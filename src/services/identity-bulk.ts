@@ -29,7 +29,8 @@ import type { SourceIdentity } from '../identity/types.js';
 import { systemUri } from '../fhir/map-common.js';
 import { metrics } from '../observability/metrics.js';
 import type { BulkRegistryLease, StoreTransaction } from '../store/repository.js';
-import { emptyRegistryBatch, type RegistryBatch } from '../store/sqlite-registry-batch.js';
+import { emptyRegistryRows, type RegistryRows } from '../store/sqlite-registry-batch.js';
+import type { RegistryBatchWriter } from '../store/sqlite-registry-writer.js';
 
 /** What the bulk path needs of the identity service. */
 export interface BulkHost {
@@ -76,6 +77,8 @@ interface InFlight<T> {
 }
 
 const sourceKey = (system: string, localId: string): string => `${system}\u001f${localId}`;
+/** Sources whose rows are sent to the writer at a time (rows of a whole batch would outlive the young generation). */
+const PART_SIZE = 500;
 
 export class BulkRegistrar<T> {
   private readonly inFlight: InFlight<T>[] = [];
@@ -119,9 +122,9 @@ export class BulkRegistrar<T> {
     const started = performance.now();
     this.timings.waiting += (started - waited) / 1000;
     if (this.degraded) return this.oneByOne(batch);
-    let planned: { batch: RegistryBatch; results: RegistrationResult[] };
+    let planned: { results: RegistrationResult[]; done: Promise<void> };
     try {
-      planned = await this.plan(batch);
+      planned = await this.plan(batch, lease.writer);
       this.timings.planning += (performance.now() - started) / 1000;
     } catch (err) {
       // The index may hold part of the batch: it no longer mirrors the registry.
@@ -130,9 +133,8 @@ export class BulkRegistrar<T> {
       return this.oneByOne(batch);
     }
     for (const k of keys) this.planned.add(k);
-    const done = lease.writer.write(planned.batch);
-    done.catch(() => undefined); // settled in order by settleOldest
-    this.inFlight.push({ items: batch, results: planned.results, sourceKeys: keys, done });
+    planned.done.catch(() => undefined); // settled in order by settleOldest
+    this.inFlight.push({ items: batch, results: planned.results, sourceKeys: keys, done: planned.done });
   }
 
   /** Waits until every batch added so far committed (or went through `registerIn`). */
@@ -207,82 +209,91 @@ export class BulkRegistrar<T> {
 
   /**
    * The rows `registerIn` would write for each (new) source, in order, and its result; the index takes each change
-   * as it is planned, so a source is matched against the ones before it in the same batch.
+   * as it is planned, so a source is matched against the ones before it in the same batch. The rows go to the writer
+   * every PART_SIZE sources (they are not kept here until the batch ends); `done` settles when the batch committed.
    */
-  private async plan(items: readonly BulkItem<T>[]): Promise<{ batch: RegistryBatch; results: RegistrationResult[] }> {
+  private async plan(items: readonly BulkItem<T>[], writer: RegistryBatchWriter): Promise<{ results: RegistrationResult[]; done: Promise<void> }> {
     const { index, seq: seqBefore } = await this.host.sync();
     const { rules, cap, maxReviews } = this.host;
     const { ctx } = this.options;
-    const batch = emptyRegistryBatch(seqBefore, new Date().toISOString());
+    const writing = writer.open({ seqBefore, now: new Date().toISOString() });
+    let batch: RegistryRows = emptyRegistryRows();
     const touched = new Set<string>();
     const results: RegistrationResult[] = [];
     let seq = seqBefore;
-
-    for (const { identity: source } of items) {
-      const system = systemUri(source.sourceId.system);
-      const localId = source.sourceId.value;
-      const traits = JSON.stringify(source);
-      const n = normaliseIdentity(source);
-      const keys = blockingKeys(n);
-      const matched = matchCandidates(index, n, rules, { cap, keys }).results.filter((r) => r.grade !== 'certainly-not').sort(byScore);
-      const certain = matched.filter((r) => r.grade === 'certain');
-
-      if (certain.length === 1) {
-        const best = certain[0];
-        const fed = index.get(best.federatedId);
-        if (!fed) throw new Error(`identity registry: candidate ${best.federatedId} left the index`);
-        batch.sources.push([system, localId, fed.id, traits, source.status, 'auto', best.score]);
-        // A better-status source becomes the reference; a lower one never replaces it.
-        const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.identity.status];
-        const filedUnder = union(fed.keys, keys);
-        if (promoted || !sameKeys(filedUnder, fed.keys)) {
-          seq++;
-          const status = promoted ? source.status : fed.identity.status;
-          batch.federatedUpdates.push([fed.id, status, JSON.stringify(fed.flags), promoted ? traits : null, JSON.stringify(filedUnder), seq]);
-          index.set({ id: fed.id, identity: promoted ? matchTraits(n) : fed.identity, flags: fed.flags, keys: filedUnder, seq });
+    try {
+      for (const { identity: source } of items) {
+        if (results.length % PART_SIZE === 0 && results.length > 0) {
+          writing.send(batch);
+          batch = emptyRegistryRows();
         }
-        touched.add(fed.id);
-        const result = autoLinkedResult(fed.id, best);
-        const audit = registrationAudit(ctx, system, localId, result, promoted ? 'reference traits promoted' : undefined);
+        const system = systemUri(source.sourceId.system);
+        const localId = source.sourceId.value;
+        const traits = JSON.stringify(source);
+        const n = normaliseIdentity(source);
+        const keys = blockingKeys(n);
+        const matched = matchCandidates(index, n, rules, { cap, keys }).results.filter((r) => r.grade !== 'certainly-not').sort(byScore);
+        const certain = matched.filter((r) => r.grade === 'certain');
+
+        if (certain.length === 1) {
+          const best = certain[0];
+          const fed = index.get(best.federatedId);
+          if (!fed) throw new Error(`identity registry: candidate ${best.federatedId} left the index`);
+          batch.sources.push([system, localId, fed.id, traits, source.status, 'auto', best.score]);
+          // A better-status source becomes the reference; a lower one never replaces it.
+          const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.identity.status];
+          const filedUnder = union(fed.keys, keys);
+          if (promoted || !sameKeys(filedUnder, fed.keys)) {
+            seq++;
+            const status = promoted ? source.status : fed.identity.status;
+            batch.federatedUpdates.push([fed.id, status, JSON.stringify(fed.flags), promoted ? traits : null, JSON.stringify(filedUnder), seq]);
+            index.set({ id: fed.id, identity: promoted ? matchTraits(n) : fed.identity, flags: fed.flags, keys: filedUnder, seq });
+          }
+          touched.add(fed.id);
+          const result = autoLinkedResult(fed.id, best);
+          const audit = registrationAudit(ctx, system, localId, result, promoted ? 'reference traits promoted' : undefined);
+          batch.audits.push([audit.action, audit.actor, audit.entities, audit.detail, audit.requestId ?? null]);
+          results.push(result);
+          continue;
+        }
+
+        // Several certain matches on different identities: never pick one; a human decides.
+        const reviewed = (certain.length > 1 ? certain : matched).slice(0, maxReviews);
+        const federatedId = this.host.newId();
+        const flags = sortFlags(reviewed.map((r) => r.flag ?? 'DPOT'));
+        const filedUnder = [...new Set(keys)];
+        seq++;
+        batch.federatedInserts.push([federatedId, source.status, JSON.stringify(flags), traits, JSON.stringify(filedUnder), seq]);
+        index.set({ id: federatedId, identity: matchTraits(n), flags, keys: filedUnder, seq, derivedKeys: keys });
+        batch.sources.push([system, localId, federatedId, traits, source.status, reviewed.length > 0 ? 'review' : 'new', reviewed.length > 0 ? reviewed[0].score : null]);
+        touched.add(federatedId);
+        const reviewIds: string[] = [];
+        for (const r of reviewed) {
+          const id = this.host.newId();
+          const flag = r.flag ?? 'DPOT';
+          batch.reviews.push([id, system, localId, federatedId, r.federatedId, r.grade, r.score, JSON.stringify(r), flag]);
+          reviewIds.push(id);
+          // Its review flags are those of its open items (the index holds them): one more item adds its flag.
+          if (index.flagsOf(r.federatedId)?.includes(flag)) continue;
+          const candidate = index.get(r.federatedId);
+          if (!candidate) throw new Error(`identity registry: candidate ${r.federatedId} left the index`);
+          const candidateFlags = sortFlags([...candidate.flags, flag]);
+          seq++;
+          batch.federatedUpdates.push([candidate.id, candidate.identity.status, JSON.stringify(candidateFlags), null, JSON.stringify(candidate.keys), seq]);
+          index.set({ id: candidate.id, identity: candidate.identity, flags: candidateFlags, keys: candidate.keys, seq });
+          touched.add(candidate.id);
+        }
+        const result = separateIdentityResult(federatedId, reviewed, reviewIds);
+        const audit = registrationAudit(ctx, system, localId, result);
         batch.audits.push([audit.action, audit.actor, audit.entities, audit.detail, audit.requestId ?? null]);
         results.push(result);
-        continue;
       }
-
-      // Several certain matches on different identities: never pick one; a human decides.
-      const reviewed = (certain.length > 1 ? certain : matched).slice(0, maxReviews);
-      const federatedId = this.host.newId();
-      const flags = sortFlags(reviewed.map((r) => r.flag ?? 'DPOT'));
-      const filedUnder = [...new Set(keys)];
-      seq++;
-      batch.federatedInserts.push([federatedId, source.status, JSON.stringify(flags), traits, JSON.stringify(filedUnder), seq]);
-      index.set({ id: federatedId, identity: matchTraits(n), flags, keys: filedUnder, seq, derivedKeys: keys });
-      batch.sources.push([system, localId, federatedId, traits, source.status, reviewed.length > 0 ? 'review' : 'new', reviewed.length > 0 ? reviewed[0].score : null]);
-      touched.add(federatedId);
-      const reviewIds: string[] = [];
-      for (const r of reviewed) {
-        const id = this.host.newId();
-        const flag = r.flag ?? 'DPOT';
-        batch.reviews.push([id, system, localId, federatedId, r.federatedId, r.grade, r.score, JSON.stringify(r), flag]);
-        reviewIds.push(id);
-        // Its review flags are those of its open items (the index holds them): one more item adds its flag.
-        if (index.flagsOf(r.federatedId)?.includes(flag)) continue;
-        const candidate = index.get(r.federatedId);
-        if (!candidate) throw new Error(`identity registry: candidate ${r.federatedId} left the index`);
-        const candidateFlags = sortFlags([...candidate.flags, flag]);
-        seq++;
-        batch.federatedUpdates.push([candidate.id, candidate.identity.status, JSON.stringify(candidateFlags), null, JSON.stringify(candidate.keys), seq]);
-        index.set({ id: candidate.id, identity: candidate.identity, flags: candidateFlags, keys: candidate.keys, seq });
-        touched.add(candidate.id);
-      }
-      const result = separateIdentityResult(federatedId, reviewed, reviewIds);
-      const audit = registrationAudit(ctx, system, localId, result);
-      batch.audits.push([audit.action, audit.actor, audit.entities, audit.detail, audit.requestId ?? null]);
-      results.push(result);
+    } catch (err) {
+      writing.abort();
+      throw err;
     }
-    batch.seqAfter = seq;
-    batch.projectionPending = [...touched];
+    writing.send(batch);
     this.host.advance(seq);
-    return { batch, results };
+    return { results, done: writing.commit({ seqAfter: seq, projectionPending: [...touched] }) };
   }
 }

@@ -1,8 +1,10 @@
 // The identity registry's bulk write path on SQLite: the rows a batch of bulk registrations decided (see
 // services/identity-bulk.ts), applied in ONE transaction with multi-row statements. It runs on a worker thread with
 // its own connection to the database file (sqlite-registry-worker.ts), so the matcher keeps the main thread, or in
-// the calling thread on a `:memory:` database. The change sequence is checked first: if another writer changed the
-// registry since the batch was planned, nothing is written and the batch fails.
+// the calling thread on a `:memory:` database. A batch's rows arrive in parts, as they are planned (the planning
+// thread does not hold a whole batch of rows); the transaction is opened with the first and committed after the
+// last. The change sequence is checked first: if another writer changed the registry since the batch was planned,
+// nothing is written and the batch fails.
 import type Database from 'better-sqlite3';
 
 /** A new federated identity: id, status, flags (JSON), traits (JSON), blocking keys (JSON), seq. Active. */
@@ -16,34 +18,32 @@ export type ReviewInsertRow = [id: string, system: string, localId: string, newF
 /** An audit row: action, actor, entities, detail, request id. Outcome `success`. */
 export type AuditInsertRow = [action: string, actor: string, entities: string[], detail: string, requestId: string | null];
 
-export interface RegistryBatch {
-  /** The registry's change number the batch was planned on (`identity_seq`). */
-  seqBefore: number;
-  /** The last change number the batch's writes took (`seqBefore` when it changes no federated identity). */
-  seqAfter: number;
-  /** ISO timestamp of every row of the batch. */
-  now: string;
+/** Rows of a batch (or of one part of it), written in this order: federated inserts, updates, sources, reviews, audit. */
+export interface RegistryRows {
   federatedInserts: FederatedInsertRow[];
-  /** Applied in order, after the inserts (an update may change an identity inserted by the same batch). */
+  /** Applied in order, after the inserts (an update may change an identity inserted earlier in the batch). */
   federatedUpdates: FederatedUpdateRow[];
   sources: SourceInsertRow[];
   reviews: ReviewInsertRow[];
   audits: AuditInsertRow[];
+}
+
+/** How a batch starts: the registry's change number it was planned on (`identity_seq`), its rows' timestamp. */
+export interface BatchStart {
+  seqBefore: number;
+  /** ISO timestamp of every row of the batch. */
+  now: string;
+}
+
+/** How a batch ends. */
+export interface BatchEnd {
+  /** The last change number the batch's writes took (`seqBefore` when it changes no federated identity). */
+  seqAfter: number;
   /** Federated identities whose FHIR Patients are written later (`drainProjections`). */
   projectionPending: string[];
 }
 
-export const emptyRegistryBatch = (seq: number, now: string): RegistryBatch => ({
-  seqBefore: seq,
-  seqAfter: seq,
-  now,
-  federatedInserts: [],
-  federatedUpdates: [],
-  sources: [],
-  reviews: [],
-  audits: [],
-  projectionPending: [],
-});
+export const emptyRegistryRows = (): RegistryRows => ({ federatedInserts: [], federatedUpdates: [], sources: [], reviews: [], audits: [] });
 
 /** Thrown when the registry changed under a planned batch (another process or connection wrote it). */
 export class RegistryChangedError extends Error {
@@ -90,15 +90,35 @@ export class RegistryBatchApplier {
     }
   }
 
-  /** One transaction: every row of the batch, or none. Throws `RegistryChangedError` if the registry moved. */
-  apply(batch: RegistryBatch): void {
-    this.db.transaction(() => this.write(batch)).immediate();
+  /**
+   * Opens a batch's transaction: then `rows` for each part of it, `end` to commit, `abort` to roll back. Throws, with
+   * nothing open, if the registry changed since the batch was planned (`RegistryChangedError`).
+   */
+  begin(start: BatchStart): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const { value: seq } = this.prepare('SELECT value FROM identity_seq WHERE one = 1').get() as { value: number };
+      if (seq !== start.seqBefore) throw new RegistryChangedError(start.seqBefore, seq);
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+    this.now = start.now;
+    this.seqBefore = start.seqBefore;
   }
 
-  private write(b: RegistryBatch): void {
-    const { value: seq } = this.prepare('SELECT value FROM identity_seq WHERE one = 1').get() as { value: number };
-    if (seq !== b.seqBefore) throw new RegistryChangedError(b.seqBefore, seq);
-    const now = b.now;
+  /** Rolls back the open transaction, if any. */
+  abort(): void {
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+  }
+
+  /** Of the open batch. */
+  private now = '';
+  private seqBefore = 0;
+
+  /** Writes rows in the open transaction. */
+  rows(b: RegistryRows): void {
+    const now = this.now;
     this.insertAll(
       'INSERT INTO identity_federated (id, status, flags, active, replaced_by, traits, blocking_keys, seq, created, updated)',
       10,
@@ -139,7 +159,12 @@ export class RegistryBatchApplier {
       },
     );
     this.insertAll('INSERT OR IGNORE INTO audit_entities (entity, audit_id)', 2, entities, (r, out) => out.push(r[0], r[1]));
-    this.insertAll('INSERT OR IGNORE INTO identity_projection_pending (federated_id)', 1, b.projectionPending, (id, out) => out.push(id));
-    if (b.seqAfter !== b.seqBefore) this.prepare('UPDATE identity_seq SET value = ? WHERE one = 1').run(b.seqAfter);
+  }
+
+  /** Files the pending projections, moves the change number and commits. */
+  end(e: BatchEnd): void {
+    this.insertAll('INSERT OR IGNORE INTO identity_projection_pending (federated_id)', 1, e.projectionPending, (id, out) => out.push(id));
+    if (e.seqAfter !== this.seqBefore) this.prepare('UPDATE identity_seq SET value = ? WHERE one = 1').run(e.seqAfter);
+    this.db.exec('COMMIT');
   }
 }

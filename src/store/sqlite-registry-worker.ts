@@ -1,17 +1,23 @@
 // Worker thread of the bulk registry writer: its own connection to the database file, applying the batches it is sent
-// in order, one transaction each (sqlite-registry-batch.ts). After a failed batch it refuses the later ones: they were
-// planned on top of the failed one.
+// in order, one transaction each, their rows arriving in parts (sqlite-registry-batch.ts). After a failed batch it
+// refuses the later ones: they were planned on top of the failed one.
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { configureWriter } from './sqlite-connection.js';
-import { RegistryBatchApplier, type RegistryBatch } from './sqlite-registry-batch.js';
+import { RegistryBatchApplier, type BatchEnd, type BatchStart, type RegistryRows } from './sqlite-registry-batch.js';
 
 export interface RegistryWorkerData {
   file: string;
   busyTimeoutMs: number;
 }
 
-export type RegistryWorkerRequest = { kind: 'batch'; id: number; batch: RegistryBatch } | { kind: 'close' };
+/** A batch comes as `begin`, any number of `rows`, then `commit` (answered) or `abort` (not answered). */
+export type RegistryWorkerRequest =
+  | { kind: 'begin'; id: number; start: BatchStart }
+  | { kind: 'rows'; id: number; rows: RegistryRows }
+  | { kind: 'commit'; id: number; end: BatchEnd }
+  | { kind: 'abort'; id: number }
+  | { kind: 'close' };
 export type RegistryWorkerReply = { id: number; ok: true } | { id: number; ok: false; error: string; name: string };
 
 const port = parentPort;
@@ -20,24 +26,41 @@ if (port) {
   const db = new Database(file, { fileMustExist: true });
   configureWriter(db, false, busyTimeoutMs);
   const applier = new RegistryBatchApplier(db);
-  let failed: string | undefined;
-  port.on('message', (m: RegistryWorkerRequest) => {
-    if (m.kind === 'close') {
-      db.close();
-      port.close();
-      return;
-    }
-    if (failed !== undefined) {
-      port.postMessage({ id: m.id, ok: false, error: `not written: an earlier batch failed (${failed})`, name: 'Skipped' } satisfies RegistryWorkerReply);
-      return;
-    }
+  /** The first error: this batch and every later one are refused (they were planned on top of it). */
+  let failed: Error | undefined;
+  /** The error of the batch in progress (answered at its commit). */
+  let current: Error | undefined;
+  const attempt = (op: () => void): void => {
+    if (current) return;
     try {
-      applier.apply(m.batch);
-      port.postMessage({ id: m.id, ok: true } satisfies RegistryWorkerReply);
+      op();
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      failed = e.message;
-      port.postMessage({ id: m.id, ok: false, error: e.message, name: e.name } satisfies RegistryWorkerReply);
+      current = err instanceof Error ? err : new Error(String(err));
+      failed ??= current;
+      applier.abort();
+    }
+  };
+  port.on('message', (m: RegistryWorkerRequest) => {
+    switch (m.kind) {
+      case 'begin':
+        current = failed ? new Error(`not written: an earlier batch failed (${failed.message})`) : undefined;
+        attempt(() => applier.begin(m.start));
+        return;
+      case 'rows':
+        attempt(() => applier.rows(m.rows));
+        return;
+      case 'commit':
+        attempt(() => applier.end(m.end));
+        port.postMessage((current ? { id: m.id, ok: false, error: current.message, name: current.name } : { id: m.id, ok: true }) satisfies RegistryWorkerReply);
+        return;
+      case 'abort':
+        applier.abort();
+        failed ??= new Error('a batch was abandoned while it was planned');
+        return;
+      case 'close':
+        applier.abort();
+        db.close();
+        port.close();
     }
   });
 }

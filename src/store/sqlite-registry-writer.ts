@@ -1,35 +1,62 @@
 // Where the bulk registry batches are written: a worker thread with its own connection to the database file (the
-// matcher keeps the main thread), or the calling thread for a `:memory:` database. Batches commit in the order they
-// are written; each write resolves once its batch committed.
+// matcher keeps the main thread), or the calling thread for a `:memory:` database. A batch is opened, its rows sent
+// in parts as they are planned, then committed (one transaction); batches commit in the order they are opened.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { RegistryBatchApplier, RegistryChangedError, type RegistryBatch } from './sqlite-registry-batch.js';
+import { RegistryBatchApplier, RegistryChangedError, type BatchEnd, type BatchStart, type RegistryRows } from './sqlite-registry-batch.js';
 import type { RegistryWorkerData, RegistryWorkerReply, RegistryWorkerRequest } from './sqlite-registry-worker.js';
 
 export interface RegistryBatchWriter {
-  /** Queues a batch; resolves once it committed, rejects with its error (and every later batch is refused). */
-  write(batch: RegistryBatch): Promise<void>;
-  /** Waits for the queued batches, then stops. */
+  /** Starts a batch (one transaction); its rows follow in parts. Batches are written in the order they are opened. */
+  open(start: BatchStart): BatchWriting;
+  /** Waits for the batches committed so far, then stops. */
   close(): Promise<void>;
 }
+
+export interface BatchWriting {
+  /** More rows of the batch. */
+  send(rows: RegistryRows): void;
+  /** The batch's last part: resolves once it committed, rejects with its error (every later batch is then refused). */
+  commit(end: BatchEnd): Promise<void>;
+  /** Abandons the batch: nothing of it is written, nor of any later batch. */
+  abort(): void;
+}
+
+const errorOf = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /** Writes in the calling thread, on `db` (a `:memory:` database has no file a worker could open). */
 export function inThreadRegistryWriter(db: Database.Database): RegistryBatchWriter {
   const applier = new RegistryBatchApplier(db);
   let failed: Error | undefined;
   return {
-    write: async (batch) => {
-      if (failed) throw new Error(`not written: an earlier batch failed (${failed.message})`);
-      try {
-        applier.apply(batch);
-      } catch (err) {
-        failed = err instanceof Error ? err : new Error(String(err));
-        throw failed;
-      }
+    open: (start) => {
+      let current: Error | undefined = failed && new Error(`not written: an earlier batch failed (${failed.message})`);
+      const attempt = (op: () => void): void => {
+        if (current) return;
+        try {
+          op();
+        } catch (err) {
+          current = errorOf(err);
+          failed ??= current;
+          applier.abort();
+        }
+      };
+      attempt(() => applier.begin(start));
+      return {
+        send: (rows) => attempt(() => applier.rows(rows)),
+        commit: async (end) => {
+          attempt(() => applier.end(end));
+          if (current) throw current;
+        },
+        abort: () => {
+          applier.abort();
+          failed ??= new Error('a batch was abandoned while it was planned');
+        },
+      };
     },
     close: async () => undefined,
   };
@@ -64,10 +91,7 @@ export function workerRegistryWriter(file: string, busyTimeoutMs: number): Regis
     if (!p) return;
     pending.delete(m.id);
     if (m.ok) p.resolve();
-    else {
-      const e = m.name === 'RegistryChangedError' ? Object.assign(new RegistryChangedError(0, 0), { message: m.error }) : new Error(m.error);
-      p.reject(e);
-    }
+    else p.reject(m.name === 'RegistryChangedError' ? Object.assign(new RegistryChangedError(0, 0), { message: m.error }) : new Error(m.error));
   });
   worker.on('error', (e) => failAll(e));
   const exited = new Promise<void>((resolve) => {
@@ -76,22 +100,32 @@ export function workerRegistryWriter(file: string, busyTimeoutMs: number): Regis
       resolve();
     });
   });
-  /** The last batch sent, settled (batches are answered in order). */
+  const post = (m: RegistryWorkerRequest): void => {
+    if (!dead) worker.postMessage(m);
+  };
+  /** The last batch committed, settled (batches are answered in order). */
   let tail: Promise<unknown> = Promise.resolve();
   return {
-    write: (batch) => {
-      if (dead) return Promise.reject(new Error(`identity registry writer unavailable: ${dead.message}`));
+    open: (start) => {
       const id = nextId++;
-      const done = new Promise<void>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ kind: 'batch', id, batch } satisfies RegistryWorkerRequest);
-      });
-      tail = done.catch(() => undefined);
-      return done;
+      post({ kind: 'begin', id, start });
+      return {
+        send: (rows) => post({ kind: 'rows', id, rows }),
+        commit: (end) => {
+          if (dead) return Promise.reject(new Error(`identity registry writer unavailable: ${dead.message}`));
+          const done = new Promise<void>((resolve, reject) => {
+            pending.set(id, { resolve, reject });
+            post({ kind: 'commit', id, end });
+          });
+          tail = done.catch(() => undefined);
+          return done;
+        },
+        abort: () => post({ kind: 'abort', id }),
+      };
     },
     close: async () => {
       await tail;
-      if (!dead) worker.postMessage({ kind: 'close' } satisfies RegistryWorkerRequest);
+      post({ kind: 'close' });
       await exited;
     },
   };

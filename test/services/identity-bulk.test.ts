@@ -113,11 +113,11 @@ async function expectSameAsOneByOne(identities: readonly SourceIdentity[], batch
 }
 
 describe('bulk registration (IdentityService.openBulk)', () => {
-  it('leaves the same registry as registering one by one, on a worker thread writing the file', async () => {
+  it('leaves the same registry as registering one by one, on a worker thread writing the file (batches of 1,200 sent in parts)', async () => {
     const identities = stream(3000, 20261122);
     const one = await oneByOne(identities);
     const bulk = await open();
-    const { results, failures } = await bulkImport(bulk.service, identities, 250);
+    const { results, failures } = await bulkImport(bulk.service, identities, 1200);
     expect(failures).toBe(0);
     expect(results).toEqual(one.results);
     // The generated stream takes every path.
@@ -169,6 +169,9 @@ describe('bulk registration (IdentityService.openBulk)', () => {
       await add(0, 100);
       await add(100, 200);
       await add(200, 300);
+      // Everything so far committed: the other writer then takes the lock at once (in this test it runs on the
+      // importer's thread, so it must not wait for the importer's writer thread).
+      await registrar.settle();
       let release!: () => void;
       let written!: () => void;
       const gate = new Promise<void>((r) => (release = r));
