@@ -29,8 +29,7 @@ import type { SourceIdentity } from '../identity/types.js';
 import { systemUri } from '../fhir/map-common.js';
 import { metrics } from '../observability/metrics.js';
 import type { BulkRegistryLease, StoreTransaction } from '../store/repository.js';
-import { emptyRegistryRows, type RegistryRows } from '../store/sqlite-registry-batch.js';
-import type { RegistryBatchWriter } from '../store/sqlite-registry-writer.js';
+import { emptyRegistryRows, type RegistryBatchWriter, type RegistryRows } from '../store/registry-batch.js';
 
 /** What the bulk path needs of the identity service. */
 export interface BulkHost {

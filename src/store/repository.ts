@@ -7,7 +7,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { SearchQuery } from '../fhir/search-params.js';
 import type { IdentityRepository, IdentityWriter } from './identity-repository.js';
 import type { OutboxRepository, OutboxWriter } from './outbox-repository.js';
-import type { RegistryBatchWriter } from './sqlite-registry-writer.js';
+import type { RegistryBatchWriter } from './registry-batch.js';
 export type { SearchPredicate, SearchQuery } from '../fhir/search-params.js';
 
 export interface SearchResult {

@@ -1,57 +1,12 @@
 // The identity registry's bulk write path on SQLite: the rows a batch of bulk registrations decided (see
-// services/identity-bulk.ts), applied in ONE transaction with multi-row statements. It runs on a worker thread with
+// registry-batch.ts and services/identity-bulk.ts), applied in ONE transaction with multi-row statements. It runs on a worker thread with
 // its own connection to the database file (sqlite-registry-worker.ts), so the matcher keeps the main thread, or in
 // the calling thread on a `:memory:` database. A batch's rows arrive in parts, as they are planned (the planning
 // thread does not hold a whole batch of rows); the transaction is opened with the first and committed after the
 // last. The change sequence is checked first: if another writer changed the registry since the batch was planned,
 // nothing is written and the batch fails.
 import type Database from 'better-sqlite3';
-
-/** A new federated identity: id, status, flags (JSON), traits (JSON), blocking keys (JSON), seq. Active. */
-export type FederatedInsertRow = [id: string, status: string, flags: string, traits: string, keys: string, seq: number];
-/** A change of a federated identity: id, status, flags (JSON), traits (JSON, null: unchanged), keys (JSON), seq. */
-export type FederatedUpdateRow = [id: string, status: string, flags: string, traits: string | null, keys: string, seq: number];
-/** A new source identity: system, local id, federated id, traits (JSON), status, decision, score. */
-export type SourceInsertRow = [system: string, localId: string, federatedId: string, traits: string, status: string, decision: string, score: number | null];
-/** A new review item: id, source system, source id, new federated id, candidate, grade, score, comparison (JSON), flag. */
-export type ReviewInsertRow = [id: string, system: string, localId: string, newFederatedId: string, candidateFederatedId: string, grade: string, score: number, comparison: string, flag: string];
-/** An audit row: action, actor, entities, detail, request id. Outcome `success`. */
-export type AuditInsertRow = [action: string, actor: string, entities: string[], detail: string, requestId: string | null];
-
-/** Rows of a batch (or of one part of it), written in this order: federated inserts, updates, sources, reviews, audit. */
-export interface RegistryRows {
-  federatedInserts: FederatedInsertRow[];
-  /** Applied in order, after the inserts (an update may change an identity inserted earlier in the batch). */
-  federatedUpdates: FederatedUpdateRow[];
-  sources: SourceInsertRow[];
-  reviews: ReviewInsertRow[];
-  audits: AuditInsertRow[];
-}
-
-/** How a batch starts: the registry's change number it was planned on (`identity_seq`), its rows' timestamp. */
-export interface BatchStart {
-  seqBefore: number;
-  /** ISO timestamp of every row of the batch. */
-  now: string;
-}
-
-/** How a batch ends. */
-export interface BatchEnd {
-  /** The last change number the batch's writes took (`seqBefore` when it changes no federated identity). */
-  seqAfter: number;
-  /** Federated identities whose FHIR Patients are written later (`drainProjections`). */
-  projectionPending: string[];
-}
-
-export const emptyRegistryRows = (): RegistryRows => ({ federatedInserts: [], federatedUpdates: [], sources: [], reviews: [], audits: [] });
-
-/** Thrown when the registry changed under a planned batch (another process or connection wrote it). */
-export class RegistryChangedError extends Error {
-  constructor(expected: number, found: number) {
-    super(`identity registry changed by another writer while a bulk import ran (change number ${found}, planned on ${expected})`);
-    this.name = 'RegistryChangedError';
-  }
-}
+import { RegistryChangedError, type BatchEnd, type BatchStart, type RegistryRows } from './registry-batch.js';
 
 /** Rows per multi-row INSERT (SQLite binds at most 32,766 parameters; the widest row here has 9 columns). */
 const ROWS_PER_STATEMENT = 64;
@@ -166,5 +121,49 @@ export class RegistryBatchApplier {
     this.insertAll('INSERT OR IGNORE INTO identity_projection_pending (federated_id)', 1, e.projectionPending, (id, out) => out.push(id));
     if (e.seqAfter !== this.seqBefore) this.prepare('UPDATE identity_seq SET value = ? WHERE one = 1').run(e.seqAfter);
     this.db.exec('COMMIT');
+  }
+}
+
+/**
+ * The applier with the writer's rules, for the worker thread and the in-thread writer alike: a batch's error is
+ * reported at its commit, and the first failure refuses every later batch (they were planned on top of it).
+ */
+export class RegistryBatchSession {
+  private failed: Error | undefined;
+  /** The error of the batch in progress. */
+  private current: Error | undefined;
+
+  constructor(private readonly applier: RegistryBatchApplier) {}
+
+  begin(start: BatchStart): void {
+    this.current = this.failed && new Error(`not written: an earlier batch failed (${this.failed.message})`);
+    this.attempt(() => this.applier.begin(start));
+  }
+
+  rows(rows: RegistryRows): void {
+    this.attempt(() => this.applier.rows(rows));
+  }
+
+  /** Commits the batch; its error if it was not written. */
+  commit(end: BatchEnd): Error | undefined {
+    this.attempt(() => this.applier.end(end));
+    return this.current;
+  }
+
+  /** Abandons the batch being planned: nothing of it, nor of any later batch, is written. */
+  abort(): void {
+    this.applier.abort();
+    this.failed ??= new Error('a batch was abandoned while it was planned');
+  }
+
+  private attempt(op: () => void): void {
+    if (this.current) return;
+    try {
+      op();
+    } catch (err) {
+      this.current = err instanceof Error ? err : new Error(String(err));
+      this.failed ??= this.current;
+      this.applier.abort();
+    }
   }
 }

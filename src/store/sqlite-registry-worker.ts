@@ -4,7 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { configureWriter } from './sqlite-connection.js';
-import { RegistryBatchApplier, type BatchEnd, type BatchStart, type RegistryRows } from './sqlite-registry-batch.js';
+import type { BatchEnd, BatchStart, RegistryRows } from './registry-batch.js';
+import { RegistryBatchApplier, RegistryBatchSession } from './sqlite-registry-batch.js';
 
 export interface RegistryWorkerData {
   file: string;
@@ -25,40 +26,25 @@ if (port) {
   const { file, busyTimeoutMs } = workerData as RegistryWorkerData;
   const db = new Database(file, { fileMustExist: true });
   configureWriter(db, false, busyTimeoutMs);
-  const applier = new RegistryBatchApplier(db);
-  /** The first error: this batch and every later one are refused (they were planned on top of it). */
-  let failed: Error | undefined;
-  /** The error of the batch in progress (answered at its commit). */
-  let current: Error | undefined;
-  const attempt = (op: () => void): void => {
-    if (current) return;
-    try {
-      op();
-    } catch (err) {
-      current = err instanceof Error ? err : new Error(String(err));
-      failed ??= current;
-      applier.abort();
-    }
-  };
+  const session = new RegistryBatchSession(new RegistryBatchApplier(db));
   port.on('message', (m: RegistryWorkerRequest) => {
     switch (m.kind) {
       case 'begin':
-        current = failed ? new Error(`not written: an earlier batch failed (${failed.message})`) : undefined;
-        attempt(() => applier.begin(m.start));
+        session.begin(m.start);
         return;
       case 'rows':
-        attempt(() => applier.rows(m.rows));
+        session.rows(m.rows);
         return;
-      case 'commit':
-        attempt(() => applier.end(m.end));
-        port.postMessage((current ? { id: m.id, ok: false, error: current.message, name: current.name } : { id: m.id, ok: true }) satisfies RegistryWorkerReply);
+      case 'commit': {
+        const error = session.commit(m.end);
+        port.postMessage((error ? { id: m.id, ok: false, error: error.message, name: error.name } : { id: m.id, ok: true }) satisfies RegistryWorkerReply);
         return;
+      }
       case 'abort':
-        applier.abort();
-        failed ??= new Error('a batch was abandoned while it was planned');
+        session.abort();
         return;
       case 'close':
-        applier.abort();
+        session.abort();
         db.close();
         port.close();
     }

@@ -7,55 +7,23 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { RegistryBatchApplier, RegistryChangedError, type BatchEnd, type BatchStart, type RegistryRows } from './sqlite-registry-batch.js';
+import type { RegistryBatchWriter } from './registry-batch.js';
+import { RegistryBatchApplier, RegistryBatchSession } from './sqlite-registry-batch.js';
 import type { RegistryWorkerData, RegistryWorkerReply, RegistryWorkerRequest } from './sqlite-registry-worker.js';
-
-export interface RegistryBatchWriter {
-  /** Starts a batch (one transaction); its rows follow in parts. Batches are written in the order they are opened. */
-  open(start: BatchStart): BatchWriting;
-  /** Waits for the batches committed so far, then stops. */
-  close(): Promise<void>;
-}
-
-export interface BatchWriting {
-  /** More rows of the batch. */
-  send(rows: RegistryRows): void;
-  /** The batch's last part: resolves once it committed, rejects with its error (every later batch is then refused). */
-  commit(end: BatchEnd): Promise<void>;
-  /** Abandons the batch: nothing of it is written, nor of any later batch. */
-  abort(): void;
-}
-
-const errorOf = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /** Writes in the calling thread, on `db` (a `:memory:` database has no file a worker could open). */
 export function inThreadRegistryWriter(db: Database.Database): RegistryBatchWriter {
-  const applier = new RegistryBatchApplier(db);
-  let failed: Error | undefined;
+  const session = new RegistryBatchSession(new RegistryBatchApplier(db));
   return {
     open: (start) => {
-      let current: Error | undefined = failed && new Error(`not written: an earlier batch failed (${failed.message})`);
-      const attempt = (op: () => void): void => {
-        if (current) return;
-        try {
-          op();
-        } catch (err) {
-          current = errorOf(err);
-          failed ??= current;
-          applier.abort();
-        }
-      };
-      attempt(() => applier.begin(start));
+      session.begin(start);
       return {
-        send: (rows) => attempt(() => applier.rows(rows)),
+        send: (rows) => session.rows(rows),
         commit: async (end) => {
-          attempt(() => applier.end(end));
-          if (current) throw current;
+          const error = session.commit(end);
+          if (error) throw error;
         },
-        abort: () => {
-          applier.abort();
-          failed ??= new Error('a batch was abandoned while it was planned');
-        },
+        abort: () => session.abort(),
       };
     },
     close: async () => undefined,
@@ -91,7 +59,7 @@ export function workerRegistryWriter(file: string, busyTimeoutMs: number): Regis
     if (!p) return;
     pending.delete(m.id);
     if (m.ok) p.resolve();
-    else p.reject(m.name === 'RegistryChangedError' ? Object.assign(new RegistryChangedError(0, 0), { message: m.error }) : new Error(m.error));
+    else p.reject(Object.assign(new Error(m.error), { name: m.name }));
   });
   worker.on('error', (e) => failAll(e));
   const exited = new Promise<void>((resolve) => {

@@ -28,7 +28,8 @@ import { compileSearch, indexRowCount, searchStatements, type CompiledPredicate,
 import { CACHE_KIB, configureWriter } from './sqlite-connection.js';
 import { textColumns } from './sql-dialect.js';
 import { checkApplied, commitHooks } from './store-common.js';
-import { inThreadRegistryWriter, workerRegistryWriter, type RegistryBatchWriter } from './sqlite-registry-writer.js';
+import type { RegistryBatchWriter } from './registry-batch.js';
+import { inThreadRegistryWriter, workerRegistryWriter } from './sqlite-registry-writer.js';
 import type {
   AuditEntry,
   BulkRegistryLease,
