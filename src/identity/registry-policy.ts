@@ -1,8 +1,6 @@
-// What the registry's two write paths (one registration per call, identity-registry.ts; bulk import batches,
-// identity-bulk.ts) share: status ranks, flag order, the result of a registration and its audit entry.
-import { sourcePatientId } from '../fhir/federated-patient.js';
-import type { SourceDecision } from './records.js';
-import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult } from './types.js';
+// The registry's ordering rules, shared by its two write paths (one registration per call and bulk import batches,
+// services/identity-registry.ts and services/identity-bulk.ts): status ranks, flag order, candidate order, key sets.
+import type { IdentityFlag, IdentityStatus, MatchResult } from './types.js';
 
 export const STATUS_RANK: Record<IdentityStatus, number> = { PROV: 0, RECUP: 1, VALI: 2, QUAL: 3 };
 const FLAG_ORDER: readonly IdentityFlag[] = ['DPOT', 'DOUA', 'COLP', 'COLV', 'HOMD', 'HOMA', 'DOUT', 'FICT', 'DESA'];
@@ -18,55 +16,3 @@ export const sameKeys = (a: readonly string[], b: readonly string[]): boolean =>
   const y = new Set(b);
   return x.size === y.size && [...x].every((k) => y.has(k));
 };
-
-export interface IdentityContext {
-  /** Authenticated client id (audit actor). */
-  actor: string;
-  requestId?: string;
-}
-
-export type RegistrationDecision = 'auto-linked' | 'review' | 'new' | 'known';
-
-export interface RegistrationResult {
-  federatedId: string;
-  decision: RegistrationDecision;
-  /**
-   * The source's link after this call: `auto` / `new` / `manual` are settled; `review` means an item opened for
-   * this source is still open (the identity is not certain: documents for it wait).
-   */
-  link: SourceDecision;
-  /** Grade and score of the deciding comparison (the link, or the best reviewed candidate). */
-  grade?: MatchGrade;
-  score?: number;
-  /** The first review item opened (best candidate), when any. */
-  reviewId?: string;
-  /** Every review item opened by this registration. */
-  reviewIds?: string[];
-}
-
-/** A new source linked to the one certain match. */
-export const autoLinkedResult = (federatedId: string, best: MatchResult): RegistrationResult => ({
-  federatedId,
-  decision: 'auto-linked',
-  link: 'auto',
-  grade: best.grade,
-  score: best.score,
-});
-
-/** A new source with its own new federated identity: `review` when items were opened (best candidate first). */
-export const separateIdentityResult = (federatedId: string, reviewed: readonly MatchResult[], reviewIds: string[]): RegistrationResult =>
-  reviewed.length > 0
-    ? { federatedId, decision: 'review', link: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds }
-    : { federatedId, decision: 'new', link: 'new' };
-
-/** The audit entry of a registration: ids and grades only, never names, INS or birth dates. */
-export function registrationAudit(ctx: IdentityContext, system: string, localId: string, result: RegistrationResult, note?: string) {
-  return {
-    action: 'identity.register',
-    actor: ctx.actor,
-    entities: [`Patient/${result.federatedId}`, `Patient/${sourcePatientId(system, localId)}`],
-    outcome: 'success' as const,
-    detail: JSON.stringify({ ...result, ...(note ? { note } : {}) }),
-    ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
-  };
-}

@@ -12,18 +12,14 @@ import { blockingKeys } from '../identity/blocking.js';
 import type { CandidateIndex } from '../identity/candidate-index.js';
 import { matchCandidates } from '../identity/match-candidates.js';
 import { matchTraits, normaliseIdentity } from '../identity/normalise.js';
+import { byScore, sameKeys, sortFlags, STATUS_RANK, union } from '../identity/registry-policy.js';
 import {
   autoLinkedResult,
-  byScore,
   registrationAudit,
-  sameKeys,
   separateIdentityResult,
-  sortFlags,
-  STATUS_RANK,
-  union,
   type IdentityContext,
   type RegistrationResult,
-} from '../identity/registry-policy.js';
+} from './identity-registration.js';
 import type { IdentityRules } from '../identity/rules.js';
 import type { SourceIdentity } from '../identity/types.js';
 import { systemUri } from '../fhir/map-common.js';
@@ -100,6 +96,11 @@ export class BulkRegistrar<T> {
     this.degraded = lease === undefined;
   }
 
+  /** Batches are matched here while the previous ones are written by the store's bulk writer. */
+  get pipelined(): boolean {
+    return this.lease !== undefined;
+  }
+
   /** Registers `items` in order, as one transaction; returns once they are planned (committed later, in order). */
   async add(items: readonly BulkItem<T>[]): Promise<void> {
     if (this.finished) throw new Error('bulk registration already finished');
@@ -107,8 +108,9 @@ export class BulkRegistrar<T> {
     if (batch.length === 0) return;
     const lease = this.lease;
     if (this.degraded || !lease) return this.oneByOne(batch);
-    const keys = batch.map((i) => sourceKey(systemUri(i.identity.sourceId.system), i.identity.sourceId.value));
-    const registered = await lease.registeredSources(batch.map((i) => ({ system: systemUri(i.identity.sourceId.system), localId: i.identity.sourceId.value })));
+    const sources = batch.map((i) => ({ system: systemUri(i.identity.sourceId.system), localId: i.identity.sourceId.value }));
+    const keys = sources.map((k) => sourceKey(k.system, k.localId));
+    const registered = await lease.registeredSources(sources);
     const seen = new Set<string>();
     const fresh = keys.every((k, i) => !registered[i] && !this.planned.has(k) && !seen.has(k) && seen.add(k));
     if (!fresh) {

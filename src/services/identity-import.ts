@@ -180,10 +180,9 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
   const progress = (): void => options.onProgress?.({ lines: summary.lines, registered: summary.registered, failed: summary.failed, bytes });
   // Each batch one transaction; a batch the database refuses is replayed one identity at a time, so that only the
   // refused lines fail.
-  const pipelined = options.pipeline !== false && store.bulkRegistryLease !== undefined;
   const bulk = await service.openBulk<number>({
     ctx: options.ctx,
-    pipeline: pipelined,
+    pipeline: options.pipeline !== false,
     onCommitted: (_items, results) => {
       for (const r of results) counts[r.decision]++;
       summary.registered += results.length;
@@ -192,7 +191,7 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
     onFailure: (item, err) => fail({ line: item.tag, message: messageOf(err) }),
     ...(options.onFallback ? { onFallback: options.onFallback } : {}),
   });
-  const batchSize = Math.max(1, Math.trunc(options.batchSize ?? (pipelined ? DEFAULT_BULK_BATCH : DEFAULT_IMPORT_BATCH)));
+  const batchSize = Math.max(1, Math.trunc(options.batchSize ?? (bulk.pipelined ? DEFAULT_BULK_BATCH : DEFAULT_IMPORT_BATCH)));
   const submit = (items: Pending[]): Promise<void> => bulk.add(items.map((i) => ({ identity: i.identity, tag: i.line })));
 
   let batch: Pending[] = [];

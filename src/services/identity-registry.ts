@@ -26,19 +26,15 @@ import { metrics } from '../observability/metrics.js';
 import { federatedPatient, linkToFederated, refersTo, sourcePatientId } from '../fhir/federated-patient.js';
 import { matchTraits, normaliseIdentity } from '../identity/normalise.js';
 import { loadIdentityRules, type IdentityRules } from '../identity/rules.js';
+import { byScore, REVIEW_FLAGS, sortFlags, STATUS_RANK, union } from '../identity/registry-policy.js';
 import {
   autoLinkedResult,
-  byScore,
-  REVIEW_FLAGS,
   registrationAudit,
   separateIdentityResult,
-  sortFlags,
-  STATUS_RANK,
-  union,
   type IdentityContext,
   type RegistrationDecision,
   type RegistrationResult,
-} from '../identity/registry-policy.js';
+} from './identity-registration.js';
 
 export type { IdentityContext, RegistrationDecision, RegistrationResult };
 import type { MatchResult, MatchTraits, NormalisedIdentity, SourceIdentity } from '../identity/types.js';
