@@ -118,6 +118,20 @@ export const outboxConfigSchema = z
     leaseMs: z.number().int().positive().default(60_000),
     pollMs: z.number().int().positive().default(250),
     batch: z.number().int().positive().default(64),
+    /**
+     * Attempts in a row that may end without an outcome (the process died during them) before a message is
+     * quarantined as dead ("attempt did not finish"), so a document that kills its process cannot do so forever.
+     */
+    maxInterruptedAttempts: z.number().int().positive().default(3),
+    /** Documents (PDF, CDA) are built on worker threads with these limits, so content cannot take the gateway down. */
+    rendering: z
+      .object({
+        timeoutMs: z.number().int().positive().default(60_000),
+        maxMemoryMb: z.number().int().min(64).default(512),
+        threads: z.number().int().positive().default(1),
+      })
+      .strict()
+      .default({ timeoutMs: 60_000, maxMemoryMb: 512, threads: 1 }),
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _'), destination).default({}),
     routes: z.array(z.object({ on: z.enum(OUTBOX_EVENTS), destination: z.string() }).strict()).default([]),
   })
@@ -129,6 +143,15 @@ export const outboxConfigSchema = z
       }
     });
   })
-  .default({ dispatcher: true, leaseMs: 60_000, pollMs: 250, batch: 64, destinations: {}, routes: [] });
+  .default({
+    dispatcher: true,
+    leaseMs: 60_000,
+    pollMs: 250,
+    batch: 64,
+    maxInterruptedAttempts: 3,
+    rendering: { timeoutMs: 60_000, maxMemoryMb: 512, threads: 1 },
+    destinations: {},
+    routes: [],
+  });
 
 export type OutboxConfig = z.infer<typeof outboxConfigSchema>;

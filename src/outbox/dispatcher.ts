@@ -31,6 +31,8 @@ export interface DispatcherOptions {
   pollMs?: number;
   /** Most messages claimed at once (default 64). */
   batch?: number;
+  /** Attempts in a row without an outcome before a message is quarantined (default 3; see ClaimOptions). */
+  maxInterrupted?: number;
   logger?: Logger;
   /** After each attempt, for metrics. */
   onAttempt?: (destination: string, outcome: DeliveryOutcome, seconds: number) => void;
@@ -147,6 +149,7 @@ export class Dispatcher {
       leaseMs: this.options.leaseMs ?? 60_000,
       destinations: cap.names,
       perDestination: cap.perDestination,
+      ...(this.options.maxInterrupted !== undefined ? { maxInterrupted: this.options.maxInterrupted } : {}),
     });
     for (const m of messages) this.startDelivery(m);
     return messages.length;

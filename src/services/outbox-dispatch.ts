@@ -6,7 +6,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/repository.js';
 import { dmpConnector, type DocumentConnectorDeps } from '../connectors/dmp/connector.js';
 import { pdsmConnector } from '../connectors/pdsm/connector.js';
-import type { DestinationConfig, OutboxConfig } from '../outbox/config.js';
+import { isDocumentDestination, type DestinationConfig, type OutboxConfig } from '../outbox/config.js';
+import { isolatedDocumentBuilder } from '../documents/isolated-build.js';
 import type { Connector } from '../outbox/connector.js';
 import { Dispatcher, type DestinationSettings } from '../outbox/dispatcher.js';
 import { onEnqueued } from '../outbox/events.js';
@@ -48,12 +49,16 @@ export function startDispatcher(
   config: OutboxConfig,
   options: { logger?: Logger; metrics?: Metrics; documents?: DocumentConnectorDeps } = {},
 ): RunningDispatcher {
+  // Documents are built on worker threads (time and heap limits), unless the caller brings its own builder.
+  const builder = options.documents && !options.documents.builder && Object.values(config.destinations).some(isDocumentDestination) ? isolatedDocumentBuilder(config.rendering) : undefined;
+  const documents = options.documents && builder ? { ...options.documents, builder } : options.documents;
   const dispatcher = new Dispatcher({
     outbox: store.outbox,
-    destinations: destinationsOf(config, options.documents),
+    destinations: destinationsOf(config, documents),
     leaseMs: config.leaseMs,
     pollMs: config.pollMs,
     batch: config.batch,
+    maxInterrupted: config.maxInterruptedAttempts,
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.metrics ? { onAttempt: (d, outcome, s) => options.metrics?.attempt(d, outcome, s) } : {}),
   });
@@ -64,6 +69,7 @@ export function startDispatcher(
     async stop(graceMs) {
       unsubscribe();
       await dispatcher.stop(graceMs);
+      await builder?.close();
     },
   };
 }

@@ -11,7 +11,7 @@ export interface OutboxMessage {
   seq: number;
   /** Configured destination name (`outbox.destinations.<name>`). */
   destination: string;
-  /** Messages with the same key are delivered in insertion order: a later one waits for the earlier. */
+  /** Messages with the same key and destination are delivered in insertion order: a later one waits for the earlier. */
   orderingKey: string;
   /** Passed on to the receiver (XDS uniqueId, Message-ID, Idempotency-Key); unique per destination. */
   idempotencyKey: string;
@@ -19,6 +19,8 @@ export interface OutboxMessage {
   state: OutboxState;
   /** Delivery attempts started (a claim counts as one). */
   attempts: number;
+  /** Attempts in a row that never finished (the process died, or the lease ran out, during them). */
+  interrupted?: number;
   /** When a pending message becomes due. */
   nextAttemptAt: string;
   leaseOwner?: string;
@@ -70,6 +72,19 @@ export interface ClaimOptions {
   exclude?: readonly string[];
   /** At most this many per destination in this claim. */
   perDestination?: Readonly<Record<string, number>>;
+  /**
+   * Attempts in a row that may end without an outcome (the process died during them) before the message is
+   * quarantined: a claim that finds an expired lease for the `maxInterrupted`-th time marks the message dead with
+   * the reason "attempt did not finish" instead of claiming it again. Default 3.
+   */
+  maxInterrupted?: number;
+}
+
+export const DEFAULT_MAX_INTERRUPTED = 3;
+
+/** The reason a quarantined message carries. */
+export function interruptedReason(times: number): string {
+  return `attempt did not finish: ${times} attempt(s) in a row ended without an outcome (the process died or the attempt outlived its lease); quarantined so it cannot take the gateway down again — redrive it once the cause is fixed`;
 }
 
 export interface ListQuery {

@@ -13,6 +13,8 @@ export interface OutboxRow<S extends ColumnStyle> {
   payload: JsonOf<S, unknown>;
   state: OutboxState;
   attempts: number;
+  /** Attempts in a row that never finished (migration 005 / pg 004). */
+  interrupted: number;
   next_attempt_at: string;
   lease_owner: string | null;
   lease_expires_at: string | null;
@@ -45,6 +47,7 @@ export function messageMapper<S extends ColumnStyle>(d: RowDecoder<S>): (r: Outb
     payload: d.json<unknown>(r.payload),
     state: r.state,
     attempts: r.attempts,
+    ...(r.interrupted > 0 ? { interrupted: r.interrupted } : {}),
     nextAttemptAt: r.next_attempt_at,
     ...(r.lease_owner !== null ? { leaseOwner: r.lease_owner } : {}),
     ...(r.lease_expires_at !== null ? { leaseExpiresAt: r.lease_expires_at } : {}),

@@ -4,7 +4,7 @@
 // (lease_expires_at) lets another take it over if its process dies.
 import { randomUUID } from 'node:crypto';
 import type { PgQuery } from './pg-identity-repository.js';
-import type { ClaimOptions, EnqueueInput, ListQuery, OutboxAttempt, OutboxRepository, OutboxState, OutboxWriter } from './outbox-repository.js';
+import { DEFAULT_MAX_INTERRUPTED, interruptedReason, type ClaimOptions, type EnqueueInput, type ListQuery, type OutboxAttempt, type OutboxRepository, type OutboxState, type OutboxWriter } from './outbox-repository.js';
 import { attemptOf, messageMapper, outboxListStatements, storedError, type AttemptRow, type OutboxRow } from './outbox-rows.js';
 import { nativeColumns, numbered } from './sql-dialect.js';
 
@@ -53,11 +53,11 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
           only = `AND o.destination = ANY($${params.length}::text[])`;
         }
         // Due messages — in flight with an expired lease (their process died), then pending and due — that no earlier
-        // message of their key holds up, of destinations neither paused nor excluded; rows another dispatcher is claiming
+        // message of their key at their destination holds up, of destinations neither paused nor excluded; rows another dispatcher is claiming
         // right now are skipped. Two index-ordered reads that stop at the limit: an OR of both states under one ORDER BY
         // would sort the whole backlog at every claim.
         const filters = `NOT EXISTS (
-               SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq AND p.state IN ('pending', 'inflight'))
+               SELECT 1 FROM outbox p WHERE p.destination = o.destination AND p.ordering_key = o.ordering_key AND p.seq < o.seq AND p.state IN ('pending', 'inflight'))
              AND NOT EXISTS (SELECT 1 FROM outbox_destinations d WHERE d.destination = o.destination AND d.paused)
              AND NOT (o.destination = ANY($2::text[]))
              ${only}`;
@@ -74,18 +74,33 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
         const candidates = [...expired, ...due];
         const perDestination = new Map<string, number>();
         const chosen: number[] = [];
+        const maxInterrupted = Math.max(1, o.maxInterrupted ?? DEFAULT_MAX_INTERRUPTED);
         for (const r of candidates) {
           if (chosen.length >= limit) break;
           const n = perDestination.get(r.destination) ?? 0;
           const cap = o.perDestination?.[r.destination];
           if (cap !== undefined && n >= cap) continue;
+          if (r.state === 'inflight' && r.interrupted + 1 >= maxInterrupted) {
+            // An expired lease is an attempt that never finished; past the limit the message is quarantined.
+            const error = interruptedReason(r.interrupted + 1);
+            await tx(
+              `WITH u AS (
+                 UPDATE outbox SET state = 'dead', interrupted = interrupted + 1, last_error = $1, lease_owner = NULL, lease_expires_at = NULL, updated = $2
+                 WHERE seq = $3 RETURNING id, attempts)
+               INSERT INTO outbox_attempts (message_id, attempt, at, outcome, error, duration_ms, owner)
+               SELECT u.id, u.attempts, $2, 'dead', $1, NULL, $4 FROM u`,
+              [error, at, r.seq, o.owner],
+            );
+            continue;
+          }
           perDestination.set(r.destination, n + 1);
           chosen.push(r.seq);
         }
         if (chosen.length === 0) return [];
         const leaseUntil = new Date(Date.parse(at) + o.leaseMs).toISOString();
         const { rows } = await tx<Row>(
-          `UPDATE outbox SET state = 'inflight', attempts = attempts + 1, lease_owner = $1, lease_expires_at = $2, updated = $3
+          `UPDATE outbox SET state = 'inflight', attempts = attempts + 1, lease_owner = $1, lease_expires_at = $2, updated = $3,
+             interrupted = interrupted + (CASE WHEN state = 'inflight' THEN 1 ELSE 0 END)
            WHERE seq = ANY($4::bigint[]) RETURNING *`,
           [o.owner, leaseUntil, at, chosen],
         );
@@ -96,7 +111,7 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
     complete: async (id, owner, durationMs) => {
       const at = now().toISOString();
       return settle(
-        `UPDATE outbox SET state = 'delivered', delivered_at = $1, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated = $1
+        `UPDATE outbox SET state = 'delivered', delivered_at = $1, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, interrupted = 0, updated = $1
          WHERE id = $2 AND state = 'inflight' AND lease_owner = $3 RETURNING attempts`,
         [at, id, owner],
         { messageId: id, at, outcome: 'delivered', ...(durationMs !== undefined ? { durationMs } : {}), owner },
@@ -107,7 +122,7 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
       const dead = f.retryAt === undefined;
       const error = storedError(f.error);
       return settle(
-        `UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_expires_at = NULL, updated = $4
+        `UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_expires_at = NULL, interrupted = 0, updated = $4
          WHERE id = $5 AND state = 'inflight' AND lease_owner = $6 RETURNING attempts`,
         [dead ? 'dead' : 'pending', f.retryAt?.toISOString() ?? at, error, at, id, owner],
         { messageId: id, at, outcome: dead ? 'dead' : 'retry', error, ...(f.durationMs !== undefined ? { durationMs: f.durationMs } : {}), owner },
@@ -141,13 +156,13 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
     },
     redrive: async (id) => {
       const at = now().toISOString();
-      const res = await q(`UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, updated = $1 WHERE id = $2 AND state = 'dead'`, [at, id]);
+      const res = await q(`UPDATE outbox SET state = 'pending', attempts = 0, interrupted = 0, next_attempt_at = $1, updated = $1 WHERE id = $2 AND state = 'dead'`, [at, id]);
       return res.rowCount === 1;
     },
     redriveDead: async (destination) => {
       const at = now().toISOString();
       const res = await q(
-        `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, updated = $1 WHERE state = 'dead'${destination ? ' AND destination = $2' : ''}`,
+        `UPDATE outbox SET state = 'pending', attempts = 0, interrupted = 0, next_attempt_at = $1, updated = $1 WHERE state = 'dead'${destination ? ' AND destination = $2' : ''}`,
         destination ? [at, destination] : [at],
       );
       return res.rowCount ?? 0;

@@ -3,15 +3,17 @@
 // them), so a claim is atomic even with several processes on one file (BEGIN IMMEDIATE takes the write lock).
 import { randomUUID } from 'node:crypto';
 import type { SqlConnection } from './sqlite-identity-repository.js';
-import type {
-  ClaimOptions,
-  EnqueueInput,
-  ListQuery,
-  OutboxAttempt,
-  OutboxMessage,
-  OutboxRepository,
-  OutboxState,
-  OutboxWriter,
+import {
+  DEFAULT_MAX_INTERRUPTED,
+  interruptedReason,
+  type ClaimOptions,
+  type EnqueueInput,
+  type ListQuery,
+  type OutboxAttempt,
+  type OutboxMessage,
+  type OutboxRepository,
+  type OutboxState,
+  type OutboxWriter,
 } from './outbox-repository.js';
 import { attemptOf, messageMapper, outboxListStatements, storedError, type AttemptRow, type OutboxRow } from './outbox-rows.js';
 import { textColumns } from './sql-dialect.js';
@@ -57,9 +59,9 @@ function claim(c: SqlConnection, now: Date, o: ClaimOptions): OutboxMessage[] {
   const paused = new Set((c.prepare('SELECT destination FROM outbox_destinations WHERE paused = 1').all() as { destination: string }[]).map((r) => r.destination));
   const excluded = new Set([...(o.exclude ?? []), ...paused]);
   // Due messages — in flight with an expired lease (their process died), then pending and due — that no earlier
-  // message of their key holds up. Two index-ordered reads that stop at the limit (a UNION with ORDER BY would sort
+  // message of their key at their destination holds up (another destination's backlog never does). Two index-ordered reads that stop at the limit (a UNION with ORDER BY would sort
   // the whole backlog at every claim).
-  const free = `NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq AND p.state IN ('pending', 'inflight'))`;
+  const free = `NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination = o.destination AND p.ordering_key = o.ordering_key AND p.seq < o.seq AND p.state IN ('pending', 'inflight'))`;
   const want = limit * 4 + excluded.size * 4 + 16;
   const expired = c
     .prepare(`SELECT * FROM outbox o WHERE o.state = 'inflight' AND o.lease_expires_at <= ? AND ${free} ORDER BY o.lease_expires_at LIMIT ?`)
@@ -70,9 +72,16 @@ function claim(c: SqlConnection, now: Date, o: ClaimOptions): OutboxMessage[] {
   const candidates = [...expired, ...due];
   const perDestination = new Map<string, number>();
   const leaseUntil = new Date(now.getTime() + o.leaseMs).toISOString();
+  // An expired lease is an attempt that never finished: counted, and past the limit the message is quarantined.
   const take = c.prepare(
-    `UPDATE outbox SET state = 'inflight', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated = ?
+    `UPDATE outbox SET state = 'inflight', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated = ?,
+       interrupted = interrupted + (CASE WHEN state = 'inflight' THEN 1 ELSE 0 END)
      WHERE id = ? AND state = ? RETURNING *`,
+  );
+  const maxInterrupted = Math.max(1, o.maxInterrupted ?? DEFAULT_MAX_INTERRUPTED);
+  const quarantine = c.prepare(
+    `UPDATE outbox SET state = 'dead', interrupted = interrupted + 1, last_error = ?, lease_owner = NULL, lease_expires_at = NULL, updated = ?
+     WHERE id = ? AND state = 'inflight' AND lease_expires_at <= ? RETURNING attempts, interrupted`,
   );
   const out: OutboxMessage[] = [];
   for (const r of candidates) {
@@ -81,6 +90,12 @@ function claim(c: SqlConnection, now: Date, o: ClaimOptions): OutboxMessage[] {
     const n = perDestination.get(r.destination) ?? 0;
     const cap = o.perDestination?.[r.destination];
     if (cap !== undefined && n >= cap) continue;
+    if (r.state === 'inflight' && r.interrupted + 1 >= maxInterrupted) {
+      const error = interruptedReason(r.interrupted + 1);
+      const q = quarantine.get(error, at, r.id, at) as { attempts: number; interrupted: number } | undefined;
+      if (q) recordAttempt(c, { messageId: r.id, attempt: q.attempts, at, outcome: 'dead', error, owner: o.owner });
+      continue;
+    }
     const claimed = take.get(o.owner, leaseUntil, at, r.id, r.state) as Row | undefined;
     if (!claimed) continue;
     perDestination.set(r.destination, n + 1);
@@ -93,7 +108,7 @@ function complete(c: SqlConnection, now: Date, id: string, owner: string, durati
   const at = now.toISOString();
   const row = c
     .prepare(
-      `UPDATE outbox SET state = 'delivered', delivered_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated = ?
+      `UPDATE outbox SET state = 'delivered', delivered_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, interrupted = 0, updated = ?
        WHERE id = ? AND state = 'inflight' AND lease_owner = ? RETURNING attempts`,
     )
     .get(at, at, id, owner) as { attempts: number } | undefined;
@@ -107,7 +122,7 @@ function fail(c: SqlConnection, now: Date, id: string, owner: string, f: { error
   const dead = f.retryAt === undefined;
   const row = c
     .prepare(
-      `UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL, updated = ?
+      `UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_expires_at = NULL, interrupted = 0, updated = ?
        WHERE id = ? AND state = 'inflight' AND lease_owner = ? RETURNING attempts`,
     )
     .get(dead ? 'dead' : 'pending', (f.retryAt ?? now).toISOString(), storedError(f.error), at, id, owner) as { attempts: number } | undefined;
@@ -151,13 +166,13 @@ function list(c: SqlConnection, q: ListQuery): { items: OutboxMessage[]; total: 
 function redrive(c: SqlConnection, now: Date, id: string): boolean {
   const at = now.toISOString();
   return (
-    c.prepare(`UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, updated = ? WHERE id = ? AND state = 'dead'`).run(at, at, id).changes === 1
+    c.prepare(`UPDATE outbox SET state = 'pending', attempts = 0, interrupted = 0, next_attempt_at = ?, updated = ? WHERE id = ? AND state = 'dead'`).run(at, at, id).changes === 1
   );
 }
 
 function redriveDead(c: SqlConnection, now: Date, destination?: string): number {
   const at = now.toISOString();
-  const sql = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, updated = ? WHERE state = 'dead'${destination ? ' AND destination = ?' : ''}`;
+  const sql = `UPDATE outbox SET state = 'pending', attempts = 0, interrupted = 0, next_attempt_at = ?, updated = ? WHERE state = 'dead'${destination ? ' AND destination = ?' : ''}`;
   return c.prepare(sql).run(...[at, at, ...(destination ? [destination] : [])]).changes;
 }
 

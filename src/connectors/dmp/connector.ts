@@ -3,24 +3,45 @@
 // (no answer, 5xx, busy registry), or dead with the RegistryError codes as the reason.
 import { v5 as uuidv5 } from 'uuid';
 import { documentRequestOf } from '../../documents/message.js';
-import { buildDocument } from '../../documents/pipeline.js';
+import { buildDocument, type BuiltDocument } from '../../documents/pipeline.js';
+import { DocumentBuilderUnavailable, type DocumentBuilder } from '../../documents/isolated-build.js';
 import type { DocumentSettings } from '../../documents/settings.js';
 import { DeliveryError, type Connector } from '../../outbox/connector.js';
 import type { DmpDestinationConfig } from '../../outbox/config.js';
 import type { OutboxMessage } from '../../store/outbox-repository.js';
-import { sendIti41 } from './client.js';
+import { queryIti18FindDocuments, sendIti41 } from './client.js';
+import { AVAILABILITY_STATUS } from './xds-constants.js';
 import { buildIti41Request } from './iti41.js';
 import { loadOrganisationCredentials, type OrganisationCredentials } from './tls.js';
 import type { Iti41Vihf } from './iti41.js';
-import type { DocumentHeader } from '../../documents/model.js';
+import type { DocumentHeader, DocumentRequest, XdsSubmission } from '../../documents/model.js';
 
 /** What every document destination needs besides its own settings. */
 export interface DocumentConnectorDeps {
   settings: DocumentSettings;
   /** XDS SubmissionSet sourceId (`documents.sourceId`). */
   sourceId: string;
-  /** Clock of the signatures (VIHF, submission set); default: the system clock. */
+  /** Clock of the VIHF; default: the system clock. (The submission set is signed at the document's time.) */
   now?: () => Date;
+  /** Builds documents where their content cannot take the gateway down (a worker pool); default: in this thread. */
+  builder?: DocumentBuilder;
+}
+
+/**
+ * Builds the document a message describes. Only what the message fixed at enqueue time goes in (its request, the
+ * document's time), so every attempt builds the same bytes. A failure of the builder itself is transient; a
+ * document that cannot be built, or that blows the builder's limits, will fail the same way again.
+ */
+export async function buildMessageDocument(message: OutboxMessage, deps: DocumentConnectorDeps): Promise<{ request: DocumentRequest; built: BuiltDocument }> {
+  try {
+    const request = documentRequestOf(message.payload);
+    const options = { sourceId: deps.sourceId };
+    const built = deps.builder ? await deps.builder.build(request, deps.settings, options) : await buildDocument(request, deps.settings, options);
+    return { request, built };
+  } catch (err) {
+    const transient = err instanceof DocumentBuilderUnavailable;
+    throw new DeliveryError(`document cannot be built: ${(err as Error).message}`, transient);
+  }
 }
 
 /** Namespace of the WS-Addressing MessageIDs (one per message attempt). */
@@ -57,13 +78,7 @@ export function dmpConnector(d: DmpDestinationConfig, deps: DocumentConnectorDep
   const now = deps.now ?? (() => new Date());
   return {
     async deliver(message: OutboxMessage, { signal }) {
-      let built;
-      try {
-        built = await buildDocument(documentRequestOf(message.payload), deps.settings, { sourceId: deps.sourceId });
-      } catch (err) {
-        // The same payload will never render differently: no point retrying.
-        throw new DeliveryError(`document cannot be built: ${(err as Error).message}`, false);
-      }
+      const { request: docRequest, built } = await buildMessageDocument(message, deps);
       let creds: OrganisationCredentials;
       try {
         creds = await credentials();
@@ -75,6 +90,9 @@ export function dmpConnector(d: DmpDestinationConfig, deps: DocumentConnectorDep
         encoding: d.encoding,
         messageId: uuidv5(`${message.id}:${message.attempts}`, MESSAGE_ID_NAMESPACE),
         now: now(),
+        // Fixed at enqueue: with RSA PKCS#1 v1.5 the signature document is then the same bytes on every attempt, so
+        // the registry sees an identical re-send after a crash, not a different document under our uniqueId.
+        signingTime: new Date(docRequest.effectiveTime),
         algorithm: d.signatureAlgorithm,
       });
       const outcome = await sendIti41(request, {
@@ -84,7 +102,48 @@ export function dmpConnector(d: DmpDestinationConfig, deps: DocumentConnectorDep
         signal,
       });
       if (outcome.disposition === 'success' || outcome.disposition === 'already-registered') return;
+      if (outcome.errors.some((e) => e.errorCode === NON_IDENTICAL_HASH)) {
+        // Our uniqueId, registered with another hash: an earlier attempt may have got through before the gateway
+        // could record it (and, before retries were byte-identical, been signed differently). Ask the registry.
+        const check = await registeredAsSent(built.submission, creds, vihfOf(d, built.header), { url: registryUrlOf(d), timeoutMs: d.timeoutMs, signal, algorithm: d.signatureAlgorithm });
+        if (check === true) return;
+        if (check !== false) throw new DeliveryError(`${outcome.reason ?? 'XDSNonIdenticalHash'}; checking the registry (ITI-18) failed: ${check.reason}`, true);
+      }
       throw new DeliveryError(outcome.reason ?? `registry status ${outcome.status}`, outcome.disposition === 'transient');
     },
   };
+}
+
+const NON_IDENTICAL_HASH = 'XDSNonIdenticalHash';
+
+/** The registry (ITI-18) endpoint: configured, or the repository's URL with `repository` replaced by `registry`. */
+export function registryUrlOf(d: DmpDestinationConfig): string {
+  return d.registryUrl ?? d.url.replace(/repository(?=[^/]*$)/, 'registry');
+}
+
+/**
+ * Whether the registry holds every clinical document of `submission` under its uniqueId with the very hash we send
+ * (then the document is at the DMP and the message is delivered; the signature entry of an earlier attempt may
+ * differ, it proves nothing about the document). `false`: a document is missing or differs; `{ reason }`: the
+ * query failed.
+ */
+export async function registeredAsSent(
+  submission: XdsSubmission,
+  signing: OrganisationCredentials,
+  vihf: Iti41Vihf,
+  call: { url: string; timeoutMs: number; signal: AbortSignal; algorithm: DmpDestinationConfig['signatureAlgorithm'] },
+): Promise<boolean | { reason: string }> {
+  const found = await queryIti18FindDocuments(submission.submissionSet.patientId, {
+    url: call.url,
+    credentials: signing,
+    timeoutMs: call.timeoutMs,
+    signal: call.signal,
+    signing,
+    algorithm: call.algorithm,
+    vihf,
+    statuses: [AVAILABILITY_STATUS.approved, AVAILABILITY_STATUS.deprecated],
+  });
+  if (found.status !== 'Success') return { reason: found.reason ?? `registry status ${found.status}` };
+  const registered = new Map(found.documents.map((f) => [f.uniqueId, f.hash?.toLowerCase()]));
+  return submission.documents.every((doc) => registered.get(doc.entry.uniqueId) === doc.entry.hash.toLowerCase());
 }

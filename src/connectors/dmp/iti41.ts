@@ -20,8 +20,10 @@ export interface Iti41Options {
   encoding: Iti41Encoding;
   /** WS-Addressing MessageID (`urn:uuid:…`, or a bare UUID). */
   messageId: string;
-  /** Signing time of the VIHF and of the submission set. */
+  /** Signing time of the VIHF (and of the submission set unless `signingTime` is given). */
   now: Date;
+  /** Signing time of the submission set (XAdES): a value fixed with the document keeps a re-send byte-identical. */
+  signingTime?: Date;
   /** Default rsa-sha256, for both signatures. */
   algorithm?: SignatureAlgorithm;
   /**
@@ -58,7 +60,7 @@ export function buildIti41Request(sub: XdsSubmission, signing: SigningCredential
   const messageId = messageIdUrn(options.messageId);
   const signature = signSubmissionSet(sub, signing, {
     uniqueId: options.signatureUniqueId ?? `${sub.submissionSet.uniqueId}.1`,
-    signingTime: options.now,
+    signingTime: options.signingTime ?? options.now,
     algorithm,
   });
   // The assertion ID is derived from the message id, so the same inputs give the same request bytes.

@@ -5,13 +5,11 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import { documentRequestOf } from '../../documents/message.js';
-import { buildDocument } from '../../documents/pipeline.js';
 import { issuesText } from '../../fhir/outcome.js';
 import { DeliveryError, isTransientStatus, type Connector } from '../../outbox/connector.js';
 import type { PdsmDestinationConfig } from '../../outbox/config.js';
 import type { OutboxMessage } from '../../store/outbox-repository.js';
-import { credentialsLoader, type DocumentConnectorDeps } from '../dmp/connector.js';
+import { buildMessageDocument, credentialsLoader, type DocumentConnectorDeps } from '../dmp/connector.js';
 import { provideDocumentBundle } from './bundle.js';
 
 interface Answer {
@@ -63,10 +61,9 @@ export function pdsmConnector(d: PdsmDestinationConfig, deps: DocumentConnectorD
   const url = new URL(d.url);
   return {
     async deliver(message: OutboxMessage, { signal }) {
+      const { request: req, built } = await buildMessageDocument(message, deps);
       let bundle;
       try {
-        const req = documentRequestOf(message.payload);
-        const built = await buildDocument(req, deps.settings, { sourceId: deps.sourceId });
         const replaced = new Map(built.submission.replacements.map((r) => [r.replacedEntryUuid, `urn:oid:${req.ids.replaces ?? ''}`]));
         bundle = provideDocumentBundle(built.submission, replaced);
       } catch (err) {

@@ -2,6 +2,7 @@
 import { migration as m001 } from './001_initial.js';
 import { migration as m002 } from './002_identity.js';
 import { migration as m003 } from './003_outbox.js';
+import { migration as m004 } from './004_outbox_per_destination.js';
 import type { Migration } from '../migration.js';
 
-export const pgMigrations: readonly Migration[] = [m001, m002, m003];
+export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004];

@@ -1,0 +1,13 @@
+// Outbox, second step (as SQLite migration 005): ordering per key and destination; attempts that never finished
+// (the process died during them) are counted, so a message that keeps killing its process is quarantined.
+import type { Migration } from '../migration.js';
+
+export const migration: Migration = {
+  version: 4,
+  name: 'outbox_per_destination',
+  sql: `
+ALTER TABLE outbox ADD COLUMN interrupted integer NOT NULL DEFAULT 0;
+DROP INDEX outbox_key;
+CREATE INDEX outbox_key ON outbox (destination, ordering_key, seq) WHERE state IN ('pending', 'inflight');
+`,
+};
