@@ -391,6 +391,63 @@ export function storeContract(name: string, open: OpenStore): void {
       });
     });
 
+    describe('outbox (issue 13)', () => {
+      it('orders per key and destination: one destination held up does not hold up another', async () => {
+        await store.transaction(async (tx) => {
+          await tx.outbox.enqueue({ destination: 'hook', orderingKey: 'Patient/1', idempotencyKey: 'h1', payload: 1 });
+          await tx.outbox.enqueue({ destination: 'hook', orderingKey: 'Patient/1', idempotencyKey: 'h2', payload: 2 });
+          await tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'Patient/1', idempotencyKey: 'd1', payload: 3 });
+          await tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'Patient/1', idempotencyKey: 'd2', payload: 4 });
+        });
+        // The webhook is down: h1 waits for its retry, and h2 behind it. The DMP's messages of the same patient go on.
+        const [h1] = await store.outbox.claim({ owner: 'w', limit: 1, leaseMs: 1000, destinations: ['hook'] });
+        expect(h1.idempotencyKey).toBe('h1');
+        expect(await store.outbox.fail(h1.id, 'w', { error: 'down', retryAt: new Date('2030-01-01T00:00:00Z') })).toBe(true);
+        const keys: string[] = [];
+        for (let i = 0; i < 4; i++) {
+          const got = await store.outbox.claim({ owner: 'w', limit: 10, leaseMs: 1000 });
+          for (const m of got) {
+            keys.push(m.idempotencyKey);
+            await store.outbox.complete(m.id, 'w');
+          }
+        }
+        expect(keys).toEqual(['d1', 'd2']);
+        // Within one destination the order still holds: h2 waits for h1.
+        expect((await store.outbox.list({ destination: 'hook', state: 'pending', limit: 10, offset: 0 })).total).toBe(2);
+      });
+
+      it('counts attempts that never finished and quarantines the message at the limit, with its reason', async () => {
+        await store.transaction(async (tx) => {
+          await tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'Patient/1', idempotencyKey: 'poison', payload: 1 });
+          await tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'Patient/1', idempotencyKey: 'next', payload: 2 });
+          await tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'Patient/2', idempotencyKey: 'other', payload: 3 });
+        });
+        const claimPoison = async (owner: string) => (await store.outbox.claim({ owner, limit: 10, leaseMs: 1000, maxInterrupted: 3 })).filter((m) => m.idempotencyKey === 'poison');
+        let [poison] = await claimPoison('p1');
+        const other = (await store.outbox.list({ state: 'inflight', limit: 10, offset: 0 })).items.find((m) => m.idempotencyKey === 'other')!;
+        await store.outbox.complete(other.id, 'p1');
+        // The process dies during the attempt, twice: each expired lease is counted, the message claimed again.
+        for (const [i, owner] of ['p2', 'p3'].entries()) {
+          clock.set(new Date(Date.parse(poison.leaseExpiresAt as string) + 1).toISOString());
+          [poison] = await claimPoison(owner);
+          expect(poison).toMatchObject({ attempts: i + 2, interrupted: i + 1 });
+        }
+        // The third attempt never finishes either: quarantined, not claimed again, and the key moves on.
+        clock.set(new Date(Date.parse(poison.leaseExpiresAt as string) + 1).toISOString());
+        expect(await store.outbox.claim({ owner: 'p4', limit: 10, leaseMs: 1000, maxInterrupted: 3 })).toEqual([]);
+        const after = await store.outbox.claim({ owner: 'p4', limit: 10, leaseMs: 1000, maxInterrupted: 3 });
+        expect(after.map((m) => m.idempotencyKey)).toEqual(['next']);
+        const dead = await store.outbox.get(poison.id);
+        expect(dead).toMatchObject({ state: 'dead', interrupted: 3 });
+        expect(dead?.lastError).toMatch(/^attempt did not finish/);
+        expect((await store.outbox.attempts(poison.id)).map((a) => [a.outcome, a.error?.slice(0, 24)])).toEqual([['dead', 'attempt did not finish: ']]);
+        // A finished attempt resets the count; a redrive too.
+        expect(await store.outbox.redrive(poison.id)).toBe(true);
+        expect(await store.outbox.get(poison.id)).toMatchObject({ state: 'pending', attempts: 0 });
+        expect((await store.outbox.get(poison.id))?.interrupted).toBeUndefined();
+      });
+    });
+
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
