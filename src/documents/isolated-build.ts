@@ -69,13 +69,32 @@ export function isolatedDocumentBuilder(limits: Partial<IsolationLimits> = {}): 
   const pool = new Piscina<BuildTask, BuildReply>({
     filename,
     execArgv,
-    minThreads: 0,
+    // Started at once and kept (idle threads do not hold the process open), so a document's time is not a thread's start.
+    minThreads: Math.max(1, l.threads),
     maxThreads: Math.max(1, l.threads),
     idleTimeout: 30_000,
     resourceLimits: { maxOldGenerationSizeMb: l.maxMemoryMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(l.maxMemoryMb / 8))), stackSizeMb: 4 },
   });
+  // Tasks are admitted one per thread, so a document's time limit runs while it is being built, never while it
+  // waits behind another (a poison document must not make the ones queued after it time out too).
+  const threads = Math.max(1, l.threads);
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const admit = (): Promise<void> => {
+    if (running < threads) {
+      running++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => waiting.push(resolve)); // the slot passes from the task that leaves
+  };
+  const leave = (): void => {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  };
   return {
     async build(request, settings, options) {
+      await admit();
       const signal = AbortSignal.timeout(l.timeoutMs);
       let reply: BuildReply;
       try {
@@ -85,6 +104,8 @@ export function isolatedDocumentBuilder(limits: Partial<IsolationLimits> = {}): 
         const code = (err as { code?: string }).code;
         if (code === 'ERR_WORKER_OUT_OF_MEMORY') throw new DocumentBuildLimitError(`building the document needed more than ${l.maxMemoryMb} MiB (its thread was stopped)`);
         throw new DocumentBuilderUnavailable(`document builder: ${(err as Error).message}`);
+      } finally {
+        leave();
       }
       if (!reply.ok) throw new Error(reply.error);
       return revive(reply.built);
