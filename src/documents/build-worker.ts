@@ -11,10 +11,16 @@ export interface BuildTask {
   options: BuildOptions;
 }
 
+/** Sent once a thread is started: answered when its modules are loaded, so no document's time limit pays for that. */
+export interface WarmUpTask {
+  warmUp: true;
+}
+
 /** A build error crosses the thread as a plain value: the main thread tells it from a crash of the worker. */
 export type BuildReply = { ok: true; built: BuiltDocument } | { ok: false; error: string };
 
-export default async function build(task: BuildTask): Promise<BuildReply> {
+export default async function build(task: BuildTask | WarmUpTask): Promise<BuildReply | 'ready'> {
+  if ('warmUp' in task) return 'ready';
   try {
     return { ok: true, built: await buildDocument(task.request, task.settings, task.options) };
   } catch (err) {

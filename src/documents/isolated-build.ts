@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import type { BuildReply, BuildTask } from './build-worker.js';
+import type { BuildReply, BuildTask, WarmUpTask } from './build-worker.js';
 import type { DocumentRequest } from './model.js';
 import type { BuildOptions, BuiltDocument } from './pipeline.js';
 import type { DocumentSettings } from './settings.js';
@@ -66,7 +66,7 @@ function revive(built: BuiltDocument): BuiltDocument {
 export function isolatedDocumentBuilder(limits: Partial<IsolationLimits> = {}): DocumentBuilder {
   const l = { ...DEFAULT_ISOLATION, ...limits };
   const { filename, execArgv } = workerModule();
-  const pool = new Piscina<BuildTask, BuildReply>({
+  const pool = new Piscina<BuildTask | WarmUpTask, BuildReply | 'ready'>({
     filename,
     execArgv,
     // Started at once and kept (idle threads do not hold the process open), so a document's time is not a thread's start.
@@ -92,21 +92,28 @@ export function isolatedDocumentBuilder(limits: Partial<IsolationLimits> = {}): 
     if (next) next();
     else running--;
   };
+  // A thread loads its modules (pdfkit, fonts, the mapping) before its first document: wait for that outside the
+  // time limit, at start and after a thread was stopped (its replacement starts afresh).
+  const warmUp = (): Promise<unknown> => pool.run({ warmUp: true }).catch(() => undefined);
+  let ready = warmUp();
   return {
     async build(request, settings, options) {
       await admit();
+      let reply: BuildReply | 'ready';
+      await ready;
       const signal = AbortSignal.timeout(l.timeoutMs);
-      let reply: BuildReply;
       try {
         reply = await pool.run({ request, settings, options }, { signal });
       } catch (err) {
-        if (signal.aborted) throw new DocumentBuildLimitError(`building the document took longer than ${l.timeoutMs} ms (its thread was stopped)`);
         const code = (err as { code?: string }).code;
+        if (signal.aborted || code === 'ERR_WORKER_OUT_OF_MEMORY') ready = warmUp();
+        if (signal.aborted) throw new DocumentBuildLimitError(`building the document took longer than ${l.timeoutMs} ms (its thread was stopped)`);
         if (code === 'ERR_WORKER_OUT_OF_MEMORY') throw new DocumentBuildLimitError(`building the document needed more than ${l.maxMemoryMb} MiB (its thread was stopped)`);
         throw new DocumentBuilderUnavailable(`document builder: ${(err as Error).message}`);
       } finally {
         leave();
       }
+      if (reply === 'ready') throw new DocumentBuilderUnavailable('document builder: no document in the answer');
       if (!reply.ok) throw new Error(reply.error);
       return revive(reply.built);
     },
