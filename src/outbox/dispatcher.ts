@@ -84,6 +84,23 @@ export class Dispatcher {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    // Heartbeat: the leases of deliveries still running are extended every third of a lease, so only a dead
+    // process's messages are taken over (and counted as attempts that did not finish).
+    const leaseMs = this.options.leaseMs ?? 60_000;
+    this.heartbeat = setInterval(() => void this.renewLeases(leaseMs), Math.max(50, Math.floor(leaseMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  private async renewLeases(leaseMs: number): Promise<void> {
+    const ids = [...this.inFlight.keys()];
+    if (ids.length === 0) return;
+    try {
+      await this.options.outbox.renew(ids, this.owner, leaseMs);
+    } catch (err) {
+      this.options.logger?.warn({ err }, 'outbox: could not renew leases (they will expire if this goes on)');
+    }
   }
 
   /** Something was enqueued (after its commit): look now instead of at the next poll. */
@@ -107,6 +124,7 @@ export class Dispatcher {
       for (const f of this.inFlight.values()) f.abort.abort(new Error('dispatcher stopping'));
       await all;
     }
+    clearInterval(this.heartbeat);
     this.running = false;
   }
 

@@ -108,6 +108,11 @@ export interface OutboxRepository {
   fail(id: string, owner: string, failure: { error: string; retryAt?: Date; durationMs?: number }): Promise<boolean>;
   /** Back to pending, due now, the attempt not counted (shutdown before delivery). */
   release(id: string, owner: string): Promise<boolean>;
+  /**
+   * Extends the leases `owner` still holds on these messages to now + `leaseMs` (a live process's heartbeat, so an
+   * attempt that takes long is not taken for one whose process died); returns the ids still held.
+   */
+  renew(ids: readonly string[], owner: string, leaseMs: number): Promise<string[]>;
   get(id: string): Promise<OutboxMessage | undefined>;
   attempts(id: string): Promise<OutboxAttempt[]>;
   list(query: ListQuery): Promise<{ items: OutboxMessage[]; total: number }>;

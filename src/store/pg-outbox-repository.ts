@@ -140,6 +140,15 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
         1,
       );
     },
+    renew: async (ids, owner, leaseMs) => {
+      if (ids.length === 0) return [];
+      const at = now();
+      const { rows } = await q<{ id: string }>(
+        `UPDATE outbox SET lease_expires_at = $1, updated = $2 WHERE id = ANY($3::text[]) AND state = 'inflight' AND lease_owner = $4 RETURNING id`,
+        [new Date(at.getTime() + leaseMs).toISOString(), at.toISOString(), [...ids], owner],
+      );
+      return rows.map((r) => r.id);
+    },
     get: async (id) => {
       const { rows } = await q<Row>('SELECT * FROM outbox WHERE id = $1', [id]);
       return rows[0] && messageOf(rows[0]);

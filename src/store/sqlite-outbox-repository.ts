@@ -152,6 +152,15 @@ function release(c: SqlConnection, now: Date, id: string, owner: string): boolea
   return true;
 }
 
+function renew(c: SqlConnection, now: Date, ids: readonly string[], owner: string, leaseMs: number): string[] {
+  const at = now.toISOString();
+  const until = new Date(now.getTime() + leaseMs).toISOString();
+  const stmt = c.prepare(`UPDATE outbox SET lease_expires_at = ?, updated = ? WHERE id = ? AND state = 'inflight' AND lease_owner = ? RETURNING id`);
+  const held: string[] = [];
+  for (const id of ids) if (stmt.get(until, at, id, owner)) held.push(id);
+  return held;
+}
+
 function attempts(c: SqlConnection, id: string): OutboxAttempt[] {
   return (c.prepare('SELECT * FROM outbox_attempts WHERE message_id = ? ORDER BY rowid').all(id) as AttemptRow[]).map(attemptOf);
 }
@@ -207,6 +216,7 @@ export function sqliteOutboxRepository(run: OutboxRunners, now: () => Date): Out
     complete: (id, owner, ms) => run.write((c) => complete(c, now(), id, owner, ms)),
     fail: (id, owner, f) => run.write((c) => fail(c, now(), id, owner, f)),
     release: (id, owner) => run.write((c) => release(c, now(), id, owner)),
+    renew: (ids, owner, leaseMs) => (ids.length === 0 ? Promise.resolve([]) : run.write((c) => renew(c, now(), ids, owner, leaseMs))),
     get: async (id) => {
       const row = await run.read((c) => getRow(c, id));
       return row && messageOf(row);

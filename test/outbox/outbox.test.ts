@@ -146,6 +146,29 @@ describe('Dispatcher against a real HTTP receiver', () => {
     }
   });
 
+  it('a delivery slower than the lease keeps its lease (heartbeat): a second dispatcher never takes it over', async () => {
+    receiver.delayMs = 900; // three leases long
+    await enqueue(4, (i) => `slow${i}`);
+    const dispatchers = ['a', 'b'].map((owner) => {
+      const d = new Dispatcher({
+        outbox: store.outbox,
+        owner,
+        destinations: { sink: { connector: httpConnector({ url: receiver.url, timeoutMs: 5000 }), concurrency: 4 } },
+        pollMs: 10,
+        leaseMs: 300,
+      });
+      d.start();
+      return d;
+    });
+    try {
+      await waitFor(async () => (await delivered()) === 4, 20_000, '4 slow deliveries');
+    } finally {
+      await Promise.all(dispatchers.map((d) => d.stop(1000)));
+    }
+    expect([...receiver.hits.values()]).toEqual([1, 1, 1, 1]);
+    for (const m of (await store.outbox.list({ limit: 10, offset: 0 })).items) expect(m).toMatchObject({ attempts: 1 });
+  });
+
   it('outage: retries with backoff until the receiver is back, nothing dead, attempts recorded', async () => {
     receiver.down = true;
     await enqueue(20);

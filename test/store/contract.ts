@@ -416,6 +416,19 @@ export function storeContract(name: string, open: OpenStore): void {
         expect((await store.outbox.list({ destination: 'hook', state: 'pending', limit: 10, offset: 0 })).total).toBe(2);
       });
 
+      it('a live process renews its leases: the message is not taken over, another owner cannot renew it', async () => {
+        await store.transaction((tx) => tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'Patient/1', idempotencyKey: 'slow', payload: 1 }));
+        const [m] = await store.outbox.claim({ owner: 'alive', limit: 1, leaseMs: 1000 });
+        clock.set(new Date(Date.parse(m.leaseExpiresAt as string) - 100).toISOString());
+        expect(await store.outbox.renew([m.id, 'no-such-id'], 'alive', 1000)).toEqual([m.id]);
+        expect(await store.outbox.renew([m.id], 'someone-else', 1000)).toEqual([]);
+        clock.set(new Date(Date.parse(m.leaseExpiresAt as string) + 500).toISOString()); // past the first lease
+        expect(await store.outbox.claim({ owner: 'other', limit: 1, leaseMs: 1000 })).toEqual([]);
+        expect(await store.outbox.complete(m.id, 'alive')).toBe(true);
+        expect(await store.outbox.get(m.id)).toMatchObject({ state: 'delivered', attempts: 1 });
+        expect(await store.outbox.renew([], 'alive', 1000)).toEqual([]);
+      });
+
       it('counts attempts that never finished and quarantines the message at the limit, with its reason', async () => {
         await store.transaction(async (tx) => {
           await tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'Patient/1', idempotencyKey: 'poison', payload: 1 });

@@ -133,9 +133,8 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunResult> {
       ...(o.databaseUrl ? [`databaseUrl: "${o.databaseUrl}"`] : []),
       'log: { level: warn }',
       'outbox:',
-      // Long enough for an attempt that waits for the render thread behind a poison document (5 s) plus its own
-      // build on a loaded machine; short enough that a killed process's messages come back within the run.
-      '  leaseMs: 12000',
+      // Short, so a killed process's messages come back quickly; a live process renews its leases (heartbeat).
+      '  leaseMs: 4000',
       '  pollMs: 20',
       '  maxInterruptedAttempts: 6',
       '  rendering: { timeoutMs: 5000, maxMemoryMb: 384 }',
