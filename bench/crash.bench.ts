@@ -23,7 +23,10 @@ function report(label: string, r: CrashRunResult, baseline?: CrashRunResult): vo
       `${r.dead} dead (${r.falseDead.length} false), webhook duplicates ${r.webhookDuplicates}, DMP ${r.dmpDocuments} documents (${r.dmpDuplicates} duplicates), ` +
       `${r.seconds.toFixed(1)} s${baseline ? `   (no kill: ${baseline.seconds.toFixed(1)} s)` : ''} ${sound ? 'OK' : 'NOT SOUND'}`,
   );
-  if (!sound) process.exitCode = 1;
+  if (!sound) {
+    process.exitCode = 1;
+    for (const m of [...r.falseDead, ...r.poisonNotQuarantined, ...r.unsettled]) console.log(`  ${m.destination} ${m.idempotencyKey} ${m.state}: ${m.lastError ?? ''}`);
+  }
 }
 
 async function pgDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {

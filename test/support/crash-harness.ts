@@ -200,15 +200,24 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunResult> {
     })();
     posting.catch(() => undefined); // awaited below, after the kills
 
-    // Kills at random moments while documents arrive and deliveries go on: a random process each time, restarted at once.
+    // Kills at random moments while documents arrive and deliveries go on: a random process each time, restarted at
+    // once. Each kill waits until something settled since the previous restart: a gateway that is killed before it
+    // can finish anything is an outage, not a crash test (and would rightly quarantine what it keeps dying on).
+    const settledCount = async (): Promise<number> => (await all()).filter((m) => m.state === 'delivered' || m.state === 'dead').length;
+    let settledAtRestart = 0;
     for (let k = 0; k < o.kills; k++) {
       await new Promise((r) => setTimeout(r, 300 + Math.floor(rnd() * 2500)));
+      const until = Date.now() + 60_000;
+      while ((await settledCount()) <= settledAtRestart && Date.now() < until && (await all()).some((m) => m.state !== 'delivered' && m.state !== 'dead')) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
       const g = gateways[Math.floor(rnd() * gateways.length)];
       g.child?.kill('SIGKILL');
       await g.exited;
-      const settled = (await all()).filter((m) => m.state === 'delivered' || m.state === 'dead').length;
+      const settled = await settledCount();
       log(`kill ${k + 1}/${o.kills}: port ${g.port}, ${settled} messages settled so far`);
       await start(g);
+      settledAtRestart = await settledCount();
     }
     await posting;
 
