@@ -43,10 +43,36 @@ const METHODS: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'DELETE'];
 /** FHIR processing order inside a transaction. */
 const ORDER: Record<HttpMethod, number> = { DELETE: 0, POST: 1, PUT: 2, GET: 3 };
 
-function planEntry(entry: BundleEntry, index: number, fhirBase: string): EntryPlan {
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `Bundle.entry`, checked to be an array (absent: none). */
+function entriesOf(bundle: Bundle): unknown[] {
+  const entry: unknown = bundle.entry;
+  if (entry === undefined) return [];
+  if (!Array.isArray(entry)) throw invalid(`Bundle.entry must be an array of entries, not ${entry === null ? 'null' : typeof entry}`, 'Bundle.entry');
+  return entry;
+}
+
+/** The JSON types of an entry's fields (what the profile validator would check, before anything reads them). */
+function assertEntryShape(entry: unknown, at: string): asserts entry is BundleEntry {
+  if (!isObject(entry)) throw invalid(`Each entry must be an object, not ${jsonKind(entry)}`, at);
+  const { request, fullUrl } = entry;
+  if (fullUrl !== undefined && typeof fullUrl !== 'string') throw invalid(`fullUrl must be a string, not ${jsonKind(fullUrl)}`, `${at}.fullUrl`);
+  if (request === undefined) throw invalid('Each entry of a transaction or batch needs a request', `${at}.request`);
+  if (!isObject(request)) throw invalid(`request must be an object {method, url}, not ${jsonKind(request)}`, `${at}.request`);
+  for (const field of ['method', 'url', 'ifMatch', 'ifNoneExist', 'ifNoneMatch', 'ifModifiedSince']) {
+    const v = request[field];
+    if (v !== undefined && typeof v !== 'string') throw invalid(`request.${field} must be a string, not ${jsonKind(v)}`, `${at}.request.${field}`);
+  }
+}
+
+const jsonKind = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+
+function planEntry(raw: unknown, index: number, fhirBase: string): EntryPlan {
   const at = `Bundle.entry[${index}]`;
-  const request = entry.request;
-  if (!request) throw invalid('Each entry of a transaction or batch needs a request', `${at}.request`);
+  assertEntryShape(raw, at);
+  const entry = raw;
+  const request = entry.request as NonNullable<BundleEntry['request']>;
   const method = request.method as HttpMethod;
   if (!METHODS.includes(method)) {
     throw invalid(`Unsupported request method "${String(request.method)}"; use GET, POST, PUT or DELETE`, `${at}.request.method`);
@@ -250,11 +276,12 @@ async function runPlans(ctx: FhirContext, tx: StoreTransaction, plans: EntryPlan
   return responses;
 }
 
-function duplicateFullUrls(entries: BundleEntry[]): OperationOutcomeIssue[] {
+function duplicateFullUrls(entries: unknown[]): OperationOutcomeIssue[] {
   const seen = new Map<string, number>();
   const issues: OperationOutcomeIssue[] = [];
-  entries.forEach((e, i) => {
-    if (!e.fullUrl) return;
+  entries.forEach((raw, i) => {
+    const e = isObject(raw) ? (raw as BundleEntry) : undefined;
+    if (typeof e?.fullUrl !== 'string' || e.fullUrl === '') return;
     const first = seen.get(e.fullUrl);
     if (first !== undefined) {
       issues.push(...invalid(`fullUrl "${e.fullUrl}" repeats Bundle.entry[${first}]`, `Bundle.entry[${i}].fullUrl`).outcome.issue);
@@ -266,7 +293,7 @@ function duplicateFullUrls(entries: BundleEntry[]): OperationOutcomeIssue[] {
 }
 
 async function transaction(ctx: FhirContext, bundle: Bundle, req: FhirRequest): Promise<Bundle> {
-  const entries = bundle.entry ?? [];
+  const entries = entriesOf(bundle);
   const plans: EntryPlan[] = [];
   // Report every bad entry at once, not only the first.
   const issues = duplicateFullUrls(entries);
@@ -285,7 +312,7 @@ async function transaction(ctx: FhirContext, bundle: Bundle, req: FhirRequest): 
 
 async function batch(ctx: FhirContext, bundle: Bundle, req: FhirRequest): Promise<Bundle> {
   const entry: BundleEntry[] = [];
-  for (const [i, e] of (bundle.entry ?? []).entries()) {
+  for (const [i, e] of entriesOf(bundle).entries()) {
     try {
       const plan = planEntry(e, i, ctx.fhirBase);
       // fullUrls mean nothing across batch entries: each entry stands alone.

@@ -15,6 +15,7 @@ import { createHandler, deleteHandler, historyHandler, readHandler, updateHandle
 import { searchHandler } from './fhir-search.js';
 import { bundleHandler } from './fhir-bundle.js';
 import { validateOperationHandler } from './fhir-validate-operation.js';
+import { assertJsonDepth } from './json-body.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -210,7 +211,15 @@ export function fhirAdapter(ctx: FhirContext, routes: FhirRoute[] = fhirRoutes(c
         next(unsupportedMediaType(`Content-Type must be application/fhir+json or application/json, not "${req.get('content-type') ?? '(none)'}"`));
         return;
       }
-      json(req, res, (err?: unknown) => (err ? next(err) : run()));
+      json(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        try {
+          assertJsonDepth(req.body);
+        } catch (depthErr) {
+          return next(depthErr);
+        }
+        run();
+      });
     } else if (route.body === 'form') {
       if (req.get('content-type') !== undefined && mediaType(req) !== 'application/x-www-form-urlencoded') {
         next(unsupportedMediaType(`Content-Type must be application/x-www-form-urlencoded for _search`));
