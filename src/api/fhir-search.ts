@@ -5,6 +5,7 @@ import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtyp
 import { invalid } from '../fhir/outcome.js';
 import { parseIncludes, parseSearchParams, referencesOf, type IncludeSpec } from '../fhir/search-params.js';
 import type { StoreTransaction } from '../store/repository.js';
+import { MAX_OR_VALUES } from '../store/search-sql.js';
 import type { FhirContext, FhirHandler } from './fhir-router.js';
 import { assertResourceType } from './fhir-write.js';
 
@@ -52,15 +53,17 @@ async function included(reader: Reader, matches: Resource[], include: IncludeSpe
     }
     for (const spec of revinclude.filter(active)) {
       const targets = frontier.map(keyOf).filter((k) => !spec.targetType || k.startsWith(`${spec.targetType}/`));
-      if (targets.length === 0) continue;
-      const { resources } = await reader.search({
-        resourceType: spec.sourceType,
-        predicates: [{ param: spec.param, prefix: 'eq', values: targets }],
-        count: MAX_INCLUDED,
-        offset: 0,
-        total: false,
-      });
-      resources.forEach(add);
+      // A page holds up to 1000 matches; one search takes at most MAX_OR_VALUES alternatives.
+      for (let from = 0; from < targets.length && out.length < MAX_INCLUDED; from += MAX_OR_VALUES) {
+        const { resources } = await reader.search({
+          resourceType: spec.sourceType,
+          predicates: [{ param: spec.param, prefix: 'eq', values: targets.slice(from, from + MAX_OR_VALUES) }],
+          count: MAX_INCLUDED,
+          offset: 0,
+          total: false,
+        });
+        resources.forEach(add);
+      }
     }
     frontier = next;
   }

@@ -67,7 +67,14 @@ export interface CompiledSearch {
   byId: boolean;
 }
 
-/** Checks paging and compiles every predicate (unknown parameters and bad values are 400s). */
+/**
+ * Most alternatives (comma-separated values) one parameter may carry. Each becomes a term of an OR (or an IN list):
+ * SQLite refuses an expression tree deeper than 1000 ("Expression tree is too large"), and a long OR is a slow
+ * query on either dialect. Callers with more values split them (see `_revinclude` in src/api/fhir-search.ts).
+ */
+export const MAX_OR_VALUES = 100;
+
+/** Checks paging and compiles every predicate (unknown parameters, bad values, too many alternatives are 400s). */
 export function compileSearch(query: SearchQuery, dialect: SearchDialect): CompiledSearch {
   if (!Number.isSafeInteger(query.count) || query.count < 0) throw invalid(`_count: invalid value ${query.count}`, '_count');
   if (!Number.isSafeInteger(query.offset) || query.offset < 0) throw invalid(`_offset: invalid value ${query.offset}`, '_offset');
@@ -76,6 +83,9 @@ export function compileSearch(query: SearchQuery, dialect: SearchDialect): Compi
   for (const p of query.predicates) {
     const def = getSearchParam(type, p.param);
     if (!def) throw invalid(`Unknown search parameter "${p.param}" for ${type}`, p.param);
+    if (p.values.length > MAX_OR_VALUES) {
+      throw invalid(`${p.param}: ${p.values.length} comma-separated values; at most ${MAX_OR_VALUES} per parameter (split the search)`, p.param);
+    }
     if (p.values.length > 0) predicates.push(compile(def, p, dialect));
   }
   return { type, predicates, byId: predicates.some((p) => p.byId) };
