@@ -2,7 +2,7 @@
 // extra definitions such as FR Core) is compiled once, lazily, into a tree of element checkers; a resource is
 // then validated by walking its JSON along that tree: only the properties present are visited, plus the
 // minimum cardinalities of the absent ones. FHIRPath invariants are parsed once and evaluated per element
-// occurrence, except ele-1 and ext-1 which are checked natively.
+// occurrence, except ele-1, ext-1, txt-1 and txt-2 which are checked natively.
 //
 // Checked: unknown properties (incl. a wrong choice-type suffix), null values, array vs single value,
 // cardinalities, `_primitive` extension siblings, primitive JSON types and formats, ele-1 (no empty object,
@@ -48,6 +48,7 @@ import type {
   OperationOutcomeIssue,
   StructureDefinition,
 } from '@medplum/fhirtypes';
+import { narrativeProblems } from './narrative.js';
 import { issue, type IssueCode } from './outcome.js';
 
 const HL7_SD = 'http://hl7.org/fhir/StructureDefinition/';
@@ -70,8 +71,11 @@ export interface DefinitionSource {
 
 // ---- Invariants: FHIRPath parsed once, evaluated per element occurrence ------------------------------------------
 
-/** Invariants checked natively, never with FHIRPath: they hold on every element. */
-const NATIVE_CONSTRAINTS = new Set(['ele-1', 'ext-1']);
+/**
+ * Invariants checked natively, never with FHIRPath: ele-1 and ext-1 hold on every element; txt-1 and txt-2
+ * (`htmlChecks()`, which @medplum/core only stubs) are checked on every xhtml value (narrative.ts).
+ */
+const NATIVE_CONSTRAINTS = new Set(['ele-1', 'ext-1', 'txt-1', 'txt-2']);
 
 /**
  * FHIRPath functions that @medplum/core only stubs (they return `{}`): an invariant using one cannot be evaluated
@@ -1121,6 +1125,7 @@ export class CompiledValidator {
       return;
     }
     // Primitive value.
+    if (prop.type === 'xhtml') checkNarrative(v as string, w);
     if (prop.binding) checkBinding(v, prop.binding, w);
     if (el.fixed !== undefined && v !== el.fixed) w.report('value', `Value "${String(v)}" does not match the fixed value "${String(el.fixed)}"`);
     if (el.pattern !== undefined && v !== el.pattern) w.report('value', `Value "${String(v)}" does not match the pattern "${String(el.pattern)}"`);
@@ -1277,6 +1282,11 @@ function checkExt1(ext: Record<string, unknown>, w: Walk): void {
     }
   }
   if (nested === value) w.report('invariant', 'Constraint ext-1 not met: Must have either extensions or value[x], not both');
+}
+
+/** txt-1 and txt-2 on a narrative div (the only xhtml element of R4). */
+function checkNarrative(div: string, w: Walk): void {
+  for (const p of narrativeProblems(div)) w.report('invariant', `Constraint ${p.key} not met: ${p.text}`);
 }
 
 // ---- Required bindings ------------------------------------------------------------------------------------------------------

@@ -586,7 +586,7 @@ describe('data types, recursively', () => {
   });
 
   it('checks Meta and Narrative', () => {
-    const issues = base({ resourceType: 'Patient', meta: { tag: [{ code: 'a', foo: 1 }] }, text: { status: 'bogus', div: '<div>x</div>' } });
+    const issues = base({ resourceType: 'Patient', meta: { tag: [{ code: 'a', foo: 1 }] }, text: { status: 'bogus', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' } });
     expect(expressions(issues).sort()).toEqual(['Patient.meta.tag[0].foo', 'Patient.text.status']);
   });
 });
