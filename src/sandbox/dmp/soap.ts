@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { escapeXml } from '../../connectors/dmp/soap.js';
 import { child, firstElementChild, parseXml, textOf } from '../../connectors/dmp/xml-dom.js';
 import { NS } from '../../connectors/dmp/xds-constants.js';
+import { xmlPrescanProblem } from '../../fhir/xml-prescan.js';
 
 const SOAP11_ENVELOPE = 'http://schemas.xmlsoap.org/soap/envelope/';
 
@@ -40,8 +41,18 @@ export interface SoapRequest {
 
 const UNDERSTOOD_HEADERS = new Set([`${NS.wsa}|Action`, `${NS.wsa}|MessageID`, `${NS.wsa}|To`, `${NS.wsa}|ReplyTo`, `${NS.wsa}|From`, `${NS.wsse}|Security`]);
 
+/**
+ * How deeply elements may nest in an envelope. A DMP request nests about 15 levels (Envelope, Header, wsse:Security,
+ * saml2:Assertion, ds:Signature…; Body, SubmitObjectsRequest, ExtrinsicObject, Slot, ValueList, Value); the XML
+ * tree is walked recursively afterwards (signatures, descendants), so far deeper input would overflow the stack.
+ */
+export const MAX_ENVELOPE_DEPTH = 64;
+
 /** Reads a SOAP 1.2 envelope; throws SoapFault for anything a SOAP node must refuse. */
 export function readEnvelope(xml: string): SoapRequest {
+  // SOAP 1.2 part 1 §5: an envelope MUST NOT contain a document type declaration. Checked, with the depth, on the text.
+  const problem = xmlPrescanProblem(xml, MAX_ENVELOPE_DEPTH);
+  if (problem) throw new SoapFault('Sender', undefined, `envelope: ${problem}`);
   let document: Document;
   try {
     document = parseXml(xml);
