@@ -43,6 +43,27 @@ export async function messageDetail(store: ResourceStore, id: string): Promise<u
   return { ...message, attemptLog: await store.outbox.attempts(id) };
 }
 
+/**
+ * Destinations an operator may pause or resume: the configured ones, plus those the store still holds messages for
+ * or a pause of (a destination since removed from the configuration, or added at start by `serve --sandbox-dmp`).
+ * Anything else is a typo, refused rather than recorded as a pause nothing would ever read.
+ */
+export async function knownDestinations(store: ResourceStore, configured: readonly string[]): Promise<string[]> {
+  const names = new Set(configured);
+  for (const d of await store.outbox.depth()) names.add(d.destination);
+  for (const d of await store.outbox.pausedDestinations()) names.add(d);
+  return [...names].sort();
+}
+
+/** Why `destination` cannot be paused or resumed, or undefined when it can. */
+export async function unknownDestinationProblem(store: ResourceStore, configured: readonly string[], destination: string): Promise<string | undefined> {
+  const known = await knownDestinations(store, configured);
+  if (known.includes(destination)) return undefined;
+  const list = configured.length ? [...configured].sort().join(', ') : 'none (outbox.destinations in the configuration)';
+  const others = known.filter((d) => !configured.includes(d));
+  return `Unknown outbox destination "${destination}"; configured destinations: ${list}${others.length ? `; also known from the outbox: ${others.join(', ')}` : ''}`;
+}
+
 export function mountOpsRoutes(app: Express, deps: AppDeps): void {
   const { store } = deps;
   const metrics = deps.metrics ?? processMetrics;
@@ -103,6 +124,8 @@ export function mountOpsRoutes(app: Express, deps: AppDeps): void {
     json(async (req) => {
       const action = String(req.params.action);
       if (action !== 'pause' && action !== 'resume') throw notFound(`Unknown action ${action}: pause or resume`);
+      const problem = await unknownDestinationProblem(store, Object.keys(deps.config.outbox.destinations), String(req.params.name));
+      if (problem) throw notFound(problem);
       await store.outbox.setPaused(String(req.params.name), action === 'pause');
       return { destination: String(req.params.name), paused: action === 'pause' };
     }),

@@ -3,8 +3,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { messageDetail } from '../../api/ops-routes.js';
-import { ConfigError, loadConfig } from '../../config.js';
+import { messageDetail, unknownDestinationProblem } from '../../api/ops-routes.js';
+import { ConfigError, loadConfig, type Config } from '../../config.js';
 import { OperationOutcomeError } from '../../fhir/outcome.js';
 import { OUTBOX_STATES, type OutboxState } from '../../store/outbox-repository.js';
 import type { ResourceStore } from '../../store/repository.js';
@@ -20,7 +20,7 @@ function fail(message: string, code = 2): void {
   process.exitCode = code;
 }
 
-async function withStore(opts: StoreOptions, fn: (store: ResourceStore) => Promise<void>): Promise<void> {
+async function withStore(opts: StoreOptions, fn: (store: ResourceStore, config: Config) => Promise<void>): Promise<void> {
   let config;
   try {
     config = loadConfig({ file: opts.config, env: process.env, overrides: { dataDir: opts.data } });
@@ -33,7 +33,7 @@ async function withStore(opts: StoreOptions, fn: (store: ResourceStore) => Promi
   if (target.dialect === 'sqlite' && config.database !== ':memory:') mkdirSync(path.dirname(path.resolve(config.database)), { recursive: true });
   const store = await openStore({ databaseUrl: config.databaseUrl, file: config.database });
   try {
-    await fn(store);
+    await fn(store, config);
   } catch (err) {
     fail(err instanceof OperationOutcomeError ? (err.outcome.issue[0]?.details?.text ?? err.message) : (err as Error).message, 1);
   } finally {
@@ -120,7 +120,12 @@ export function register(program: Command): void {
         .command(`${action} <destination>`)
         .description(action === 'pause' ? 'stop delivering to a destination (messages keep queueing)' : 'deliver to a paused destination again'),
     ).action((destination: string, opts: StoreOptions) =>
-      withStore(opts, async (store) => {
+      withStore(opts, async (store, config) => {
+        // `serve` adds the sandbox DMP peer as destination `dmp` when the configuration enables it.
+        const configured = Object.keys(config.outbox.destinations);
+        if (config.sandbox.dmp.enabled && !configured.includes('dmp')) configured.push('dmp');
+        const problem = await unknownDestinationProblem(store, configured, destination);
+        if (problem) return fail(`${problem}\n(nothing was ${action === 'pause' ? 'paused' : 'resumed'})`, 1);
         await store.outbox.setPaused(destination, action === 'pause');
         process.stdout.write(`${destination} ${action === 'pause' ? 'paused' : 'resumed'}\n`);
       }),
