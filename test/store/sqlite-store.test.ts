@@ -39,6 +39,7 @@ describe('SQLite store specifics', () => {
       { version: 2, name: 'identity' },
       { version: 3, name: 'identity_index' },
       { version: 4, name: 'outbox' },
+      { version: 5, name: 'outbox_per_destination' },
     ]);
     db.close();
   });
