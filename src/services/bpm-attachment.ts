@@ -8,6 +8,7 @@ import { CS } from '../fhir/canonical.js';
 import { assertValid } from '../fhir/validate.js';
 import { sourcePatientId } from '../fhir/federated-patient.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
+import { MAX_OR_VALUES } from '../store/search-sql.js';
 
 /** `meta.tag` of a document waiting for its patient's identity. */
 export const AWAITING_IDENTITY: Coding = {
@@ -69,13 +70,17 @@ export function withBpmLinks(ppp: CarePlan, bpms: readonly string[]): CarePlan {
 }
 
 async function carePlansOf(tx: Reader, subjects: readonly string[]): Promise<CarePlan[]> {
-  if (subjects.length === 0) return [];
   const out: CarePlan[] = [];
-  for (let offset = 0; ; offset += PAGE) {
-    const page = await tx.search({ resourceType: 'CarePlan', predicates: [{ param: 'subject', prefix: 'eq', values: [...subjects] }], count: PAGE, offset });
-    out.push(...(page.resources as CarePlan[]));
-    if (page.resources.length < PAGE) return out;
+  // A search takes at most MAX_OR_VALUES values per parameter: a federated identity with more sources is searched in parts.
+  for (let from = 0; from < subjects.length; from += MAX_OR_VALUES) {
+    const values = subjects.slice(from, from + MAX_OR_VALUES);
+    for (let offset = 0; ; offset += PAGE) {
+      const page = await tx.search({ resourceType: 'CarePlan', predicates: [{ param: 'subject', prefix: 'eq', values }], count: PAGE, offset });
+      out.push(...(page.resources as CarePlan[]));
+      if (page.resources.length < PAGE) break;
+    }
   }
+  return out;
 }
 
 /** Source Patients of the federated identity whose link is settled (no review of theirs is open). */
