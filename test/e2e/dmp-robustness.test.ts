@@ -22,7 +22,8 @@ import { loadDocumentSettings } from '../../src/documents/settings.js';
 import type { DmpDestinationConfig } from '../../src/outbox/config.js';
 import { DeliveryError } from '../../src/outbox/connector.js';
 import { startDispatcher, type RunningDispatcher } from '../../src/services/outbox-dispatch.js';
-import { startDmpPeer, type DmpPeer } from '../../src/sandbox/dmp/server.js';
+import type { DmpPeer } from '../../src/sandbox/dmp/server.js';
+import { startTestPeer } from '../sandbox/dmp-support.js';
 import { generateTestPki, type TestPki } from '../../src/sandbox/pki.js';
 import type { OutboxMessage } from '../../src/store/outbox-repository.js';
 import type { ResourceStore } from '../../src/store/repository.js';
@@ -50,10 +51,7 @@ const sourceId = '1.2.250.1.999.42.0';
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'passerelle-dmp-robust-'));
   pki = await generateTestPki({ dir: path.join(dir, 'certs') });
-  peer = await startDmpPeer({
-    port: 0,
-    tls: { key: pki.pem.serverKey, cert: pki.pem.server, ca: pki.pem.ca },
-    vihfTrust: pki.pem.ca,
+  peer = await startTestPeer(pki, {
     dataFile: path.join(dir, 'peer.sqlite'),
     repositoryUniqueId: '1.2.250.1.999.42.9.7',
     requireSubmissionSignature: true,

@@ -42,6 +42,7 @@ import { mapDocument } from '../../src/fhir/bundle.js';
 import { CS, EXT, PROFILE, SYSTEM } from '../../src/fhir/canonical.js';
 import { CompiledValidator, evaluateInvariant } from '../../src/fhir/compiled-validator.js';
 import { validateBundle, validateResource } from '../../src/fhir/validate.js';
+import { seededRandom } from '../support/random.js';
 
 const NOW = '2026-01-15T10:00:00+01:00';
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures');
@@ -257,17 +258,7 @@ function disagreement(resource: Resource, profile: string, validate: Validate = 
 
 // ---- Mutations ----------------------------------------------------------------------------------------------------
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = seededRandom;
 
 interface Mutation {
   readonly name: string;

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSoapMessage } from '../../src/connectors/dmp/soap.js';
 import { MAX_ENVELOPE_DEPTH } from '../../src/sandbox/dmp/soap.js';
-import { startDmpPeer, type DmpPeer } from '../../src/sandbox/dmp/index.js';
+import type { DmpPeer } from '../../src/sandbox/dmp/index.js';
 import { generateTestPki, type TestPki } from '../../src/sandbox/pki.js';
-import { REPOSITORY_UNIQUE_ID, iti41, newOid, post, submissionOf } from './dmp-support.js';
+import { REPOSITORY_UNIQUE_ID, iti41, newOid, post, startTestPeer, submissionOf } from './dmp-support.js';
 
 let dir: string;
 let pki: TestPki;
@@ -18,12 +18,7 @@ let peer: DmpPeer;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'dmp-peer-limits-'));
   pki = await generateTestPki({ dir: path.join(dir, 'certs') });
-  peer = await startDmpPeer({
-    port: 0,
-    tls: { key: pki.pem.serverKey, cert: pki.pem.server, ca: pki.pem.ca },
-    vihfTrust: pki.pem.ca,
-    repositoryUniqueId: REPOSITORY_UNIQUE_ID,
-  });
+  peer = await startTestPeer(pki, { repositoryUniqueId: REPOSITORY_UNIQUE_ID });
 });
 
 afterAll(async () => {

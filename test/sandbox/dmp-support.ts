@@ -11,6 +11,7 @@ import { pemCertificates } from '../../src/connectors/dmp/certificate.js';
 import type { SigningCredentials } from '../../src/connectors/dmp/xmldsig.js';
 import { createHash, randomInt, randomUUID } from 'node:crypto';
 import type { TestPki } from '../../src/sandbox/pki.js';
+import { startDmpPeer, type DmpPeer, type DmpPeerOptions } from '../../src/sandbox/dmp/server.js';
 
 /** A test INS (ANS sample patient, NIR test OID) and its CX. */
 export const INS = { matricule: '279035121518989', oid: '1.2.250.1.213.1.4.10' };
@@ -253,4 +254,9 @@ export function tlsVerdict(port: number, pki: TestPki, client: ClientCertificate
     });
     socket.on('close', () => resolve(verdict));
   });
+}
+
+/** The local DMP peer with the test PKI: its server certificate, trusting the test CA for client TLS and the VIHF. */
+export function startTestPeer(pki: TestPki, options: Omit<DmpPeerOptions, 'port' | 'tls' | 'vihfTrust'> & { port?: number }): Promise<DmpPeer> {
+  return startDmpPeer({ port: 0, ...options, tls: { key: pki.pem.serverKey, cert: pki.pem.server, ca: pki.pem.ca }, vihfTrust: pki.pem.ca });
 }

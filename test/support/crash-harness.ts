@@ -9,7 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { startDmpPeer, type DmpPeer } from '../../src/sandbox/dmp/server.js';
+import type { DmpPeer } from '../../src/sandbox/dmp/server.js';
+import { startTestPeer } from '../sandbox/dmp-support.js';
+import { seededRandom } from './random.js';
 import { generateTestPki } from '../../src/sandbox/pki.js';
 import { openStore } from '../../src/store/open.js';
 import type { OutboxMessage } from '../../src/store/outbox-repository.js';
@@ -68,17 +70,6 @@ export interface CrashRunResult {
   seconds: number;
 }
 
-/** A small seeded generator (mulberry32): the same seed gives the same kill moments and victims. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -112,13 +103,10 @@ interface Gateway {
 
 export async function crashRun(o: CrashRunOptions): Promise<CrashRunResult> {
   const log = o.log ?? (() => undefined);
-  const rnd = random(o.seed ?? 13);
+  const rnd = seededRandom(o.seed ?? 13);
   const started = performance.now();
   const pki = await generateTestPki({ dir: path.join(o.dir, 'certs') });
-  const peer: DmpPeer = await startDmpPeer({
-    port: 0,
-    tls: { key: pki.pem.serverKey, cert: pki.pem.server, ca: pki.pem.ca },
-    vihfTrust: pki.pem.ca,
+  const peer: DmpPeer = await startTestPeer(pki, {
     dataFile: path.join(o.dir, 'peer.sqlite'),
     repositoryUniqueId: '1.2.250.1.999.42.9.7',
     requireSubmissionSignature: true,
