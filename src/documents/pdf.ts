@@ -32,6 +32,7 @@ import { INS_OIDS, type PatientIdentity } from '../domain/identity.js';
 import type { Ppp } from '../domain/ppp.js';
 import type { Problem, Recommendation } from '../domain/review.js';
 import { invalid } from '../fhir/outcome.js';
+import { breakLongWords } from './long-words.js';
 import type { DocumentHeader, DocumentRequest } from './model.js';
 
 // ---- Content model ------------------------------------------------------------------------------
@@ -512,7 +513,8 @@ export async function renderPdf(req: DocumentRequest, header: DocumentHeader): P
 
   const body = doc.struct('Document');
   doc.addStructure(body);
-  doc.font('bold').fontSize(16).text(header.title, { structParent: body, structType: 'H1' });
+  doc.font('bold').fontSize(16);
+  doc.text(fit(doc, header.title, textWidth(doc)), { structParent: body, structType: 'H1' });
   doc.moveDown(0.8);
   for (const block of pdfContent(req, header)) drawBlock(doc, body, block);
   body.end();
@@ -521,44 +523,67 @@ export async function renderPdf(req: DocumentRequest, header: DocumentHeader): P
   return done;
 }
 
+function textWidth(doc: Doc): number {
+  return doc.page.width - 2 * MARGIN;
+}
+
+/**
+ * `text` with its over-long words cut into pieces `width` wide in the current font and size, so that pdfkit lays it
+ * out in linear time (long-words.ts). Every string drawn with `text()` goes through it, after its font is selected.
+ */
+function fit(doc: Doc, text: string, width: number): string {
+  return breakLongWords(text, width, (s) => doc.widthOfString(s));
+}
+
 function drawBlock(doc: Doc, parent: PDFKit.PDFStructureElement, block: PdfBlock): void {
-  const width = doc.page.width - 2 * MARGIN;
+  const width = textWidth(doc);
   switch (block.kind) {
     case 'heading':
       // Keep a heading with what follows it (a problem with its recommendation is kept together, ~120 pt).
       if (doc.y + 140 > doc.page.height - doc.page.margins.bottom) doc.addPage();
       doc.moveDown(0.6);
-      doc.font('bold').fontSize(12).fillColor('#1f3a5f').text(block.text, MARGIN, doc.y, { structParent: parent, structType: 'H2' });
+      doc.font('bold').fontSize(12).fillColor('#1f3a5f');
+      doc.text(fit(doc, block.text, width), MARGIN, doc.y, { structParent: parent, structType: 'H2' });
       doc.fillColor('black').moveDown(0.3);
       return;
     case 'fields':
       for (const [name, value] of block.fields) {
         const p = doc.struct('P');
         parent.add(p);
-        doc.font('bold').fontSize(9.5).text(`${name} : `, MARGIN, doc.y, { continued: true, structParent: p, structType: 'Span' });
-        doc.font('regular').text(value, { structParent: p, structType: 'Span' });
+        doc.font('bold').fontSize(9.5);
+        doc.text(fit(doc, `${name} : `, width), MARGIN, doc.y, { continued: true, structParent: p, structType: 'Span' });
+        doc.font('regular');
+        doc.text(fit(doc, value, width), { structParent: p, structType: 'Span' });
         p.end();
       }
       return;
     case 'paragraph':
-      doc.font('regular').fontSize(9.5).text(block.text, MARGIN, doc.y, { structParent: parent, structType: 'P' });
+      doc.font('regular').fontSize(9.5);
+      doc.text(fit(doc, block.text, width), MARGIN, doc.y, { structParent: parent, structType: 'P' });
       return;
     case 'entry': {
       doc.moveDown(0.3);
       // An entry is short: start it on the next page rather than split it, unless it is longer than a page.
+      const title = fit(doc.font('bold').fontSize(9.5), block.title, width);
       doc.font('regular').fontSize(9.5);
-      const height = [block.title, ...block.lines].reduce((h, t) => h + doc.heightOfString(t, { width: width - 12 }), 0);
+      const lines = block.lines.map((line) => fit(doc, line, width - 12));
+      const height = [title, ...lines].reduce((h, t) => h + doc.heightOfString(t, { width: width - 12 }), 0);
       const room = doc.page.height - doc.page.margins.bottom - doc.y;
       if (height > room && height < doc.page.height - doc.page.margins.top - doc.page.margins.bottom) doc.addPage();
-      doc.font('bold').fontSize(9.5).text(block.title, MARGIN, doc.y, { structParent: parent, structType: 'P' });
-      for (const line of block.lines) {
+      doc.font('bold').fontSize(9.5).text(title, MARGIN, doc.y, { structParent: parent, structType: 'P' });
+      for (const line of lines) {
         doc.font('regular').fontSize(9.5).text(line, MARGIN + 12, doc.y, { width: width - 12, structParent: parent, structType: 'P' });
       }
       return;
     }
     case 'table': {
       doc.moveDown(0.3);
-      doc.font('regular').fontSize(8);
+      // A cell's text is laid out within its padding (3 pt a side): headers in bold, the rest in regular, all at 8 pt.
+      const cellWidths = block.columns.map((c) => c.width * width - 6);
+      doc.font('bold').fontSize(8);
+      const headers = block.columns.map((c, i) => fit(doc, c.header, cellWidths[i]));
+      doc.font('regular');
+      const rows = block.rows.map((r) => r.map((cell, i) => fit(doc, cell, cellWidths[i])));
       const options: PDFKit.Mixins.TableOptionsWithData & { structParent: PDFKit.PDFStructureElement } = {
         structParent: parent,
         position: { x: MARGIN, y: doc.y },
@@ -566,8 +591,8 @@ function drawBlock(doc: Doc, parent: PDFKit.PDFStructureElement, block: PdfBlock
         columnStyles: block.columns.map((c) => c.width * width),
         defaultStyle: { border: 0.5, borderColor: '#9aa5b1', padding: [3, 3, 3, 3] },
         data: [
-          block.columns.map((c) => ({ text: c.header, type: 'TH' as const, font: { src: 'bold' }, backgroundColor: '#e8edf3' })),
-          ...block.rows.map((r) => [...r]),
+          headers.map((text) => ({ text, type: 'TH' as const, font: { src: 'bold' }, backgroundColor: '#e8edf3' })),
+          ...rows,
         ],
       };
       doc.table(options);
@@ -582,7 +607,15 @@ function drawBlock(doc: Doc, parent: PDFKit.PDFStructureElement, block: PdfBlock
 function drawFooters(doc: Doc, header: DocumentHeader): void {
   const { start, count } = doc.bufferedPageRange();
   const p = header.patient;
-  const who = `${p.birthName} ${p.firstBirthGivenName}, né(e) le ${partialDate(p.birthDate)}`;
+  const width = textWidth(doc);
+  // One line whatever the names' and title's length (both are printed in full above): the title keeps its width unless
+  // it would leave the names less than 100 pt, the names take what is left, and the page number is always printed.
+  doc.font('regular').fontSize(FOOTER_SIZE);
+  const born = `, né(e) le ${partialDate(p.birthDate)}`;
+  const name = `${p.birthName} ${p.firstBirthGivenName}`;
+  const room = width - doc.widthOfString(`${born} —  — page ${count}/${count}`) - 1;
+  const title = clip(doc, header.title, room - Math.min(doc.widthOfString(name.slice(0, 200)), 100));
+  const who = `${clip(doc, name, room - doc.widthOfString(title))}${born}`;
   for (let i = start; i < start + count; i++) {
     doc.switchToPage(i);
     const bottom = doc.page.margins.bottom;
@@ -590,8 +623,8 @@ function drawFooters(doc: Doc, header: DocumentHeader): void {
     doc.page.margins.bottom = 0;
     doc.markContent('Artifact', { type: 'Pagination' });
     doc.font('regular').fontSize(FOOTER_SIZE).fillColor('#555555');
-    doc.text(`${who} — ${header.title} — page ${i + 1}/${count}`, MARGIN, doc.page.height - MARGIN, {
-      width: doc.page.width - 2 * MARGIN,
+    doc.text(`${who} — ${title} — page ${i + 1}/${count}`, MARGIN, doc.page.height - MARGIN, {
+      width,
       align: 'center',
       lineBreak: false,
     });
@@ -599,4 +632,17 @@ function drawFooters(doc: Doc, header: DocumentHeader): void {
     doc.fillColor('black');
     doc.page.margins.bottom = bottom;
   }
+}
+
+/** `text`, or as much of its beginning as fits `width` in the current font and size followed by an ellipsis. */
+function clip(doc: Doc, text: string, width: number): string {
+  if (text.length <= 200 && doc.widthOfString(text) <= width) return text;
+  const chars = Array.from(text.slice(0, 400)).slice(0, 200);
+  let [fits, over] = [0, chars.length + 1]; // the longest prefix that fits, by bisection
+  while (over - fits > 1) {
+    const mid = (fits + over) >> 1;
+    if (doc.widthOfString(`${chars.slice(0, mid).join('')}…`) <= width) fits = mid;
+    else over = mid;
+  }
+  return `${chars.slice(0, fits).join('').trimEnd()}…`;
 }
