@@ -1,6 +1,7 @@
 // Patient identity traits as received with a PPP, CTM or BPM (RNIV "traits stricts" + INS + local ids).
 import { z } from 'zod';
 import { isValidInsMatricule } from './ins.js';
+import { PersonName } from './name.js';
 
 export const IdentityStatus = z.enum(['PROV', 'RECUP', 'VALI', 'QUAL']);
 export type IdentityStatus = z.infer<typeof IdentityStatus>;
@@ -62,13 +63,13 @@ export const PatientIdentity = z
     sourceId: SourceIdentifier,
     ins: Ins.optional(),
     status: IdentityStatus.default('PROV').describe('RNIV identity status: PROV provisional, RECUP retrieved from INSi, VALI validated with an ID document, QUAL qualified (validated + INS)'),
-    birthName: z.string().trim().min(1),
+    birthName: PersonName,
     /** First birth given name (the one used in the INS official name). */
-    firstBirthGivenName: z.string().trim().min(1),
+    firstBirthGivenName: PersonName,
     /** All birth given names, in order, as on the civil record. */
-    birthGivenNames: z.array(z.string().trim().min(1)).min(1).optional(),
-    usedName: z.string().trim().min(1).optional(),
-    usedGivenName: z.string().trim().min(1).optional(),
+    birthGivenNames: z.array(PersonName).min(1).optional(),
+    usedName: PersonName.optional(),
+    usedGivenName: PersonName.optional(),
     birthDate: PartialDate,
     sex: z.enum(['F', 'M', 'I']).describe('F female, M male, I undetermined'),
     birthPlaceInsee: InseeCode.optional(),
