@@ -241,8 +241,8 @@ export class BulkRegistrar<T> {
           const fed = index.get(best.federatedId);
           if (!fed) throw new Error(`identity registry: candidate ${best.federatedId} left the index`);
           batch.sources.push([system, localId, fed.id, traits, source.status, 'auto', best.score]);
-          // A better-status source becomes the reference; a lower one never replaces it.
-          const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.identity.status];
+          // A better-status source becomes the reference; a lower one never replaces it, nor any under a collision review.
+          const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.identity.status] && !fed.flags.includes('COLP');
           const filedUnder = union(fed.keys, keys);
           if (promoted || !sameKeys(filedUnder, fed.keys)) {
             seq++;

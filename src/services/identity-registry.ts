@@ -27,6 +27,7 @@ import { federatedPatient, linkToFederated, refersTo, sourcePatientId } from '..
 import { matchTraits, normaliseIdentity } from '../identity/normalise.js';
 import { loadIdentityRules, type IdentityRules } from '../identity/rules.js';
 import { byScore, REVIEW_FLAGS, sortFlags, STATUS_RANK, union } from '../identity/registry-policy.js';
+import { changedStrictTraits, collisionComparison, isCollisionItem, STATUS_UNDER_COLLISION, type StrictTrait } from '../identity/collision.js';
 import {
   autoLinkedResult,
   registrationAudit,
@@ -89,7 +90,8 @@ export interface SeparateResult {
 
 /** What a human decision changed; handed to `onDecision` inside the decision's transaction. */
 export interface IdentityDecisionEvent {
-  kind: 'merge' | 'different' | 'separate';
+  /** `collision`: a COLP item on one identity (a source of a qualified identity changed a strict trait) was decided. */
+  kind: 'merge' | 'different' | 'separate' | 'collision';
   reviewId?: string;
   /** Federated identities whose sources or status changed. */
   federatedIds: string[];
@@ -292,7 +294,8 @@ export class IdentityService {
       const fed = (await ids.getFederated(best.federatedId)) as FederatedIdentityRecord;
       await ids.putSource({ system, localId, federatedId: fed.id, traits: source, status: source.status, decision: 'auto', score: best.score });
       // A better-status source becomes the reference; a lower one never replaces it (a QUAL identity stays as qualified).
-      const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.status];
+      // Nor does any while a collision is under review: a person decides which traits the identity has.
+      const promoted = STATUS_RANK[source.status] > STATUS_RANK[fed.status] && !fed.flags.includes('COLP');
       const filed = { ...fed, blockingKeys: union(fed.blockingKeys, keys) };
       await this.refresh(tx, promoted ? { ...filed, traits: source, status: source.status } : filed, promoted ? n : undefined);
       const result = autoLinkedResult(fed.id, best);
@@ -337,10 +340,22 @@ export class IdentityService {
     }
     const stored = (await ids.getFederated(known.federatedId)) as FederatedIdentityRecord;
     const audit = (detail: string): Promise<void> => this.auditRegistration(tx, ctx, known.system, known.localId, result, detail);
-    await update();
     const n = normaliseIdentity(source);
     // Filed under the new traits' keys too (the old ones stay: other sources may still carry them).
     const fed = { ...stored, blockingKeys: union(stored.blockingKeys, blockingKeys(n)) };
+    if ((await ids.openReviewsOf(stored.id)).some(isCollisionItem)) {
+      // A person is deciding which traits this identity has: record what the source sends, change nothing else.
+      await update();
+      await this.refresh(tx, fed);
+      await audit('traits updated; a potential collision (COLP) of the identity is under review');
+      return result;
+    }
+    if (stored.status === 'QUAL') {
+      // Whatever the source's status or link: a qualified identity never takes or keeps contradicting traits silently.
+      const changed = changedStrictTraits(matchTraits(normaliseIdentity(known.traits)), matchTraits(n), this.rules);
+      if (changed.length > 0) return this.openCollision(tx, known, source, n, fed, changed, ctx);
+    }
+    await update();
     await this.refresh(tx, fed);
     if (known.decision === 'manual') {
       // A human settled this link; the matcher does not reopen it.
@@ -374,6 +389,50 @@ export class IdentityService {
       Object.assign(result, { decision: 'review', link: 'review', grade: reviewed[0].grade, score: reviewed[0].score, reviewId: reviewIds[0], reviewIds });
     }
     await audit('reference traits updated');
+    return result;
+  }
+
+  /**
+   * A known source of a qualified identity changed a strict trait: one COLP item on the identity itself (new and
+   * candidate are the same identity), the source's link is under review (its documents wait) and the identity is no
+   * longer QUAL (`refresh` caps it while the item is open); its reference traits stay until a person decides.
+   */
+  private async openCollision(
+    tx: StoreTransaction,
+    known: SourceIdentityRecord,
+    source: SourceIdentity,
+    n: NormalisedIdentity,
+    fed: FederatedIdentityRecord,
+    changed: readonly StrictTrait[],
+    ctx: IdentityContext,
+  ): Promise<RegistrationResult> {
+    const ids = tx.identities;
+    const reference = { federatedId: fed.id, identity: matchTraits(normaliseIdentity(fed.traits)), flags: fed.flags };
+    const comparison = collisionComparison(matchTraits(n), reference, changed, this.rules);
+    await ids.putSource({ ...known, traits: source, status: source.status, decision: 'review', score: comparison.score });
+    const reviewId = this.newId();
+    await ids.insertReview({
+      id: reviewId,
+      sourceSystem: known.system,
+      sourceId: known.localId,
+      newFederatedId: fed.id,
+      candidateFederatedId: fed.id,
+      grade: comparison.grade,
+      score: comparison.score,
+      comparison,
+      flag: 'COLP',
+    });
+    await this.refresh(tx, fed);
+    const result: RegistrationResult = {
+      federatedId: fed.id,
+      decision: 'review',
+      link: 'review',
+      grade: comparison.grade,
+      score: comparison.score,
+      reviewId,
+      reviewIds: [reviewId],
+    };
+    await this.auditRegistration(tx, ctx, known.system, known.localId, result, `strict traits of a qualified identity changed (${changed.join(', ')}): potential collision (COLP), identity ${STATUS_UNDER_COLLISION} until a person decides`);
     return result;
   }
 
@@ -581,11 +640,14 @@ export class IdentityService {
       if (!candidate.active || !created.active) throw conflict(`Review item ${id} names an inactive federated identity`);
       const decided = { decision: input.decision, decidedBy: input.who, reason: input.why };
       await ids.closeReview(id, decided);
-      await ids.putPairDecision({ a: candidate.id, b: created.id, ...decided, reviewId: id });
+      const collision = isCollisionItem(review);
+      if (!collision) await ids.putPairDecision({ a: candidate.id, b: created.id, ...decided, reviewId: id });
 
       let result: Omit<DecisionResult, 'review'>;
       let event: IdentityDecisionEvent;
-      if (input.decision === 'same') {
+      if (collision) {
+        ({ result, event } = await this.decideCollision(tx, review, created, input));
+      } else if (input.decision === 'same') {
         // The older identity survives (the candidate, unless a merge retargeted the item).
         const [winner, loser] = created.created < candidate.created ? [created, candidate] : [candidate, created];
         const moved = await this.merge(tx, winner, loser, id, input);
@@ -600,7 +662,7 @@ export class IdentityService {
       const settled = await this.settleSource(tx, review.sourceSystem, review.sourceId);
       if (settled && !event.sources.some((s) => s.system === settled.system && s.localId === settled.localId)) event.sources.push(settled);
       await tx.audit({
-        action: input.decision === 'same' ? 'identity.merge' : 'identity.reject',
+        action: collision ? `identity.collision-${input.decision}` : input.decision === 'same' ? 'identity.merge' : 'identity.reject',
         actor: ctx?.actor ?? input.who,
         entities: [...event.federatedIds.map((f) => `Patient/${f}`), `Patient/${sourcePatientId(review.sourceSystem, review.sourceId)}`],
         outcome: 'success',
@@ -610,6 +672,55 @@ export class IdentityService {
       await this.options.onDecision?.(tx, event);
       return { review: (await ids.getReview(id)) as ReviewRecord, ...result };
     });
+  }
+
+  /**
+   * A COLP item on one identity. `same`: the change is the person's (a correction): the best-status source gives the
+   * reference traits and status again, the reviewed source first among equals — QUAL comes back when it is QUAL.
+   * `different`: the source now names another person: it leaves for an identity of its own, never QUAL (the INS it
+   * carries belongs to the other person; flag COLV on the old one), and the old identity takes its reference from its
+   * remaining sources; a source that is the identity's only one cannot leave it: the identity stays
+   * VALI, COLV, and its documents do not go to the DMP.
+   */
+  private async decideCollision(
+    tx: StoreTransaction,
+    review: ReviewRecord,
+    fed: FederatedIdentityRecord,
+    input: ReviewDecisionInput,
+  ): Promise<{ result: Omit<DecisionResult, 'review'>; event: IdentityDecisionEvent }> {
+    const ids = tx.identities;
+    const sources = await ids.sourcesOf(fed.id);
+    const reviewed = sources.find((s) => s.system === review.sourceSystem && s.localId === review.sourceId);
+    const others = sources.filter((s) => s !== reviewed);
+    const best = [...others].sort((x, y) => STATUS_RANK[y.status] - STATUS_RANK[x.status] || (x.created < y.created ? -1 : 1))[0] as SourceIdentityRecord | undefined;
+    const base: Pick<IdentityDecisionEvent, 'kind' | 'reviewId'> = { kind: 'collision', reviewId: review.id };
+    if (input.decision === 'same') {
+      const ref = reviewed && (!best || STATUS_RANK[reviewed.status] >= STATUS_RANK[best.status]) ? reviewed : best;
+      await this.refresh(tx, ref ? { ...fed, traits: ref.traits, status: ref.status } : fed);
+      await this.rebuildKeys(tx, fed.id);
+      return { result: { federatedId: fed.id }, event: { ...base, federatedIds: [fed.id], sources: [] } };
+    }
+    const colv = sortFlags([...fed.flags, 'COLV']);
+    if (!reviewed || !best) {
+      // Nothing to separate: the source already left (a separation), or it is the identity's only one.
+      await this.refresh(tx, best ? { ...fed, traits: best.traits, status: best.status, flags: colv } : { ...fed, flags: colv });
+      if (best) await this.rebuildKeys(tx, fed.id);
+      return { result: { federatedId: fed.id }, event: { ...base, federatedIds: [fed.id], sources: [] } };
+    }
+    const federatedId = this.newId();
+    const status = STATUS_RANK[reviewed.status] > STATUS_RANK[STATUS_UNDER_COLLISION] ? STATUS_UNDER_COLLISION : reviewed.status;
+    const traits = { ...reviewed.traits, status };
+    const n = normaliseIdentity(traits);
+    await this.writeFederated(tx, { id: federatedId, status, flags: [], active: true, traits, blockingKeys: blockingKeys(n) }, n);
+    await ids.putSource({ ...reviewed, federatedId, decision: 'manual' });
+    await ids.putPairDecision({ a: fed.id, b: federatedId, decision: 'different', decidedBy: input.who, reason: input.why, reviewId: review.id });
+    await this.refresh(tx, { ...fed, traits: best.traits, status: best.status, flags: colv });
+    await this.rebuildKeys(tx, fed.id);
+    await this.refresh(tx, (await ids.getFederated(federatedId)) as FederatedIdentityRecord);
+    return {
+      result: { federatedId },
+      event: { ...base, federatedIds: [fed.id, federatedId], sources: [{ system: reviewed.system, localId: reviewed.localId, federatedId }] },
+    };
   }
 
   /** Merge `loser` into `winner`: DOUA + DESA, inactive, replaced-by; its sources, keys and rejections move. */
@@ -627,10 +738,12 @@ export class IdentityService {
       if (d.decision !== 'different' || other === winner.id || (await ids.pairDecision(winner.id, other))) continue;
       await ids.putPairDecision({ a: winner.id, b: other, decision: 'different', decidedBy: d.decidedBy, reason: `carried over from ${loser.id} by the merge of review ${reviewId}`, reviewId });
     }
+    // A COLP item on one identity stays open through a merge: only pair items the merge joined are resolved.
+    const collisions = new Set([...(await ids.openReviewsOf(loser.id)), ...(await ids.openReviewsOf(winner.id))].filter(isCollisionItem).map((r) => r.id));
     const moved = await ids.moveSources(loser.id, winner.id, 'manual');
     await ids.retargetOpenReviews(loser.id, winner.id);
     for (const r of await ids.openReviewsOf(winner.id)) {
-      if (r.newFederatedId === r.candidateFederatedId) {
+      if (r.newFederatedId === r.candidateFederatedId && !collisions.has(r.id)) {
         await ids.closeReview(r.id, { decision: 'same', decidedBy: input.who, reason: `resolved by the merge of review ${reviewId}` });
       }
     }
@@ -726,6 +839,11 @@ export class IdentityService {
     const ids = tx.identities;
     const open = f.active ? await ids.openReviewsOf(f.id) : [];
     const flags = sortFlags([...f.flags.filter((x) => !REVIEW_FLAGS.has(x)), ...open.map((r) => r.flag)]);
+    // Never QUAL while a COLP item on the identity itself is open (whatever wrote it: a merge, a promotion).
+    if (f.status === 'QUAL' && open.some(isCollisionItem)) {
+      f = { ...f, status: STATUS_UNDER_COLLISION, traits: { ...f.traits, status: STATUS_UNDER_COLLISION } };
+      if (n) n = { ...n, source: f.traits, status: STATUS_UNDER_COLLISION };
+    }
     const { created: _c, updated: _u, seq: _s, ...record } = { ...f, flags, blockingKeys: f.active ? f.blockingKeys : [] };
     const stored = await ids.getFederated(f.id);
     if (!stored || stateKey(stored) !== stateKey(record)) {

@@ -184,15 +184,86 @@ describe('IdentityService on SQLite', () => {
       expect((await svc.listReviews({ state: 'open' })).total).toBe(1);
     });
 
-    it('never lets a lower-status source overwrite the strict traits of a qualified identity', async () => {
+    it('never lets a lower-status source overwrite the strict traits of a qualified identity, nor change them silently', async () => {
       const a = await svc.register(qual(HOSPITAL, 'IPP-1'), ctx);
       await svc.register(identity(PHARMACY, 'PH-9', { status: 'VALI' }), ctx);
-      // The linked VALI source now sends another birth name: the federated reference stays the QUAL one.
+      // The linked VALI source now sends another birth name: the federated reference stays the QUAL one, but the
+      // identity is a potential collision (COLP), not qualified until a person decides.
       const r = await svc.register(identity(PHARMACY, 'PH-9', { status: 'VALI', birthName: 'DURAND' }), ctx);
-      expect(r).toEqual({ federatedId: a.federatedId, decision: 'known', link: 'auto' });
-      expect((await svc.getFederated(a.federatedId))?.traits.birthName).toBe('DUPONT');
+      expect(r).toMatchObject({ federatedId: a.federatedId, decision: 'review', link: 'review' });
+      const fed = await svc.getFederated(a.federatedId);
+      expect(fed).toMatchObject({ status: 'VALI', flags: ['COLP'], traits: { birthName: 'DUPONT' } });
       expect((await patient(a.federatedId)).name?.[0]?.family).toBe('DUPONT');
       expect((await store.identities.getSource(PHARMACY, 'PH-9'))?.traits.birthName).toBe('DURAND');
+      // "Same person": the pharmacy's record is the same patient; the qualified source gives the reference again.
+      await svc.decide(r.reviewId as string, { decision: 'same', who: 'dr.referent', why: 'maiden name at the pharmacy' }, ctx);
+      expect(await svc.getFederated(a.federatedId)).toMatchObject({ status: 'QUAL', flags: [], traits: { birthName: 'DUPONT' } });
+      expect((await patient(a.federatedId)).identifier?.some((i) => i.value === INS.matricule)).toBe(true);
+    });
+
+    describe('a known source of a qualified identity changes a strict trait (issue 13)', () => {
+      const changes: [string, Partial<z.input<typeof PatientIdentity>>][] = [
+        ['birth name', { birthName: 'MARTIN' }],
+        ['first birth given name', { firstBirthGivenName: 'CLAIRE' }],
+        ['birth date', { birthDate: '1969-05-13' }],
+        ['sex', { sex: 'M' }],
+        ['birthplace', { birthPlaceInsee: '75056' }],
+      ];
+      it.each(changes)('%s: one COLP item on the identity itself, VALI meanwhile, the source under review', async (_trait, change) => {
+        const a = await svc.register(qual(HOSPITAL, 'IPP-1'), ctx);
+        const r = await svc.register(qual(HOSPITAL, 'IPP-1', change), ctx);
+        expect(r).toMatchObject({ federatedId: a.federatedId, decision: 'review', link: 'review' });
+        const item = (await svc.getReview(r.reviewId as string))?.review;
+        expect(item).toMatchObject({ flag: 'COLP', newFederatedId: a.federatedId, candidateFederatedId: a.federatedId, state: 'open' });
+        expect(item?.comparison.reasons[0]).toMatch(/^a known source of a qualified identity changed strict traits/);
+        const fed = await svc.getFederated(a.federatedId);
+        expect(fed).toMatchObject({ status: 'VALI', flags: ['COLP'], traits: { birthName: 'DUPONT', status: 'VALI' } });
+        const p = await patient(a.federatedId);
+        expect(p.identifier?.some((i) => i.value === INS.matricule)).toBe(false);
+        expect(statuses(p)).toEqual(expect.arrayContaining(['VALI', 'COLP']));
+        // Sent again, or with yet another change: still one item, the identity still not qualified.
+        expect(await svc.register(qual(HOSPITAL, 'IPP-1', { ...change, usedName: 'X' }), ctx)).toMatchObject({ decision: 'known', link: 'review' });
+        expect((await svc.listReviews({ state: 'open' })).total).toBe(1);
+        // A new QUAL source with the same INS and the old traits is linked, but does not qualify the identity again.
+        expect(await svc.register(qual(PHARMACY, 'PH-9'), ctx)).toMatchObject({ federatedId: a.federatedId, decision: 'auto-linked' });
+        expect((await svc.getFederated(a.federatedId))?.status).toBe('VALI');
+        const audit = (await store.auditLog({ entity: `Patient/${a.federatedId}` })).find((x) => x.action === 'identity.register' && x.detail?.includes('COLP'));
+        expect(audit?.detail).not.toMatch(/MARTIN|CLAIRE|1969|75056/);
+      });
+
+      it('the same traits written differently (case, accents) are no change; a trait sent at a lower precision neither', async () => {
+        const a = await svc.register(qual(HOSPITAL, 'IPP-1', { firstBirthGivenName: 'Hélène' }), ctx);
+        expect(await svc.register(qual(HOSPITAL, 'IPP-1', { firstBirthGivenName: 'HELENE', birthName: 'Dupont' }), ctx)).toMatchObject({ decision: 'known' });
+        expect(await svc.register(identity(HOSPITAL, 'IPP-1', { status: 'PROV', firstBirthGivenName: 'Helene', birthPlaceInsee: undefined, birthDate: '1969-05' }), ctx)).toMatchObject({ decision: 'known' });
+        expect((await svc.listReviews({ state: 'open' })).total).toBe(0);
+        expect((await svc.getFederated(a.federatedId))?.status).toBe('QUAL');
+      });
+
+      it('a link set by a human does not exempt the source; "different" on the only source leaves the identity VALI with COLV', async () => {
+        const a = await svc.register(qual(HOSPITAL, 'IPP-1'), ctx);
+        const r = await svc.register(qual(HOSPITAL, 'IPP-1', { birthName: 'MARTIN' }), ctx);
+        await svc.decide(r.reviewId as string, { decision: 'same', who: 'dr.referent', why: 'married name typed as birth name, now corrected' }, ctx);
+        expect(await svc.getFederated(a.federatedId)).toMatchObject({ status: 'QUAL', traits: { birthName: 'MARTIN' } });
+        expect((await store.identities.getSource(HOSPITAL, 'IPP-1'))?.decision).toBe('manual');
+        const again = await svc.register(qual(HOSPITAL, 'IPP-1', { birthName: 'DURAND' }), ctx);
+        expect(again).toMatchObject({ decision: 'review', link: 'review' });
+        const d = await svc.decide(again.reviewId as string, { decision: 'different', who: 'dr.referent', why: 'the IPP now names someone else' }, ctx);
+        expect(d.federatedId).toBe(a.federatedId);
+        expect(await svc.getFederated(a.federatedId)).toMatchObject({ status: 'VALI', flags: ['COLV'] });
+        expect(await store.identities.pairDecisionsOf(a.federatedId)).toEqual([]);
+        expect((await store.auditLog({ limit: 5 })).map((x) => x.action)).toContain('identity.collision-different');
+      });
+
+      it('a merge does not resolve the COLP item nor bring QUAL back', async () => {
+        const a = await svc.register(qual(HOSPITAL, 'IPP-1'), ctx);
+        const r = await svc.register(qual(HOSPITAL, 'IPP-1', { birthName: 'MARTIN' }), ctx);
+        // A fuzzy copy from the pharmacy, qualified, with its own item against the identity: merged by a person.
+        const b = await svc.register(qual(PHARMACY, 'PH-9', { birthDate: '1969-05-21' }), ctx);
+        expect(b.decision).toBe('review');
+        await svc.decide(b.reviewId as string, { decision: 'same', who: 'dr.referent', why: 'date typo' }, ctx);
+        expect((await svc.getReview(r.reviewId as string))?.review.state).toBe('open');
+        expect((await svc.getFederated(a.federatedId))?.status).toBe('VALI');
+      });
     });
 
     it('promotes a qualified source to reference traits of an identity that was not qualified', async () => {
