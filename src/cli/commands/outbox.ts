@@ -81,7 +81,7 @@ export function register(program: Command): void {
         process.stdout.write(
           opts.json
             ? `${JSON.stringify(m)}\n`
-            : `${m.id}  ${m.state.padEnd(9)} ${m.destination.padEnd(16)} attempts ${String(m.attempts).padStart(2)}  next ${m.nextAttemptAt}  key ${m.idempotencyKey}${m.lastError ? `  last error: ${m.lastError}` : ''}\n`,
+            : `${m.id}  ${m.state.padEnd(9)} ${m.destination.padEnd(16)} attempts ${String(m.attempts).padStart(2)}${m.interrupted ? ` (${m.interrupted} unfinished)` : ''}  next ${m.nextAttemptAt}  key ${m.idempotencyKey}${m.lastError ? `  last error: ${m.lastError}` : ''}\n`,
         );
       }
       if (!opts.json) process.stderr.write(`${page.items.length} of ${page.total} message(s)\n`);
