@@ -53,6 +53,19 @@ export function serialDecimal(pem: string): string {
   return BigInt(`0x${new X509Certificate(pem).serialNumber}`).toString(10);
 }
 
+/**
+ * The structure an organisation certificate stands for: its OU, which IGC Santé organisation certificates fill with
+ * the IdNat_Struct (`OU=499700367909006` in the ANS sample). Undefined when the subject has no single OU.
+ */
+export function structureOfCertificate(pem: string): string | undefined {
+  const units = new X509Certificate(pem).subject
+    .split('\n')
+    .flatMap((rdn) => rdn.split(' + '))
+    .filter((ava) => ava.startsWith('OU='))
+    .map((ava) => ava.slice('OU='.length));
+  return units.length === 1 ? units[0] : undefined;
+}
+
 /** DNs compared without the spaces after separators, so `CN=a, O=b` equals `CN=a,O=b`. */
 export function sameDn(a: string, b: string): boolean {
   const norm = (s: string) => s.replace(/(?<!\\)\s*([,+])\s*/g, '$1').trim();

@@ -11,6 +11,7 @@ import type { DmpDestinationConfig } from '../../outbox/config.js';
 import type { OutboxMessage } from '../../store/outbox-repository.js';
 import { queryIti18FindDocuments, sendIti41 } from './client.js';
 import { AVAILABILITY_STATUS } from './xds-constants.js';
+import { structureOfCertificate } from './certificate.js';
 import { buildIti41Request } from './iti41.js';
 import { loadOrganisationCredentials, type OrganisationCredentials } from './tls.js';
 import type { Iti41Vihf } from './iti41.js';
@@ -47,15 +48,24 @@ export async function buildMessageDocument(message: OutboxMessage, deps: Documen
 /** Namespace of the WS-Addressing MessageIDs (one per message attempt). */
 const MESSAGE_ID_NAMESPACE = '3b8e6c1a-52f4-4f0e-8d7a-2c9b1e6f4a73';
 
-/** The VIHF of a document: the sending organisation and the author stand behind it. */
-export function vihfOf(d: DmpDestinationConfig, header: DocumentHeader): Iti41Vihf {
+/**
+ * The VIHF of a document: the sending organisation and the author stand behind it. It speaks for the document's
+ * structure (Identifiant_Structure), so Secteur_Activite is that structure's sector — the healthcare facility type
+ * of the document header (TRE_R02, as `SA33^1.2.250.1.71.4.2.4` in the ANS samples): a BPM sent for a community
+ * pharmacy names SA33 whatever the gateway's own establishment is. The destination's configured `secteurActivite`
+ * stays the sector of the gateway's own establishment, used when the document's structure is `ownStructure` (the
+ * IdNat_Struct of the organisation certificate, see `structureOfCertificate`).
+ */
+export function vihfOf(d: DmpDestinationConfig, header: DocumentHeader, ownStructure?: string): Iti41Vihf {
+  const structure = header.organization.idNatStruct;
+  const facility = header.healthcareFacilityTypeCode;
   return {
     version: d.vihf.version,
     nameId: d.vihf.nameId ?? header.author.idnps,
     subjectId: d.vihf.subjectId,
     roles: [d.vihf.role],
-    secteurActivite: d.vihf.secteurActivite,
-    identifiantStructure: header.organization.idNatStruct,
+    secteurActivite: structure === ownStructure ? d.vihf.secteurActivite : `${facility.code}^${facility.codeSystem}`,
+    identifiantStructure: structure,
     lps: d.vihf.lps,
     authenticationMode: 'INDIRECTE',
   };
@@ -85,7 +95,8 @@ export function dmpConnector(d: DmpDestinationConfig, deps: DocumentConnectorDep
       } catch (err) {
         throw new DeliveryError(`organisation certificate: ${(err as Error).message}`, true);
       }
-      const request = buildIti41Request(built.submission, creds, vihfOf(d, built.header), {
+      const vihf = vihfOf(d, built.header, structureOfCertificate(creds.cert));
+      const request = buildIti41Request(built.submission, creds, vihf, {
         to: d.url,
         encoding: d.encoding,
         messageId: uuidv5(`${message.id}:${message.attempts}`, MESSAGE_ID_NAMESPACE),
@@ -105,7 +116,7 @@ export function dmpConnector(d: DmpDestinationConfig, deps: DocumentConnectorDep
       if (outcome.errors.some((e) => e.errorCode === NON_IDENTICAL_HASH)) {
         // Our uniqueId, registered with another hash: an earlier attempt may have got through before the gateway
         // could record it (and, before retries were byte-identical, been signed differently). Ask the registry.
-        const check = await registeredAsSent(built.submission, creds, vihfOf(d, built.header), { url: registryUrlOf(d), timeoutMs: d.timeoutMs, signal, algorithm: d.signatureAlgorithm });
+        const check = await registeredAsSent(built.submission, creds, vihf, { url: registryUrlOf(d), timeoutMs: d.timeoutMs, signal, algorithm: d.signatureAlgorithm });
         if (check === true) return;
         if (check !== false) throw new DeliveryError(`${outcome.reason ?? 'XDSNonIdenticalHash'}; checking the registry (ITI-18) failed: ${check.reason}`, true);
       }
