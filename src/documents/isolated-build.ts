@@ -34,7 +34,8 @@ export class DocumentBuilderUnavailable extends Error {
 }
 
 export interface DocumentBuilder {
-  build(request: DocumentRequest, settings: DocumentSettings, options: BuildOptions): Promise<BuiltDocument>;
+  /** `onStart` is awaited when the build leaves the queue and starts (its time limit starts then too). */
+  build(request: DocumentRequest, settings: DocumentSettings, options: BuildOptions, onStart?: () => Promise<void>): Promise<BuiltDocument>;
   close(): Promise<void>;
 }
 
@@ -97,10 +98,16 @@ export function isolatedDocumentBuilder(limits: Partial<IsolationLimits> = {}): 
   const warmUp = (): Promise<unknown> => pool.run({ warmUp: true }).catch(() => undefined);
   let ready = warmUp();
   return {
-    async build(request, settings, options) {
+    async build(request, settings, options, onStart) {
       await admit();
       let reply: BuildReply | 'ready';
-      await ready;
+      try {
+        await ready;
+        await onStart?.();
+      } catch (err) {
+        leave();
+        throw err;
+      }
       const signal = AbortSignal.timeout(l.timeoutMs);
       try {
         reply = await pool.run({ request, settings, options }, { signal });

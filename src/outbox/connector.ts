@@ -2,9 +2,20 @@
 // and says whether a failure is worth retrying.
 import type { OutboxMessage } from '../store/outbox-repository.js';
 
+export interface DeliverOptions {
+  signal: AbortSignal;
+  /**
+   * For a `staged` connector: call when the attempt really starts its work (after any queue of its own), so only
+   * attempts that started count when a process dies during them. Never throws.
+   */
+  started?: () => Promise<void>;
+}
+
 export interface Connector {
   /** Resolves when the receiver has accepted the message; throws `DeliveryError` (or anything: transient) otherwise. */
-  deliver(message: OutboxMessage, options: { signal: AbortSignal }): Promise<void>;
+  deliver(message: OutboxMessage, options: DeliverOptions): Promise<void>;
+  /** True when the connector calls `started` itself; otherwise an attempt starts when it is claimed. */
+  readonly staged?: boolean;
 }
 
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([408, 425, 429]);

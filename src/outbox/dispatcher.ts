@@ -168,6 +168,7 @@ export class Dispatcher {
       destinations: cap.names,
       perDestination: cap.perDestination,
       ...(this.options.maxInterrupted !== undefined ? { maxInterrupted: this.options.maxInterrupted } : {}),
+      staged: cap.names.filter((n) => this.destinations.get(n)?.connector.staged),
     });
     for (const m of messages) this.startDelivery(m);
     return messages.length;
@@ -197,7 +198,10 @@ export class Dispatcher {
     const fields = { reqId: m.requestId, outboxId: m.id, destination: m.destination, attempt: m.attempts };
     let outcome: DeliveryOutcome;
     try {
-      await d.connector.deliver(m, { signal });
+      const started = async (): Promise<void> => {
+        await outbox.markStarted(m.id, this.owner).catch((err: unknown) => log?.warn({ ...fields, err }, 'outbox: could not mark the attempt started'));
+      };
+      await d.connector.deliver(m, { signal, started });
       d.breaker.succeeded();
       outcome = (await outbox.complete(m.id, this.owner, seconds() * 1000)) ? 'delivered' : 'lost-lease';
       log?.info({ ...fields, outcome, ms: Math.round(seconds() * 1000) }, 'outbox: delivered');

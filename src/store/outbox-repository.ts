@@ -78,6 +78,11 @@ export interface ClaimOptions {
    * the reason "attempt did not finish" instead of claiming it again. Default 3.
    */
   maxInterrupted?: number;
+  /**
+   * Destinations whose connector says when an attempt really starts (`markStarted`), e.g. once a document build
+   * leaves its queue: an attempt of theirs that ends before that is not counted as interrupted. Others start at claim.
+   */
+  staged?: readonly string[];
 }
 
 export const DEFAULT_MAX_INTERRUPTED = 3;
@@ -113,6 +118,8 @@ export interface OutboxRepository {
    * attempt that takes long is not taken for one whose process died); returns the ids still held.
    */
   renew(ids: readonly string[], owner: string, leaseMs: number): Promise<string[]>;
+  /** The current attempt has started its work (see ClaimOptions.staged); false when `owner` lost the lease. */
+  markStarted(id: string, owner: string): Promise<boolean>;
   get(id: string): Promise<OutboxMessage | undefined>;
   attempts(id: string): Promise<OutboxAttempt[]>;
   list(query: ListQuery): Promise<{ items: OutboxMessage[]; total: number }>;

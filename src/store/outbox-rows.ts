@@ -15,6 +15,8 @@ export interface OutboxRow<S extends ColumnStyle> {
   attempts: number;
   /** Attempts in a row that never finished (migration 005 / pg 004). */
   interrupted: number;
+  /** 1 once the current attempt has started its work (0 while it waits in a connector's queue). */
+  attempt_started: number;
   next_attempt_at: string;
   lease_owner: string | null;
   lease_expires_at: string | null;

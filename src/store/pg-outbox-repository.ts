@@ -80,7 +80,7 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
           const n = perDestination.get(r.destination) ?? 0;
           const cap = o.perDestination?.[r.destination];
           if (cap !== undefined && n >= cap) continue;
-          if (r.state === 'inflight' && r.interrupted + 1 >= maxInterrupted) {
+          if (r.state === 'inflight' && r.attempt_started === 1 && r.interrupted + 1 >= maxInterrupted) {
             // An expired lease is an attempt that never finished; past the limit the message is quarantined.
             const error = interruptedReason(r.interrupted + 1);
             await tx(
@@ -100,9 +100,10 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
         const leaseUntil = new Date(Date.parse(at) + o.leaseMs).toISOString();
         const { rows } = await tx<Row>(
           `UPDATE outbox SET state = 'inflight', attempts = attempts + 1, lease_owner = $1, lease_expires_at = $2, updated = $3,
-             interrupted = interrupted + (CASE WHEN state = 'inflight' THEN 1 ELSE 0 END)
+             interrupted = interrupted + (CASE WHEN state = 'inflight' AND attempt_started = 1 THEN 1 ELSE 0 END),
+             attempt_started = CASE WHEN destination = ANY($5::text[]) THEN 0 ELSE 1 END
            WHERE seq = ANY($4::bigint[]) RETURNING *`,
-          [o.owner, leaseUntil, at, chosen],
+          [o.owner, leaseUntil, at, chosen, [...(o.staged ?? [])]],
         );
         const order = new Map(chosen.map((seq, i) => [seq, i]));
         return rows.sort((a, b) => (order.get(a.seq) ?? 0) - (order.get(b.seq) ?? 0)).map(messageOf);
@@ -139,6 +140,10 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
         { messageId: id, at, outcome: 'released', owner },
         1,
       );
+    },
+    markStarted: async (id, owner) => {
+      const res = await q(`UPDATE outbox SET attempt_started = 1, updated = $1 WHERE id = $2 AND state = 'inflight' AND lease_owner = $3`, [now().toISOString(), id, owner]);
+      return res.rowCount === 1;
     },
     renew: async (ids, owner, leaseMs) => {
       if (ids.length === 0) return [];

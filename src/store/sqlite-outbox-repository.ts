@@ -75,10 +75,11 @@ function claim(c: SqlConnection, now: Date, o: ClaimOptions): OutboxMessage[] {
   // An expired lease is an attempt that never finished: counted, and past the limit the message is quarantined.
   const take = c.prepare(
     `UPDATE outbox SET state = 'inflight', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated = ?,
-       interrupted = interrupted + (CASE WHEN state = 'inflight' THEN 1 ELSE 0 END)
+       interrupted = interrupted + (CASE WHEN state = 'inflight' AND attempt_started = 1 THEN 1 ELSE 0 END), attempt_started = ?
      WHERE id = ? AND state = ? RETURNING *`,
   );
   const maxInterrupted = Math.max(1, o.maxInterrupted ?? DEFAULT_MAX_INTERRUPTED);
+  const staged = new Set(o.staged ?? []);
   const quarantine = c.prepare(
     `UPDATE outbox SET state = 'dead', interrupted = interrupted + 1, last_error = ?, lease_owner = NULL, lease_expires_at = NULL, updated = ?
      WHERE id = ? AND state = 'inflight' AND lease_expires_at <= ? RETURNING attempts, interrupted`,
@@ -90,13 +91,13 @@ function claim(c: SqlConnection, now: Date, o: ClaimOptions): OutboxMessage[] {
     const n = perDestination.get(r.destination) ?? 0;
     const cap = o.perDestination?.[r.destination];
     if (cap !== undefined && n >= cap) continue;
-    if (r.state === 'inflight' && r.interrupted + 1 >= maxInterrupted) {
+    if (r.state === 'inflight' && r.attempt_started === 1 && r.interrupted + 1 >= maxInterrupted) {
       const error = interruptedReason(r.interrupted + 1);
       const q = quarantine.get(error, at, r.id, at) as { attempts: number; interrupted: number } | undefined;
       if (q) recordAttempt(c, { messageId: r.id, attempt: q.attempts, at, outcome: 'dead', error, owner: o.owner });
       continue;
     }
-    const claimed = take.get(o.owner, leaseUntil, at, r.id, r.state) as Row | undefined;
+    const claimed = take.get(o.owner, leaseUntil, at, staged.has(r.destination) ? 0 : 1, r.id, r.state) as Row | undefined;
     if (!claimed) continue;
     perDestination.set(r.destination, n + 1);
     out.push(messageOf(claimed));
@@ -161,6 +162,10 @@ function renew(c: SqlConnection, now: Date, ids: readonly string[], owner: strin
   return held;
 }
 
+function markStarted(c: SqlConnection, now: Date, id: string, owner: string): boolean {
+  return c.prepare(`UPDATE outbox SET attempt_started = 1, updated = ? WHERE id = ? AND state = 'inflight' AND lease_owner = ?`).run(now.toISOString(), id, owner).changes === 1;
+}
+
 function attempts(c: SqlConnection, id: string): OutboxAttempt[] {
   return (c.prepare('SELECT * FROM outbox_attempts WHERE message_id = ? ORDER BY rowid').all(id) as AttemptRow[]).map(attemptOf);
 }
@@ -216,6 +221,7 @@ export function sqliteOutboxRepository(run: OutboxRunners, now: () => Date): Out
     complete: (id, owner, ms) => run.write((c) => complete(c, now(), id, owner, ms)),
     fail: (id, owner, f) => run.write((c) => fail(c, now(), id, owner, f)),
     release: (id, owner) => run.write((c) => release(c, now(), id, owner)),
+    markStarted: (id, owner) => run.write((c) => markStarted(c, now(), id, owner)),
     renew: (ids, owner, leaseMs) => (ids.length === 0 ? Promise.resolve([]) : run.write((c) => renew(c, now(), ids, owner, leaseMs))),
     get: async (id) => {
       const row = await run.read((c) => getRow(c, id));

@@ -429,6 +429,28 @@ export function storeContract(name: string, open: OpenStore): void {
         expect(await store.outbox.renew([], 'alive', 1000)).toEqual([]);
       });
 
+      it('a staged destination counts an unfinished attempt only once it was marked started', async () => {
+        await store.transaction((tx) => tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'Patient/1', idempotencyKey: 'queued', payload: 1 }));
+        const claim = async (owner: string) => (await store.outbox.claim({ owner, limit: 1, leaseMs: 1000, staged: ['dmp'], maxInterrupted: 2 }))[0];
+        let m = await claim('p1');
+        // The process dies while the attempt still waits in the connector's queue: not counted, whatever the limit.
+        for (const owner of ['p2', 'p3', 'p4']) {
+          clock.set(new Date(Date.parse(m.leaseExpiresAt as string) + 1).toISOString());
+          m = await claim(owner);
+          expect(m.interrupted).toBeUndefined();
+        }
+        // Once started, an unfinished attempt counts (and with maxInterrupted 2, the second one quarantines it).
+        expect(await store.outbox.markStarted(m.id, 'someone-else')).toBe(false);
+        expect(await store.outbox.markStarted(m.id, 'p4')).toBe(true);
+        clock.set(new Date(Date.parse(m.leaseExpiresAt as string) + 1).toISOString());
+        m = await claim('p5');
+        expect(m).toMatchObject({ interrupted: 1, attempts: 5 });
+        await store.outbox.markStarted(m.id, 'p5');
+        clock.set(new Date(Date.parse(m.leaseExpiresAt as string) + 1).toISOString());
+        expect(await claim('p6')).toBeUndefined();
+        expect(await store.outbox.get(m.id)).toMatchObject({ state: 'dead', interrupted: 2 });
+      });
+
       it('counts attempts that never finished and quarantines the message at the limit, with its reason', async () => {
         await store.transaction(async (tx) => {
           await tx.outbox.enqueue({ destination: 'dmp', orderingKey: 'Patient/1', idempotencyKey: 'poison', payload: 1 });

@@ -33,11 +33,20 @@ export interface DocumentConnectorDeps {
  * document's time), so every attempt builds the same bytes. A failure of the builder itself is transient; a
  * document that cannot be built, or that blows the builder's limits, will fail the same way again.
  */
-export async function buildMessageDocument(message: OutboxMessage, deps: DocumentConnectorDeps): Promise<{ request: DocumentRequest; built: BuiltDocument }> {
+export async function buildMessageDocument(
+  message: OutboxMessage,
+  deps: DocumentConnectorDeps,
+  started: () => Promise<void> = async () => undefined,
+): Promise<{ request: DocumentRequest; built: BuiltDocument }> {
   try {
     const request = documentRequestOf(message.payload);
     const options = { sourceId: deps.sourceId };
-    const built = deps.builder ? await deps.builder.build(request, deps.settings, options) : await buildDocument(request, deps.settings, options);
+    let built: BuiltDocument;
+    if (deps.builder) built = await deps.builder.build(request, deps.settings, options, started);
+    else {
+      await started();
+      built = await buildDocument(request, deps.settings, options);
+    }
     return { request, built };
   } catch (err) {
     const transient = err instanceof DocumentBuilderUnavailable;
@@ -87,8 +96,10 @@ export function dmpConnector(d: DmpDestinationConfig, deps: DocumentConnectorDep
   const credentials = credentialsLoader(d.tls);
   const now = deps.now ?? (() => new Date());
   return {
-    async deliver(message: OutboxMessage, { signal }) {
-      const { request: docRequest, built } = await buildMessageDocument(message, deps);
+    // The attempt starts when the document build leaves the builder's queue, not when it is claimed.
+    staged: true,
+    async deliver(message: OutboxMessage, { signal, started }) {
+      const { request: docRequest, built } = await buildMessageDocument(message, deps, started);
       let creds: OrganisationCredentials;
       try {
         creds = await credentials();

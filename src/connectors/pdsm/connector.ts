@@ -60,8 +60,10 @@ export function pdsmConnector(d: PdsmDestinationConfig, deps: DocumentConnectorD
   const credentials = d.tls ? credentialsLoader(d.tls) : undefined;
   const url = new URL(d.url);
   return {
-    async deliver(message: OutboxMessage, { signal }) {
-      const { request: req, built } = await buildMessageDocument(message, deps);
+    // The attempt starts when the document build leaves the builder's queue, not when it is claimed.
+    staged: true,
+    async deliver(message: OutboxMessage, { signal, started }) {
+      const { request: req, built } = await buildMessageDocument(message, deps, started);
       let bundle;
       try {
         const replaced = new Map(built.submission.replacements.map((r) => [r.replacedEntryUuid, `urn:oid:${req.ids.replaces ?? ''}`]));

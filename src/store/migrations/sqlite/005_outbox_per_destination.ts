@@ -8,6 +8,9 @@ export const migration: Migration = {
   name: 'outbox_per_destination',
   sql: `
 ALTER TABLE outbox ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+-- Whether the current attempt got past its queue (what a poison can only do once started): 1 unless the destination
+-- says when it starts (document builds wait for a worker thread first).
+ALTER TABLE outbox ADD COLUMN attempt_started INTEGER NOT NULL DEFAULT 1;
 DROP INDEX outbox_key;
 CREATE INDEX outbox_key ON outbox (destination, ordering_key, seq) WHERE state IN ('pending', 'inflight');
 `,
