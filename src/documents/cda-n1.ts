@@ -93,7 +93,8 @@ export function buildCdaN1(header: DocumentHeader, pdf: Buffer): string {
 
 /**
  * patientRole: the INS first when the header carries it (it does only for a qualified identity), then the sender's
- * own id; the name with its birth (BR) and used (CL) parts; sex, birth date (partial allowed) and birthplace (INSEE).
+ * own id; the name with its birth parts (the list of birth given names unqualified, family and first given name BR)
+ * and used (CL) parts; sex, birth date (partial allowed) and birthplace (INSEE).
  */
 function recordTarget(target: XMLBuilder, p: PatientIdentity): void {
   const role = target.ele('patientRole');
@@ -102,8 +103,11 @@ function recordTarget(target: XMLBuilder, p: PatientIdentity): void {
   const patient = role.ele('patient', { classCode: 'PSN' });
   const name = patient.ele('name');
   name.ele('family', { qualifier: 'BR' }).txt(p.birthName);
-  // The full list of birth given names goes unqualified, and only when there are several (ANS mapping).
-  if (p.birthGivenNames && p.birthGivenNames.length > 1) name.ele('given').txt(p.birthGivenNames.join(' '));
+  // The list of birth given names goes unqualified, space-separated, even when it holds one name: the CI-SIS header
+  // (template 1.2.250.1.213.1.1.1.1) requires it among the INS traits. A qualified identity sent without the list has
+  // the first birth given name alone (as the FHIR mapping assumes); for any other identity it is written only when known.
+  const birthGivenNames = p.birthGivenNames ?? (p.ins ? [p.firstBirthGivenName] : undefined);
+  if (birthGivenNames) name.ele('given').txt(birthGivenNames.join(' '));
   name.ele('given', { qualifier: 'BR' }).txt(p.firstBirthGivenName);
   if (p.usedName) name.ele('family', { qualifier: 'CL' }).txt(p.usedName);
   if (p.usedGivenName) name.ele('given', { qualifier: 'CL' }).txt(p.usedGivenName);
