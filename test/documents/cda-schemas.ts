@@ -1,17 +1,28 @@
-// Validation against the ANS CI-SIS extended CDA schema of /work/shared (read, never copied into the repository),
-// with xmllint-wasm. CDA_extended.xsd includes its parts by relative path: every .xsd of the folder is preloaded
-// under its path relative to the main schema, so the includes resolve in xmllint's in-memory file system.
+// Validation against the ANS CI-SIS extended CDA schema of ../shared (read, never copied into the repository), with
+// xmllint-wasm. CDA_extended.xsd includes its parts by relative path: every .xsd of the folder is preloaded under its
+// path relative to the main schema, so the includes resolve in xmllint's in-memory file system.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { validateXML, type XMLValidationResult } from 'xmllint-wasm';
 
-export const SHARED_STANDARDS = '/work/shared/standards';
+/** ../shared/standards beside the repository (vitest runs from the repository root, as CI does in its clone). */
+export const SHARED_STANDARDS = path.resolve('../shared/standards');
 export const CDA_SCHEMA_DIR = path.join(SHARED_STANDARDS, 'cda-r2-schemas', 'ans-ci-sis-extended', 'cda');
 export const ANS_N1_SAMPLE = path.join(SHARED_STANDARDS, 'ans-cda-samples', 'DOC_NON_STRUCTURE_CDA-R2-N1.xml');
-export const haveCdaSchema = existsSync(path.join(CDA_SCHEMA_DIR, 'CDA_extended.xsd'));
-export const haveAnsSample = existsSync(ANS_N1_SAMPLE);
-if (!haveCdaSchema) console.warn(`documents: ${CDA_SCHEMA_DIR} is absent, the CDA schema validation is skipped`);
-if (!haveAnsSample) console.warn(`documents: ${ANS_N1_SAMPLE} is absent, the comparison with the ANS N1 sample is skipped`);
+
+/**
+ * Whether a test prerequisite is there. Absent, its tests are skipped with a message on the console, except under
+ * CI=true, where CI must run them: then the test file fails at once, naming what is missing.
+ */
+export function available(what: string, present: boolean, consequence: string): boolean {
+  if (present) return true;
+  if (process.env.CI === 'true') throw new Error(`${what} is absent under CI=true: ${consequence} cannot be skipped in CI`);
+  console.warn(`documents: ${what} is absent, ${consequence} is skipped`);
+  return false;
+}
+
+export const haveCdaSchema = available(path.join(CDA_SCHEMA_DIR, 'CDA_extended.xsd'), existsSync(path.join(CDA_SCHEMA_DIR, 'CDA_extended.xsd')), 'the CDA schema validation');
+export const haveAnsSample = available(ANS_N1_SAMPLE, existsSync(ANS_N1_SAMPLE), 'the comparison with the ANS N1 sample');
 
 function xsdFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
