@@ -4,22 +4,11 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { validateXML, type XMLValidationResult } from 'xmllint-wasm';
+import { available, SHARED_STANDARDS } from '../support/shared.js';
 
-/** ../shared/standards beside the repository (vitest runs from the repository root, as CI does in its clone). */
-export const SHARED_STANDARDS = path.resolve('../shared/standards');
+export { available, SHARED_STANDARDS };
 export const CDA_SCHEMA_DIR = path.join(SHARED_STANDARDS, 'cda-r2-schemas', 'ans-ci-sis-extended', 'cda');
 export const ANS_N1_SAMPLE = path.join(SHARED_STANDARDS, 'ans-cda-samples', 'DOC_NON_STRUCTURE_CDA-R2-N1.xml');
-
-/**
- * Whether a test prerequisite is there. Absent, its tests are skipped with a message on the console, except under
- * CI=true, where CI must run them: then the test file fails at once, naming what is missing.
- */
-export function available(what: string, present: boolean, consequence: string): boolean {
-  if (present) return true;
-  if (process.env.CI === 'true') throw new Error(`${what} is absent under CI=true: ${consequence} cannot be skipped in CI`);
-  console.warn(`documents: ${what} is absent, ${consequence} is skipped`);
-  return false;
-}
 
 export const haveCdaSchema = available(path.join(CDA_SCHEMA_DIR, 'CDA_extended.xsd'), existsSync(path.join(CDA_SCHEMA_DIR, 'CDA_extended.xsd')), 'the CDA schema validation');
 export const haveAnsSample = available(ANS_N1_SAMPLE, existsSync(ANS_N1_SAMPLE), 'the comparison with the ANS N1 sample');

@@ -5,7 +5,7 @@
 // before anything is sent), a client certificate the peer does not trust (refused at the handshake).
 // The whole flow runs on the embedded SQLite store and on PostgreSQL (skipped with a warning when no server answers,
 // a failure under CI=true).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -28,10 +28,10 @@ import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import pg from 'pg';
 import { openPgStore } from '../../src/store/pg-store.js';
 import { waitFor } from '../outbox/receiver.js';
+import { SHARED_STANDARDS, sharedFile } from '../support/shared.js';
 
-const SCHEMAS = path.resolve('../shared/standards/ihe-xds-ebrs-schemas');
-const haveSchemas = existsSync(SCHEMAS);
-if (!haveSchemas) console.warn(`[dmp-flow] ${SCHEMAS} is absent: the peer runs without its XDS.b XSD check`);
+const SCHEMAS = path.join(SHARED_STANDARDS, 'ihe-xds-ebrs-schemas');
+const haveSchemas = sharedFile('ihe-xds-ebrs-schemas', 'the DMP flow’s XDS.b XSD check by the peer');
 
 const REPOSITORY = '1.2.250.1.999.42.9.7';
 const json = { 'content-type': 'application/json' };

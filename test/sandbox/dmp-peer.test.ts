@@ -1,10 +1,9 @@
 // The local DMP peer over real mutual TLS on a random port, fed by the gateway's ITI-41 / ITI-18 / ITI-43 client:
 // what it accepts comes back unchanged, and each rule a strict DMP applies refuses what breaks it, with an error
 // naming the field.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryIti18FindDocuments, retrieveIti43, sendIti41, type DmpTransport } from '../../src/connectors/dmp/client.js';
 import { loadOrganisationCredentials } from '../../src/connectors/dmp/tls.js';
@@ -33,10 +32,10 @@ import {
   tlsVerdict,
   vihfOf,
 } from './dmp-support.js';
+import { SHARED_STANDARDS, sharedFile } from '../support/shared.js';
 
-const SCHEMAS = fileURLToPath(new URL('../../../shared/standards/ihe-xds-ebrs-schemas/', import.meta.url));
-const haveSchemas = existsSync(path.join(SCHEMAS, 'IHE/XDS.b_DocumentRepository.xsd'));
-if (!haveSchemas) console.warn(`dmp-peer: ${SCHEMAS} not found, the XSD test is skipped and the peer runs without XSD validation`);
+const SCHEMAS = path.join(SHARED_STANDARDS, 'ihe-xds-ebrs-schemas');
+const haveSchemas = sharedFile('ihe-xds-ebrs-schemas/IHE/XDS.b_DocumentRepository.xsd', 'the peer’s XSD test (the peer runs without XSD validation)');
 
 let dir: string;
 let pki: TestPki;

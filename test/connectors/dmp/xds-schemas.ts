@@ -1,16 +1,20 @@
-// Validation against the IHE XDS.b / ebRS 3.0 schemas of /work/shared (read, never copied into the repository), with
+// Validation against the IHE XDS.b / ebRS 3.0 schemas of ../shared (read, never copied into the repository), with
 // xmllint-wasm. rim.xsd imports http://www.w3.org/2001/xml.xsd; the collector's OASIS catalog maps that URL to a
 // local copy, and since xmllint-wasm runs offline with no catalog support, the mapping is applied by rewriting the
 // schemaLocation in memory to the catalog's target, relative to the importing schema.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { validateXML, type XMLValidationResult } from 'xmllint-wasm';
+import { available, SHARED_STANDARDS } from '../../support/shared.js';
 
-export const SHARED_STANDARDS = '/work/shared/standards';
+export { SHARED_STANDARDS };
 export const SCHEMA_DIR = path.join(SHARED_STANDARDS, 'ihe-xds-ebrs-schemas');
 export const ANS_SAMPLE = path.join(SHARED_STANDARDS, 'ans-drim-m-samples', 'XDS.xml');
-export const haveShared = existsSync(path.join(SCHEMA_DIR, 'catalog.xml')) && existsSync(ANS_SAMPLE);
-if (!haveShared) console.warn(`DMP connector: ${SHARED_STANDARDS} is absent, the XSD and ANS-sample comparisons are skipped`);
+export const haveShared = available(
+  `${SCHEMA_DIR}/catalog.xml and ${ANS_SAMPLE}`,
+  existsSync(path.join(SCHEMA_DIR, 'catalog.xml')) && existsSync(ANS_SAMPLE),
+  'the XDS.b XSD and ANS-sample comparisons',
+);
 
 const SCHEMA_FILES = ['IHE/XDS.b_DocumentRepository.xsd', 'ebRS/rim.xsd', 'ebRS/rs.xsd', 'ebRS/lcm.xsd', 'ebRS/query.xsd', 'w3c/xml.xsd'];
 
