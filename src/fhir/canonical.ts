@@ -79,6 +79,7 @@ export const SYSTEM = {
   v3ActCode: 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
   v3ParticipationType: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
   medicationStatementCategory: 'http://terminology.hl7.org/CodeSystem/medication-statement-category',
+  administrativeGender: 'http://hl7.org/fhir/administrative-gender',
   /** ANS TRE_G15 profession codes (PractitionerRole.code): 10 médecin, 21 pharmacien, 60 infirmier. */
   professionSante: 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante',
   // Identity (FR Core)
@@ -87,11 +88,14 @@ export const SYSTEM = {
   v2IdentifierType: 'http://terminology.hl7.org/CodeSystem/v2-0203',
   listEmptyReason: 'http://terminology.hl7.org/CodeSystem/list-empty-reason',
   /**
-   * FR Core RNIV identity-status code system (development branch: PROV/RECUP/VALI/QUAL). Used for RECUP and an
-   * RNIV-validated identity, which table 0445 cannot express without claiming a qualified INS.
+   * FR Core RNIV identity-status code system (PROV/RECUP/VALI/QUAL), only on a development branch of FR Core, in no
+   * released package. Read on input (Patients sent by earlier versions or partners); never emitted.
    */
   frCoreRnivStatus: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status',
+  /** Table 0445 (identity reliability status and attributes), bound to the identityStatus sub-extension. */
   frCoreIdentityStatus: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445',
+  /** How the identity was collected (SM, CV, INSI…): the methodCollection sub-extension. */
+  frCoreMethodCollection: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-method-collection',
   frCoreIdentityReliabilityExt: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability',
   frCoreBirthListGivenNameExt: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-birth-list-given-name',
   frCoreInseeCodeExt: 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code',

@@ -41,7 +41,8 @@ const EXPRESSIONS: Record<string, string> = {
 
 const INS_OID_SET: ReadonlySet<string> = new Set(Object.values(INS_OIDS));
 const STATUSES: ReadonlySet<string> = new Set(['PROV', 'RECUP', 'VALI', 'QUAL']);
-const SEX: Record<string, 'F' | 'M' | 'I'> = { female: 'F', male: 'M', other: 'I', unknown: 'I' };
+// FR Core allows male | female | unknown (mapPatient writes `unknown` for I); `other` from a non-FR Core sender is I too.
+const SEX: Record<string, 'F' | 'M' | 'I'> = { female: 'F', male: 'M', unknown: 'I', other: 'I' };
 
 const bareOid = (system: string | undefined): string | undefined => system?.replace(/^urn:oid:/, '');
 const text = (s: string | undefined): string | undefined => (typeof s === 'string' && s.trim() !== '' ? s.trim() : undefined);
@@ -61,16 +62,21 @@ function sourceOf(identifiers: readonly Identifier[]): Identifier | undefined {
 }
 
 /**
- * RNIV status from the FR Core identity-reliability extension: the RNIV code system's code as is; in table 0445,
- * `VALI` with an INS is how a qualified identity is published (see `mapPatient`), `VALI` without one is validated.
+ * RNIV status from the FR Core identity-reliability extension, the inverse of `mapPatient`: table 0445 `VALI` is a
+ * checked identity (QUAL with an INS, else VALI), `PROV` an unchecked one (RECUP when `methodCollection` is `INSI`,
+ * else PROV). A code of the unreleased RNIV status code system (fr-core-cs-identity-status, written by earlier
+ * versions) is taken as is.
  */
 function statusOf(extensions: readonly Extension[], hasIns: boolean): IdentityStatus | undefined {
   for (const e of extensions) {
     if (e.url !== SYSTEM.frCoreIdentityReliabilityExt) continue;
-    const codings: Coding[] = (e.extension ?? []).filter((x) => x.url === 'identityStatus' && x.valueCoding).map((x) => x.valueCoding as Coding);
+    const parts = e.extension ?? [];
+    const codings: Coding[] = parts.filter((x) => x.url === 'identityStatus' && x.valueCoding).map((x) => x.valueCoding as Coding);
+    const throughInsi = parts.some((x) => x.url === 'methodCollection' && x.valueCoding?.code === 'INSI');
     for (const c of codings) {
       if (!c.code || !STATUSES.has(c.code)) continue; // table 0445 flags (DPOT, DOUA…) are not statuses
       if (c.system === SYSTEM.frCoreIdentityStatus && c.code === 'VALI') return hasIns ? 'QUAL' : 'VALI';
+      if (c.system === SYSTEM.frCoreIdentityStatus && c.code === 'PROV') return throughInsi ? 'RECUP' : 'PROV';
       return c.code as IdentityStatus;
     }
   }

@@ -131,25 +131,40 @@ const INS_TYPE_BY_OID: Record<string, string> = {
   '1.2.250.1.213.1.4.11': 'INS-NIR-DEMO',
 };
 
-const GENDER = { F: 'female', M: 'male', I: 'other' } as const;
+/**
+ * RNIV sex → Patient.gender. FR Core binds Patient.gender (required) to fr-core-vs-patient-gender = male | female |
+ * unknown (FR Core 2.2.0-ballot-2, StructureDefinition fr-core-patient, element Patient.gender: « les valeurs M ou F
+ * issues du téléservice sont à adapter à FHIR (male | female | unknown) »), so `other` is refused. FR Core defines no
+ * extension for the RNIV `I` (indéterminé) and its value set points only to Gender Harmony for *other* kinds of sex
+ * or gender; `unknown` is FR Core's only value for a sex that is neither M nor F, and as the RNIV has exactly these
+ * three values the mapping stays one to one: `unknown` reads back as `I` (fhir-patient.ts). No data-absent-reason:
+ * the value is present.
+ */
+const GENDER = { F: 'female', M: 'male', I: 'unknown' } as const;
 
 /**
- * RNIV status → identityStatus coding. FR Core 2.2.0-ballot-2 table 0445 has PROV and VALI but neither RECUP nor
- * QUAL, and its patient-ins invariants (fr-core-1/2) make `VALI` the status that carries the INS: so QUAL → 0445
- * `VALI` (with the INS), PROV → 0445 `PROV`. RECUP and an RNIV-validated identity are not qualified and must not
- * read as such to a partner, so they keep their exact RNIV code in FR Core's RNIV status code system.
+ * RNIV status → FR Core identity-reliability extension (fr-core-identity-reliability, FR Core 2.2.0-ballot-2). The
+ * RNIV crosses two criteria (traits retrieved from the INSi teleservice; checked against a high-trust identity
+ * document), and FR Core has one sub-extension for each:
+ *  - `identityStatus`, bound (extensible) to fr-core-vs-identity-reliability = table 0445 fr-core-cs-v2-0445, whose
+ *    statuses are PROV (not checked) and VALI (checked); fr-core-patient-ins (fr-core-1/2) makes VALI with the
+ *    INS the way a qualified identity is sent;
+ *  - `methodCollection` (fr-core-cs-method-collection, « mode d'obtention de l'INS »): `INSI` for the teleservice.
+ * So PROV → PROV; RECUP → PROV + INSI; VALI → VALI (never an INS, plain profile); QUAL → VALI + INSI + the INS.
+ * Every code is in a released FR Core code system (none is in the unreleased fr-core-cs-identity-status), and
+ * fhir-patient.ts reads the four statuses back from these. docs/mapping.md, "Identity status".
  */
-function identityStatusCoding(status: PatientIdentity['status']): Coding {
-  switch (status) {
-    case 'QUAL':
-      return coding(SYSTEM.frCoreIdentityStatus, 'VALI', 'Identité validée');
-    case 'PROV':
-      return coding(SYSTEM.frCoreIdentityStatus, 'PROV', 'Identité provisoire');
-    case 'RECUP':
-      return coding(SYSTEM.frCoreRnivStatus, 'RECUP', 'Identité récupérée');
-    case 'VALI':
-      return coding(SYSTEM.frCoreRnivStatus, 'VALI', 'Identité validée');
-  }
+function identityReliabilityExtension(status: PatientIdentity['status']): Extension {
+  const checked = status === 'QUAL' || status === 'VALI';
+  const throughInsi = status === 'QUAL' || status === 'RECUP';
+  const extension: Extension[] = [
+    {
+      url: 'identityStatus',
+      valueCoding: checked ? coding(SYSTEM.frCoreIdentityStatus, 'VALI', 'Identité validée') : coding(SYSTEM.frCoreIdentityStatus, 'PROV', 'Identité provisoire'),
+    },
+  ];
+  if (throughInsi) extension.push({ url: 'methodCollection', valueCoding: coding(SYSTEM.frCoreMethodCollection, 'INSI', 'Téléservice INSI') });
+  return { url: SYSTEM.frCoreIdentityReliabilityExt, extension };
 }
 
 function birthPlaceExtension(insee: string): Extension {
@@ -172,7 +187,7 @@ export function mapPatient(p: PatientIdentity): Patient & { id: string } {
   const qualified = p.status === 'QUAL' && p.ins !== undefined;
 
   const extension: Extension[] = [
-    { url: SYSTEM.frCoreIdentityReliabilityExt, extension: [{ url: 'identityStatus', valueCoding: identityStatusCoding(p.status) }] },
+    identityReliabilityExtension(p.status),
   ];
   if (p.birthPlaceInsee) extension.push(birthPlaceExtension(p.birthPlaceInsee));
 
@@ -381,7 +396,8 @@ const STATEMENT_CATEGORY_DISPLAY = {
   inpatient: 'Inpatient',
   outpatient: 'Outpatient',
   community: 'Community',
-  'patient-specified': 'Patient Specified',
+  // The R4 code is `patientspecified`, without a hyphen (CodeSystem medication-statement-category 4.0.1).
+  patientspecified: 'Patient Specified',
 } as const;
 export type StatementCategory = keyof typeof STATEMENT_CATEGORY_DISPLAY;
 
@@ -391,7 +407,7 @@ export function statementCategory(c: StatementCategory): CodeableConcept {
 
 export interface StatementOptions {
   dateAsserted: string;
-  /** Category for a prescribed line (self-medication is always `patient-specified`, told by the patient). */
+  /** Category for a prescribed line (self-medication is always `patientspecified`, told by the patient). */
   category?: StatementCategory;
   context?: Ref;
   extension?: Extension[];
@@ -401,7 +417,7 @@ export interface StatementOptions {
 
 /** A line of a medication list (PPP review list, BMO, BPM list) as a MedicationStatement. */
 export function mapMedicationStatement(s: MapScope, id: string, line: Pick<MedicationLine, 'medication' | 'dosage' | 'status' | 'selfMedication' | 'comment'>, o: StatementOptions): MedicationStatement & { id: string } {
-  const category = line.selfMedication ? 'patient-specified' : o.category;
+  const category = line.selfMedication ? 'patientspecified' : o.category;
   // Properties in FHIR element order, absent ones omitted (no empty elements).
   return {
     resourceType: 'MedicationStatement',

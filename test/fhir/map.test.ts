@@ -84,24 +84,25 @@ describe('Patient', () => {
     const p = one<Patient>(mapPpp(doc, { now: NOW }), 'Patient');
     expect(p.meta?.profile).toEqual([PROFILE.patient]);
     expect(p.identifier?.filter((i) => INS_SYSTEMS.includes(i.system ?? '') || i.value === doc.patient.ins?.matricule)).toEqual([]);
-    const status = p.extension?.find((e) => e.url === SYSTEM.frCoreIdentityReliabilityExt)?.extension?.[0]?.valueCoding;
-    // Not the 0445 VALI a partner would read as qualified: the exact RNIV status.
-    expect(status?.code).toBe('VALI');
-    expect(status?.system).not.toBe(SYSTEM.frCoreIdentityStatus);
+    const reliability = p.extension?.find((e) => e.url === SYSTEM.frCoreIdentityReliabilityExt)?.extension ?? [];
+    // Table 0445 VALI (checked against an ID document) on the plain profile and without INS: FR Core ties a
+    // qualified identity to VALI *with* the INS (fr-core-1), and no INSi methodCollection is claimed.
+    expect(reliability).toEqual([{ url: 'identityStatus', valueCoding: { system: SYSTEM.frCoreIdentityStatus, code: 'VALI', display: 'Identité validée' } }]);
 
     const recup = one<Patient>(mapCtm(ctm('admission-unvalidated-bmo'), { now: NOW }), 'Patient');
     expect(recup.meta?.profile).toEqual([PROFILE.patient]);
     expect(recup.identifier?.some((i) => INS_SYSTEMS.includes(i.system ?? ''))).toBe(false);
   });
 
-  it('keeps partial birth dates, maps sex I to other and a bare IPP OID to urn:oid', () => {
+  it('keeps partial birth dates, maps sex I to unknown (FR Core has no other) and a bare IPP OID to urn:oid', () => {
     const p = one<Patient>(mapPpp(ppp('map-draft-minimal'), { now: NOW }), 'Patient');
     expect(p.birthDate).toBe('1938-07');
-    expect(p.gender).toBe('other');
+    expect(p.gender).toBe('unknown');
     expect(p.identifier).toEqual([
       { use: 'usual', type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'PI', display: 'Patient internal identifier' }] }, system: 'urn:oid:1.2.250.1.999.1.590780193.1', value: 'IPP-77' },
     ]);
-    expect(p.extension?.find((e) => e.url === SYSTEM.frCoreIdentityReliabilityExt)?.extension?.[0]?.valueCoding?.code).toBe('RECUP');
+    // RECUP: not checked against an ID document (0445 PROV), traits from the INSi teleservice (methodCollection INSI).
+    expect(p.extension?.find((e) => e.url === SYSTEM.frCoreIdentityReliabilityExt)?.extension?.map((x) => x.valueCoding?.code)).toEqual(['PROV', 'INSI']);
     expect(p.name).toEqual([
       { use: 'official', family: 'DUPONT', given: ['Camille'] },
       { use: 'usual', family: 'DUPONT', given: ['Cam'] },
@@ -245,9 +246,9 @@ describe('PPP', () => {
     expect(JSON.stringify(b)).not.toContain('smt.esante.gouv.fr');
   });
 
-  it('flags self-medication as patient-specified, told by the patient', () => {
+  it('flags self-medication as patientspecified, told by the patient', () => {
     const m6 = all<MedicationStatement>(b, 'MedicationStatement').find((m) => m.medicationCodeableConcept?.text === 'NUROFEN 400 mg')!;
-    expect(m6.category?.coding?.[0]?.code).toBe('patient-specified');
+    expect(m6.category?.coding?.[0]?.code).toBe('patientspecified');
     expect(m6.informationSource?.reference).toMatch(/^Patient\//);
     expect(m6.dosage?.[0]).toMatchObject({ asNeededBoolean: true, doseAndRate: [{ doseQuantity: { value: 400, unit: 'mg', system: SYSTEM.ucum, code: 'mg' } }] });
   });

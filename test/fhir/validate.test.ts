@@ -309,7 +309,7 @@ describe('validateResource: rejections name the field', () => {
     expect(expressions(issues)).toContain('Patient.gender');
     expect(errors(issues).find((i) => i.expression?.[0] === 'Patient.gender')).toMatchObject({
       code: 'code-invalid',
-      details: { text: expect.stringMatching(/"bogus".*administrative-gender/) },
+      details: { text: expect.stringMatching(/"bogus".*patient-gender/) },
     });
   });
 

@@ -124,6 +124,13 @@ const hasCoding = (system: string, code: string): string =>
   `coding.where(system = ${lit(system)} and code = ${lit(code)}).exists()`;
 const lastSegment = (url: string): string => url.slice(url.lastIndexOf('/') + 1);
 
+/** The codes of FR Core fr-core-vs-patient-gender (FR Core 2.2.0-ballot-2). */
+const PATIENT_GENDERS: readonly CodeDef[] = [
+  { code: 'male', display: 'Male' },
+  { code: 'female', display: 'Female' },
+  { code: 'unknown', display: 'Unknown' },
+];
+
 const INS_SYSTEMS = [SYSTEM.insNir, SYSTEM.insNia, SYSTEM.insNirTest, SYSTEM.insNirDemo];
 const DRUG_SYSTEMS = Object.values(DRUG_SYSTEM);
 const LOINC_MEDICATION_HISTORY: CodeableConcept = { coding: [{ system: SYSTEM.loinc, code: '10160-0' }] };
@@ -186,6 +193,13 @@ export const VALUE_SETS: readonly ValueSetSpec[] = [
   { id: 'fct-error-type', title: 'Type d’erreur médicamenteuse (FCT)', description: 'Codes Interop’Santé fr-medication-reconciliation-type.', include: [{ system: SYSTEM.fctErrorType, concepts: FCT_ERROR_TYPES }] },
   { id: 'fct-severity', title: 'Gravité de l’erreur médicamenteuse (FCT)', description: 'Codes Interop’Santé fr-medication-reconciliation-outcome.', include: [{ system: SYSTEM.fctSeverity, concepts: FCT_SEVERITIES }] },
   { id: 'fct-resolution', title: 'Résolution de la divergence (FCT)', description: 'Codes Interop’Santé fr-medication-reconciliation-resolution.', include: [{ system: SYSTEM.fctResolution, concepts: FCT_RESOLUTIONS }] },
+  // FR Core fr-core-vs-patient-gender (required on fr-core-patient.gender): administrative gender without `other`.
+  {
+    id: 'patient-gender',
+    title: 'Genre administratif du patient (FR Core)',
+    description: 'male | female | unknown, comme fr-core-vs-patient-gender (FR Core) ; le sexe RNIV I (indéterminé) est unknown.',
+    include: [{ system: SYSTEM.administrativeGender, concepts: PATIENT_GENDERS }],
+  },
   // Unions used by DetectedIssue.
   {
     id: 'detectedissue-code',
@@ -275,7 +289,7 @@ export const PROFILES: readonly ProfileSpec[] = [
     description: 'Patient dont l’identité n’est pas qualifiée : identifiants locaux (IPP…) seulement, jamais l’INS.',
     elements: [
       { id: 'Patient.name', min: 1 },
-      { id: 'Patient.gender', min: 1 },
+      { id: 'Patient.gender', min: 1, binding: required(vs('patient-gender')) },
       { id: 'Patient.birthDate', min: 1 },
     ],
     invariants: [
@@ -298,7 +312,7 @@ export const PROFILES: readonly ProfileSpec[] = [
     elements: [
       { id: 'Patient.identifier', min: 1 },
       { id: 'Patient.name', min: 1 },
-      { id: 'Patient.gender', min: 1 },
+      { id: 'Patient.gender', min: 1, binding: required(vs('patient-gender')) },
       { id: 'Patient.birthDate', min: 1 },
     ],
     extensions: [
@@ -494,7 +508,11 @@ export const PROFILES: readonly ProfileSpec[] = [
     type: 'MedicationStatement',
     title: 'Ligne de traitement',
     description: 'Ligne d’une liste de médicaments, d’un BMO ou d’une FCT.',
-    elements: [{ id: 'MedicationStatement.subject', min: 1 }],
+    elements: [
+      { id: 'MedicationStatement.subject', min: 1 },
+      // R4's preferred binding made required: a misspelt category (`patient-specified`) is refused, not sent.
+      { id: 'MedicationStatement.category', binding: required('http://hl7.org/fhir/ValueSet/medication-statement-category') },
+    ],
     extensions: [
       { name: 'medicationSources', url: EXT.medicationSources, min: 0, max: '1' },
       { name: 'reconciliation', url: EXT.reconciliation, min: 0, max: '1' },
