@@ -1,24 +1,23 @@
 // Conformance with the official French definitions kept outside the repository (../shared/standards):
 // our INS Patient validates against FR Core fr-core-patient-ins, and our SFPC / CTM value sets list exactly
 // the codes of the Interop'Santé code systems.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { CodeSystem, OperationOutcomeIssue, Patient, ValueSet } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { PROFILE, SYSTEM } from '../../src/fhir/canonical.js';
 import { PROFILES_DIR } from '../../scripts/build-profiles.js';
 import { loadExtraDefinitions, validateResource, type ConformanceResource } from '../../src/fhir/validate.js';
+import { SHARED_STANDARDS, sharedFile } from '../support/shared.js';
 
-const STANDARDS = fileURLToPath(new URL('../../../shared/standards/', import.meta.url));
-const FR_CORE = `${STANDARDS}fr-core/package-2.2.0-ballot-2/selected/`;
-const FR_MEDICATION = `${STANDARDS}fr-medication-ig/codesystems/`;
+// ../shared/standards relative to the repository root; absent, these tests are skipped with a message, or fail
+// under CI=true (test/support/shared.ts).
+const FR_CORE = `${path.join(SHARED_STANDARDS, 'fr-core/package-2.2.0-ballot-2/selected')}/`;
+const FR_MEDICATION = `${path.join(SHARED_STANDARDS, 'fr-medication-ig/codesystems')}/`;
 const FR_CORE_PATIENT_INS = 'https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-ins';
 
-const haveFrCore = existsSync(FR_CORE);
-const haveFrMedication = existsSync(FR_MEDICATION);
-if (!haveFrCore || !haveFrMedication) {
-  console.warn(`fr-core-conformance: ${STANDARDS} not found, FR Core / Interop'Santé conformance tests skipped`);
-}
+const haveFrCore = sharedFile('fr-core/package-2.2.0-ballot-2/selected', 'the FR Core fr-core-patient-ins conformance test');
+const haveFrMedication = sharedFile('fr-medication-ig/codesystems', "the Interop'Santé medication code systems test");
 
 const readJsonDir = <T>(dir: string): T[] =>
   readdirSync(dir)
