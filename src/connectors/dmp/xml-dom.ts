@@ -2,9 +2,19 @@
 // namespace-aware element lookups, so a prefix chosen by the sender never matters.
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import xpath from 'xpath';
+import { xmlPrescanProblem } from '../../fhir/xml-prescan.js';
+
+/**
+ * Deepest element nesting parsed. SOAP answers, ebRIM metadata and CDA R2 N1 headers stay far below it; much of the
+ * code walking the tree is recursive, so a hostile answer nested thousands deep must not reach it.
+ */
+export const MAX_XML_DEPTH = 256;
 
 /** Parses XML, failing on malformed input instead of returning a partial document. */
 export function parseXml(xml: string): Document {
+  // Refused before parsing: a DOCTYPE (entities, external references) and nesting past MAX_XML_DEPTH.
+  const problem = xmlPrescanProblem(xml, MAX_XML_DEPTH);
+  if (problem) throw new Error(`malformed XML: ${problem}`);
   const errors: string[] = [];
   const doc = new DOMParser({
     onError: (level, message) => {

@@ -136,6 +136,19 @@ describe('sendIti41 over mutual TLS', () => {
     expect(await sendIti41(iti41, transport())).toMatchObject({ disposition: 'permanent', httpStatus: 404 });
   });
 
+  it('a hostile answer — nested 200,000 deep, or with a DOCTYPE and entities — is a failure, not a crash (issue 13)', async () => {
+    const deep = `<?xml version="1.0"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>${'<x>'.repeat(200_000)}${'</x>'.repeat(200_000)}</e:Body></e:Envelope>`;
+    answer = () => ({ status: 200, contentType: 'application/soap+xml', body: deep });
+    const outcome = await sendIti41(iti41, transport());
+    expect(outcome).toMatchObject({ status: 'Failure' });
+    expect(outcome.reason).toMatch(/nested deeper than 256|too deep|256/);
+    const bomb = `<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>&b;</e:Body></e:Envelope>`;
+    answer = () => ({ status: 200, contentType: 'application/soap+xml', body: bomb });
+    const refused = await sendIti41(iti41, transport());
+    expect(refused).toMatchObject({ status: 'Failure' });
+    expect(refused.reason).toMatch(/DOCTYPE/);
+  });
+
   it('retries after a timeout', async () => {
     answer = () => 'hang';
     const outcome = await sendIti41(iti41, transport({ timeoutMs: 300 }));
