@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crashRun, type CrashRunResult } from '../support/crash-harness.js';
+import { PG_TEST_URL, pgUnreachable } from '../support/pg.js';
+import { available } from '../support/shared.js';
 
-const ADMIN_URL = process.env.PASSERELLE_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const ADMIN_URL = PG_TEST_URL;
 const dirs: string[] = [];
 const databases: string[] = [];
 const fresh = (): string => {
@@ -19,17 +21,8 @@ const fresh = (): string => {
   return d;
 };
 
-async function pgUnreachable(): Promise<string | undefined> {
-  const c = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await c.connect();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
+const unreachable = await pgUnreachable();
+const withPg = available(`PostgreSQL at ${ADMIN_URL} (${unreachable ?? ''})`, !unreachable, 'the crash suite on PostgreSQL');
 
 afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -65,14 +58,7 @@ describe('crash suite: documents to the DMP and a webhook, gateways killed at ra
     expectSound(await crashRun({ dir: fresh(), processes: 1, documents: 18, poison: 1, kills: 4, seed: 1, log: (l) => console.log(l) }));
   }, 300_000);
 
-  it('PostgreSQL, three processes: 4 kills', async (ctx) => {
-    const unreachable = await pgUnreachable();
-    if (unreachable) {
-      if (process.env.CI === 'true') throw new Error(`PostgreSQL unreachable (${unreachable}); .ci/run starts it`);
-      console.warn(`crash suite on PostgreSQL skipped: ${unreachable}`);
-      ctx.skip();
-      return;
-    }
+  it.skipIf(!withPg)('PostgreSQL, three processes: 4 kills', async () => {
     const db = `passerelle_crash_${randomBytes(4).toString('hex')}`;
     const admin = new pg.Client({ connectionString: ADMIN_URL });
     await admin.connect();

@@ -10,7 +10,7 @@
 //   must answer Success with no error or warning.
 // The schemas are read from ../shared (never copied into the repository): without it the suite is skipped with a
 // warning, and fails under CI=true.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,13 +34,11 @@ import { XdsSchemas } from '../../src/sandbox/dmp/xsd.js';
 import { generateTestPki, type TestPki } from '../../src/sandbox/pki.js';
 import { fixtureRequest } from '../documents/requests.js';
 import { startTestPeer } from './dmp-support.js';
+import { SHARED_STANDARDS, sharedFile } from '../support/shared.js';
 
-const SCHEMA_DIR = path.resolve('../shared/standards/ihe-xds-ebrs-schemas');
-const haveSchemas = existsSync(path.join(SCHEMA_DIR, 'IHE/XDS.b_DocumentRepository.xsd'));
-const inCi = process.env.CI === 'true';
-if (!haveSchemas) {
-  console.warn(`[dmp-fixtures-conformance] ${SCHEMA_DIR} is absent: the XDS.b conformance of the fixtures is ${inCi ? 'FAILED (CI=true)' : 'skipped'}`);
-}
+const SCHEMA_DIR = path.join(SHARED_STANDARDS, 'ihe-xds-ebrs-schemas');
+// Absent: skipped with a message; under CI=true the file fails here.
+const haveSchemas = sharedFile('ihe-xds-ebrs-schemas/IHE/XDS.b_DocumentRepository.xsd', 'the XDS.b conformance of the fixtures');
 
 const FIXTURES = path.resolve('test/fixtures');
 const KINDS: readonly DocumentKind[] = ['ppp', 'ctm', 'bpm'];
@@ -95,7 +93,7 @@ interface Checked {
 
 const tally = { documents: 0, xsdValidations: 0, vihfChecks: 0, peerSubmissions: 0, errors: 0 };
 
-describe.skipIf(!haveSchemas && !inCi)('every fixture, as sent to the DMP, conforms to XDS.b and passes the DMP peer checks', () => {
+describe.skipIf(!haveSchemas)('every fixture, as sent to the DMP, conforms to XDS.b and passes the DMP peer checks', () => {
   let dir: string;
   let pki: TestPki;
   let peer: DmpPeer;
@@ -105,7 +103,6 @@ describe.skipIf(!haveSchemas && !inCi)('every fixture, as sent to the DMP, confo
   const checked = new Map<string, Checked>();
 
   beforeAll(async () => {
-    if (!haveSchemas) throw new Error(`CI=true and ${SCHEMA_DIR} is absent: the XDS.b conformance of the fixtures cannot be checked`);
     dir = mkdtempSync(path.join(tmpdir(), 'dmp-conformance-'));
     pki = await generateTestPki({ dir: path.join(dir, 'certs') });
     peer = await startTestPeer(pki, { schemaDir: SCHEMA_DIR, requireSubmissionSignature: true, repositoryUniqueId: REPOSITORY });
@@ -216,12 +213,6 @@ describe.skipIf(!haveSchemas && !inCi)('every fixture, as sent to the DMP, confo
     }, 60_000);
   });
 });
-
-if (!haveSchemas && !inCi) {
-  describe('every fixture, as sent to the DMP', () => {
-    it.skip(`skipped: ${SCHEMA_DIR} is absent (the XDS.b / ebRS schemas of ../shared/standards)`, () => undefined);
-  });
-}
 
 // Keep the helper honest: the NIR it computes is one the INS rules accept.
 describe('qualified traits for the fixtures', () => {

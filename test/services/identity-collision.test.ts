@@ -17,23 +17,14 @@ import { openPgStore } from '../../src/store/pg-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { call, type Outcome } from '../api/server.js';
+import { PG_TEST_URL, pgUnreachable } from '../support/pg.js';
+import { available } from '../support/shared.js';
 
-const PG_URL = process.env.PASSERELLE_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const PG_URL = PG_TEST_URL;
 const SCHEMA = `passerelle_collision_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 
-async function pgReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-const withPg = (await pgReachable()) || process.env.CI === 'true';
-if (!withPg) console.warn(`identity collision tests on PostgreSQL skipped: ${PG_URL} unreachable`);
+const unreachable = await pgUnreachable(PG_URL);
+const withPg = available(`PostgreSQL at ${PG_URL} (${unreachable ?? ''})`, !unreachable, 'the identity collision tests on PostgreSQL');
 
 type Opened = { store: ResourceStore; drop: () => Promise<void> };
 const dialects: [string, (dir: string) => Promise<Opened>][] = [
