@@ -1,6 +1,6 @@
 // The transactional outbox's rows as both dialects store them (SQLite migration 004, PostgreSQL migration 003) and
 // their mapping to records; row types are generic in the dialect's column style (sql-dialect.ts).
-import type { ListQuery, OutboxAttempt, OutboxMessage, OutboxState } from './outbox-repository.js';
+import { DEFAULT_MAX_INTERRUPTED, interruptedReason, type ClaimOptions, type ListQuery, type OutboxAttempt, type OutboxMessage, type OutboxState } from './outbox-repository.js';
 import { listStatements, type ColumnStyle, type JsonOf, type RowDecoder, type Statement } from './sql-dialect.js';
 
 /** A row of `outbox`. */
@@ -78,3 +78,12 @@ export function outboxListStatements(q: ListQuery): { page: Statement; count: St
 
 /** The attempt's error as stored (the start of a long message). */
 export const storedError = (error: string): string => error.slice(0, 2000);
+
+/**
+ * Why a claim must quarantine this candidate instead of taking it, or undefined: its lease expired during a started
+ * attempt, and that makes `maxInterrupted` such attempts in a row (both dialects decide it here).
+ */
+export function quarantineReason(r: Pick<OutboxRow<ColumnStyle>, 'state' | 'attempt_started' | 'interrupted'>, o: Pick<ClaimOptions, 'maxInterrupted'>): string | undefined {
+  const max = Math.max(1, o.maxInterrupted ?? DEFAULT_MAX_INTERRUPTED);
+  return r.state === 'inflight' && r.attempt_started === 1 && r.interrupted + 1 >= max ? interruptedReason(r.interrupted + 1) : undefined;
+}

@@ -4,8 +4,8 @@
 // (lease_expires_at) lets another take it over if its process dies.
 import { randomUUID } from 'node:crypto';
 import type { PgQuery } from './pg-identity-repository.js';
-import { DEFAULT_MAX_INTERRUPTED, interruptedReason, type ClaimOptions, type EnqueueInput, type ListQuery, type OutboxAttempt, type OutboxRepository, type OutboxState, type OutboxWriter } from './outbox-repository.js';
-import { attemptOf, messageMapper, outboxListStatements, storedError, type AttemptRow, type OutboxRow } from './outbox-rows.js';
+import type { ClaimOptions, EnqueueInput, ListQuery, OutboxAttempt, OutboxRepository, OutboxState, OutboxWriter } from './outbox-repository.js';
+import { attemptOf, messageMapper, outboxListStatements, quarantineReason, storedError, type AttemptRow, type OutboxRow } from './outbox-rows.js';
 import { nativeColumns, numbered } from './sql-dialect.js';
 
 type Row = OutboxRow<'native'>;
@@ -74,15 +74,14 @@ export function pgOutboxRepository(run: PgOutboxRunners, now: () => Date): Outbo
         const candidates = [...expired, ...due];
         const perDestination = new Map<string, number>();
         const chosen: number[] = [];
-        const maxInterrupted = Math.max(1, o.maxInterrupted ?? DEFAULT_MAX_INTERRUPTED);
         for (const r of candidates) {
           if (chosen.length >= limit) break;
           const n = perDestination.get(r.destination) ?? 0;
           const cap = o.perDestination?.[r.destination];
           if (cap !== undefined && n >= cap) continue;
-          if (r.state === 'inflight' && r.attempt_started === 1 && r.interrupted + 1 >= maxInterrupted) {
-            // An expired lease is an attempt that never finished; past the limit the message is quarantined.
-            const error = interruptedReason(r.interrupted + 1);
+          // An expired lease is an attempt that never finished; past the limit the message is quarantined.
+          const error = quarantineReason(r, o);
+          if (error) {
             await tx(
               `WITH u AS (
                  UPDATE outbox SET state = 'dead', interrupted = interrupted + 1, last_error = $1, lease_owner = NULL, lease_expires_at = NULL, updated = $2

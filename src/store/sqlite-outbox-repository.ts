@@ -4,8 +4,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlConnection } from './sqlite-identity-repository.js';
 import {
-  DEFAULT_MAX_INTERRUPTED,
-  interruptedReason,
   type ClaimOptions,
   type EnqueueInput,
   type ListQuery,
@@ -15,7 +13,7 @@ import {
   type OutboxState,
   type OutboxWriter,
 } from './outbox-repository.js';
-import { attemptOf, messageMapper, outboxListStatements, storedError, type AttemptRow, type OutboxRow } from './outbox-rows.js';
+import { attemptOf, messageMapper, outboxListStatements, quarantineReason, storedError, type AttemptRow, type OutboxRow } from './outbox-rows.js';
 import { textColumns } from './sql-dialect.js';
 
 type Row = OutboxRow<'text'>;
@@ -78,7 +76,6 @@ function claim(c: SqlConnection, now: Date, o: ClaimOptions): OutboxMessage[] {
        interrupted = interrupted + (CASE WHEN state = 'inflight' AND attempt_started = 1 THEN 1 ELSE 0 END), attempt_started = ?
      WHERE id = ? AND state = ? RETURNING *`,
   );
-  const maxInterrupted = Math.max(1, o.maxInterrupted ?? DEFAULT_MAX_INTERRUPTED);
   const staged = new Set(o.staged ?? []);
   const quarantine = c.prepare(
     `UPDATE outbox SET state = 'dead', interrupted = interrupted + 1, last_error = ?, lease_owner = NULL, lease_expires_at = NULL, updated = ?
@@ -91,8 +88,8 @@ function claim(c: SqlConnection, now: Date, o: ClaimOptions): OutboxMessage[] {
     const n = perDestination.get(r.destination) ?? 0;
     const cap = o.perDestination?.[r.destination];
     if (cap !== undefined && n >= cap) continue;
-    if (r.state === 'inflight' && r.attempt_started === 1 && r.interrupted + 1 >= maxInterrupted) {
-      const error = interruptedReason(r.interrupted + 1);
+    const error = quarantineReason(r, o);
+    if (error) {
       const q = quarantine.get(error, at, r.id, at) as { attempts: number; interrupted: number } | undefined;
       if (q) recordAttempt(c, { messageId: r.id, attempt: q.attempts, at, outcome: 'dead', error, owner: o.owner });
       continue;
