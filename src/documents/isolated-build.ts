@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import type { BuildReply, BuildTask, WarmUpTask } from './build-worker.js';
 import type { DocumentRequest } from './model.js';
-import type { BuildOptions, BuiltDocument } from './pipeline.js';
+import { buildDocument, type BuildOptions, type BuiltDocument } from './pipeline.js';
 import type { DocumentSettings } from './settings.js';
 
 export interface IsolationLimits {
@@ -38,6 +38,15 @@ export interface DocumentBuilder {
   build(request: DocumentRequest, settings: DocumentSettings, options: BuildOptions, onStart?: () => Promise<void>): Promise<BuiltDocument>;
   close(): Promise<void>;
 }
+
+/** Builds in the calling thread, without limits (the CLI, tests; the dispatcher uses `isolatedDocumentBuilder`). */
+export const inThreadDocumentBuilder: DocumentBuilder = {
+  async build(request, settings, options, onStart) {
+    await onStart?.();
+    return buildDocument(request, settings, options);
+  },
+  close: async () => undefined,
+};
 
 /** The worker module, and what a thread needs to load it: the TypeScript source under tsx or vitest, else the compiled file. */
 function workerModule(): { filename: string; execArgv: string[] } {

@@ -3,8 +3,8 @@
 // (no answer, 5xx, busy registry), or dead with the RegistryError codes as the reason.
 import { v5 as uuidv5 } from 'uuid';
 import { documentRequestOf } from '../../documents/message.js';
-import { buildDocument, type BuiltDocument } from '../../documents/pipeline.js';
-import { DocumentBuilderUnavailable, type DocumentBuilder } from '../../documents/isolated-build.js';
+import type { BuiltDocument } from '../../documents/pipeline.js';
+import { DocumentBuilderUnavailable, inThreadDocumentBuilder, type DocumentBuilder } from '../../documents/isolated-build.js';
 import type { DocumentSettings } from '../../documents/settings.js';
 import { DeliveryError, type Connector } from '../../outbox/connector.js';
 import type { DmpDestinationConfig } from '../../outbox/config.js';
@@ -41,12 +41,7 @@ export async function buildMessageDocument(
   try {
     const request = documentRequestOf(message.payload);
     const options = { sourceId: deps.sourceId };
-    let built: BuiltDocument;
-    if (deps.builder) built = await deps.builder.build(request, deps.settings, options, started);
-    else {
-      await started();
-      built = await buildDocument(request, deps.settings, options);
-    }
+    const built = await (deps.builder ?? inThreadDocumentBuilder).build(request, deps.settings, options, started);
     return { request, built };
   } catch (err) {
     const transient = err instanceof DocumentBuilderUnavailable;
