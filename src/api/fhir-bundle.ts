@@ -10,10 +10,10 @@ import type { StoreTransaction } from '../store/repository.js';
 import { classifyReference, findReferences, assertReferencesResolve } from './fhir-references.js';
 import type { FhirContext, FhirHandler, FhirRequest, HttpMethod } from './fhir-router.js';
 import { findMatches, searchBundle } from './fhir-search.js';
+import { deleteThroughFhir, putThroughFhir, type FhirWriteContext } from './fhir-writes.js';
 import {
   asResource,
   assertId,
-  assertIfMatch,
   assertResourceType,
   assertValidResource,
   parseIfMatch,
@@ -207,21 +207,19 @@ async function rewriteReferences(tx: StoreTransaction, p: EntryPlan, ids: Readon
   }
 }
 
-async function execute(ctx: FhirContext, tx: StoreTransaction, p: EntryPlan): Promise<BundleEntry> {
+async function execute(ctx: FhirContext, tx: StoreTransaction, p: EntryPlan, w: FhirWriteContext): Promise<BundleEntry> {
   switch (p.method) {
     case 'POST': {
       if (p.existing) return writtenEntry(ctx.fhirBase, p.existing, 200);
-      const { resource } = await tx.put(p.resource as Resource);
+      const { resource } = await putThroughFhir(tx, p.resource as Resource, w);
       return writtenEntry(ctx.fhirBase, resource, 201);
     }
     case 'PUT': {
-      await assertIfMatch(tx, p.type, p.id as string, p.ifMatch);
-      const r = await tx.put(p.resource as Resource, p.ifMatch ? { ifMatchVersion: p.ifMatch } : undefined);
+      const r = await putThroughFhir(tx, p.resource as Resource, w, { ifMatch: p.ifMatch });
       return writtenEntry(ctx.fhirBase, r.resource, r.created ? 201 : 200);
     }
     case 'DELETE': {
-      await assertIfMatch(tx, p.type, p.id as string, p.ifMatch);
-      await tx.delete(p.type, p.id as string);
+      await deleteThroughFhir(tx, p.type, p.id as string, w, { ifMatch: p.ifMatch });
       return { response: { status: statusLine(204) } };
     }
     case 'GET': {
@@ -260,11 +258,12 @@ async function runPlans(ctx: FhirContext, tx: StoreTransaction, plans: EntryPlan
     if (p.resource && !p.existing) await assertReferencesResolve(tx, p.resource, ctx.fhirBase, pending, `${p.at}.resource`);
   }
 
+  const w: FhirWriteContext = { ctx, client: req.client, requestId: req.requestId, pending };
   const responses: BundleEntry[] = new Array<BundleEntry>(plans.length);
   const ordered = plans.map((p, i) => ({ p, i })).sort((a, b) => ORDER[a.p.method] - ORDER[b.p.method] || a.i - b.i);
   for (const { p, i } of ordered) {
     try {
-      responses[i] = await execute(ctx, tx, p);
+      responses[i] = await execute(ctx, tx, p, w);
     } catch (err) {
       throw atEntry(err, p.at);
     }

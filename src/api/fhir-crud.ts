@@ -6,10 +6,11 @@ import { invalid, notFound } from '../fhir/outcome.js';
 import type { FhirContext, FhirHandler } from './fhir-router.js';
 import { assertReferencesResolve } from './fhir-references.js';
 import { findMatches } from './fhir-search.js';
+import { deleteThroughFhir, putThroughFhir, type FhirWriteContext } from './fhir-writes.js';
+import type { FhirRequest } from './fhir-router.js';
 import {
   asResource,
   assertId,
-  assertIfMatch,
   assertResourceType,
   assertValidResource,
   gone,
@@ -17,6 +18,14 @@ import {
   parseIfMatch,
   preconditionFailed,
 } from './fhir-write.js';
+
+/** The write context of a request outside any Bundle. */
+export const writer = (ctx: FhirContext, req: FhirRequest): FhirWriteContext => ({
+  ctx,
+  client: req.client,
+  requestId: req.requestId,
+  ...(req.query.get('_cascade') === 'delete' ? { cascade: true } : {}),
+});
 
 function typeAndId(params: Record<string, string>): { type: string; id: string } {
   assertResourceType(params.type);
@@ -38,7 +47,7 @@ export function createHandler(ctx: FhirContext): FhirHandler {
         if (matches.length === 1) return [allOk, matches[0]];
       }
       await assertReferencesResolve(tx, resource, ctx.fhirBase);
-      const { resource: stored } = await tx.put(resource);
+      const { resource: stored } = await putThroughFhir(tx, resource, writer(ctx, req));
       await tx.audit({
         action: 'fhir.create',
         actor: req.client.id,
@@ -60,9 +69,8 @@ export function updateHandler(ctx: FhirContext): FhirHandler {
     const ifMatch = parseIfMatch(req.headers.ifMatch);
     assertValidResource(resource);
     return ctx.store.transaction(async (tx) => {
-      await assertIfMatch(tx, type, id, ifMatch);
       await assertReferencesResolve(tx, resource, ctx.fhirBase);
-      const result = await tx.put(resource, ifMatch ? { ifMatchVersion: ifMatch } : undefined);
+      const result = await putThroughFhir(tx, resource, writer(ctx, req), { ifMatch });
       if (result.changed) {
         await tx.audit({
           action: result.created ? 'fhir.create' : 'fhir.update',
@@ -103,7 +111,7 @@ export function deleteHandler(ctx: FhirContext): FhirHandler {
   return async (req) => {
     const { type, id } = typeAndId(req.params);
     await ctx.store.transaction(async (tx) => {
-      if (await tx.delete(type, id)) {
+      if (await deleteThroughFhir(tx, type, id, writer(ctx, req))) {
         await tx.audit({ action: 'fhir.delete', actor: req.client.id, entities: [`${type}/${id}`], outcome: 'success', requestId: req.requestId });
       }
     });
