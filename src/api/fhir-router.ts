@@ -27,7 +27,7 @@ export interface FhirRequest {
   params: Record<string, string>;
   query: URLSearchParams;
   body: unknown;
-  headers: { ifMatch?: string; ifNoneExist?: string };
+  headers: { ifMatch?: string; ifNoneExist?: string; ifNoneMatch?: string; prefer?: string; accept?: string };
   client: AuthenticatedClient;
   requestId: string;
 }
@@ -163,7 +163,13 @@ function toFhirRequest(req: Request, route: FhirRoute, params: Record<string, st
     params,
     query,
     body,
-    headers: { ifMatch: req.get('if-match'), ifNoneExist: req.get('if-none-exist') },
+    headers: {
+      ifMatch: req.get('if-match'),
+      ifNoneExist: req.get('if-none-exist'),
+      ifNoneMatch: req.get('if-none-match'),
+      prefer: req.get('prefer'),
+      accept: req.get('accept'),
+    },
     client: req.client,
     requestId: req.requestId,
   };
