@@ -359,14 +359,30 @@ export function searchParamsOf(resourceType: string): ReadonlyMap<string, Search
 }
 
 export function getSearchParam(resourceType: string, code: string): SearchParamDefinition | undefined {
+  if (code === REFERENCES_PARAM.code) return R4_RESOURCE_TYPES.has(resourceType) ? REFERENCES_PARAM : undefined;
   return searchParamsOf(resourceType).get(code);
 }
+
+/**
+ * Internal index parameter `_ref`: every literal reference of the resource, wherever it sits (contained resources
+ * included), as index rows (system = target type, value = id). The FHIR write rules look up who refers to a
+ * resource before deleting it (src/services/referential-integrity.ts). Not a search parameter: `searchParamsOf`
+ * leaves it out, so URLs cannot use it and the CapabilityStatement does not list it; only `getSearchParam` (what
+ * the stores compile) knows it. Databases written before it need their index rows rebuilt.
+ */
+export const REFERENCES_PARAM: SearchParamDefinition = {
+  code: '_ref',
+  type: 'reference',
+  expression: 'Resource.descendants().reference',
+  paths: [],
+  custom: true,
+};
 
 function indexedParamsOf(resourceType: string): readonly SearchParamDefinition[] {
   let list = INDEXED_BY_TYPE.get(resourceType);
   if (!list) {
     const defs = BY_TYPE.get(resourceType);
-    list = defs ? [...defs.values()].filter((d) => !d.column) : COMMON_INDEXED;
+    list = [...(defs ? [...defs.values()].filter((d) => !d.column) : COMMON_INDEXED), REFERENCES_PARAM];
     INDEXED_BY_TYPE.set(resourceType, list);
   }
   return list;
@@ -411,8 +427,22 @@ function collect(node: Json, path: readonly string[], i: number, out: Json[]): v
 /** Raw element values of a parameter for a resource (Identifier, Coding, Reference, date strings…). */
 export function elementValues(resource: Resource, def: SearchParamDefinition): unknown[] {
   const out: Json[] = [];
+  if (def === REFERENCES_PARAM) {
+    everyReference(resource, out);
+    return out;
+  }
   for (const path of def.paths) collect(resource, path, 0, out);
   return out;
+}
+
+/** Every object holding a string `reference` (a Reference), at any depth. */
+function everyReference(node: Json, out: Json[]): void {
+  if (Array.isArray(node)) {
+    for (const item of node) everyReference(item, out);
+  } else if (isObject(node)) {
+    if (typeof node.reference === 'string') out.push(node);
+    for (const [key, value] of Object.entries(node)) if (typeof value === 'object' && !key.startsWith('_')) everyReference(value, out);
+  }
 }
 
 const REFERENCE_RE = /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
@@ -800,7 +830,7 @@ export function parseIncludes(
     }
     const [sourceType, param, targetType] = parts;
     const def = getSearchParam(sourceType, param);
-    if (!def) throw invalid(`${name}: unknown search parameter "${param}" for ${sourceType}`, name);
+    if (!def || def === REFERENCES_PARAM) throw invalid(`${name}: unknown search parameter "${param}" for ${sourceType}`, name);
     if (def.type !== 'reference') throw invalid(`${name}: "${param}" is not a reference parameter`, name);
     if (targetType !== undefined && !R4_RESOURCE_TYPES.has(targetType)) {
       throw invalid(`${name}: unknown resource type "${targetType}"`, name);
