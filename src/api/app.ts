@@ -2,6 +2,7 @@
 // extra route mounts (domain endpoints), then the 404 and error handlers. `startServer` listens.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import compression from 'compression';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -45,6 +46,8 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestId());
   app.use(accessLog(logger));
+  // gzip (or deflate) when the client asks with Accept-Encoding; bodies under 1 KiB are not worth it.
+  app.use(compression({ threshold: 1024 }));
   const required = authenticate(config.auth);
   const optional = authenticate(config.auth, { optional: true });
   const auth: RequestHandler = (req, res, next) => (PUBLIC.has(`${req.method} ${req.path}`) ? optional : required)(req, res, next);

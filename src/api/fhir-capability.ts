@@ -1,16 +1,21 @@
 // `GET /fhir/metadata`: the CapabilityStatement, generated from the route table that is really mounted,
-// the search parameter table of src/fhir/search-params.ts and our profiles (src/fhir/canonical.ts).
+// the search parameter table of src/fhir/search-params.ts and our profiles (src/fhir/canonical.ts). Every
+// interaction and operation it names is a route (test/api/fhir-capability-walk.test.ts calls each one).
 import { allOk } from '@medplum/core';
 import type {
   CapabilityStatement,
+  CapabilityStatementRest,
   CapabilityStatementRestResource,
   CapabilityStatementRestResourceInteraction,
+  CapabilityStatementRestResourceSearchParam,
   ResourceType,
 } from '@medplum/fhirtypes';
 import { readFileSync } from 'node:fs';
 import { PROFILE } from '../fhir/canonical.js';
 import { R4_RESOURCE_TYPES, searchParamsOf } from '../fhir/search-params.js';
-import type { FhirContext, FhirHandler, FhirRoute, Interaction } from './fhir-router.js';
+import { operationDefinitionUrl } from './fhir-operation-definitions.js';
+import { JSON_PATCH_TYPE } from './fhir-patch.js';
+import { ownTypes, routeServesType, type FhirContext, type FhirHandler, type FhirRoute, type Interaction } from './fhir-router.js';
 
 /** The base resource type of each profile. The `satisfies` makes a new PROFILE key fail to compile until listed. */
 const PROFILE_TYPE = {
@@ -36,13 +41,14 @@ const PROFILE_TYPE = {
   encounter: 'Encounter',
 } as const satisfies Record<keyof typeof PROFILE, string>;
 
-const TYPE_INTERACTIONS = new Set<Interaction>(['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type']);
+const TYPE_INTERACTIONS = new Set<Interaction>(['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type']);
 const SYSTEM_INTERACTIONS = new Set<Interaction>(['transaction', 'batch']);
 
-const OPERATION_DEFINITIONS: Record<string, string> = {
-  validate: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
-  match: 'http://hl7.org/fhir/OperationDefinition/Patient-match',
-};
+/**
+ * Types without a search parameter of their own that the gateway serves all the same: the documents it produces
+ * (a PDF or a CDA as a Binary, described by a DocumentReference).
+ */
+const DOCUMENT_TYPES = ['Binary', 'DocumentReference'];
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -50,40 +56,84 @@ function profilesOf(type: string): string[] {
   return (Object.keys(PROFILE) as (keyof typeof PROFILE)[]).filter((k) => PROFILE_TYPE[k] === type).map((k) => PROFILE[k]);
 }
 
-export function capabilityStatement(ctx: FhirContext, routes: FhirRoute[]): CapabilityStatement {
-  const typed = routes.filter((r) => r.path.startsWith('/:type'));
-  const interactions = [...new Set(typed.flatMap((r) => r.interactions).filter((i) => TYPE_INTERACTIONS.has(i)))];
-  const operations = [...new Set(typed.filter((r) => r.operation).map((r) => r.operation as string))];
-  const system = [...new Set(routes.flatMap((r) => r.interactions).filter((i) => SYSTEM_INTERACTIONS.has(i)))];
-  // Operations routed on one resource type only (`/CarePlan/:id/$link-ctm`).
-  const typeOperations = (type: string): string[] =>
-    routes.filter((r) => r.operation && r.path.startsWith(`/${type}/`)).map((r) => r.operation as string);
-  const conditionalCreate = typed.some((r) => r.interactions.includes('create'));
+/**
+ * The types the statement lists: those with search parameters of their own (search-params.ts), the document types
+ * and the types served by routes of their own (definitions). Other R4 types are stored when written, but are not
+ * what this gateway is for, so they are not advertised.
+ */
+export function listedTypes(routes: readonly FhirRoute[]): string[] {
+  const own = ownTypes(routes);
+  const typed = [...R4_RESOURCE_TYPES].filter((t) => [...searchParamsOf(t).keys()].some((code) => !code.startsWith('_')));
+  return [...new Set([...typed, ...DOCUMENT_TYPES, ...own])].sort();
+}
 
-  const resource: CapabilityStatementRestResource[] = [...R4_RESOURCE_TYPES].sort().map((type) => {
-    const params = [...searchParamsOf(type).values()];
-    const refParams = params.filter((p) => p.type === 'reference');
+function security(ctx: FhirContext): CapabilityStatementRest['security'] {
+  if (!ctx.config.auth.enabled) {
+    return {
+      cors: false,
+      description:
+        'Authentication is off (the embedded default): every request is accepted without credentials. Enable auth in the configuration before exposing this server.',
+    };
+  }
+  return {
+    cors: false,
+    description:
+      'Every request except GET /metadata needs "Authorization: Bearer <token>" of a configured client (static tokens, not OAuth). ' +
+      'Scopes: fhir.read (reads, searches, $validate, $match, $everything, definitions), fhir.write (create, update, patch, delete, ' +
+      'transaction, batch), domain.write ($link-ctm, $unlink-ctm), admin (all). 401 without a known token, 403 without the scope.',
+  };
+}
+
+function searchParamsFor(type: string, served: readonly FhirRoute[]): CapabilityStatementRestResourceSearchParam[] {
+  const own = served.find((r) => r.searchParams);
+  if (own?.searchParams) return own.searchParams.map((p) => ({ name: p.name, type: p.type, documentation: p.documentation }));
+  return [...searchParamsOf(type).values()].map((p) => ({
+    name: p.code,
+    type: p.type as CapabilityStatementRestResourceSearchParam['type'],
+    ...(p.custom || p.code.startsWith('_') ? {} : { definition: `http://hl7.org/fhir/SearchParameter/${type}-${p.code}` }),
+    documentation: p.custom ? `${p.expression} (Passerelle parameter)` : p.expression,
+  }));
+}
+
+export function capabilityStatement(ctx: FhirContext, routes: FhirRoute[]): CapabilityStatement {
+  const own = ownTypes(routes);
+  const system = [...new Set(routes.flatMap((r) => r.interactions).filter((i) => SYSTEM_INTERACTIONS.has(i)))];
+  const types = listedTypes(routes);
+  // Reference parameters of every listed type, for `_revinclude` on their targets.
+  const references = types.flatMap((source) =>
+    [...searchParamsOf(source).values()].filter((p) => p.type === 'reference').map((p) => ({ source, code: p.code, target: p.target })),
+  );
+
+  const resource: CapabilityStatementRestResource[] = types.map((type) => {
+    const served = routes.filter((r) => routeServesType(r, type, own));
+    const interactions = [...new Set(served.flatMap((r) => r.interactions).filter((i) => TYPE_INTERACTIONS.has(i)))];
+    const has = (i: Interaction, conditional = false): boolean => served.some((r) => r.interactions.includes(i) && !!r.conditional === conditional);
+    const operations = [...new Set(served.filter((r) => r.operation).map((r) => r.operation as string))];
     const supportedProfile = profilesOf(type);
+    // Definitions are served from files, not the store: no versions, no includes.
+    const definitions = served.some((r) => r.searchParams);
+    const searchInclude = definitions ? [] : references.filter((p) => p.source === type).map((p) => `${type}:${p.code}`);
+    const searchRevInclude = definitions
+      ? []
+      : references.filter((p) => p.target === undefined || p.target === type).map((p) => `${p.source}:${p.code}`);
     return {
       type: type as ResourceType,
       ...(supportedProfile.length ? { supportedProfile } : {}),
       interaction: interactions.map((code) => ({ code }) as CapabilityStatementRestResourceInteraction),
-      versioning: 'versioned',
+      versioning: definitions ? 'no-version' : 'versioned',
       readHistory: interactions.includes('vread'),
       updateCreate: interactions.includes('update'),
-      conditionalCreate,
-      conditionalDelete: 'not-supported',
-      searchInclude: refParams.map((p) => `${type}:${p.code}`),
-      searchParam: params.map((p) => ({
-        name: p.code,
-        type: p.type,
-        ...(p.custom || p.code.startsWith('_') ? {} : { definition: `http://hl7.org/fhir/SearchParameter/${type}-${p.code}` }),
-        documentation: p.custom ? `${p.expression} (Passerelle parameter)` : p.expression,
-      })),
-      operation: [...operations, ...typeOperations(type)].map((name) => ({
-        name,
-        definition: OPERATION_DEFINITIONS[name] ?? `${ctx.fhirBase}/OperationDefinition/${name}`,
-      })),
+      conditionalCreate: has('create', true),
+      conditionalRead: 'not-supported',
+      conditionalUpdate: has('update', true),
+      conditionalDelete: has('delete', true) ? 'single' : 'not-supported',
+      ...(definitions ? {} : { referencePolicy: ['literal', 'local', 'enforced'] as CapabilityStatementRestResource['referencePolicy'] }),
+      ...(searchInclude.length ? { searchInclude } : {}),
+      ...(searchRevInclude.length ? { searchRevInclude } : {}),
+      searchParam: searchParamsFor(type, served),
+      ...(operations.length
+        ? { operation: operations.map((name) => ({ name, definition: operationDefinitionUrl(name) })) }
+        : {}),
     };
   });
   return {
@@ -95,18 +145,17 @@ export function capabilityStatement(ctx: FhirContext, routes: FhirRoute[]): Capa
     software: { name: 'Passerelle', version },
     implementation: { description: 'Passerelle FHIR R4 gateway', url: ctx.fhirBase },
     fhirVersion: '4.0.1',
-    format: ['json', 'application/fhir+json'],
+    // JSON only: a request for XML answers 406.
+    format: ['json'],
+    patchFormat: [JSON_PATCH_TYPE],
     rest: [
       {
         mode: 'server',
-        ...(ctx.config.auth.enabled
-          ? {
-              security: {
-                cors: false,
-                description: 'Bearer tokens issued to configured clients; scopes fhir.read and fhir.write.',
-              },
-            }
-          : {}),
+        documentation:
+          'FHIR JSON only (_format=json or application/fhir+json; XML answers 406). Prefer: return=minimal|representation|OperationOutcome ' +
+          'on create, update and patch. Responses are gzip-compressed when the client sends Accept-Encoding: gzip. ' +
+          'GET Binary/{id} with Accept set to the Binary\'s contentType answers its bytes.',
+        security: security(ctx),
         resource,
         interaction: system.map((code) => ({ code: code as 'transaction' | 'batch' })),
       },

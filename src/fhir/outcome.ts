@@ -61,6 +61,7 @@ export function statusOf(o: OperationOutcome): number {
   if (o.id === 'too-large') return 413;
   if (o.id === 'unsupported-media-type') return 415;
   if (o.id === 'method-not-allowed') return 405;
+  if (o.id === 'not-acceptable') return 406;
   return getStatus(o);
 }
 

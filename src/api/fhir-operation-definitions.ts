@@ -1,0 +1,139 @@
+// The OperationDefinitions of the operations the route table serves, so that every operation the
+// CapabilityStatement cites resolves (`GET /fhir/OperationDefinition/<name>`). Their parameters are those the
+// handlers read: fhir-validate-operation.ts, fhir-match-operation.ts, fhir-ctm-link-operation.ts, fhir-everything.ts.
+import type { OperationDefinition, OperationDefinitionParameter } from '@medplum/fhirtypes';
+import { CANONICAL_BASE } from '../fhir/canonical.js';
+
+export const operationDefinitionUrl = (name: string): string => `${CANONICAL_BASE}/OperationDefinition/${name}`;
+
+type Param = [name: string, use: 'in' | 'out', min: number, max: string, type: string, documentation: string];
+
+const param = ([name, use, min, max, type, documentation]: Param): OperationDefinitionParameter => ({
+  name,
+  use,
+  min,
+  max,
+  type: type as OperationDefinitionParameter['type'],
+  documentation,
+});
+
+interface Spec {
+  name: string;
+  title: string;
+  description: string;
+  resource: string[];
+  system?: boolean;
+  type: boolean;
+  instance: boolean;
+  affectsState: boolean;
+  /** The HL7 operation this one implements (a subset of). */
+  base?: string;
+  parameter: Param[];
+}
+
+const CTM_PARAMS: Param[] = [
+  ['ctm-identifier', 'in', 0, '1', 'Identifier', 'Business identifier of the CTM (BMO or FCT Composition). Give it, or finess and ctm-id.'],
+  ['finess', 'in', 0, '1', 'string', 'FINESS of the establishment that produced the CTM (with ctm-id).'],
+  ['ctm-id', 'in', 0, '1', 'string', 'Local id of the CTM in that establishment (with finess).'],
+  ['return', 'out', 1, '1', 'CarePlan', 'The PPP CarePlan after the change, its supportingInfo listing the linked Compositions.'],
+];
+
+const SPECS: Spec[] = [
+  {
+    name: 'validate',
+    title: 'Validate a resource',
+    description: 'Validates a resource (the body, or Parameters.resource) against its base definition and the Passerelle profile it claims or the one given; always 200 with the issues.',
+    resource: ['Resource'],
+    type: true,
+    instance: true,
+    affectsState: false,
+    base: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+    parameter: [
+      ['resource', 'in', 0, '1', 'Resource', 'The resource to validate (or send it as the whole body).'],
+      ['profile', 'in', 0, '1', 'uri', 'A profile to validate against (also the profile query parameter).'],
+      ['return', 'out', 1, '1', 'OperationOutcome', 'The issues found; one informational "All OK" when there are none.'],
+    ],
+  },
+  {
+    name: 'match',
+    title: 'Patient identity matching',
+    description: 'Finds the federated Patients (identity service) that may be the given person, best first, with a score and a match grade.',
+    resource: ['Patient'],
+    type: true,
+    instance: false,
+    affectsState: false,
+    base: 'http://hl7.org/fhir/OperationDefinition/Patient-match',
+    parameter: [
+      ['resource', 'in', 1, '1', 'Resource', 'A Patient with at least the birth name, first given name, birth date and gender.'],
+      ['onlyCertainMatches', 'in', 0, '1', 'boolean', 'Only the matches the identity service considers certain.'],
+      ['count', 'in', 0, '1', 'integer', 'Maximum number of matches (default 10, at most 100).'],
+      ['return', 'out', 1, '1', 'Bundle', 'A searchset Bundle of federated Patients with search.score and the match-grade extension.'],
+    ],
+  },
+  {
+    name: 'link-ctm',
+    title: 'Link a CTM to a PPP',
+    description: 'Links the CTM (medication reconciliation) to the PPP CarePlan; allowed only when the BMO was validated by a pharmacist, 422 otherwise.',
+    resource: ['CarePlan'],
+    type: false,
+    instance: true,
+    affectsState: true,
+    parameter: CTM_PARAMS,
+  },
+  {
+    name: 'unlink-ctm',
+    title: 'Unlink a CTM from a PPP',
+    description: 'Removes the link between the CTM and the PPP CarePlan.',
+    resource: ['CarePlan'],
+    type: false,
+    instance: true,
+    affectsState: true,
+    parameter: CTM_PARAMS,
+  },
+  {
+    name: 'everything',
+    title: 'Everything about a patient',
+    description:
+      'The Patient and its compartment (resources whose patient or subject parameter refers to it), paged; for a federated Patient, also its source Patients and their compartments. Each page includes the Practitioners, PractitionerRoles and Organizations its resources refer to.',
+    resource: ['Patient'],
+    type: false,
+    instance: true,
+    affectsState: false,
+    base: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
+    parameter: [
+      ['_since', 'in', 0, '1', 'instant', 'Only resources updated since this instant.'],
+      ['_type', 'in', 0, '*', 'code', 'Only these resource types (comma-separated).'],
+      ['_count', 'in', 0, '1', 'integer', 'Page size (default 20, at most 1000).'],
+      ['_offset', 'in', 0, '1', 'integer', 'Zero-based offset of the page (the next link carries it).'],
+      ['return', 'out', 1, '1', 'Bundle', 'A searchset Bundle with total and self/next/previous links.'],
+    ],
+  },
+];
+
+function toResource(s: Spec): OperationDefinition {
+  return {
+    resourceType: 'OperationDefinition',
+    id: s.name,
+    url: operationDefinitionUrl(s.name),
+    name: s.name
+      .split('-')
+      .map((w) => w[0].toUpperCase() + w.slice(1))
+      .join(''),
+    title: s.title,
+    status: 'active',
+    kind: 'operation',
+    publisher: 'Passerelle',
+    description: s.description,
+    affectsState: s.affectsState,
+    code: s.name,
+    ...(s.base ? { base: s.base } : {}),
+    resource: s.resource as OperationDefinition['resource'],
+    system: s.system ?? false,
+    type: s.type,
+    instance: s.instance,
+    parameter: s.parameter.map(param),
+  };
+}
+
+/** OperationDefinitions by operation code (= id). */
+export const OPERATION_DEFINITIONS: ReadonlyMap<string, OperationDefinition> = new Map(SPECS.map((s) => [s.name, toResource(s)]));
