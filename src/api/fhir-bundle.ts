@@ -3,10 +3,12 @@
 // and any failure rolls everything back. A batch runs each entry on its own.
 import { randomUUID } from 'node:crypto';
 import { allOk } from '@medplum/core';
-import type { Bundle, BundleEntry, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, OperationOutcomeIssue, Patient, Resource } from '@medplum/fhirtypes';
 import { statusLine, writtenEntry } from '../fhir/bundle-response.js';
 import { OperationOutcomeError, invalid, invalidIssues, notFound, statusOf } from '../fhir/outcome.js';
 import type { StoreTransaction } from '../store/repository.js';
+import { isFederatedPatient } from '../services/fhir-ownership.js';
+import { fhirSourcePatient } from '../services/patient-identity.js';
 import { classifyReference, findReferences, assertReferencesResolve } from './fhir-references.js';
 import type { FhirContext, FhirHandler, FhirRequest, HttpMethod } from './fhir-router.js';
 import { findMatches, searchBundle } from './fhir-search.js';
@@ -18,6 +20,7 @@ import {
   assertValidResource,
   parseIfMatch,
   preconditionFailed,
+  reanchor,
 } from './fhir-write.js';
 
 /** One Bundle entry, parsed and checked, ready to run against a store transaction. */
@@ -145,15 +148,44 @@ function planEntry(raw: unknown, index: number, fhirBase: string): EntryPlan {
     }
   }
   if (plan.resource) assertValidResource(plan.resource, `${at}.resource`);
+  if (plan.resource?.resourceType === 'Patient' && !isFederatedPatient(plan.resource)) placePatient(plan);
   return plan;
 }
 
-/** Keep the outcome's status, but make every issue point into the entry it is about. */
-function atEntry(err: unknown, at: string): unknown {
+/**
+ * A Patient is a source identity, stored at the id derived from the sender's identifier (fhir-writes.ts): a POST
+ * gets that id now, so that the references to its fullUrl point at it. Missing traits are named inside the entry.
+ */
+function placePatient(plan: EntryPlan): void {
+  const source = fhirSourcePatient(plan.resource as Patient);
+  if (!source.ok) throw invalidIssues(reanchor(source.issues, 'Patient', `${plan.at}.resource`));
+  if (plan.method === 'POST' && plan.resource) {
+    plan.resource.id = source.id;
+    plan.id = source.id;
+  }
+}
+
+/** The id a Patient without one gets: the id derived from its identifier (undefined when it names none). */
+function derivedPatientId(resource: Resource): string | undefined {
+  if (resource.resourceType !== 'Patient') return undefined;
+  const source = fhirSourcePatient(resource as Patient);
+  return source.ok ? source.id : undefined;
+}
+
+/**
+ * Keep the outcome's status, but make every issue point into the entry it is about; expressions about the entry's
+ * resource (`Patient.id`, `CarePlan.meta.profile[0]`) go to `Bundle.entry[i].resource…`.
+ */
+function atEntry(err: unknown, at: string, type?: string): unknown {
   if (!(err instanceof OperationOutcomeError)) return err;
+  const inEntry = (e: string): string => {
+    if (e.startsWith('Bundle.')) return e;
+    if (type && (e === type || e.startsWith(`${type}.`) || e.startsWith(`${type}[`))) return `${at}.resource${e.slice(type.length)}`;
+    return `${at}.${e}`;
+  };
   const issue: OperationOutcomeIssue[] = err.outcome.issue.map((i) => ({
     ...i,
-    expression: i.expression?.length ? i.expression.map((e) => (e.startsWith('Bundle.') ? e : `${at}.${e}`)) : [at],
+    expression: i.expression?.length ? i.expression.map(inEntry) : [at],
   }));
   return new OperationOutcomeError({ ...err.outcome, issue }, err);
 }
@@ -174,7 +206,7 @@ async function resolveConditionals(tx: StoreTransaction, plans: EntryPlan[]): Pr
       if (matches.length === 1) p.existing = matches[0];
     } else if (p.resource) {
       // Conditional update: the match's id, else the resource's own id, else a new one.
-      p.id = matches[0]?.id ?? p.resource.id ?? randomUUID();
+      p.id = matches[0]?.id ?? p.resource.id ?? derivedPatientId(p.resource) ?? randomUUID();
       if (p.resource.id !== undefined && p.resource.id !== p.id) {
         throw invalid(`Resource id "${p.resource.id}" differs from the matching ${p.type}/${p.id}`, `${p.at}.resource.id`);
       }
@@ -211,8 +243,9 @@ async function execute(ctx: FhirContext, tx: StoreTransaction, p: EntryPlan, w: 
   switch (p.method) {
     case 'POST': {
       if (p.existing) return writtenEntry(ctx.fhirBase, p.existing, 200);
-      const { resource } = await putThroughFhir(tx, p.resource as Resource, w);
-      return writtenEntry(ctx.fhirBase, resource, 201);
+      // A Patient whose identifier is known updates its source Patient: 200.
+      const r = await putThroughFhir(tx, p.resource as Resource, w, { assignedId: true });
+      return writtenEntry(ctx.fhirBase, r.resource, r.created ? 201 : 200);
     }
     case 'PUT': {
       const r = await putThroughFhir(tx, p.resource as Resource, w, { ifMatch: p.ifMatch });
@@ -265,7 +298,7 @@ async function runPlans(ctx: FhirContext, tx: StoreTransaction, plans: EntryPlan
     try {
       responses[i] = await execute(ctx, tx, p, w);
     } catch (err) {
-      throw atEntry(err, p.at);
+      throw atEntry(err, p.at, p.type);
     }
   }
   const entities = [...pending.keys()];

@@ -2,8 +2,11 @@
 // per store, its decisions wired to the document attachment rules) and registers a source identity together with
 // its source Patient, which gets a `link` of type `refer` to its federated Patient (the federated Patient links
 // back with `seealso`). After a merge or a separation the link follows the source.
-import type { Patient } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Patient } from '@medplum/fhirtypes';
+import type { PatientIdentity } from '../domain/identity.js';
+import { patientIdentityFromFhir } from '../fhir/fhir-patient.js';
 import { mapPatient } from '../fhir/map-common.js';
+import { issue } from '../fhir/outcome.js';
 import { assertValid } from '../fhir/validate.js';
 import { linkToFederated, refersTo, sourcePatientId } from '../fhir/federated-patient.js';
 import { IdentityService, type IdentityContext, type IdentityDecisionEvent, type RegistrationResult } from '../services/identity-registry.js';
@@ -50,6 +53,21 @@ export async function registerSource(
 ): Promise<SourceRegistration> {
   const result = await service.registerIn(tx, identity, ctx);
   return { result, patient: linkToFederated(patient, result.federatedId), settled: result.link !== 'review' };
+}
+
+/** A Patient sent through FHIR, read as a source identity: its traits and the id its source Patient has. */
+export type FhirSourcePatient = { ok: true; identity: PatientIdentity; id: string } | { ok: false; issues: OperationOutcomeIssue[] };
+
+/**
+ * Reads a Patient written through FHIR as the source identity it is (the sender's identifier and the traits the SRI
+ * needs: birth name, first birth given name, birth date, sex), or the issues naming each missing or bad element.
+ * Its id is derived from the sender's identifier, as for the patient of a document (`sourcePatientId`).
+ */
+export function fhirSourcePatient(patient: Patient): FhirSourcePatient {
+  const read = patientIdentityFromFhir(patient, { requireSource: true });
+  if (!read.ok) return { ok: false, issues: read.issues.map((i) => issue(i.code, i.message, i.expression)) };
+  const { sourceId } = read.identity;
+  return { ok: true, identity: read.identity, id: sourcePatientId(sourceId.system, sourceId.value) };
 }
 
 /** Runs in the transaction of every human decision (merge, reject, separate). */

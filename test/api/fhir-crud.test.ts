@@ -1,5 +1,6 @@
-import type { Bundle, CarePlan, Patient } from '@medplum/fhirtypes';
+import type { Bundle, CarePlan, Patient, Practitioner } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sourcePatientId } from '../../src/fhir/federated-patient.js';
 import { call, patient, startTestServer, type Outcome, type TestServer } from './server.js';
 
 let srv: TestServer;
@@ -48,12 +49,14 @@ describe('FHIR CRUD', () => {
   });
 
   it('PUT on a new id creates (201), and a stale If-Match is refused with 412', async () => {
-    const put = await call<Patient>(`${srv.fhir}/Patient/chosen-id`, { method: 'PUT', body: { ...patient('crud-2'), id: 'chosen-id' } });
+    // A Patient is a source identity: its id is the one derived from its identifier (fhir-write-rules.test.ts).
+    const id = sourcePatientId('urn:oid:1.2.250.1.999.1', 'crud-2');
+    const put = await call<Patient>(`${srv.fhir}/Patient/${id}`, { method: 'PUT', body: { ...patient('crud-2'), id } });
     expect(put.status).toBe(201);
-    expect(put.headers.get('location')).toBe(`${srv.fhir}/Patient/chosen-id/_history/1`);
-    const stale = await call<Outcome>(`${srv.fhir}/Patient/chosen-id`, {
+    expect(put.headers.get('location')).toBe(`${srv.fhir}/Patient/${id}/_history/1`);
+    const stale = await call<Outcome>(`${srv.fhir}/Patient/${id}`, {
       method: 'PUT',
-      body: { ...patient('crud-2'), id: 'chosen-id', gender: 'other' },
+      body: { ...patient('crud-2'), id, gender: 'other' },
       headers: { 'if-match': 'W/"7"' },
     });
     expect(stale.status).toBe(412);
@@ -68,10 +71,11 @@ describe('FHIR CRUD', () => {
 
   it('reads a missing resource as 404 and a deleted one as 410', async () => {
     expect((await call(`${srv.fhir}/Patient/nobody`)).status).toBe(404);
-    const created = await call<Patient>(`${srv.fhir}/Patient`, { body: patient('crud-4') });
-    const del = await call<Outcome>(`${srv.fhir}/Patient/${created.body.id}`, { method: 'DELETE' });
+    // Not a Patient: a registered source identity is not deleted (fhir-write-rules.test.ts).
+    const created = await call<Practitioner>(`${srv.fhir}/Practitioner`, { body: { resourceType: 'Practitioner', name: [{ family: 'Crud' }] } });
+    const del = await call<Outcome>(`${srv.fhir}/Practitioner/${created.body.id}`, { method: 'DELETE' });
     expect(del.status).toBe(200);
-    const gone = await call<Outcome>(`${srv.fhir}/Patient/${created.body.id}`);
+    const gone = await call<Outcome>(`${srv.fhir}/Practitioner/${created.body.id}`);
     expect(gone.status).toBe(410);
     expect(gone.body.resourceType).toBe('OperationOutcome');
   });

@@ -125,7 +125,8 @@ describe('POST /fhir transaction', () => {
         resourceType: 'Bundle',
         type: 'transaction',
         entry: [
-          { resource: { ...patient('tx-6'), id: 'tx6' }, request: { method: 'PUT', url: 'Patient/tx6' } },
+          // Not a Patient: a Patient's id derives from its identifier, and a registered one is not deleted.
+          { resource: { resourceType: 'Practitioner', id: 'tx6', name: [{ family: 'Tx' }] }, request: { method: 'PUT', url: 'Practitioner/tx6' } },
           { request: { method: 'GET', url: 'Patient?identifier=urn:oid:1.2.250.1.999.1|tx-1' } },
         ],
       },
@@ -134,10 +135,10 @@ describe('POST /fhir transaction', () => {
     expect(r.body.entry?.[0].response?.status).toBe('201 Created');
     expect((r.body.entry?.[1].resource as Bundle).total).toBe(1);
     const del = await call<Bundle>(srv.fhir, {
-      body: { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: 'Patient/tx6' } }] },
+      body: { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: 'Practitioner/tx6' } }] },
     });
     expect(del.body.entry?.[0].response?.status).toBe('204 No Content');
-    expect((await call(`${srv.fhir}/Patient/tx6`)).status).toBe(410);
+    expect((await call(`${srv.fhir}/Practitioner/tx6`)).status).toBe(410);
   });
 });
 
