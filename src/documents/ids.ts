@@ -24,6 +24,11 @@ export function documentSetId(oidRoot: string, kind: ClinicalDocumentKind, estab
   return checked(`${oidRoot}.${KIND_ARC[kind]}.${arcOf(establishment, localId)}`);
 }
 
+/** The id of version `version` of the document `setId` (CDA id, XDS uniqueId). */
+export function documentVersionId(setId: string, version: number): string {
+  return checked(`${setId}.${version}`);
+}
+
 /** Ids of version `version` (1, 2, …), replacing version `replacesVersion` when given. */
 export function documentIds(
   oidRoot: string,
@@ -35,10 +40,10 @@ export function documentIds(
 ): DocumentIds {
   const setId = documentSetId(oidRoot, kind, establishment, localId);
   return {
-    id: checked(`${setId}.${version}`),
+    id: documentVersionId(setId, version),
     setId,
     version,
-    ...(replacesVersion !== undefined ? { replaces: checked(`${setId}.${replacesVersion}`) } : {}),
+    ...(replacesVersion !== undefined ? { replaces: documentVersionId(setId, replacesVersion) } : {}),
   };
 }
 

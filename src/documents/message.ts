@@ -23,9 +23,14 @@ const documentMessageSchema = z.object({
 });
 export type DocumentMessage = z.input<typeof documentMessageSchema>;
 
+/** The message a payload holds, checked; throws when the payload is not one (a message written by hand). */
+export function documentMessageOf(payload: unknown): z.output<typeof documentMessageSchema> {
+  return documentMessageSchema.parse(payload);
+}
+
 /** The document request a payload describes; throws when the payload is not one (a message written by hand). */
 export function documentRequestOf(payload: unknown): DocumentRequest {
-  const m = documentMessageSchema.parse(payload);
+  const m = documentMessageOf(payload);
   const source = { kind: m.kind, document: parseDocument(m.kind, m.document) } as SourceDocument;
   return {
     source,

@@ -9,8 +9,23 @@ import type { OutboxMessage, OutboxRepository } from '../store/outbox-repository
 import { DeliveryError, type Connector } from './connector.js';
 import { CircuitBreaker, DEFAULT_RETRY, nextAttempt, type RetryPolicy } from './policy.js';
 
+/** What an attempt came to, as the dispatcher is about to record it in the outbox. */
+export type AttemptOutcome =
+  | { state: 'delivered' }
+  | { state: 'retry'; error: string }
+  /** `permanent`: failed for good at once (the receiver refused it); otherwise the last attempt allowed failed. */
+  | { state: 'dead'; error: string; permanent: boolean };
+
 export interface DestinationSettings {
   connector: Connector;
+  /**
+   * Records an attempt's outcome beside the outbox (a document's delivery status), just before the outbox records it,
+   * while `owner` still holds the message's lease. Written first, so a crash in between leaves the message in flight
+   * and attempted again (the same outcome is recorded again), never an outcome the outbox has and this lacks. A
+   * failure to record counts as a transient failure of the attempt (a delivered message is sent again, and the
+   * receiver deduplicates it on its idempotency key).
+   */
+  onOutcome?: (message: OutboxMessage, outcome: AttemptOutcome, owner: string) => Promise<void>;
   retry?: Partial<RetryPolicy>;
   /** Deliveries in flight at once from this process (default 4). */
   concurrency?: number;
@@ -41,6 +56,7 @@ export interface DispatcherOptions {
 interface Destination {
   name: string;
   connector: Connector;
+  onOutcome: DestinationSettings['onOutcome'];
   retry: RetryPolicy;
   concurrency: number;
   breaker: CircuitBreaker;
@@ -63,6 +79,7 @@ export class Dispatcher {
       this.destinations.set(name, {
         name,
         connector: d.connector,
+        onOutcome: d.onOutcome,
         retry: { ...DEFAULT_RETRY, ...d.retry },
         concurrency: Math.max(1, d.concurrency ?? 4),
         breaker: new CircuitBreaker(d.circuit?.failureThreshold ?? 5, d.circuit?.openMs ?? 30_000),
@@ -196,35 +213,63 @@ export class Dispatcher {
     const started = performance.now();
     const seconds = (): number => (performance.now() - started) / 1000;
     const fields = { reqId: m.requestId, outboxId: m.id, destination: m.destination, attempt: m.attempts };
-    let outcome: DeliveryOutcome;
+    const record = async (outcome: AttemptOutcome): Promise<string | undefined> => {
+      if (!d.onOutcome) return undefined;
+      try {
+        await d.onOutcome(m, outcome, this.owner);
+        return undefined;
+      } catch (err) {
+        log?.warn({ ...fields, err }, `outbox: could not record the outcome (${outcome.state}) beside the outbox`);
+        return err instanceof Error ? err.message : String(err);
+      }
+    };
+    let failure: { error: string; transient: boolean; delivered?: true } | undefined;
     try {
       const started = async (): Promise<void> => {
         await outbox.markStarted(m.id, this.owner).catch((err: unknown) => log?.warn({ ...fields, err }, 'outbox: could not mark the attempt started'));
       };
       await d.connector.deliver(m, { signal, started });
       d.breaker.succeeded();
+    } catch (err) {
+      if (signal.aborted) {
+        const outcome: DeliveryOutcome = (await outbox.release(m.id, this.owner).catch(() => false)) ? 'released' : 'lost-lease';
+        log?.warn({ ...fields, outcome }, 'outbox: delivery interrupted by shutdown, released');
+        this.options.onAttempt?.(m.destination, outcome, seconds());
+        return;
+      }
+      failure = { error: err instanceof Error ? err.message : String(err), transient: !(err instanceof DeliveryError) || err.transient };
+      if (failure.transient) d.breaker.failed();
+      else d.breaker.succeeded(); // the destination answered: it is up
+    }
+    let outcome: DeliveryOutcome;
+    if (!failure) {
+      const unrecorded = await record({ state: 'delivered' });
+      // Not recorded: a transient failure; the next attempt sends it again and the receiver deduplicates it.
+      if (unrecorded !== undefined) failure = { error: `delivered, but the outcome could not be recorded: ${unrecorded}`, transient: true, delivered: true };
+    }
+    if (!failure) {
       outcome = (await outbox.complete(m.id, this.owner, seconds() * 1000)) ? 'delivered' : 'lost-lease';
       log?.info({ ...fields, outcome, ms: Math.round(seconds() * 1000) }, 'outbox: delivered');
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      if (signal.aborted) {
-        outcome = (await outbox.release(m.id, this.owner).catch(() => false)) ? 'released' : 'lost-lease';
-        log?.warn({ ...fields, outcome }, 'outbox: delivery interrupted by shutdown, released');
-      } else {
-        const transient = !(err instanceof DeliveryError) || err.transient;
-        if (transient) d.breaker.failed();
-        else d.breaker.succeeded(); // the destination answered: it is up
-        const retryAt = transient ? nextAttempt(d.retry, m.attempts, new Date()) : undefined;
-        const recorded = await outbox
-          .fail(m.id, this.owner, { error, ...(retryAt ? { retryAt } : {}), durationMs: seconds() * 1000 })
-          .catch((e: unknown) => {
-            log?.error({ ...fields, err: e }, 'outbox: could not record a failed attempt (the lease will expire)');
-            return false;
-          });
-        outcome = !recorded ? 'lost-lease' : retryAt ? 'retry' : 'dead';
-        const level = outcome === 'dead' ? 'error' : 'warn';
-        log?.[level]({ ...fields, outcome, error, ...(retryAt ? { retryAt: retryAt.toISOString() } : {}) }, `outbox: attempt failed (${outcome})`);
+    } else {
+      let { error } = failure;
+      let retryAt = failure.transient ? nextAttempt(d.retry, m.attempts, new Date()) : undefined;
+      if (!failure.delivered) {
+        const unrecorded = await record(retryAt ? { state: 'retry', error } : { state: 'dead', error, permanent: !failure.transient });
+        // A final outcome that could not be recorded is not final yet: retried like any transient failure.
+        if (unrecorded !== undefined && !retryAt) {
+          error = `${error} (and the outcome could not be recorded: ${unrecorded})`;
+          retryAt = nextAttempt(d.retry, m.attempts, new Date());
+        }
       }
+      const recorded = await outbox
+        .fail(m.id, this.owner, { error, ...(retryAt ? { retryAt } : {}), durationMs: seconds() * 1000 })
+        .catch((e: unknown) => {
+          log?.error({ ...fields, err: e }, 'outbox: could not record a failed attempt (the lease will expire)');
+          return false;
+        });
+      outcome = !recorded ? 'lost-lease' : retryAt ? 'retry' : 'dead';
+      const level = outcome === 'dead' ? 'error' : 'warn';
+      log?.[level]({ ...fields, outcome, error, ...(retryAt ? { retryAt: retryAt.toISOString() } : {}) }, `outbox: attempt failed (${outcome})`);
     }
     this.options.onAttempt?.(m.destination, outcome, seconds());
   }

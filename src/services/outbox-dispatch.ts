@@ -1,6 +1,8 @@
 // Builds this process's dispatcher from the configuration: one connector per destination (HTTP webhook, DMP ITI-41,
 // PDSm ITI-65; MSSanté plugs in here), its retry policy, concurrency and circuit breaker, woken after every commit
 // that enqueued a message. A service, since it joins the outbox to the connectors (an outer layer than the outbox).
+// Documents sent to a document destination are stored as FHIR resources with their delivery status
+// (document-resources.ts): when built, and when the attempt's outcome is known.
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
 import type { ResourceStore } from '../store/repository.js';
@@ -12,6 +14,7 @@ import type { Connector } from '../outbox/connector.js';
 import { Dispatcher, type DestinationSettings } from '../outbox/dispatcher.js';
 import { onEnqueued } from '../outbox/events.js';
 import { httpConnector } from '../outbox/http-connector.js';
+import { documentResources, type DocumentResources } from './document-resources.js';
 
 export interface RunningDispatcher {
   dispatcher: Dispatcher;
@@ -31,11 +34,12 @@ function connectorOf(name: string, d: DestinationConfig, documents: DocumentConn
   }
 }
 
-export function destinationsOf(config: OutboxConfig, documents?: DocumentConnectorDeps): Record<string, DestinationSettings> {
+export function destinationsOf(config: OutboxConfig, documents?: DocumentConnectorDeps, resources?: DocumentResources): Record<string, DestinationSettings> {
   const out: Record<string, DestinationSettings> = {};
   for (const [name, d] of Object.entries(config.destinations)) {
     out[name] = {
       connector: connectorOf(name, d, documents),
+      ...(resources && isDocumentDestination(d) ? { onOutcome: resources.recordOutcome } : {}),
       retry: { baseMs: d.baseDelayMs, maxMs: d.maxDelayMs, maxAttempts: d.maxAttempts },
       concurrency: d.concurrency,
       circuit: d.circuit,
@@ -51,10 +55,13 @@ export function startDispatcher(
 ): RunningDispatcher {
   // Documents are built on worker threads (time and heap limits), unless the caller brings its own builder.
   const builder = options.documents && !options.documents.builder && Object.values(config.destinations).some(isDocumentDestination) ? isolatedDocumentBuilder(config.rendering) : undefined;
-  const documents = options.documents && builder ? { ...options.documents, builder } : options.documents;
+  // Every document built for delivery is stored (Binaries + DocumentReference) before it is sent, and its delivery
+  // status follows each attempt's outcome.
+  const resources = options.documents ? documentResources(store, { destinations: config.destinations, ...(options.logger ? { logger: options.logger } : {}) }) : undefined;
+  const documents = options.documents && resources ? { ...options.documents, ...(builder ? { builder } : {}), onBuilt: options.documents.onBuilt ?? resources.recordBuilt } : undefined;
   const dispatcher = new Dispatcher({
     outbox: store.outbox,
-    destinations: destinationsOf(config, documents),
+    destinations: destinationsOf(config, documents, resources),
     leaseMs: config.leaseMs,
     pollMs: config.pollMs,
     batch: config.batch,

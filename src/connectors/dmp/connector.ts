@@ -26,27 +26,43 @@ export interface DocumentConnectorDeps {
   now?: () => Date;
   /** Builds documents where their content cannot take the gateway down (a worker pool); default: in this thread. */
   builder?: DocumentBuilder;
+  /**
+   * Called once the document is built, before anything is sent: records it (services/document-resources.ts stores
+   * the Binaries and the DocumentReference). Its failure fails the attempt as a transient failure: nothing is sent
+   * that was not recorded, and the next attempt tries again.
+   */
+  onBuilt?: (message: OutboxMessage, request: DocumentRequest, built: BuiltDocument) => Promise<void>;
 }
 
 /**
- * Builds the document a message describes. Only what the message fixed at enqueue time goes in (its request, the
- * document's time), so every attempt builds the same bytes. A failure of the builder itself is transient; a
- * document that cannot be built, or that blows the builder's limits, will fail the same way again.
+ * Builds the document a message describes, then has it recorded (`deps.onBuilt`). Only what the message fixed at
+ * enqueue time goes in (its request, the document's time), so every attempt builds the same bytes. A failure of the
+ * builder itself is transient; a document that cannot be built, or that blows the builder's limits, will fail the
+ * same way again; a document that could not be recorded is not sent (transient).
  */
 export async function buildMessageDocument(
   message: OutboxMessage,
   deps: DocumentConnectorDeps,
   started: () => Promise<void> = async () => undefined,
 ): Promise<{ request: DocumentRequest; built: BuiltDocument }> {
+  let request: DocumentRequest;
+  let built: BuiltDocument;
   try {
-    const request = documentRequestOf(message.payload);
+    request = documentRequestOf(message.payload);
     const options = { sourceId: deps.sourceId };
-    const built = await (deps.builder ?? inThreadDocumentBuilder).build(request, deps.settings, options, started);
-    return { request, built };
+    built = await (deps.builder ?? inThreadDocumentBuilder).build(request, deps.settings, options, started);
   } catch (err) {
     const transient = err instanceof DocumentBuilderUnavailable;
     throw new DeliveryError(`document cannot be built: ${(err as Error).message}`, transient);
   }
+  if (deps.onBuilt) {
+    try {
+      await deps.onBuilt(message, request, built);
+    } catch (err) {
+      throw new DeliveryError(`document built, but it could not be stored: ${(err as Error).message}`, true);
+    }
+  }
+  return { request, built };
 }
 
 /** Namespace of the WS-Addressing MessageIDs (one per message attempt). */
