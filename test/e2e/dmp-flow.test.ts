@@ -3,11 +3,15 @@
 // VIHF, XAdES) over mutual TLS; ITI-18 finds it, ITI-43 gives back the same bytes, a revised PPP replaces it (RPLC).
 // Failure paths: the peer down (retried), a registry error (dead with the reason), a non-qualified identity (refused
 // before anything is sent), a client certificate the peer does not trust (refused at the handshake).
+// Every document sent is readable over the FHIR API as a DocumentReference with its two Binaries (the very bytes the
+// peer registered) and its delivery status (accepted, refused with the registry's reason), a revision replacing it.
 // The whole flow runs on the embedded SQLite store and on PostgreSQL (skipped with a warning when no server answers,
 // a failure under CI=true).
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Binary, DocumentReference } from '@medplum/fhirtypes';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountDomainRoutes } from '../../src/api/domain-routes.js';
@@ -19,6 +23,7 @@ import { loadOrganisationCredentials, type OrganisationCredentials } from '../..
 import { documentRequestOf } from '../../src/documents/message.js';
 import { buildDocument } from '../../src/documents/pipeline.js';
 import { loadDocumentSettings } from '../../src/documents/settings.js';
+import { deliveryOf, documentReferenceId } from '../../src/fhir/document-reference.js';
 import { startDispatcher, type RunningDispatcher } from '../../src/services/outbox-dispatch.js';
 import { generateTestPki, type TestPki } from '../../src/sandbox/pki.js';
 import { startDmpPeer, type DmpPeer } from '../../src/sandbox/dmp/server.js';
@@ -139,6 +144,16 @@ function dmpFlow(dialect: Dialect): void {
   /** The clinical documents the peer holds (the submission-set signatures are DocumentEntries too). */
   const clinical = () => peer.documents().filter((d) => d.content.toString('utf8').includes('<ClinicalDocument'));
   const settled = (id: string) => async () => ['delivered', 'dead'].includes((await store.outbox.get(id))?.state ?? '');
+  /** A resource read over the FHIR API, as a DPI reads it. */
+  const fhirRead = async <T>(reference: string): Promise<T> => {
+    const res = await fetch(`${gateway.url}/fhir/${reference}`, { headers: { accept: 'application/fhir+json' } });
+    expect(res.status, reference).toBe(200);
+    return (await res.json()) as T;
+  };
+  /** The DocumentReference of the document a message carries. */
+  const documentOf = (m: OutboxMessage): Promise<DocumentReference> => fhirRead<DocumentReference>(`DocumentReference/${documentReferenceId(m.idempotencyKey.slice('urn:oid:'.length))}`);
+  const bytesOf = (b: Binary): Buffer => Buffer.from(b.data ?? '', 'base64');
+  const pdfIn = (cda: Buffer): Buffer => Buffer.from(/<text mediaType="application\/pdf" representation="B64">([^<]+)<\/text>/.exec(cda.toString('utf8'))?.[1] ?? '', 'base64');
 
   describe('a PPP reaches the DMP through the outbox', () => {
     let first: OutboxMessage;
@@ -161,6 +176,30 @@ function dmpFlow(dialect: Dialect): void {
       expect(cda).toMatch(/<id root="1\.2\.250\.1\.213\.1\.4\.(8|10)" extension="[0-9AB]{15}"/);
       expect(doc.metadataXml).toContain('urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1');
     }, 60_000);
+
+    it('the document is a DocumentReference, accepted by the DMP, whose two Binaries are the bytes the peer registered', async () => {
+      const [doc] = clinical();
+      const ref = await documentOf(first);
+      expect(ref).toMatchObject({ status: 'current', masterIdentifier: { value: `urn:oid:${doc.uniqueId}` }, type: { coding: [{ system: 'http://loinc.org', code: '18776-5' }] } });
+      expect(ref.identifier?.[0]?.value).toBe(doc.entryUuid);
+      expect(deliveryOf(ref, 'dmp')).toMatchObject({ kind: 'dmp', status: 'accepted', message: first.id });
+      const [cdaContent, pdfContent] = ref.content;
+      const cda = await fhirRead<Binary>(cdaContent.attachment.url as string);
+      const pdf = await fhirRead<Binary>(pdfContent.attachment.url as string);
+      expect(cda.contentType).toBe('text/xml');
+      expect(pdf.contentType).toBe('application/pdf');
+      // The peer's SHA-1 (what the registry holds) is the hash of the stored CDA, and the attachment's hash.
+      expect(createHash('sha1').update(bytesOf(cda)).digest('hex')).toBe(doc.hash);
+      expect(Buffer.from(cdaContent.attachment.hash ?? '', 'base64').toString('hex')).toBe(doc.hash);
+      expect(cdaContent.attachment.size).toBe(doc.size);
+      expect(bytesOf(cda).equals(doc.content)).toBe(true);
+      expect(bytesOf(pdf).equals(pdfIn(doc.content))).toBe(true);
+      expect(pdfContent.attachment.hash).toBe(createHash('sha1').update(pdfIn(doc.content)).digest('base64'));
+      // Its subject is the Patient the PPP's CarePlan names; it relates to that CarePlan.
+      const related = ref.context?.related?.[0]?.reference as string;
+      const plan = await fhirRead<{ subject: { reference: string } }>(related);
+      expect(ref.subject?.reference).toBe(plan.subject.reference);
+    }, 30_000);
 
     it('ITI-18 finds it by the patient INS; ITI-43 returns the very bytes the gateway rendered (CDA and its PDF)', async () => {
       const [doc] = clinical();
@@ -191,6 +230,13 @@ function dmpFlow(dialect: Dialect): void {
       expect(docs.map((d) => d.status)).toEqual(['Deprecated', 'Approved']);
       expect(docs[1].replaces).toBe(docs[0].entryUuid);
       expect(docs[1].content.toString('utf8')).toMatch(/<relatedDocument typeCode="RPLC">\s*<parentDocument>\s*<id root="[0-9.]+\.1"\/>/);
+      // As resources: the new DocumentReference replaces the first, which is superseded; both were accepted.
+      const [old, replacing] = [await documentOf(first), await documentOf(second)];
+      expect(replacing).toMatchObject({ status: 'current', relatesTo: [{ code: 'replaces', target: { reference: `DocumentReference/${old.id}` } }] });
+      expect(old.status).toBe('superseded');
+      expect([deliveryOf(old, 'dmp')?.status, deliveryOf(replacing, 'dmp')?.status]).toEqual(['accepted', 'accepted']);
+      const cda = await fhirRead<Binary>(replacing.content[0].attachment.url as string);
+      expect(bytesOf(cda).equals(docs[1].content)).toBe(true);
     }, 60_000);
   });
 
@@ -245,6 +291,11 @@ function dmpFlow(dialect: Dialect): void {
       expect((await store.outbox.get(m.id))?.state).toBe('delivered');
       const doc = clinical().find((d) => `urn:oid:${d.uniqueId}` === m.idempotencyKey);
       expect(doc?.metadataXml).toContain('MASQUE_PS');
+      // Every retry rebuilt the same bytes: one version of each Binary; the DocumentReference pending, then accepted.
+      const ref = await documentOf(m);
+      expect(deliveryOf(ref, 'dmp')?.status).toBe('accepted');
+      for (const c of ref.content) expect(await store.history('Binary', (c.attachment.url as string).slice('Binary/'.length))).toHaveLength(1);
+      expect(await store.history('DocumentReference', ref.id as string)).toHaveLength(2);
     }, 60_000);
 
     it('a registry failure sends the message dead with the RegistryError as the reason; a busy registry is retried', async () => {
@@ -256,6 +307,8 @@ function dmpFlow(dialect: Dialect): void {
       const dead = await store.outbox.get(m.id);
       expect(dead).toMatchObject({ state: 'dead', attempts: 2 });
       expect(dead?.lastError).toBe('XDSRegistryMetadataError: classCode does not match typeCode');
+      // The DocumentReference says so: refused by the DMP, with the registry's reason.
+      expect(deliveryOf(await documentOf(m), 'dmp')).toMatchObject({ status: 'refused', reason: 'XDSRegistryMetadataError: classCode does not match typeCode' });
     }, 60_000);
 
     it('a client certificate from another CA is refused by the peer at the TLS handshake', async () => {
