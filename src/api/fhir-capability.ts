@@ -108,7 +108,9 @@ export function capabilityStatement(ctx: FhirContext, routes: FhirRoute[]): Capa
     const served = routes.filter((r) => routeServesType(r, type, own));
     const interactions = [...new Set(served.flatMap((r) => r.interactions).filter((i) => TYPE_INTERACTIONS.has(i)))];
     const has = (i: Interaction, conditional = false): boolean => served.some((r) => r.interactions.includes(i) && !!r.conditional === conditional);
-    const operations = [...new Set(served.filter((r) => r.operation).map((r) => r.operation as string))];
+    // Operations of every type first, then those routed for this type only.
+    const generic = (r: FhirRoute): number => (r.path.startsWith('/:type') ? 0 : 1);
+    const operations = [...new Set([...served].filter((r) => r.operation).sort((a, b) => generic(a) - generic(b)).map((r) => r.operation as string))];
     const supportedProfile = profilesOf(type);
     // Definitions are served from files, not the store: no versions, no includes.
     const definitions = served.some((r) => r.searchParams);

@@ -6,7 +6,7 @@
 // Patient (its `link`) as an included resource. Each page also includes the Practitioners, PractitionerRoles and
 // Organizations its resources refer to (one read each, at most MAX_INCLUDED).
 import { allOk } from '@medplum/core';
-import type { Bundle, BundleEntry, BundleLink, Patient, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, BundleLink, Parameters, Patient, Resource } from '@medplum/fhirtypes';
 import { invalid, notFound } from '../fhir/outcome.js';
 import {
   DEFAULT_COUNT,
@@ -118,6 +118,21 @@ async function included(store: ResourceStore, page: Resource[], seen: Set<string
   return out;
 }
 
+/** `POST …/$everything` takes its parameters in a Parameters body (FHIR operations may always be POSTed). */
+function parametersAsQuery(body: unknown, query: URLSearchParams): URLSearchParams {
+  const out = new URLSearchParams(query);
+  if (body === undefined) return out;
+  if ((body as { resourceType?: unknown } | null)?.resourceType !== 'Parameters') throw invalid('Expected a Parameters resource', 'resourceType');
+  for (const [i, p] of ((body as Parameters).parameter ?? []).entries()) {
+    const value = Object.entries(p).find(([k]) => k.startsWith('value'))?.[1];
+    if (typeof p.name !== 'string' || !['string', 'number'].includes(typeof value)) {
+      throw invalid(`Parameter ${p.name ?? i} must have a primitive value`, `Parameters.parameter[${i}]`);
+    }
+    out.append(p.name, String(value));
+  }
+  return out;
+}
+
 function pageUrl(ctx: FhirContext, id: string, query: URLSearchParams, count: number, offset: number): string {
   const p = new URLSearchParams();
   for (const [k, v] of query) if (k !== '_count' && k !== '_offset') p.append(k, v);
@@ -130,7 +145,9 @@ export function everythingHandler(ctx: FhirContext): FhirHandler {
   return async (req) => {
     const id = req.params.id;
     assertId(id);
-    const { count, offset, since, types } = parseOptions(req.query);
+    // Links of a POSTed call carry its parameters in the URL: a GET of them is the same call.
+    const query = req.method === 'POST' ? parametersAsQuery(req.body, req.query) : req.query;
+    const { count, offset, since, types } = parseOptions(query);
     const patient = await ctx.store.read<Patient>('Patient', id);
     if (!patient) {
       if (await isDeleted(ctx.store, 'Patient', id)) throw gone(`Patient/${id} has been deleted`);
@@ -173,9 +190,9 @@ export function everythingHandler(ctx: FhirContext): FhirHandler {
     const keyOf = (r: Resource): string => `${r.resourceType}/${r.id}`;
     const extra = await included(ctx.store, page, new Set(page.map(keyOf)));
 
-    const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx, id, req.query, count, offset) }];
-    if (count > 0 && offset + count < total) link.push({ relation: 'next', url: pageUrl(ctx, id, req.query, count, offset + count) });
-    if (count > 0 && offset > 0) link.push({ relation: 'previous', url: pageUrl(ctx, id, req.query, count, Math.max(0, offset - count)) });
+    const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx, id, query, count, offset) }];
+    if (count > 0 && offset + count < total) link.push({ relation: 'next', url: pageUrl(ctx, id, query, count, offset + count) });
+    if (count > 0 && offset > 0) link.push({ relation: 'previous', url: pageUrl(ctx, id, query, count, Math.max(0, offset - count)) });
     const entry: BundleEntry[] = [
       ...page.map((r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: r, search: { mode: 'match' } })),
       ...extra.map((r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: r, search: { mode: 'include' } })),

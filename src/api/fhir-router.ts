@@ -103,6 +103,7 @@ export function fhirRoutes(ctx: FhirContext): FhirRoute[] {
     { method: 'POST', path: '/CarePlan/:id/$unlink-ctm', interactions: ['operation'], operation: 'unlink-ctm', scope: 'domain.write', body: 'json', handler: ctmLinkOperationHandler(ctx, 'unlink') },
     { method: 'POST', path: '/Patient/$match', interactions: ['operation'], operation: 'match', scope: 'fhir.read', body: 'json', handler: matchOperationHandler(ctx) },
     { method: 'GET', path: '/Patient/:id/$everything', interactions: ['operation'], operation: 'everything', scope: 'fhir.read', handler: everythingHandler(ctx) },
+    { method: 'POST', path: '/Patient/:id/$everything', interactions: ['operation'], operation: 'everything', scope: 'fhir.read', body: 'json', handler: everythingHandler(ctx) },
     ...definitionRoutes(ctx),
     ...[...GATEWAY_DOCUMENT_TYPES].flatMap((type) => readOnlyRoutes(ctx, type)),
     { method: 'POST', path: '/:type/$validate', interactions: ['operation'], operation: 'validate', scope: 'fhir.read', body: 'json', handler: validateOperationHandler() },
