@@ -1,9 +1,12 @@
 // Type-level search: the query parsed by src/fhir/search-params.ts, run through the store, answered as a
-// searchset Bundle with total, paging links, and `_include` / `_revinclude` resources.
+// searchset Bundle with total, paging links, `_include` / `_revinclude` resources, the matches cut by `_summary` /
+// `_elements`, and an `outcome` entry saying what the server changed or ignored (`_count` capped, unknown parameters
+// under `Prefer: handling=lenient`).
 import { allOk } from '@medplum/core';
 import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
-import { invalid } from '../fhir/outcome.js';
-import { parseIncludes, parseSearchParams, referencesOf, type IncludeSpec } from '../fhir/search-params.js';
+import { invalid, outcome } from '../fhir/outcome.js';
+import { subsetResource, type Subset } from '../fhir/resource-subset.js';
+import { parseIncludes, parseSearchParams, parseSearchRequest, referencesOf, type IncludeSpec, type SearchRequest } from '../fhir/search-params.js';
 import type { StoreTransaction } from '../store/repository.js';
 import { MAX_OR_VALUES } from '../store/search-sql.js';
 import type { FhirContext, FhirHandler } from './fhir-router.js';
@@ -70,32 +73,52 @@ async function included(reader: Reader, matches: Resource[], include: IncludeSpe
   return out;
 }
 
-function pageUrl(fhirBase: string, type: string, params: URLSearchParams, count: number, offset: number): string {
+function pageUrl(fhirBase: string, type: string, params: URLSearchParams, count: number, offset: number, ignored: readonly string[] = []): string {
   const p = new URLSearchParams();
-  for (const [k, v] of params) if (k !== '_count' && k !== '_offset') p.append(k, v);
+  for (const [k, v] of params) if (k !== '_count' && k !== '_offset' && !ignored.includes(k)) p.append(k, v);
   p.set('_count', String(count));
   p.set('_offset', String(offset));
   return `${fhirBase}/${type}?${p.toString()}`;
 }
 
-/** Run a search and build the searchset Bundle. */
-export async function searchBundle(ctx: FhirContext, reader: Reader, type: string, params: URLSearchParams): Promise<Bundle> {
-  const query = parseSearchParams(type, params);
+export interface SearchOptions {
+  /** `Prefer: handling=lenient`: unknown parameters are ignored and reported in the Bundle instead of refused. */
+  lenient?: boolean;
+}
+
+/** How `_summary` / `_elements` cut the matches; undefined when they are returned whole. */
+function subsetOf(request: SearchRequest): Subset | undefined {
+  if (request.elements) return { elements: request.elements };
+  const s = request.summary;
+  return s === 'true' || s === 'text' || s === 'data' ? { summary: s } : undefined;
+}
+
+/**
+ * Run a search and build the searchset Bundle. `_summary` and `_elements` apply to the matches only: included
+ * resources come whole (R5 says so explicitly; R4 leaves it open), so a client can always follow them.
+ */
+export async function searchBundle(ctx: FhirContext, reader: Reader, type: string, params: URLSearchParams, options: SearchOptions = {}): Promise<Bundle> {
+  const request = parseSearchRequest(type, params, options);
+  const { query, ignored } = request;
   const { include, revinclude } = parseIncludes(type, params);
   const result = await reader.search({ ...query, total: query.total ?? true });
   const extra = await included(reader, result.resources, include, revinclude);
+  const subset = subsetOf(request);
 
   const { count, offset } = query;
-  const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx.fhirBase, type, params, count, offset) }];
+  const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx.fhirBase, type, params, count, offset, ignored) }];
   if (count > 0) {
     const more = result.total !== undefined ? offset + count < result.total : result.resources.length === count;
-    if (more) link.push({ relation: 'next', url: pageUrl(ctx.fhirBase, type, params, count, offset + count) });
-    if (offset > 0) link.push({ relation: 'previous', url: pageUrl(ctx.fhirBase, type, params, count, Math.max(0, offset - count)) });
+    if (more) link.push({ relation: 'next', url: pageUrl(ctx.fhirBase, type, params, count, offset + count, ignored) });
+    if (offset > 0) link.push({ relation: 'previous', url: pageUrl(ctx.fhirBase, type, params, count, Math.max(0, offset - count), ignored) });
   }
   const entry: BundleEntry[] = [
-    ...result.resources.map((r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: r, search: { mode: 'match' } })),
+    ...result.resources.map(
+      (r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: subset ? subsetResource(r, subset) : r, search: { mode: 'match' } }),
+    ),
     ...extra.map((r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: r, search: { mode: 'include' } })),
   ];
+  if (request.notes.length > 0) entry.push({ resource: outcome(request.notes), search: { mode: 'outcome' } });
   return {
     resourceType: 'Bundle',
     type: 'searchset',
@@ -105,10 +128,18 @@ export async function searchBundle(ctx: FhirContext, reader: Reader, type: strin
   };
 }
 
+/** Whether a `Prefer` header asks for lenient handling (`handling=lenient`, among other preferences). */
+export function prefersLenient(prefer: string | undefined): boolean {
+  if (!prefer) return false;
+  return prefer
+    .split(/[,;]/)
+    .map((p) => p.trim().toLowerCase().replace(/\s*=\s*/, '=').replace(/"/g, ''))
+    .some((p) => p === 'handling=lenient');
+}
+
 export function searchHandler(ctx: FhirContext): FhirHandler {
   return async (req) => {
     assertResourceType(req.params.type);
-    return [allOk, await searchBundle(ctx, ctx.store, req.params.type, req.query)];
+    return [allOk, await searchBundle(ctx, ctx.store, req.params.type, req.query, { lenient: prefersLenient(req.headers.prefer) })];
   };
 }
-

@@ -1,7 +1,8 @@
 // The search parameters the FHIR API supports, as data, and the pure functions every store dialect shares:
 // resource → index rows on write, URL query → SearchQuery on read, and the meaning of each query value.
-import type { Resource } from '@medplum/fhirtypes';
-import { invalid } from './outcome.js';
+import { createHash } from 'node:crypto';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { invalid, issue } from './outcome.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Query shape (re-exported by src/store/repository.ts, which is where services meet it)
@@ -10,17 +11,34 @@ import { invalid } from './outcome.js';
 export interface SearchPredicate {
   param: string;
   /**
-   * Comparison prefix for dates (`eq`, `ne`, `lt`, `le`, `gt`, `ge`). Token, uri and reference params use
-   * `eq`, or `ne` for the `:not` modifier (resources with no matching value).
+   * Comparison prefix for dates (`eq`, `ne`, `lt`, `le`, `gt`, `ge`). Other params use `eq`, or `ne` for the `:not`
+   * modifier of tokens (resources with no matching value).
    */
   prefix: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
   /**
    * Alternatives (comma-separated values in the URL): a match on any of them satisfies the predicate.
    * Each value keeps FHIR search syntax except the comma split: token `system|code` (with `\|` escapes),
-   * reference `Type/id` or `id`, date without its prefix. Read them with `tokenCriterion`,
-   * `referenceCriterion` and `dateCriterion`.
+   * reference `Type/id` or `id`, date without its prefix, string as given. Read them with `tokenCriterion`,
+   * `referenceCriterion`, `dateCriterion`, `stringCriterion` and `ofTypeCriterion`. Empty for chains and `_has`.
    */
   values: string[];
+  /**
+   * `missing` (values `true` or `false`), `exact` / `contains` (string params; prefix match without), `of-type`
+   * (token params on Identifiers: `type-system|type-code|value`). `:not` is `prefix: 'ne'`.
+   */
+  modifier?: SearchModifier;
+  /** Chained parameter (`param[:Type].inner=…`): `param` is a reference param; `predicate` applies to its target. */
+  chain?: { type: string; predicate: SearchPredicate };
+  /** `_has:type:param:…` (`param` is then `_has`): some resource of `type` refers to this one through `param`, matching `predicate`. */
+  has?: { type: string; param: string; predicate: SearchPredicate };
+}
+
+export type SearchModifier = 'missing' | 'exact' | 'contains' | 'of-type';
+
+/** One `_sort` key: a parameter of the type (or `_id`, `_lastUpdated`). */
+export interface SortKey {
+  param: string;
+  descending: boolean;
 }
 
 export interface SearchQuery {
@@ -33,6 +51,8 @@ export interface SearchQuery {
   offset: number;
   /** Whether the caller wants `total`. */
   total?: boolean;
+  /** `_sort` keys, most significant first; absent: newest first (`-_lastUpdated`). Ties are broken by id. */
+  sort?: SortKey[];
 }
 
 /** `_include` / `_revinclude` request: follow the reference search parameter `param` of `sourceType`. */
@@ -52,7 +72,7 @@ const MAX_OFFSET = 1_000_000_000;
 // ---------------------------------------------------------------------------------------------------------
 // Definitions
 
-export type SearchParamType = 'token' | 'reference' | 'date' | 'uri';
+export type SearchParamType = 'token' | 'reference' | 'date' | 'uri' | 'string';
 
 export interface SearchParamDefinition {
   readonly code: string;
@@ -115,6 +135,11 @@ const COMMON: readonly SearchParamDefinition[] = [
 const TYPE_PARAMS: Record<string, readonly ParamSpec[]> = {
   Patient: [
     ['identifier', 'token', 'Patient.identifier'],
+    ['name', 'string', 'Patient.name'],
+    ['family', 'string', 'Patient.name.family'],
+    ['given', 'string', 'Patient.name.given'],
+    ['address-city', 'string', 'Patient.address.city'],
+    ['address-postalcode', 'string', 'Patient.address.postalCode'],
     ['active', 'token', 'Patient.active'],
     ['gender', 'token', 'Patient.gender'],
     ['birthdate', 'date', 'Patient.birthDate'],
@@ -124,6 +149,9 @@ const TYPE_PARAMS: Record<string, readonly ParamSpec[]> = {
   ],
   Practitioner: [
     ['identifier', 'token', 'Practitioner.identifier'],
+    ['name', 'string', 'Practitioner.name'],
+    ['family', 'string', 'Practitioner.name.family'],
+    ['given', 'string', 'Practitioner.name.given'],
     ['active', 'token', 'Practitioner.active'],
   ],
   PractitionerRole: [
@@ -467,8 +495,63 @@ function pushToken(rows: IndexRow[], param: string, v: Json): void {
     // Identifier (`value`) or Coding (`code`).
     const code = typeof v.value === 'string' ? v.value : typeof v.code === 'string' ? v.code : undefined;
     if (code) rows.push({ param, system: typeof v.system === 'string' ? v.system : '', value: code, start: null, end: null });
+    // An Identifier's type, for `:of-type` (the INS: fr-core-cs-v2-0203|INS-NIR|<matricule>): one row per coding.
+    if (typeof v.value === 'string' && v.value && isObject(v.type) && Array.isArray(v.type.coding)) {
+      for (const c of v.type.coding) {
+        if (isObject(c) && typeof c.code === 'string' && c.code) {
+          const system = typeof c.system === 'string' ? c.system : '';
+          rows.push({ param: ofTypeParam(param), system: ofTypeKey(system, c.code), value: v.value, start: null, end: null });
+        }
+      }
+    }
   }
 }
+
+/** The index param holding the `:of-type` rows of a token param. */
+export const ofTypeParam = (param: string): string => `${param}:of-type`;
+
+/** `system|code` of an Identifier type as stored for `:of-type` (`\` and `|` escaped, so the split is unambiguous). */
+export function ofTypeKey(system: string, code: string): string {
+  const esc = (x: string): string => x.replace(/[\\|]/g, '\\$&');
+  return `${esc(system)}|${esc(code)}`;
+}
+
+/**
+ * String params: one row per part (`name` gives family, each given, prefix, suffix and text), the normalised text in
+ * `value` (prefix, `:contains` and `_sort`) and the text as written in `system` (`:exact`). Storing both in the
+ * existing columns keeps the schema, and the value index (type, param, value, …) serves a prefix as a range.
+ */
+function pushString(rows: IndexRow[], param: string, v: Json): void {
+  if (typeof v === 'string') {
+    const value = normaliseString(v);
+    if (value) rows.push({ param, system: v, value, start: null, end: null });
+  } else if (isObject(v)) {
+    // HumanName or Address (`address`): every string part.
+    for (const key of ['text', 'family', 'given', 'prefix', 'suffix', 'line', 'city', 'district', 'state', 'postalCode', 'country']) {
+      const part = v[key];
+      for (const item of Array.isArray(part) ? part : [part]) if (typeof item === 'string') pushString(rows, param, item);
+    }
+  }
+}
+
+/**
+ * The form string search compares: accent- and case-insensitive (compatibility decomposition, combining marks
+ * removed, lower case, œ æ ß ø ł đ spelt out), control and format characters (bidi marks, zero-width joiners, soft
+ * hyphens) dropped, and runs of spaces, hyphens and apostrophes made one space: `Lœtitia  D'Aubigné-Épée` →
+ * `loetitia d aubigne epee`. Stored values and query values both go through it.
+ */
+export function normaliseString(text: string): string {
+  return text
+    .normalize('NFKD')
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
+    .replace(/[œæßøłđ]/g, (c) => LIGATURES[c] ?? c)
+    .replace(/[\p{Cc}\p{Cf}]+/gu, '')
+    .replace(/[\s\p{Z}\p{Pd}'‘’ʼ`´]+/gu, ' ')
+    .trim();
+}
+const LIGATURES: Record<string, string> = { 'œ': 'oe', 'æ': 'ae', 'ß': 'ss', 'ø': 'o', 'ł': 'l', 'đ': 'd' };
 
 function pushReference(rows: IndexRow[], def: SearchParamDefinition, v: Json): void {
   if (!isObject(v) || typeof v.reference !== 'string') return;
@@ -509,10 +592,28 @@ export function extractIndexValues(resource: Resource): IndexRow[] {
         case 'date':
           pushDate(rows, def.code, v);
           break;
+        case 'string':
+          pushString(rows, def.code, v);
+          break;
       }
     }
   }
   return dedupe(rows);
+}
+
+/**
+ * Bumped when the rows of unchanged parameters are computed differently (2: string params, `:of-type` rows), so that
+ * stores rebuild the index rows written before.
+ */
+const INDEX_FORMAT = 2;
+
+/**
+ * A digest of how the index rows of a type are computed (its indexed parameters and INDEX_FORMAT). A store keeps the
+ * fingerprint its rows were written with, and rebuilds the rows of a type whose fingerprint changed.
+ */
+export function indexFingerprint(resourceType: string): string {
+  const defs = indexedParamsOf(resourceType).map((d) => [d.code, d.type, d.paths, d.target ?? null]);
+  return createHash('sha256').update(JSON.stringify([INDEX_FORMAT, defs])).digest('hex').slice(0, 16);
 }
 
 function dedupe(rows: IndexRow[]): IndexRow[] {
@@ -643,9 +744,9 @@ export function referenceCriterion(def: SearchParamDefinition, value: string): {
   const v = unescape(value);
   if (/^[A-Za-z0-9\-.]{1,64}$/.test(v)) return def.target ? { type: def.target, id: v } : { id: v };
   const ref = parseReference(v);
-  if (!ref) throw invalid(`${def.code}: invalid reference "${v}"`, def.code);
+  if (!ref) throw invalid(`${def.code}: invalid reference "${truncate(v)}"`, def.code);
   if (def.target && ref.type !== def.target) {
-    throw invalid(`${def.code}: expected a reference to ${def.target}, got "${v}"`, def.code);
+    throw invalid(`${def.code}: expected a reference to ${def.target}, got "${truncate(v)}"`, def.code);
   }
   return ref;
 }
@@ -658,8 +759,37 @@ export function uriCriterion(value: string): string {
 export function dateCriterion(code: string, value: string): DateRange {
   // An unencoded `+` of a zone offset arrives as a space from URL decoding.
   const range = dateRangeOf(value.replace(/ (\d{2}:\d{2})$/, '+$1'));
-  if (!range) throw invalid(`${code}: invalid date "${value}" (expected YYYY, YYYY-MM, YYYY-MM-DD or a dateTime)`, code);
+  if (!range) throw invalid(`${code}: invalid date "${truncate(value)}" (expected YYYY, YYYY-MM, YYYY-MM-DD or a dateTime)`, code);
   return range;
+}
+
+/**
+ * A string value as compared: `normalised` for a prefix or `:contains`, `raw` (escapes read) for `:exact`. 400 when
+ * nothing is left to compare (a value of only spaces, punctuation, control or bidi characters).
+ */
+export function stringCriterion(code: string, value: string, modifier?: SearchModifier): { raw: string; normalised: string } {
+  const raw = unescape(value);
+  const normalised = normaliseString(raw);
+  if (modifier === 'exact' ? raw === '' : normalised === '') {
+    throw invalid(`${code}: the value "${truncate(raw)}" has no letter or digit to search for`, code);
+  }
+  // No stored text holds a control character (PostgreSQL cannot even hold NUL): say so rather than match nothing.
+  if (modifier === 'exact' && /\p{Cc}/u.test(raw)) throw invalid(`${code}:exact: the value holds control characters`, code);
+  return { raw, normalised };
+}
+
+/** An `:of-type` value `type-system|type-code|value`, as the index keeps it (see `ofTypeKey`). */
+export function ofTypeCriterion(code: string, value: string): { typeKey: string; value: string } {
+  const parts = splitUnescaped(value, '|', false);
+  if (parts.length !== 3 || parts[1] === '' || parts[2] === '') {
+    throw invalid(`${code}:of-type: expected "type-system|type-code|value", got "${truncate(value)}"`, code);
+  }
+  return { typeKey: ofTypeKey(unescape(parts[0]), unescape(parts[1])), value: unescape(parts[2]) };
+}
+
+/** A value quoted in an error message, cut so that a 100 KB parameter does not make a 100 KB answer. */
+function truncate(text: string, max = 80): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -670,8 +800,51 @@ export type SearchParamsInput = URLSearchParams | Iterable<readonly [string, str
 const PREFIXES = new Set(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 const UNSUPPORTED_PREFIXES = new Set(['sa', 'eb', 'ap']);
 /** Result parameters other layers handle; the parser accepts and ignores them. */
-const PASS_THROUGH = new Set(['_format', '_pretty', '_elements', '_include', '_revinclude']);
-const RESULT_PARAMS = new Set(['_count', '_offset', '_total', '_summary', '_sort']);
+const PASS_THROUGH = new Set(['_format', '_pretty', '_include', '_revinclude']);
+const RESULT_PARAMS = new Set(['_count', '_offset', '_total', '_summary', '_sort', '_elements']);
+export const SUMMARY_MODES = ['true', 'text', 'data', 'count', 'false'] as const;
+export type SummaryMode = (typeof SUMMARY_MODES)[number];
+/** `_sort` keys at most: each is a correlated lookup per matching resource. */
+export const MAX_SORT_KEYS = 8;
+const ELEMENT_RE = /^[A-Za-z][A-Za-z0-9]{0,63}$/;
+
+/**
+ * The modifiers a parameter accepts (for the CapabilityStatement and the docs): `missing` everywhere; `exact` and
+ * `contains` on strings; `not` on tokens and uris; `of-type` on `identifier`; a resource type on references
+ * (`subject:Patient`), which is also how a chain names its target.
+ */
+export function searchModifiersOf(def: SearchParamDefinition): string[] {
+  switch (def.type) {
+    case 'string':
+      return ['missing', 'exact', 'contains'];
+    case 'token':
+      return def.code === 'identifier' ? ['missing', 'not', 'of-type'] : ['missing', 'not'];
+    case 'uri':
+      return ['missing', 'not'];
+    case 'reference':
+      return ['missing', '[type]'];
+    case 'date':
+      return ['missing'];
+  }
+}
+
+/** What a search request asks besides its predicates: how to shape the matches, and notes for the Bundle. */
+export interface SearchRequest {
+  query: SearchQuery;
+  /** `_summary` (absent when not given). `count` is already reflected in `query` (count 0, total). */
+  summary?: SummaryMode;
+  /** `_elements`: top-level element names to keep. */
+  elements?: string[];
+  /** Warnings for the Bundle's `outcome` entry: `_count` capped, parameters ignored under lenient handling. */
+  notes: OperationOutcomeIssue[];
+  /** URL parameter names ignored under lenient handling (the `self` link leaves them out). */
+  ignored: string[];
+}
+
+export interface SearchParseOptions {
+  /** `Prefer: handling=lenient`: unknown parameters and unsupported modifiers are ignored and noted, not refused. */
+  lenient?: boolean;
+}
 
 function entriesOf(input: SearchParamsInput): [string, string][] {
   if (input instanceof URLSearchParams || Symbol.iterator in input) {
@@ -696,89 +869,223 @@ function entriesOf(input: SearchParamsInput): [string, string][] {
 
 function parseNonNegativeInt(name: string, value: string, max: number): number {
   if (!/^\d{1,10}$/.test(value) || Number(value) > max) {
-    throw invalid(`${name}: expected an integer between 0 and ${max}, got "${value}"`, name);
+    throw invalid(`${name}: expected an integer between 0 and ${max}, got "${truncate(value)}"`, name);
   }
   return Number(value);
 }
 
 /**
- * Parses a FHIR search query for `resourceType`: validates parameter names, modifiers, values and
- * prefixes, and the result parameters `_count` (default 20, clamped to 1000), `_offset`, `_total`,
- * `_summary=count` and `_sort` (only `-_lastUpdated`, the store's order). `_include`/`_revinclude`
- * (see `parseIncludes`), `_format`, `_pretty` and `_elements` are left to the API layer. Empty values
- * are ignored. Throws OperationOutcomeError (400).
+ * Parses a FHIR search query for `resourceType` (see `parseSearchRequest`) into what the stores run. Throws
+ * OperationOutcomeError (400).
  */
-export function parseSearchParams(resourceType: string, input: SearchParamsInput): SearchQuery {
+export function parseSearchParams(resourceType: string, input: SearchParamsInput, options?: SearchParseOptions): SearchQuery {
+  return parseSearchRequest(resourceType, input, options).query;
+}
+
+/**
+ * Parses a FHIR search query for `resourceType`: validates parameter names (chained one level deep,
+ * `param[:Type].inner`, and `_has:Type:param:inner`), modifiers, values and prefixes, and the result parameters
+ * `_count` (default 20, capped at 1000 with a note), `_offset`, `_total`, `_summary`, `_elements` and `_sort`.
+ * `_include`/`_revinclude` (see `parseIncludes`), `_format` and `_pretty` are left to the API layer. Empty values
+ * are ignored. Throws OperationOutcomeError (400), naming the parameter in `expression`.
+ */
+export function parseSearchRequest(resourceType: string, input: SearchParamsInput, options: SearchParseOptions = {}): SearchRequest {
   const params = searchParamsOf(resourceType);
   if (params.size === 0) throw invalid(`Unknown resource type "${resourceType}"`);
   const query: SearchQuery = { resourceType, predicates: [], count: DEFAULT_COUNT, offset: 0 };
-  let summaryCount = false;
+  const request: SearchRequest = { query, notes: [], ignored: [] };
+  let elements: Set<string> | undefined;
   for (const [name, value] of entriesOf(input)) {
+    // Unknown parameters and unsupported modifiers: refused, or noted and ignored when lenient.
+    const skip = (text: string, expression: string): undefined => {
+      if (!options.lenient) throw invalid(text, expression);
+      request.notes.push(issue('not-supported', `${text}: ignored (Prefer: handling=lenient)`, expression, 'warning'));
+      request.ignored.push(name);
+      return undefined;
+    };
     const [code, ...modifiers] = name.split(':');
     if (PASS_THROUGH.has(code)) continue;
     if (RESULT_PARAMS.has(code) && modifiers.length > 0) throw invalid(`Unsupported modifier in "${name}"`, name);
     switch (code) {
-      case '_count':
-        query.count = Math.min(parseNonNegativeInt(name, value, Number.MAX_SAFE_INTEGER), MAX_COUNT);
+      case '_count': {
+        const asked = parseNonNegativeInt(name, value, Number.MAX_SAFE_INTEGER);
+        if (asked > MAX_COUNT) {
+          request.notes.push(
+            issue('too-costly', `_count=${asked} is over the maximum of ${MAX_COUNT}: pages hold at most ${MAX_COUNT} resources`, '_count', 'warning'),
+          );
+        }
+        query.count = Math.min(asked, MAX_COUNT);
         if (query.count === 0) query.total = true;
         continue;
+      }
       case '_offset':
         query.offset = parseNonNegativeInt(name, value, MAX_OFFSET);
         continue;
       case '_total':
         if (value === 'none') query.total = false;
         else if (value === 'estimate' || value === 'accurate') query.total = true;
-        else throw invalid(`_total: expected none, estimate or accurate, got "${value}"`, name);
+        else throw invalid(`_total: expected none, estimate or accurate, got "${truncate(value)}"`, name);
         continue;
       case '_summary':
-        if (value === 'count') summaryCount = true;
-        else if (!['true', 'false', 'text', 'data'].includes(value)) {
-          throw invalid(`_summary: expected true, false, text, data or count, got "${value}"`, name);
+        if (!(SUMMARY_MODES as readonly string[]).includes(value)) {
+          throw invalid(`_summary: expected true, text, data, count or false, got "${truncate(value)}"`, name);
+        }
+        request.summary = value as SummaryMode;
+        continue;
+      case '_elements':
+        elements ??= new Set();
+        for (const element of value.split(',').map((e) => e.trim())) {
+          if (element === '') continue;
+          if (!ELEMENT_RE.test(element)) {
+            throw invalid(`_elements: "${truncate(element)}" is not the name of a top-level element`, name);
+          }
+          elements.add(element);
         }
         continue;
       case '_sort':
-        if (value !== '-_lastUpdated') {
-          throw invalid(`_sort: only "-_lastUpdated" is supported, got "${value}"`, name);
-        }
+        if (value !== '') query.sort = parseSort(resourceType, value);
         continue;
+      case '_has': {
+        const predicate = parseHas(resourceType, name, value, skip);
+        if (predicate) query.predicates.push(predicate);
+        continue;
+      }
     }
-    if (code.includes('.')) throw invalid(`Chained search parameters are not supported: "${name}"`, name);
+    if (name.includes('.')) {
+      const predicate = parseChain(resourceType, name, value, skip);
+      if (predicate) query.predicates.push(predicate);
+      continue;
+    }
     const def = params.get(code);
-    if (!def) throw invalid(`Unknown search parameter "${code}" for ${resourceType}`, code);
-    if (modifiers.length > 1) throw invalid(`Unsupported modifier in "${name}"`, name);
-    const predicate = parsePredicate(def, modifiers[0], value);
+    if (!def) {
+      skip(`Unknown search parameter "${truncate(code)}" for ${resourceType}`, code);
+      continue;
+    }
+    if (modifiers.length > 1) {
+      skip(`Unsupported modifier in "${truncate(name)}"`, name);
+      continue;
+    }
+    const predicate = parsePredicate(def, modifiers[0], value, skip);
     if (predicate) query.predicates.push(predicate);
   }
-  if (summaryCount) {
+  if (request.summary === 'count') {
     query.count = 0;
     query.total = true;
   }
-  return query;
+  if (elements !== undefined && elements.size > 0) {
+    if (request.summary !== undefined && request.summary !== 'false' && request.summary !== 'count') {
+      throw invalid(`_elements cannot be combined with _summary=${request.summary}: ask for one or the other`, '_elements');
+    }
+    request.elements = [...elements];
+  }
+  return request;
 }
 
-function parsePredicate(def: SearchParamDefinition, modifier: string | undefined, raw: string): SearchPredicate | undefined {
+/** A parameter a URL may name (not the internal `_ref`). */
+const publicParam = (type: string, code: string): SearchParamDefinition | undefined => searchParamsOf(type).get(code);
+
+function parseSort(resourceType: string, value: string): SortKey[] {
+  const keys = value.split(',').map((k) => k.trim());
+  if (keys.length > MAX_SORT_KEYS) throw invalid(`_sort: ${keys.length} keys; at most ${MAX_SORT_KEYS}`, '_sort');
+  return keys.map((key) => {
+    const descending = key.startsWith('-');
+    const code = descending ? key.slice(1) : key;
+    if (!publicParam(resourceType, code)) {
+      throw invalid(`_sort: unknown search parameter "${truncate(code)}" for ${resourceType}`, '_sort');
+    }
+    return { param: code, descending };
+  });
+}
+
+type Skip = (text: string, expression: string) => undefined;
+
+/** `ref[:Type].inner[:modifier]=value`: the chain's target type is `:Type`, or the only type `ref` may refer to. */
+function parseChain(resourceType: string, name: string, value: string, skip: Skip): SearchPredicate | undefined {
+  const dot = name.indexOf('.');
+  const [refCode, ...refModifiers] = name.slice(0, dot).split(':');
+  const tail = name.slice(dot + 1);
+  const refDef = publicParam(resourceType, refCode);
+  if (!refDef) return skip(`Unknown search parameter "${truncate(refCode)}" for ${resourceType} (in the chain "${truncate(name)}")`, name);
+  if (refDef.type !== 'reference') throw invalid(`${refCode} is not a reference parameter: "${truncate(name)}" cannot be chained`, name);
+  if (tail.includes('.')) throw invalid(`"${truncate(name)}": chained parameters go one level deep`, name);
+  if (refModifiers.length > 1 || (refModifiers[0] !== undefined && !R4_RESOURCE_TYPES.has(refModifiers[0]))) {
+    return skip(`Unsupported modifier in "${truncate(name)}"`, name);
+  }
+  const asked = refModifiers[0];
+  if (asked !== undefined && refDef.target !== undefined && asked !== refDef.target) {
+    throw invalid(`${refCode} refers to ${refDef.target} only, not ${asked} ("${truncate(name)}")`, name);
+  }
+  const [innerCode, ...innerModifiers] = tail.split(':');
+  const target = asked ?? refDef.target;
+  if (target === undefined) {
+    // `subject` may refer to a Patient, a Group…: the inner parameter means something else for each.
+    throw invalid(`${refCode} may refer to several resource types: name the one of the chain, e.g. "${refCode}:Patient.${truncate(innerCode)}"`, name);
+  }
+  const innerDef = publicParam(target, innerCode);
+  if (!innerDef) return skip(`Unknown search parameter "${truncate(innerCode)}" for ${target} (in the chain "${truncate(name)}")`, name);
+  if (innerModifiers.length > 1) return skip(`Unsupported modifier in "${truncate(name)}"`, name);
+  const inner = parsePredicate(innerDef, innerModifiers[0], value, skip);
+  return inner && { param: refCode, prefix: 'eq', values: [], chain: { type: target, predicate: inner } };
+}
+
+/** `_has:Type:ref:inner[:modifier]=value`: resources of Type that refer to the searched one through `ref` and match. */
+function parseHas(resourceType: string, name: string, value: string, skip: Skip): SearchPredicate | undefined {
+  const parts = name.split(':');
+  if (parts.length < 4 || parts.length > 5 || parts.some((p) => p === '')) {
+    throw invalid(`"${truncate(name)}": expected _has:Type:reference-parameter:parameter`, name);
+  }
+  const [, sourceType, refCode, innerCode, modifier] = parts;
+  if (innerCode === '_has' || name.includes('.')) throw invalid(`"${truncate(name)}": _has goes one level deep, without chains`, name);
+  if (searchParamsOf(sourceType).size === 0) throw invalid(`"${truncate(name)}": unknown resource type "${truncate(sourceType)}"`, name);
+  const refDef = publicParam(sourceType, refCode);
+  if (!refDef) return skip(`Unknown search parameter "${truncate(refCode)}" for ${sourceType} (in "${truncate(name)}")`, name);
+  if (refDef.type !== 'reference') throw invalid(`"${truncate(name)}": ${sourceType}.${refCode} is not a reference parameter`, name);
+  if (refDef.target !== undefined && refDef.target !== resourceType) {
+    throw invalid(`"${truncate(name)}": ${sourceType}.${refCode} refers to ${refDef.target} only, not ${resourceType}`, name);
+  }
+  const innerDef = publicParam(sourceType, innerCode);
+  if (!innerDef) return skip(`Unknown search parameter "${truncate(innerCode)}" for ${sourceType} (in "${truncate(name)}")`, name);
+  const inner = parsePredicate(innerDef, modifier, value, skip);
+  return inner && { param: '_has', prefix: 'eq', values: [], has: { type: sourceType, param: refCode, predicate: inner } };
+}
+
+function parsePredicate(def: SearchParamDefinition, modifier: string | undefined, raw: string, skip: Skip): SearchPredicate | undefined {
   const values = splitUnescaped(raw, ',', true).filter((v) => v !== '');
   if (values.length === 0) return undefined;
-  const unsupported = (): never => {
-    throw invalid(`Unsupported modifier ":${modifier}" on search parameter "${def.code}"`, def.code);
-  };
+  const unsupported = (): undefined => skip(`Unsupported modifier ":${truncate(modifier ?? '')}" on search parameter "${def.code}"`, def.code);
+  if (modifier === 'missing') {
+    if (values.length !== 1 || (values[0] !== 'true' && values[0] !== 'false')) {
+      throw invalid(`${def.code}:missing: expected true or false, got "${truncate(raw)}"`, def.code);
+    }
+    return { param: def.code, prefix: 'eq', values, modifier: 'missing' };
+  }
   switch (def.type) {
+    case 'string': {
+      if (modifier !== undefined && modifier !== 'exact' && modifier !== 'contains') return unsupported();
+      for (const v of values) stringCriterion(def.code, v, modifier);
+      return { param: def.code, prefix: 'eq', values, ...(modifier ? { modifier } : {}) };
+    }
     case 'token':
     case 'uri': {
-      if (modifier !== undefined && modifier !== 'not') unsupported();
+      if (modifier === 'of-type') {
+        if (def.code !== 'identifier') return unsupported();
+        for (const v of values) ofTypeCriterion(def.code, v);
+        return { param: def.code, prefix: 'eq', values, modifier: 'of-type' };
+      }
+      if (modifier !== undefined && modifier !== 'not') return unsupported();
       if (def.column === 'id') {
         for (const v of values) {
-          if (!/^[A-Za-z0-9\-.]{1,64}$/.test(v)) throw invalid(`_id: invalid id "${v}"`, def.code);
+          if (!/^[A-Za-z0-9\-.]{1,64}$/.test(v)) throw invalid(`_id: invalid id "${truncate(v)}"`, def.code);
         }
       }
       return { param: def.code, prefix: modifier === 'not' ? 'ne' : 'eq', values };
     }
     case 'reference': {
-      if (modifier !== undefined && !R4_RESOURCE_TYPES.has(modifier)) unsupported();
+      if (modifier !== undefined && !R4_RESOURCE_TYPES.has(modifier)) return unsupported();
       const normalised = values.map((v) => {
         if (modifier !== undefined) {
           if (!/^[A-Za-z0-9\-.]{1,64}$/.test(v)) {
-            throw invalid(`${def.code}:${modifier}: expected an id, got "${v}"`, def.code);
+            throw invalid(`${def.code}:${modifier}: expected an id, got "${truncate(v)}"`, def.code);
           }
           v = `${modifier}/${v}`;
         }
@@ -788,7 +1095,7 @@ function parsePredicate(def: SearchParamDefinition, modifier: string | undefined
       return { param: def.code, prefix: 'eq', values: normalised };
     }
     case 'date': {
-      if (modifier !== undefined) unsupported();
+      if (modifier !== undefined) return unsupported();
       let prefix: SearchPredicate['prefix'] | undefined;
       const dates = values.map((v) => {
         let p = 'eq';

@@ -7,7 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import type { Resource } from '@medplum/fhirtypes';
-import { extractIndexValues } from '../fhir/search-params.js';
+import { extractIndexValues, type IndexRow } from '../fhir/search-params.js';
 import { checkMigrations, type Migration } from './migrations/migration.js';
 import { pgMigrations } from './migrations/pg/index.js';
 import type { IdentityRepository } from './identity-repository.js';
@@ -18,9 +18,13 @@ import {
   auditQuery,
   auditRecordOf,
   indexChanges,
+  indexFingerprints,
   planDelete,
   planWrite,
+  REINDEX_BATCH,
+  reindexBatch,
   resourceKeyOf,
+  staleIndexTypes,
   type AuditRow,
   type ResourceRow,
   type StoredIndexRow,
@@ -374,6 +378,10 @@ async function migrate(
           throw new Error(`Database migration ${m.version} (${m.name}) failed: ${(e as Error).message}`, { cause: e });
         }
       }
+      if (apply) await rebuildStaleIndex(q, now);
+      else if ((await staleTypesWithResources(q)).length > 0) {
+        process.emitWarning('store: search index rows predate this Passerelle: run `passerelle db migrate` to rebuild them');
+      }
       return { version: migrations.length, applied: pending.map((m) => m.version) };
     } finally {
       await q('SELECT pg_advisory_unlock($1, hashtext(coalesce($2::text, current_schema()::text, \'\')))', [LOCK_MIGRATIONS, schema ?? null]).catch(
@@ -487,6 +495,81 @@ function indexText(s: string, max: number): string {
   return clean.length > max ? clean.slice(0, max) : clean;
 }
 
+/** The types whose index rows are stale (resource-rows.ts), and among them those with live resources. */
+async function staleTypesWithResources(q: PgQuery): Promise<string[]> {
+  const { rows } = await q<{ type: string; fingerprint: string }>('SELECT type, fingerprint FROM search_index_state');
+  const stale = staleIndexTypes(rows);
+  if (stale.length === 0) return [];
+  const used = await q<{ t: string }>(
+    'SELECT t FROM unnest($1::text[]) AS t WHERE EXISTS (SELECT 1 FROM resources r WHERE r.type = t AND NOT r.deleted)',
+    [stale],
+  );
+  return used.rows.map((r) => r.t);
+}
+
+/**
+ * Rebuilds the index rows of the types whose fingerprint changed since they were written, one transaction per batch
+ * (its resource rows locked, as a write would), on the migration's client under its lock: processes starting together
+ * rebuild once. A crash midway leaves the type stale, so the next open starts it again.
+ */
+async function rebuildStaleIndex(q: PgQuery, now: () => Date): Promise<void> {
+  const { rows } = await q<{ type: string; fingerprint: string }>('SELECT type, fingerprint FROM search_index_state');
+  const stale = staleIndexTypes(rows);
+  if (stale.length === 0) return;
+  for (const type of await staleTypesWithResources(q)) {
+    let after = '';
+    for (;;) {
+      await q('BEGIN');
+      let batch: { id: string; json: Resource }[];
+      try {
+        batch = (await q<{ id: string; json: Resource }>(`${numbered(reindexBatch('NOT deleted'))} FOR UPDATE`, [type, after])).rows;
+        const ids = batch.map((r) => r.id);
+        await q('DELETE FROM search_index WHERE type = $1 AND id = ANY($2::text[])', [type, ids]);
+        await insertIndexRows(q, type, batch.flatMap((r) => indexRowsOf(r.json).map((row) => ({ id: r.id, ...row }))));
+        await q('COMMIT');
+      } catch (e) {
+        await q('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+      if (batch.length < REINDEX_BATCH) break;
+      after = batch[batch.length - 1].id;
+    }
+  }
+  const fingerprints = indexFingerprints();
+  await q(
+    `INSERT INTO search_index_state (type, fingerprint, indexed_at) SELECT t, f, $3 FROM unnest($1::text[], $2::text[]) AS x(t, f)
+     ON CONFLICT (type) DO UPDATE SET fingerprint = excluded.fingerprint, indexed_at = excluded.indexed_at`,
+    [stale, stale.map((t) => fingerprints.get(t)), now().toISOString()],
+  );
+}
+
+/** The index rows of a resource as PostgreSQL holds them (see `indexText`). */
+function indexRowsOf(resource: Resource): IndexRow[] {
+  return extractIndexValues(resource).map((r) => ({
+    ...r,
+    system: indexText(r.system, SYSTEM_MAX),
+    value: r.value === null ? null : indexText(r.value, VALUE_MAX),
+  }));
+}
+
+/** Inserts index rows of resources of one type in one statement. */
+async function insertIndexRows(q: PgQuery, type: string, rows: readonly (IndexRow & { id: string })[]): Promise<void> {
+  if (rows.length === 0) return;
+  await q(
+    `INSERT INTO search_index (type, id, param, system, value, date_start, date_end)
+     SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+    [
+      type,
+      rows.map((r) => r.id),
+      rows.map((r) => r.param),
+      rows.map((r) => r.system),
+      rows.map((r) => r.value),
+      rows.map((r) => r.start),
+      rows.map((r) => r.end),
+    ],
+  );
+}
+
 /**
  * Makes the resource's index rows those of `resource`. A resource that had no live version has none to
  * remove; otherwise only the rows that differ are deleted and inserted (an update usually keeps most). The
@@ -495,11 +578,7 @@ function indexText(s: string, max: number): string {
 async function replaceIndex(q: PgQuery, resource: Resource, hadRows: boolean): Promise<void> {
   const type = resource.resourceType;
   const id = resource.id as string;
-  const wanted = extractIndexValues(resource).map((r) => ({
-    ...r,
-    system: indexText(r.system, SYSTEM_MAX),
-    value: r.value === null ? null : indexText(r.value, VALUE_MAX),
-  }));
+  const wanted = indexRowsOf(resource);
   let missing = wanted;
   if (hadRows) {
     const { rows: existing } = await q<StoredIndexRow<string>>(
@@ -512,21 +591,7 @@ async function replaceIndex(q: PgQuery, resource: Resource, hadRows: boolean): P
       await q('DELETE FROM search_index WHERE type = $1 AND id = $2 AND ctid = ANY($3::tid[])', [type, id, changes.stale]);
     }
   }
-  if (missing.length > 0) {
-    await q(
-      `INSERT INTO search_index (type, id, param, system, value, date_start, date_end)
-       SELECT $1::text, $2::text, * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
-      [
-        type,
-        id,
-        missing.map((r) => r.param),
-        missing.map((r) => r.system),
-        missing.map((r) => r.value),
-        missing.map((r) => r.start),
-        missing.map((r) => r.end),
-      ],
-    );
-  }
+  await insertIndexRows(q, type, missing.map((r) => ({ id, ...r })));
 }
 
 async function insertAudit(q: PgQuery, entry: AuditEntry, now: () => Date): Promise<void> {
@@ -546,12 +611,14 @@ async function insertAudit(q: PgQuery, entry: AuditEntry, now: () => Date): Prom
 // driving from the index and walking the type newest first. Query values are cut as index values are.
 
 const dialect: SearchDialect = {
-  live: 'NOT r.deleted',
+  live: (alias) => `NOT ${alias}.deleted`,
   indexedBy: () => '',
   numberedPlaceholders: true,
   indexSystem: (system) => indexText(system, SYSTEM_MAX),
   indexValue: (value) => indexText(value, VALUE_MAX),
   leadingValueIn: false,
+  sortCollation: ' COLLATE "C"',
+  contains: (column) => `strpos(${column}, ?) > 0`,
 };
 
 async function search(q: PgQuery, query: SearchQuery): Promise<SearchResult> {

@@ -3,7 +3,7 @@
 // The dialects run the statements; see sql-dialect.ts for how their rows differ.
 import type { Resource } from '@medplum/fhirtypes';
 import { conflict, invalid } from '../fhir/outcome.js';
-import { isResourceType, type IndexRow } from '../fhir/search-params.js';
+import { indexFingerprint, isResourceType, R4_RESOURCE_TYPES, type IndexRow } from '../fhir/search-params.js';
 import type { AuditRecord, WriteOptions } from './repository.js';
 import type { BoolOf, ColumnStyle, JsonOf, RowDecoder, Statement } from './sql-dialect.js';
 
@@ -152,6 +152,38 @@ export function indexChanges<R, W extends IndexRow>(existing: readonly StoredInd
   }
   return { stale: [...current.values()].flat(), missing };
 }
+
+// --- index rebuild ------------------------------------------------------------------------------------------
+//
+// search_index_state (SQLite migration 006, PostgreSQL 005) records, per type, the fingerprint of the way its rows were
+// computed. When the parameters or the extraction change (a new parameter, a new normalisation), the fingerprint of the
+// type changes and the store rebuilds the rows of its live resources at open, in batches by id.
+
+/** Resources rebuilt per transaction. */
+export const REINDEX_BATCH = 500;
+
+/** The fingerprint of every type, computed once. */
+let fingerprints: ReadonlyMap<string, string> | undefined;
+export function indexFingerprints(): ReadonlyMap<string, string> {
+  fingerprints ??= new Map([...R4_RESOURCE_TYPES].map((t) => [t, indexFingerprint(t)]));
+  return fingerprints;
+}
+
+/** The types whose rows were computed otherwise than today (or never recorded), given the rows of search_index_state. */
+export function staleIndexTypes(stored: readonly { type: string; fingerprint: string }[]): string[] {
+  const known = new Map(stored.map((r) => [r.type, r.fingerprint]));
+  return [...indexFingerprints()].filter(([type, fp]) => known.get(type) !== fp).map(([type]) => type);
+}
+
+/** The next batch of live resources of a type, by id after `?` (`live`: the dialect's condition on `resources`). */
+export function reindexBatch(live: string): string {
+  return `SELECT id, json FROM resources WHERE type = ? AND ${live} AND id > ? ORDER BY id LIMIT ${REINDEX_BATCH}`;
+}
+
+/** Records the fingerprint of a type (`?`: type, fingerprint, indexed_at). */
+export const RECORD_INDEX_STATE =
+  'INSERT INTO search_index_state (type, fingerprint, indexed_at) VALUES (?, ?, ?) ' +
+  'ON CONFLICT (type) DO UPDATE SET fingerprint = excluded.fingerprint, indexed_at = excluded.indexed_at';
 
 // --- audit -----------------------------------------------------------------------------------------------
 

@@ -17,14 +17,19 @@ import {
   auditQuery,
   auditRecordOf,
   indexChanges,
+  indexFingerprints,
   planDelete,
   planWrite,
+  RECORD_INDEX_STATE,
+  REINDEX_BATCH,
+  reindexBatch,
   resourceKeyOf,
+  staleIndexTypes,
   type AuditRow,
   type ResourceRow,
   type StoredIndexRow,
 } from './resource-rows.js';
-import { compileSearch, indexRowCount, searchStatements, type CompiledPredicate, type SearchDialect } from './search-sql.js';
+import { compileSearch, searchStatements, type CompiledPredicate, type SearchDialect } from './search-sql.js';
 import { CACHE_KIB, configureWriter } from './sqlite-connection.js';
 import { textColumns } from './sql-dialect.js';
 import { checkApplied, commitHooks } from './store-common.js';
@@ -132,6 +137,7 @@ class SqliteStore implements ResourceStore {
     try {
       configureWriter(db, memory, busy);
       migrate(db, sqliteMigrations, now);
+      rebuildStaleIndex(new Connection(db), now);
       db.pragma('optimize = 0x10002');
     } catch (e) {
       db.close();
@@ -376,6 +382,44 @@ function migrate(db: Db, migrations: readonly Migration[], now: () => Date): voi
   }
 }
 
+/**
+ * Rebuilds the index rows of the types whose fingerprint changed since they were written (resource-rows.ts), one
+ * transaction per batch; a crash midway leaves the type stale, so the next open starts it again. Returns the types
+ * rebuilt.
+ */
+function rebuildStaleIndex(c: Connection, now: () => Date): string[] {
+  const stale = staleIndexTypes(c.prepare('SELECT type, fingerprint FROM search_index_state').all() as { type: string; fingerprint: string }[]);
+  if (stale.length === 0) return [];
+  const used = (
+    c
+      .prepare('SELECT j.value AS t FROM json_each(?) j WHERE EXISTS (SELECT 1 FROM resources r WHERE r.type = j.value AND r.deleted = 0)')
+      .all(JSON.stringify(stale)) as { t: string }[]
+  ).map((r) => r.t);
+  const batch = c.prepare(reindexBatch('deleted = 0'));
+  const remove = c.prepare('DELETE FROM search_index WHERE type = ? AND id = ?');
+  for (const type of used) {
+    let after = '';
+    for (;;) {
+      const rows = c.db
+        .transaction(() => {
+          const found = batch.all(type, after) as { id: string; json: string }[];
+          for (const r of found) {
+            remove.run(type, r.id);
+            replaceIndex(c, JSON.parse(r.json) as Resource, false);
+          }
+          return found;
+        })
+        .immediate();
+      if (rows.length < REINDEX_BATCH) break;
+      after = rows[rows.length - 1].id;
+    }
+  }
+  const record = c.prepare(RECORD_INDEX_STATE);
+  const at = now().toISOString();
+  c.db.transaction(() => stale.forEach((t) => record.run(t, indexFingerprints().get(t), at))).immediate();
+  return used;
+}
+
 // --- writes ----------------------------------------------------------------------------------------------
 
 function readRow(c: Connection, type: string, id: string): ResourceRow<'text'> | undefined {
@@ -485,12 +529,14 @@ function insertAudit(c: Connection, entry: AuditEntry, now: () => Date): void {
 // pinned with INDEXED BY, so the plan does not depend on whether ANALYZE statistics exist yet.
 
 const dialect: SearchDialect = {
-  live: 'r.deleted = 0',
+  live: (alias) => `${alias}.deleted = 0`,
   indexedBy: (index) => ` INDEXED BY ${index}`,
   numberedPlaceholders: false,
   indexSystem: (system) => system,
   indexValue: (value) => value,
   leadingValueIn: true,
+  sortCollation: '',
+  contains: (column) => `instr(${column}, ?) > 0`,
 };
 
 function search(c: Connection, query: SearchQuery, driverMaxRows: number): SearchResult {
@@ -500,8 +546,8 @@ function search(c: Connection, query: SearchQuery, driverMaxRows: number): Searc
   let driverRows = driverMaxRows + 1;
   if (!compiled.byId) {
     for (const p of compiled.predicates) {
-      if (p.match === undefined || p.negate) continue;
-      const probe = indexRowCount(compiled.type, p, driverMaxRows + 1, dialect);
+      if (!p.driver) continue;
+      const probe = p.driver.probe(driverMaxRows + 1);
       const { n } = c.prepare(probe.sql).get(...probe.params) as { n: number };
       if (n === 0) return { resources: [], ...(query.total ? { total: 0 } : {}) };
       if (n < driverRows) {

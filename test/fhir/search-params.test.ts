@@ -10,6 +10,8 @@ import {
   extractIndexValues,
   getSearchParam,
   MAX_COUNT,
+  normaliseString,
+  ofTypeCriterion,
   parseIncludes,
   parseReference,
   parseSearchParams,
@@ -17,6 +19,8 @@ import {
   referenceCriterion,
   referencesOf,
   searchParamsOf,
+  stringCriterion,
+  type SearchPredicate,
   tokenCriterion,
   uriCriterion,
 } from '../../src/fhir/search-params.js';
@@ -114,7 +118,37 @@ describe('extractIndexValues', () => {
       ['activity-reference', 'ServiceRequest', 's1', null, null],
       ['supporting-info', 'DetectedIssue', 'd1', null, null],
       ['date', '', null, '2024-01-15T00:00:00.000Z', '9999-12-31T23:59:59.999Z'],
+      ['_ref', 'Patient', 'p1', null, null],
+      ['_ref', 'DetectedIssue', 'd1', null, null],
+      ['_ref', 'MedicationRequest', 'm1', null, null],
+      ['_ref', 'ServiceRequest', 's1', null, null],
     ]);
+  });
+
+  it('indexes each name part normalised in value and as written in system, and an Identifier type for :of-type', () => {
+    const rows = extractIndexValues({
+      resourceType: 'Patient',
+      id: 'p',
+      name: [{ family: "D'Aubigné-Épée", given: ['Lœtitia', 'Marie  Ange'], prefix: ['Mme'], text: 'Lœtitia D’AUBIGNÉ' }],
+      identifier: [
+        { type: { coding: [{ system: 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203', code: 'INS-NIR' }] }, system: 'urn:oid:1.2.250.1.213.1.4.8', value: '248039912345678' },
+        { type: { coding: [{ system: 'urn:a|b', code: 'c\\d' }] }, value: 'x' },
+      ],
+    }).map((r) => [r.param, r.system, r.value]);
+    expect(rows.filter((r) => r[0] === 'name')).toEqual([
+      ['name', 'Lœtitia D’AUBIGNÉ', 'loetitia d aubigne'],
+      ['name', "D'Aubigné-Épée", 'd aubigne epee'],
+      ['name', 'Lœtitia', 'loetitia'],
+      ['name', 'Marie  Ange', 'marie ange'],
+      ['name', 'Mme', 'mme'],
+    ]);
+    expect(rows.filter((r) => r[0] === 'family')).toEqual([['family', "D'Aubigné-Épée", 'd aubigne epee']]);
+    expect(rows.filter((r) => r[0] === 'given').map((r) => r[2])).toEqual(['loetitia', 'marie ange']);
+    expect(rows.filter((r) => r[0] === 'identifier:of-type')).toEqual([
+      ['identifier:of-type', 'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203|INS-NIR', '248039912345678'],
+      ['identifier:of-type', 'urn:a\\|b|c\\\\d', 'x'],
+    ]);
+    expect(ofTypeCriterion('identifier', 'urn:a\\|b|c\\\\d|x')).toEqual({ typeKey: 'urn:a\\|b|c\\\\d', value: 'x' });
   });
 
   it('indexes `patient` only for references to a Patient', () => {
@@ -133,9 +167,21 @@ describe('extractIndexValues', () => {
       { resourceType: 'Provenance', id: 'v', recorded: '2024-01-01T00:00:00Z', target: [{ reference: 'Patient/p' }, { reference: 'Composition/c' }], agent: [{ who: { reference: 'Practitioner/a' } }] },
       { resourceType: 'Consent', id: 'k', status: 'active', scope: { coding: [{ code: 'treatment' }] }, category: [{ text: 'x' }], patient: { reference: 'Patient/p' }, sourceReference: { reference: 'DocumentReference/d' } },
       { resourceType: 'Patient', id: 'p', active: true, birthDate: '1940', identifier: [{ system: 'urn:ins', value: '1' }], generalPractitioner: [{ reference: 'Practitioner/gp' }] },
+      {
+        resourceType: 'Patient',
+        id: 'q',
+        name: [{ family: 'Ébrard', given: ['Zoé', 'Anne-Sophie'], suffix: ['Jr'] }, { text: 'ZOE EBRARD', prefix: ['Dr'] }],
+        address: [{ city: 'Saint-Étienne', postalCode: '42000' }, { city: 'Lyon' }],
+      },
+      { resourceType: 'Practitioner', id: 'pr', name: [{ family: 'Ñúñez', given: ['José'] }] },
     ];
     const normalise = (v: unknown, type: string): string[] => {
       if (v === null || v === undefined) return [];
+      if (type === 'string') {
+        if (typeof v === 'string') return [normaliseString(v)];
+        const n = v as { family?: string; given?: string[]; text?: string; prefix?: string[]; suffix?: string[] };
+        return [n.text, n.family, ...(n.given ?? []), ...(n.prefix ?? []), ...(n.suffix ?? [])].filter((x) => x !== undefined).map((x) => normaliseString(x));
+      }
       if (type === 'reference') {
         const ref = parseReference((v as { reference?: string }).reference ?? '');
         return ref ? [`${ref.type}/${ref.id}`] : [];
@@ -162,7 +208,15 @@ describe('extractIndexValues', () => {
         const expected = [...new Set(evalFhirPath(expression, resource).flatMap((v) => normalise(v, def.type)))].sort();
         const actual = rows
           .filter((r) => r.param === def.code)
-          .map((r) => (def.type === 'reference' ? `${r.system}/${r.value}` : def.type === 'date' ? JSON.stringify({ start: r.start, end: r.end }) : `${r.system}|${r.value}`))
+          .map((r) =>
+            def.type === 'reference'
+              ? `${r.system}/${r.value}`
+              : def.type === 'date'
+                ? JSON.stringify({ start: r.start, end: r.end })
+                : def.type === 'string'
+                  ? (r.value as string)
+                  : `${r.system}|${r.value}`,
+          )
           .sort();
         expect(actual, `${resource.resourceType}.${def.code}`).toEqual(expected);
         compared += expected.length;
@@ -230,7 +284,7 @@ describe('parseSearchParams', () => {
     expect(e.outcome.issue?.[0]?.code).toBe('invalid');
     expect(textOf(errorOf(() => q('Provenance', 'identifier=1')))).toBe('Unknown search parameter "identifier" for Provenance');
     expect(textOf(errorOf(() => q('Nope', '')))).toBe('Unknown resource type "Nope"');
-    expect(textOf(errorOf(() => q('CarePlan', 'subject.name=x')))).toMatch(/Chained/);
+    expect(textOf(errorOf(() => q('CarePlan', 'subject.name=x')))).toMatch(/several resource types: name the one of the chain, e.g. "subject:Patient.name"/);
   });
 
   it('checks modifiers and date prefixes', () => {
@@ -252,7 +306,12 @@ describe('parseSearchParams', () => {
     expect(q('CarePlan', '_total=none').total).toBe(false);
     expect(q('CarePlan', '_summary=count&_count=5')).toMatchObject({ count: 0, total: true });
     expect(q('CarePlan', '_sort=-_lastUpdated').predicates).toEqual([]);
-    for (const bad of ['_count=-1', '_count=abc', '_count=1.5', '_offset=-3', '_total=maybe', '_sort=status', '_summary=all', '_count:x=1']) {
+    expect(q('CarePlan', '_sort=status,-date,_id').sort).toEqual([
+      { param: 'status', descending: false },
+      { param: 'date', descending: true },
+      { param: '_id', descending: false },
+    ]);
+    for (const bad of ['_count=-1', '_count=abc', '_count=1.5', '_offset=-3', '_total=maybe', '_sort=nope', '_summary=all', '_count:x=1']) {
       expect(() => q('CarePlan', bad), bad).toThrow(OperationOutcomeError);
     }
   });
@@ -284,12 +343,15 @@ describe('parseSearchParams', () => {
   it('never throws anything but an OperationOutcomeError, and what it returns the stores can read', () => {
     const names = fc.oneof(
       fc.constantFrom('_id', '_lastUpdated', 'identifier', 'patient', 'subject', 'status', '_count', '_offset', '_total',
-        '_summary', '_sort', '_include', 'status:not', 'subject:Patient', 'patient:Group', '_lastUpdated:exact', 'a.b', '_tag', '_profile', 'date'),
+        '_summary', '_sort', '_include', 'status:not', 'subject:Patient', 'patient:Group', '_lastUpdated:exact', 'a.b', '_tag', '_profile', 'date',
+        'name', 'family:exact', 'given:contains', 'name:missing', 'identifier:of-type', '_elements', 'patient.name', 'subject:Patient.birthdate',
+        'patient.identifier:of-type', '_has:CarePlan:patient:status', '_has:Task:patient:_id', 'patient._has:x:y:z', 'status:missing'),
       fc.string(),
     );
     const values = fc.oneof(
       fc.constantFrom('ge2024-01-01', 'lt2024', '2024-02-30', 'eq2024-01-01T10:00:00+01:00', 'Patient/1', 'p1', 'http://x/Group/2',
-        'urn:x|1', '|a', 'a|', '\\,', 'a,b', ',', '0', '1000000', '-1', 'count', '-_lastUpdated', 'accurate'),
+        'urn:x|1', '|a', 'a|', '\\,', 'a,b', ',', '0', '1000000', '-1', 'count', '-_lastUpdated', 'accurate', 'true', 'false',
+        'Jé', 'a|b|c', 'status,-_id', 'name,-birthdate', 'id,meta', '\u202e\u0000'),
       fc.string(),
       fc.string({ unit: 'binary' }),
     );
@@ -306,15 +368,24 @@ describe('parseSearchParams', () => {
         expect(query.count).toBeGreaterThanOrEqual(0);
         expect(query.count).toBeLessThanOrEqual(MAX_COUNT);
         expect(Number.isSafeInteger(query.offset)).toBe(true);
-        for (const p of query.predicates) {
-          const def = getSearchParam(type, p.param)!;
+        const readable = (t: string, p: SearchPredicate): void => {
+          const def = getSearchParam(t, p.param)!;
           expect(p.values.length).toBeGreaterThan(0);
           for (const v of p.values) {
-            if (def.type === 'date') dateCriterion(def.code, v);
+            if (p.modifier === 'missing') expect(['true', 'false']).toContain(v);
+            else if (p.modifier === 'of-type') ofTypeCriterion(def.code, v);
+            else if (def.type === 'date') dateCriterion(def.code, v);
             else if (def.type === 'reference') referenceCriterion(def, v);
+            else if (def.type === 'string') stringCriterion(def.code, v, p.modifier);
             else tokenCriterion(v);
           }
+        };
+        for (const p of query.predicates) {
+          if (p.chain) readable(p.chain.type, p.chain.predicate);
+          else if (p.has) readable(p.has.type, p.has.predicate);
+          else readable(type, p);
         }
+        for (const key of query.sort ?? []) expect(getSearchParam(type, key.param)).toBeDefined();
       }),
       { numRuns: 2000 },
     );

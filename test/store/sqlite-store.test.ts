@@ -40,6 +40,7 @@ describe('SQLite store specifics', () => {
       { version: 3, name: 'identity_index' },
       { version: 4, name: 'outbox' },
       { version: 5, name: 'outbox_per_destination' },
+      { version: 6, name: 'search_index_state' },
     ]);
     db.close();
   });

@@ -3,6 +3,7 @@ import { migration as m001 } from './001_initial.js';
 import { migration as m002 } from './002_identity.js';
 import { migration as m003 } from './003_outbox.js';
 import { migration as m004 } from './004_outbox_per_destination.js';
+import { migration as m005 } from './005_search_index_state.js';
 import type { Migration } from '../migration.js';
 
-export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004];
+export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004, m005];

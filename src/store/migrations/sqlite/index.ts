@@ -4,6 +4,7 @@ import { migration as m002 } from './002_identity.js';
 import { migration as m003 } from './003_identity_index.js';
 import { migration as m004 } from './004_outbox.js';
 import { migration as m005 } from './005_outbox_per_destination.js';
+import { migration as m006 } from './006_search_index_state.js';
 import type { Migration } from '../migration.js';
 
-export const sqliteMigrations: readonly Migration[] = [m001, m002, m003, m004, m005];
+export const sqliteMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006];
