@@ -12,7 +12,7 @@ import type {
 } from '@medplum/fhirtypes';
 import { readFileSync } from 'node:fs';
 import { PROFILE } from '../fhir/canonical.js';
-import { R4_RESOURCE_TYPES, searchParamsOf } from '../fhir/search-params.js';
+import { MAX_COUNT, MAX_SORT_KEYS, R4_RESOURCE_TYPES, searchModifiersOf, searchParamsOf } from '../fhir/search-params.js';
 import { operationDefinitionUrl } from './fhir-operation-definitions.js';
 import { JSON_PATCH_TYPE } from './fhir-patch.js';
 import { ownTypes, routeServesType, type FhirContext, type FhirHandler, type FhirRoute, type Interaction } from './fhir-router.js';
@@ -84,15 +84,23 @@ function security(ctx: FhirContext): CapabilityStatementRest['security'] {
   };
 }
 
+/** The words before the modifiers in a search parameter's documentation. */
+export const MODIFIERS_SAID = 'Modifiers:';
+
 function searchParamsFor(type: string, served: readonly FhirRoute[]): CapabilityStatementRestResourceSearchParam[] {
   const own = served.find((r) => r.searchParams);
   if (own?.searchParams) return own.searchParams.map((p) => ({ name: p.name, type: p.type, documentation: p.documentation }));
-  return [...searchParamsOf(type).values()].map((p) => ({
-    name: p.code,
-    type: p.type as CapabilityStatementRestResourceSearchParam['type'],
-    ...(p.custom || p.code.startsWith('_') ? {} : { definition: `http://hl7.org/fhir/SearchParameter/${type}-${p.code}` }),
-    documentation: p.custom ? `${p.expression} (Passerelle parameter)` : p.expression,
-  }));
+  return [...searchParamsOf(type).values()].map((p) => {
+    const modifiers = searchModifiersOf(p).map((m) => `:${m}`);
+    const chain = p.type === 'reference' ? ` Chains one level (${p.code}${p.target ? '' : ':[type]'}.<param>) and serves _has:${type}:${p.code}:<param> on its targets.` : '';
+    return {
+      name: p.code,
+      type: p.type as CapabilityStatementRestResourceSearchParam['type'],
+      ...(p.custom || p.code.startsWith('_') ? {} : { definition: `http://hl7.org/fhir/SearchParameter/${type}-${p.code}` }),
+      // R4 has no element for modifiers: the walk test reads this sentence.
+      documentation: `${p.expression}${p.custom ? ' (Passerelle parameter)' : ''}. ${MODIFIERS_SAID} ${modifiers.join(', ')}.${chain}`,
+    };
+  });
 }
 
 export function capabilityStatement(ctx: FhirContext, routes: FhirRoute[]): CapabilityStatement {
@@ -154,6 +162,9 @@ export function capabilityStatement(ctx: FhirContext, routes: FhirRoute[]): Capa
       {
         mode: 'server',
         documentation:
+          `Search result parameters: _count (default 20; above ${MAX_COUNT} capped, with a note in the Bundle), _offset, _total, ` +
+          `_sort (any declared parameter, up to ${MAX_SORT_KEYS} keys, - for descending), _elements, _summary (true|text|data|count|false), ` +
+          '_include and _revinclude (with :iterate). Unknown parameters answer 400, or are ignored and reported with Prefer: handling=lenient. ' +
           'FHIR JSON only (_format=json or application/fhir+json; XML answers 406). Prefer: return=minimal|representation|OperationOutcome ' +
           'on create, update and patch. Responses are gzip-compressed when the client sends Accept-Encoding: gzip. ' +
           'GET Binary/{id} with Accept set to the Binary\'s contentType answers its bytes.',

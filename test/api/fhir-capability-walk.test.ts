@@ -7,11 +7,13 @@ import type {
   Bundle,
   CapabilityStatement,
   CapabilityStatementRestResource,
+  CapabilityStatementRestResourceSearchParam,
   DocumentReference,
   OperationDefinition,
   Resource,
 } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MODIFIERS_SAID } from '../../src/api/fhir-capability.js';
 import { validateResource } from '../../src/fhir/validate.js';
 import { call, patient, startTestServer, type Outcome, type Reply, type TestServer } from './server.js';
 
@@ -100,6 +102,24 @@ function sampleValue(type: string | undefined): string {
   }
 }
 
+/** One search per modifier the parameter's documentation lists (R4 has no element for them: `Modifiers: :missing, …`). */
+function modifiedSearches(p: CapabilityStatementRestResourceSearchParam): [string, string][] {
+  const said = new RegExp(`${MODIFIERS_SAID} ([^.]*)\\.`).exec(p.documentation ?? '');
+  const target = /resolve\(\) is (\w+)/.exec(p.documentation ?? '')?.[1] ?? 'Patient';
+  return (said?.[1].split(', ') ?? []).map((m): [string, string] => {
+    switch (m) {
+      case ':missing':
+        return [`${p.name}:missing`, 'true'];
+      case ':of-type':
+        return [`${p.name}:of-type`, 'http://terminology.hl7.org/CodeSystem/v2-0203|MR|walk'];
+      case ':[type]':
+        return [`${p.name}:${target}`, 'walk-id'];
+      default:
+        return [`${p.name}${m}`, sampleValue(p.type)];
+    }
+  });
+}
+
 /** One instance of `type` to work on: created through the API when the statement says so, else stored or listed. */
 async function instanceOf(res: CapabilityStatementRestResource, codes: Set<string>): Promise<Resource | undefined> {
   const type = res.type;
@@ -172,6 +192,19 @@ describe('the CapabilityStatement tells the truth', () => {
       for (const p of res.searchParam ?? []) {
         const q = `${type}?${encodeURIComponent(p.name)}=${encodeURIComponent(p.name === '_id' ? id : sampleValue(p.type))}`;
         expectAnswers(`GET ${q}`, await call(`${srv.fhir}/${q}`), [200]);
+        for (const [name, value] of modifiedSearches(p)) {
+          const mq = `${type}?${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
+          expectAnswers(`GET ${mq}`, await call(`${srv.fhir}/${mq}`), [200]);
+        }
+      }
+      if (res.versioning !== 'no-version') {
+        // The result parameters rest.documentation promises, and _sort on every declared parameter.
+        for (const q of ['_count=1&_offset=1', '_summary=count', '_summary=true', '_summary=data', '_elements=id', '_total=accurate', '_sort=-_lastUpdated,_id']) {
+          expectAnswers(`GET ${type}?${q}`, await call(`${srv.fhir}/${type}?${q}`), [200]);
+        }
+        for (const p of res.searchParam ?? []) {
+          expectAnswers(`GET ${type}?_sort=-${p.name}`, await call(`${srv.fhir}/${type}?_sort=-${encodeURIComponent(p.name)}`), [200]);
+        }
       }
       for (const inc of res.searchInclude ?? []) expectAnswers(`_include=${inc}`, await call(`${srv.fhir}/${type}?_include=${inc}`), [200]);
       for (const rev of res.searchRevInclude ?? []) expectAnswers(`_revinclude=${rev}`, await call(`${srv.fhir}/${type}?_revinclude=${rev}`), [200]);
