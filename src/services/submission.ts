@@ -3,7 +3,7 @@
 // identity service (SRI), write the resources and an audit row. Re-sending the same document updates the
 // same resources (deterministic ids). The source Patient refers to its federated Patient; a BPM whose
 // patient is not certain waits on hold (bpm-attachment.ts); a PPP lists the released BPMs of its patient.
-import type { Bundle, BundleEntry, CarePlan, OperationOutcomeIssue, Patient, Reference, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, CarePlan, OperationOutcomeIssue, Patient, Reference, Resource, Task } from '@medplum/fhirtypes';
 import type { PatientIdentity } from '../domain/identity.js';
 import { InputError, parseDocument, type DocumentKind, type DocumentOf } from '../domain/parse.js';
 import { writtenEntry } from '../fhir/bundle-response.js';
@@ -16,6 +16,7 @@ import { assertValid, validateBundle } from '../fhir/validate.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { attachedBpms, holdForIdentity, syncAttachments, withBpmLinks } from './bpm-attachment.js';
 import { identityServiceFor, registerSource } from './patient-identity.js';
+import { keepDecision } from './task-decision.js';
 import { isDocumentDestination, type OutboxConfig } from '../outbox/config.js';
 import { enqueueDocuments, type DocumentsSettings } from './document-delivery.js';
 import { raiseEvent } from '../outbox/events.js';
@@ -102,6 +103,7 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
       let resource = original;
       if (resource === mappedPatient) resource = identity.patient;
       else if (kind === 'bpm' && !identity.settled && isCarePlanOf('bpm', resource)) resource = holdForIdentity(resource);
+      else if (resource.resourceType === 'Task') resource = await keepDecision(tx, resource as Task);
       else if (kind === 'ppp' && isCarePlanOf('ppp', resource)) {
         await keepCtmLinks(tx, resource);
         // Identity before data: only a PPP whose patient is certain lists the patient's BPMs.

@@ -140,3 +140,22 @@ export async function decideTask(
   });
   return result;
 }
+
+/**
+ * A document sent again (POST /ppp, /bpm) maps its validation Tasks as it knows them: open, unless the document
+ * itself carries the decision. A decision already made (through `decideTask`) is kept rather than reopened by the
+ * re-sent document; a decision the document carries is the sender's and is written as mapped.
+ */
+export async function keepDecision(tx: Pick<StoreTransaction, 'read'>, mapped: Task): Promise<Task> {
+  if (!isDecisionTask(mapped) || !OPEN_STATUSES.has(mapped.status) || mapped.id === undefined) return mapped;
+  const stored = await tx.read<Task>('Task', mapped.id);
+  if (!stored || !DECIDED_STATUSES.has(stored.status)) return mapped;
+  const kept: Record<string, unknown> = { ...mapped };
+  const decided: Record<string, unknown> = { ...stored };
+  for (const k of DECISION_ELEMENTS) {
+    if (k === 'meta') continue;
+    if (decided[k] === undefined) delete kept[k];
+    else kept[k] = decided[k];
+  }
+  return kept as unknown as Task;
+}

@@ -1,7 +1,7 @@
 // Property (issue 15, item 1): whatever sequence of FHIR writes (Patient create/update/delete, client CarePlans and
 // Tasks, transactions, writes to what a document produced, decisions on recommendations) and domain submissions
 // (POST /ppp, /ctm, link-ctm) a hospital sends, the store never holds a source Patient without its federated link,
-// a reference from a current resource to nothing, or a PPP that lost the CTM link made for it. Seeded fast-check
+// a reference from a current resource to nothing, a PPP that lost the CTM link made for it, or a decision reopened. Seeded fast-check
 // runs over real HTTP, on SQLite and on PostgreSQL (skipped with a message without a server, failing under CI=true).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -112,6 +112,8 @@ interface Model {
   ppp: boolean;
   ctm: boolean;
   linked: boolean;
+  /** Validation Tasks decided through FHIR. */
+  decided: Set<string>;
   /** The PPP CarePlan as POST /ppp first answered it (without the link). */
   pppCarePlan?: CarePlan;
 }
@@ -268,8 +270,10 @@ describe.each(dialects)('FHIR writes keep the rules, whatever the sequence (%s)'
         const output = [{ type: { text: 'decision' }, valueCodeableConcept: { coding: [{ system: CS.pppDecision, code: 'retenu', display: 'Retenu' }] } }];
         const body = cmd.valid ? { ...task, status: 'completed', output } : { ...task, status: 'completed', output, priority: 'urgent' };
         const r = await call(`${fhir}/Task/${id}`, { method: 'PUT', body });
-        // A decision is made once: a re-sent PPP opens the Task again (the document is the source of its Tasks).
-        expectStatus(r.status, cmd.valid ? (task.status === 'requested' ? [200] : [422]) : [422]);
+        // A decision is made once (a re-sent PPP keeps it); the same decision sent again changes nothing.
+        const same = task.status === 'completed' && JSON.stringify(task.output) === JSON.stringify(output);
+        expectStatus(r.status, cmd.valid ? (task.status === 'requested' || same ? [200] : [422]) : [422]);
+        if (r.status === 200) m.decided.add(`Task/${id}`);
         break;
       }
     }
@@ -308,6 +312,8 @@ describe.each(dialects)('FHIR writes keep the rules, whatever the sequence (%s)'
       const source = await opened.store.identities.getSource(pi?.system as string, pi?.value as string);
       expect(`Patient/${source?.federatedId}`, `${key} registered`).toBe(refer[0].other.reference);
     }
+    // A decision, once made, is never reopened (a re-sent PPP keeps it).
+    for (const key of m.decided) expect((all.get(key) as Task | undefined)?.status, `${key} decided`).toBe('completed');
     // The CTM link, once made, is never lost.
     if (m.linked) {
       const cp = all.get(`CarePlan/${PPP_CAREPLAN}`) as CarePlan | undefined;
@@ -316,7 +322,7 @@ describe.each(dialects)('FHIR writes keep the rules, whatever the sequence (%s)'
   }
 
   it('never a source Patient without its federated link, a dangling reference, or a CTM link lost', async () => {
-    const model: Model = { plans: [], tasks: [], ppp: false, ctm: false, linked: false };
+    const model: Model = { plans: [], tasks: [], ppp: false, ctm: false, linked: false, decided: new Set() };
     await fc.assert(
       fc.asyncProperty(fc.array(command, { minLength: 4, maxLength: 14 }), async (commands) => {
         for (const cmd of commands) await run(cmd, model);
@@ -326,6 +332,7 @@ describe.each(dialects)('FHIR writes keep the rules, whatever the sequence (%s)'
     );
     // The runs reached the interesting states.
     expect(model.linked).toBe(true);
+    expect(model.decided.size).toBeGreaterThan(0);
     expect((await opened.store.auditLog({ limit: 10_000 })).some((a) => a.action === 'ppp.decision')).toBe(true);
   }, 600_000);
 });

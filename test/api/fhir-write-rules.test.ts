@@ -285,6 +285,16 @@ describe('what a domain document produced', () => {
       expect(expressions(change.body)).toEqual(['Task.status']);
     });
 
+    it('the PPP sent again (its document knows no decision) does not reopen a decision made', async () => {
+      const before = await read(taskId('r6', 'MT'));
+      expect(before.status).toBe('completed');
+      expect((await call(`${srv.url}/ppp`, { body: ppp, headers: json })).status).toBe(200);
+      const after = await read(taskId('r6', 'MT'));
+      expect(after.status).toBe('completed');
+      expect(after.output).toEqual(before.output);
+      expect(after.meta?.versionId).toBe(before.meta?.versionId);
+    });
+
     it('requested → rejected (the owner declines) is a decision too', async () => {
       const task = await read(taskId('r6', 'PHO'));
       const r = await put({ ...task, status: 'rejected', output: [{ type: { text: 'motif' }, valueString: 'Pas le pharmacien du patient' }] } as Task);
