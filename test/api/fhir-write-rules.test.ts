@@ -200,6 +200,15 @@ describe('referential integrity of deletes', () => {
   });
 });
 
+describe('the reverse index _ref is internal', () => {
+  it('is not a search parameter from URLs, nor in the CapabilityStatement', async () => {
+    for (const url of ['CarePlan?_ref=Patient/x', 'CarePlan?_include=CarePlan:_ref', 'Patient?_has:CarePlan:_ref:status=active']) {
+      expect((await call(`${srv.fhir}/${url}`)).status, url).toBe(400);
+    }
+    expect(JSON.stringify((await call(`${srv.fhir}/metadata`)).body)).not.toContain('"_ref"');
+  });
+});
+
 describe('what a domain document produced', () => {
   const ppp = fixture('ppp/ppp-12-medicines.json');
   const finess = (ppp.establishment as { finess: string }).finess;
