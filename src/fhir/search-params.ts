@@ -536,19 +536,21 @@ function pushString(rows: IndexRow[], param: string, v: Json): void {
 
 /**
  * The form string search compares: accent- and case-insensitive (compatibility decomposition, combining marks
- * removed, lower case, œ æ ß ø ł đ spelt out), control and format characters (bidi marks, zero-width joiners, soft
- * hyphens) dropped, and runs of spaces, hyphens and apostrophes made one space: `Lœtitia  D'Aubigné-Épée` →
+ * removed, lower case, œ æ ß ø ł đ spelt out), runs of spaces (tabs, line breaks), hyphens and apostrophes made one
+ * space, other control and format characters (bidi marks, zero-width joiners, soft hyphens) dropped: `Lœtitia  D'Aubigné-Épée` →
  * `loetitia d aubigne epee`. Stored values and query values both go through it.
  */
 export function normaliseString(text: string): string {
   return text
+    .replace(/\p{Cs}/gu, '\ufffd') // lone surrogates: as the UTF-8 the stores write
     .normalize('NFKD')
     .toLowerCase()
     .normalize('NFKD')
     .replace(/\p{M}+/gu, '')
     .replace(/[œæßøłđ]/g, (c) => LIGATURES[c] ?? c)
-    .replace(/[\p{Cc}\p{Cf}]+/gu, '')
     .replace(/[\s\p{Z}\p{Pd}'‘’ʼ`´]+/gu, ' ')
+    .replace(/[\p{Cc}\p{Cf}]+/gu, '')
+    .replace(/ {2,}/g, ' ')
     .trim();
 }
 const LIGATURES: Record<string, string> = { 'œ': 'oe', 'æ': 'ae', 'ß': 'ss', 'ø': 'o', 'ł': 'l', 'đ': 'd' };

@@ -80,9 +80,11 @@ export interface CompiledPredicate {
   byId?: boolean;
   /**
    * SQLite planning, for positive predicates backed by an index: `ids` selects the ids of the searched type that
-   * match; `probe(cap)` counts (up to `cap`) the index rows that back it — few rows make it the driver.
+   * match (as `id`); `probe(cap)` counts (up to `cap`) the index rows that back it — few rows make it the driver.
+   * `live`: every id selected is a live resource (index rows exist only for live resources; `_has` selects the
+   * targets of references, which may not exist).
    */
-  driver?: { ids: Fragment; probe(cap: number): Fragment };
+  driver?: { ids: Fragment; probe(cap: number): Fragment; live?: boolean };
 }
 
 export interface CompiledSearch {
@@ -117,14 +119,39 @@ export function compileSearch(query: SearchQuery, dialect: SearchDialect): Compi
 
 /**
  * The statements of a search: the page (unless `_count=0`) and the total (when asked). A `driver` (one of the
- * predicates with `driver` set) is fetched by key: `r.id IN (…)`; the other predicates are filters.
+ * predicates with `driver` set) is fetched by key: `r.id IN (…)`; the other predicates are filters. The count may have
+ * its own driver (`countDriver`, default `driver`): it reads every match anyway, so even a predicate matching many
+ * rows reads fewer of them than a walk of the whole type.
  */
 export function searchStatements(
   search: CompiledSearch,
   query: SearchQuery,
   dialect: SearchDialect,
   driver?: CompiledPredicate,
+  countDriver: CompiledPredicate | undefined = driver,
 ): { page?: Statement; count?: Statement } {
+  const statements: { page?: Statement; count?: Statement } = {};
+  if (query.count > 0) {
+    const { from, where, params } = selection(search, dialect, driver);
+    const sql = `SELECT r.json FROM ${from} WHERE ${where} ORDER BY ${search.order.sql} LIMIT ? OFFSET ?`;
+    statements.page = finish(sql, [...params, ...search.order.params, query.count, query.offset], dialect);
+  }
+  if (query.total) {
+    const only = search.predicates.length === 1 ? search.predicates[0] : undefined;
+    if (only !== undefined && only === countDriver && only.driver?.live) {
+      // `Patient?name=…`: count the matching ids on the index alone.
+      const { ids } = only.driver;
+      statements.count = finish(`SELECT count(DISTINCT x.id) AS n FROM (${ids.sql}) x`, ids.params, dialect);
+    } else {
+      const { from, where, params } = selection(search, dialect, countDriver);
+      statements.count = finish(`SELECT count(*) AS n FROM ${from} WHERE ${where}`, params, dialect);
+    }
+  }
+  return statements;
+}
+
+/** FROM and WHERE of a search, driven by `driver` when given. */
+function selection(search: CompiledSearch, dialect: SearchDialect, driver?: CompiledPredicate): { from: string; where: string; params: unknown[] } {
   const parts = ['r.type = ?', dialect.live('r')];
   const params: unknown[] = [search.type];
   for (const p of search.predicates) {
@@ -132,16 +159,9 @@ export function searchStatements(
     parts.push(f.sql);
     params.push(...f.params);
   }
-  const where = parts.join(' AND ');
   // Driven: fetch by key, then sort the few rows. Otherwise: walk the type newest first.
   const from = `resources r${dialect.indexedBy(search.byId || driver ? 'resources_key' : 'resources_live_by_updated')}`;
-  const statements: { page?: Statement; count?: Statement } = {};
-  if (query.count > 0) {
-    const sql = `SELECT r.json FROM ${from} WHERE ${where} ORDER BY ${search.order.sql} LIMIT ? OFFSET ?`;
-    statements.page = finish(sql, [...params, ...search.order.params, query.count, query.offset], dialect);
-  }
-  if (query.total) statements.count = finish(`SELECT count(*) AS n FROM ${from} WHERE ${where}`, params, dialect);
-  return statements;
+  return { from, where: parts.join(' AND '), params };
 }
 
 /** A fragment as a statement of the dialect. */
@@ -211,12 +231,13 @@ function chained(type: string, param: string, target: string, inner: Atom, diale
     driver: {
       ids: {
         sql:
-          `SELECT c.id FROM search_index c${dialect.indexedBy('search_index_value')} ` +
+          `SELECT c.id AS id FROM search_index c${dialect.indexedBy('search_index_value')} ` +
           `WHERE c.type = ? AND c.param = ? AND c.value IN (${targets.ids.sql}) AND c.system = ?`,
         params: [type, param, ...targets.ids.params, system],
       },
       // The targets' rows stand for the references to them (each is usually referred to a few times).
       probe: targets.probe,
+      live: true,
     },
   };
 }
@@ -238,7 +259,7 @@ function reverseChained(type: string, source: string, ref: string, inner: Atom, 
     driver: {
       ids: {
         sql:
-          `SELECT h.value FROM search_index h${dialect.indexedBy('search_index_resource')} ` +
+          `SELECT h.value AS id FROM search_index h${dialect.indexedBy('search_index_resource')} ` +
           `WHERE h.type = ? AND h.id IN (${sources.ids.sql}) AND h.param = ? AND h.system = ?`,
         params: [source, ...sources.ids.params, ref, dialect.indexSystem(type)],
       },
@@ -301,11 +322,12 @@ function atomDriver(type: string, atom: Atom, alias: string, dialect: SearchDial
   if (atom.kind === 'column' && atom.ids) {
     const ids = atom.ids;
     const sql =
-      `SELECT ${alias}.id FROM resources ${alias}${dialect.indexedBy('resources_key')} ` +
+      `SELECT ${alias}.id AS id FROM resources ${alias}${dialect.indexedBy('resources_key')} ` +
       `WHERE ${alias}.type = ? AND ${alias}.id IN (${placeholders(ids.length)}) AND ${dialect.live(alias)}`;
     return {
       ids: { sql, params: [type, ...ids] },
       probe: (cap) => ({ sql: `SELECT count(*) AS n FROM (${sql} LIMIT ${cap}) x`, params: [type, ...ids] }),
+      live: true,
     };
   }
   if (atom.kind !== 'index' || atom.negate) return undefined;
@@ -313,8 +335,9 @@ function atomDriver(type: string, atom: Atom, alias: string, dialect: SearchDial
   const sql = `FROM search_index ${alias}${dialect.indexedBy(atom.index)} WHERE ${alias}.type = ? AND ${alias}.param = ? AND (${m.sql})`;
   const params = [type, atom.param, ...m.params];
   return {
-    ids: { sql: `SELECT ${alias}.id ${sql}`, params },
+    ids: { sql: `SELECT ${alias}.id AS id ${sql}`, params },
     probe: (cap) => ({ sql: `SELECT count(*) AS n FROM (SELECT 1 ${sql} LIMIT ${cap}) x`, params }),
+    live: true,
   };
 }
 

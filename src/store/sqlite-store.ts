@@ -556,7 +556,9 @@ function search(c: Connection, query: SearchQuery, driverMaxRows: number): Searc
       }
     }
   }
-  const { page, count } = searchStatements(compiled, query, dialect, driver);
+  // The total reads every match: through the index rows of a predicate rather than a walk of the type.
+  const countDriver = driver ?? (compiled.byId ? undefined : compiled.predicates.find((p) => p.driver));
+  const { page, count } = searchStatements(compiled, query, dialect, driver, countDriver);
   const result: SearchResult = { resources: [] };
   if (page) result.resources = (c.prepare(page.sql).all(...page.params) as { json: string }[]).map((r) => JSON.parse(r.json) as Resource);
   if (count) result.total = (c.prepare(count.sql).get(...count.params) as { n: number }).n;

@@ -9,15 +9,18 @@ import {
   dateRangeOf,
   extractIndexValues,
   getSearchParam,
+  indexFingerprint,
   MAX_COUNT,
   normaliseString,
   ofTypeCriterion,
   parseIncludes,
   parseReference,
   parseSearchParams,
+  parseSearchRequest,
   R4_RESOURCE_TYPES,
   referenceCriterion,
   referencesOf,
+  searchModifiersOf,
   searchParamsOf,
   stringCriterion,
   type SearchPredicate,
@@ -420,5 +423,107 @@ describe('parseIncludes', () => {
     ]) {
       expect(() => inc('CarePlan', bad), bad).toThrow(OperationOutcomeError);
     }
+  });
+});
+
+describe('string search values (issue 15)', () => {
+  it('normalise accents, case, ligatures, hyphens, apostrophes, spaces and invisible characters', () => {
+    expect(normaliseString("  Lœtitia\tD’AUBIGNÉ-Épée ")).toBe('loetitia d aubigne epee');
+    expect(normaliseString('Ngô Thị Minh-Khai')).toBe('ngo thi minh khai');
+    expect(normaliseString('STRAßE Øster Łódź Đặng')).toBe('strasse oster lodz dang');
+    expect(normaliseString('ma\u200ert\u202ein\u00ad')).toBe('martin');
+    expect(normaliseString('ﬁlles ＡＢＣ')).toBe('filles abc'); // compatibility forms
+    expect(normaliseString('İstanbul')).toBe('istanbul');
+    expect(normaliseString("- ' \u200f")).toBe('');
+  });
+
+  it('property: idempotent, insensitive to case, composition and accents, well-formed, without marks or double spaces', () => {
+    const latin = fc.string({ unit: fc.constantFrom(...'aeiouyAEIOUYçÇéÉèÈêÊëËïÏôÔùÙüÜœŒæÆ -\'’'.split('')), maxLength: 20 });
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 30 }), latin, (any, name) => {
+        const n = normaliseString(any);
+        expect(normaliseString(n)).toBe(n);
+        expect(n).toBe(n.trim());
+        expect(n).not.toMatch(/ {2}|\p{M}|\p{Cc}|\p{Cf}|\p{Cs}/u);
+        expect(normaliseString(name.toUpperCase())).toBe(normaliseString(name.toLowerCase()));
+        expect(normaliseString(name.normalize('NFD'))).toBe(normaliseString(name.normalize('NFC')));
+        expect(normaliseString(name)).toMatch(/^[a-z ]*$/);
+      }),
+      { seed: 15, numRuns: 2000 },
+    );
+  });
+
+  it('criteria: a value with nothing to search is refused; :exact keeps the text as written', () => {
+    expect(stringCriterion('name', 'Jean\\,Pierre')).toEqual({ raw: 'Jean,Pierre', normalised: 'jean,pierre' });
+    expect(stringCriterion('family', 'Martin', 'exact')).toEqual({ raw: 'Martin', normalised: 'martin' });
+    expect(textOf(errorOf(() => stringCriterion('name', '\u202e')))).toMatch(/no letter or digit/);
+    expect(textOf(errorOf(() => stringCriterion('family', 'a\u0000', 'exact')))).toMatch(/control characters/);
+  });
+});
+
+describe('parseSearchRequest (issue 15)', () => {
+  const r = (type: string, qs: string, lenient = false) => parseSearchRequest(type, new URLSearchParams(qs), { lenient });
+
+  it('parses string modifiers, :missing, :of-type', () => {
+    expect(q('Patient', 'name=jean&family:exact=Martin&given:contains=ier&birthdate:missing=true').predicates).toEqual([
+      { param: 'name', prefix: 'eq', values: ['jean'] },
+      { param: 'family', prefix: 'eq', values: ['Martin'], modifier: 'exact' },
+      { param: 'given', prefix: 'eq', values: ['ier'], modifier: 'contains' },
+      { param: 'birthdate', prefix: 'eq', values: ['true'], modifier: 'missing' },
+    ]);
+    expect(q('Patient', 'identifier:of-type=s|INS-NIR|1').predicates[0]).toEqual({ param: 'identifier', prefix: 'eq', values: ['s|INS-NIR|1'], modifier: 'of-type' });
+    expect(errorOf(() => q('CarePlan', 'status:of-type=s|c|v')).outcome.issue?.[0]?.expression).toEqual(['status']);
+    expect(errorOf(() => q('Patient', 'gender:missing=yes')).outcome.issue?.[0]?.expression).toEqual(['gender']);
+  });
+
+  it('parses chains and _has into the target\'s predicate', () => {
+    expect(q('Task', 'patient.identifier=urn:x|1').predicates).toEqual([
+      { param: 'patient', prefix: 'eq', values: [], chain: { type: 'Patient', predicate: { param: 'identifier', prefix: 'eq', values: ['urn:x|1'] } } },
+    ]);
+    expect(q('CarePlan', 'subject:Patient.name:exact=Zoé').predicates[0].chain).toEqual({
+      type: 'Patient',
+      predicate: { param: 'name', prefix: 'eq', values: ['Zoé'], modifier: 'exact' },
+    });
+    expect(q('Patient', '_has:CarePlan:patient:status:not=active').predicates).toEqual([
+      { param: '_has', prefix: 'eq', values: [], has: { type: 'CarePlan', param: 'patient', predicate: { param: 'status', prefix: 'ne', values: ['active'] } } },
+    ]);
+    expect(q('Task', 'patient.name=').predicates).toEqual([]);
+    expect(errorOf(() => q('Task', 'patient._ref=Patient/1')).outcome.issue?.[0]?.expression).toEqual(['patient._ref']);
+    expect(errorOf(() => q('Patient', '_has:CarePlan:_ref:status=active')).outcome.issue?.[0]?.expression).toEqual(['_has:CarePlan:_ref:status']);
+  });
+
+  it('reads _summary and _elements for the API layer', () => {
+    expect(r('Patient', '_summary=text')).toMatchObject({ summary: 'text' });
+    expect(r('Patient', '_elements=name,birthDate&_elements=gender,name')).toMatchObject({ elements: ['name', 'birthDate', 'gender'] });
+    expect(r('Patient', '_elements=').elements).toBeUndefined();
+    expect(r('Patient', '_summary=count&_count=5').query).toMatchObject({ count: 0, total: true });
+  });
+
+  it('notes a capped _count; refuses unknown parameters unless lenient, then notes and lists them', () => {
+    const capped = r('Patient', '_count=5000');
+    expect(capped.query.count).toBe(MAX_COUNT);
+    expect(capped.notes).toEqual([expect.objectContaining({ severity: 'warning', code: 'too-costly', expression: ['_count'] })]);
+    expect(r('Patient', '_count=1000').notes).toEqual([]);
+    expect(() => r('Patient', 'shoe-size=1')).toThrow(OperationOutcomeError);
+    const lenient = r('Patient', 'shoe-size=1&name:phonetic=x&task.name=y&patient.foo=z&name=a', true);
+    expect(lenient.query.predicates).toEqual([{ param: 'name', prefix: 'eq', values: ['a'] }]);
+    expect(lenient.ignored).toEqual(['shoe-size', 'name:phonetic', 'task.name', 'patient.foo']);
+    expect(lenient.notes.map((n) => n.expression?.[0])).toEqual(['shoe-size', 'name', 'task.name', 'patient.foo']);
+    expect(r('Task', 'patient.foo=z', true).ignored).toEqual(['patient.foo']);
+    // Lenient is about names, not values: a bad value or a misuse of a known parameter stays an error.
+    expect(() => r('Patient', 'birthdate=soon', true)).toThrow(OperationOutcomeError);
+    expect(() => r('Patient', '_sort=shoe-size', true)).toThrow(OperationOutcomeError);
+  });
+
+  it('lists the modifiers of each parameter type', () => {
+    expect(searchModifiersOf(getSearchParam('Patient', 'name')!)).toEqual(['missing', 'exact', 'contains']);
+    expect(searchModifiersOf(getSearchParam('Patient', 'identifier')!)).toEqual(['missing', 'not', 'of-type']);
+    expect(searchModifiersOf(getSearchParam('Task', 'patient')!)).toEqual(['missing', '[type]']);
+  });
+
+  it('fingerprints the way each type is indexed', () => {
+    expect(indexFingerprint('Patient')).toMatch(/^[0-9a-f]{16}$/);
+    expect(indexFingerprint('Patient')).toBe(indexFingerprint('Patient'));
+    expect(indexFingerprint('Patient')).not.toBe(indexFingerprint('Task'));
   });
 });

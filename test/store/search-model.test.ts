@@ -546,8 +546,13 @@ for (const dialect of dialects) {
           previous = resources;
           for (const q of queries) {
             const query = parseSearchParams(q.type, new URLSearchParams(q.qs));
-            const got = ids((await store.search({ ...query, count: 1000 })).resources);
-            expect(q.sorted ? got : sorted(got), `${q.type}?${q.qs}`).toEqual(expected(model, q));
+            const result = await store.search({ ...query, count: 1000, total: true });
+            const want = expected(model, q);
+            const got = ids(result.resources);
+            expect(q.sorted ? got : sorted(got), `${q.type}?${q.qs}`).toEqual(want);
+            expect(result.total, `total of ${q.type}?${q.qs}`).toBe(want.length);
+            // The count alone, as `_summary=count` asks it (the page and the count may be planned apart).
+            expect((await store.search({ ...query, count: 0, total: true })).total, `count of ${q.type}?${q.qs}`).toBe(want.length);
           }
         }),
         { seed: 1515, numRuns: 25 },
