@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import type { Binary, Bundle, CapabilityStatement, Organization, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sourcePatientId } from '../../src/fhir/federated-patient.js';
 import { call, patient, startTestServer, type Outcome, type TestServer } from './server.js';
 
 let srv: TestServer;
@@ -171,6 +172,36 @@ describe('conditional update and delete', () => {
 
     const all = await call<Outcome>(`${srv.fhir}/Organization`, { method: 'DELETE' });
     expect(all.status).toBe(400); // no criterion: never "delete everything"
+  });
+});
+
+describe('the new doors keep the write rules', () => {
+  it('a conditional update and a PATCH of a Patient go through the identity service', async () => {
+    const system = 'urn:oid:1.2.250.1.999.1';
+    const body = patient('rules-1', { name: [{ family: 'Porte', given: ['Anne'] }], birthDate: '1955-06-07' });
+    const created = await call<Patient>(`${srv.fhir}/Patient?identifier=${system}|rules-1`, { method: 'PUT', body });
+    expect(created.status).toBe(201);
+    expect(created.body.id).toBe(sourcePatientId(system, 'rules-1')); // the id the identity rules derive, not a random one
+    const federated = created.body.link?.find((l) => l.type === 'refer')?.other.reference;
+    expect(federated).toMatch(/^Patient\//);
+
+    const patched = await patch(`${srv.fhir}/Patient/${created.body.id}`, [{ op: 'replace', path: '/gender', value: 'male' }]);
+    expect(patched.status).toBe(200);
+    expect((patched.body as unknown as Patient).gender).toBe('male');
+    expect((patched.body as unknown as Patient).link?.find((l) => l.type === 'refer')?.other.reference).toBe(federated);
+
+    // Removing the federated link by PATCH is refused by the identity rules, and nothing is written.
+    const unlink = await patch(`${srv.fhir}/Patient/${created.body.id}`, [{ op: 'replace', path: '/link/0/other/reference', value: 'Patient/elsewhere' }]);
+    expect(unlink.status).toBeGreaterThanOrEqual(400);
+    expect(unlink.status).toBeLessThan(500);
+    const read = await call<Patient>(`${srv.fhir}/Patient/${created.body.id}`);
+    expect(read.body.meta?.versionId).toBe(patched.body.meta?.versionId);
+
+    // A federated Patient is the identity service's: no PATCH, no conditional delete.
+    const federatedId = (federated as string).split('/')[1];
+    expect((await patch(`${srv.fhir}/Patient/${federatedId}`, [{ op: 'replace', path: '/gender', value: 'female' }])).status).toBe(403);
+    expect((await call(`${srv.fhir}/Patient?_id=${federatedId}`, { method: 'DELETE' })).status).toBe(403);
+    expect((await call(`${srv.fhir}/Patient/${federatedId}`)).status).toBe(200);
   });
 });
 
