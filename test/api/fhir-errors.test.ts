@@ -93,7 +93,7 @@ describe('GET /fhir/metadata', () => {
     expect(rest?.interaction?.map((i) => i.code).sort()).toEqual(['batch', 'transaction']);
     const carePlan = rest?.resource?.find((x) => x.type === 'CarePlan');
     expect(carePlan?.interaction?.map((i) => i.code).sort()).toEqual(
-      ['create', 'delete', 'history-instance', 'read', 'search-type', 'update', 'vread'].sort(),
+      ['create', 'delete', 'history-instance', 'patch', 'read', 'search-type', 'update', 'vread'].sort(),
     );
     expect(carePlan?.searchParam?.map((p) => p.name)).toEqual(expect.arrayContaining(['_id', '_lastUpdated', 'identifier', 'patient', 'subject', 'status']));
     expect(carePlan?.searchInclude).toEqual(expect.arrayContaining(['CarePlan:supporting-info', 'CarePlan:activity-reference']));

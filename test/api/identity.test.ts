@@ -154,7 +154,7 @@ describe('POST /fhir/Patient/$match', () => {
     expect(c.status).toBe(400);
     const cs = await call<{ rest: { resource: { type: string; operation?: { name: string; definition: string }[] }[] }[] }>(`${srv.fhir}/metadata`);
     const ops = (t: string) => cs.body.rest[0].resource.find((x) => x.type === t)?.operation ?? [];
-    expect(ops('Patient').find((o) => o.name === 'match')?.definition).toBe('http://hl7.org/fhir/OperationDefinition/Patient-match');
+    expect(ops('Patient').find((o) => o.name === 'match')?.definition).toBe('https://fhir.passerelle.fr/OperationDefinition/match');
     expect(ops('CarePlan').map((o) => o.name)).not.toContain('match');
   });
 });
