@@ -47,15 +47,19 @@ export function createHandler(ctx: FhirContext): FhirHandler {
         if (matches.length === 1) return [allOk, matches[0]];
       }
       await assertReferencesResolve(tx, resource, ctx.fhirBase);
-      const { resource: stored } = await putThroughFhir(tx, resource, writer(ctx, req));
-      await tx.audit({
-        action: 'fhir.create',
-        actor: req.client.id,
-        entities: [`${type}/${stored.id}`],
-        outcome: 'success',
-        requestId: req.requestId,
-      });
-      return [created, stored];
+      // A Patient lands at the id derived from its identifier: the same source identity posted again is an update.
+      const result = await putThroughFhir(tx, resource, writer(ctx, req), { assignedId: true });
+      const stored = result.resource;
+      if (result.changed) {
+        await tx.audit({
+          action: result.created ? 'fhir.create' : 'fhir.update',
+          actor: req.client.id,
+          entities: [`${type}/${stored.id}`],
+          outcome: 'success',
+          requestId: req.requestId,
+        });
+      }
+      return [result.created ? created : allOk, stored];
     });
   };
 }
