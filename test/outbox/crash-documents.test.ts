@@ -1,7 +1,8 @@
 // Issue 13's crash suite, short enough for CI (bench/crash.bench.ts runs it longer): PPPs to two destinations (the
 // local DMP peer and a webhook), gateway processes killed with SIGKILL at random moments and restarted. Every message
 // ends delivered, but the DMP messages of the poison documents, dead with their reason; nothing else dead; the DMP
-// never holds a document twice. On SQLite with one process, and on PostgreSQL with three.
+// never holds a document twice; every DMP delivery's DocumentReference records its outcome, with the CDA the DMP holds.
+// On SQLite with one process, and on PostgreSQL with three.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +50,7 @@ function expectSound(r: CrashRunResult): void {
   expect(r.webhookMissing).toBe(0);
   expect(r.dmpMissing).toBe(0);
   expect(r.dmpDuplicates).toBe(0);
+  expect(r.documentsMisrecorded).toEqual([]);
   expect(r.dmpDocuments).toBe(r.dmpDelivered);
   expect(r.dmpDelivered).toBe(r.versions - r.poisonMessages);
 }

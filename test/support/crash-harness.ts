@@ -4,11 +4,14 @@
 // at random moments and started again. At the end every message must be delivered, except the DMP message of a
 // poison document (its build blows the time limit), which must be dead with its reason; nothing else dead; the
 // webhook may see a key twice (at-least-once), the DMP never holds two documents for one uniqueId nor refuses a
-// re-send as a different document.
+// re-send as a different document; every document the DMP accepted is stored as a DocumentReference saying so, whose
+// CDA Binary is the very bytes the DMP holds.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import type { Binary, DocumentReference } from '@medplum/fhirtypes';
+import { deliveryOf, documentReferenceId } from '../../src/fhir/document-reference.js';
 import type { DmpPeer } from '../../src/sandbox/dmp/server.js';
 import { startTestPeer } from '../sandbox/dmp-support.js';
 import { seededRandom } from './random.js';
@@ -67,6 +70,11 @@ export interface CrashRunResult {
   dmpMissing: number;
   /** uniqueIds the DMP holds more than once (must be 0). */
   dmpDuplicates: number;
+  /**
+   * DMP messages whose document resources disagree with the outcome: delivered without a DocumentReference saying
+   * `accepted` with the CDA the DMP holds, or dead with one saying `accepted`.
+   */
+  documentsMisrecorded: string[];
   seconds: number;
 }
 
@@ -173,13 +181,14 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunResult> {
         for (let attempt = 0; ; attempt++) {
           const g = gateways[(i + attempt) % gateways.length];
           const res = await fetch(`http://127.0.0.1:${g.port}/ppp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).catch((err: unknown) => err as Error);
-          if (res instanceof Error) {
-            if (Date.now() > giveUp) throw new Error(`POST /ppp ${i}: ${res.message}`);
+          // The process may also die while it sends the answer's body.
+          const text = res instanceof Error ? res : await res.text().catch((err: unknown) => err as Error);
+          if (res instanceof Error || text instanceof Error) {
+            if (Date.now() > giveUp) throw new Error(`POST /ppp ${i}: ${(text as Error).message}`);
             reposts++;
             await new Promise((r) => setTimeout(r, 100));
             continue;
           }
-          const text = await res.text();
           if (res.status !== 200) throw new Error(`POST /ppp ${i}: ${res.status} ${text.slice(0, 300)}`);
           break;
         }
@@ -222,6 +231,22 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunResult> {
     const held = new Map<string, number>();
     for (const d of clinical) held.set(d.uniqueId, (held.get(d.uniqueId) ?? 0) + 1);
     const dmpDelivered = messages.filter((m) => m.destination === 'dmp' && m.state === 'delivered');
+    const documentsMisrecorded: string[] = [];
+    const byUniqueId = new Map(clinical.map((d) => [d.uniqueId, d]));
+    for (const m of messages.filter((x) => x.destination === 'dmp')) {
+      const uniqueId = m.idempotencyKey.replace(/^urn:oid:/, '');
+      const ref = await s.read<DocumentReference>('DocumentReference', documentReferenceId(uniqueId));
+      const status = ref && deliveryOf(ref, 'dmp')?.status;
+      if (m.state === 'dead') {
+        if (status === 'accepted') documentsMisrecorded.push(`${uniqueId}: dead, recorded accepted`);
+        continue;
+      }
+      const sent = ref && deliveryOf(ref, 'dmp')?.sent;
+      const cda = sent ? await s.read<Binary>('Binary', sent.replace(/^Binary\//, '')) : undefined;
+      const registered = byUniqueId.get(uniqueId);
+      if (status !== 'accepted') documentsMisrecorded.push(`${uniqueId}: delivered, recorded ${status ?? 'nothing'}`);
+      else if (!registered || !cda || !Buffer.from(cda.data ?? '', 'base64').equals(registered.content)) documentsMisrecorded.push(`${uniqueId}: its CDA Binary is not what the DMP holds`);
+    }
     const hookDelivered = messages.filter((m) => m.destination === 'hook' && m.state === 'delivered');
     return {
       documents: o.documents,
@@ -244,6 +269,7 @@ export async function crashRun(o: CrashRunOptions): Promise<CrashRunResult> {
       dmpDelivered: dmpDelivered.length,
       dmpMissing: dmpDelivered.filter((m) => !held.has(m.idempotencyKey.replace(/^urn:oid:/, ''))).length,
       dmpDuplicates: [...held.values()].filter((n) => n > 1).length,
+      documentsMisrecorded,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
