@@ -29,12 +29,13 @@ import {
   type ResourceRow,
   type StoredIndexRow,
 } from './resource-rows.js';
-import { compileSearch, searchStatements, type SearchDialect } from './search-sql.js';
+import { compileSearch, referrersStatement, searchStatements, type SearchDialect } from './search-sql.js';
 import { nativeColumns, numbered } from './sql-dialect.js';
 import { checkApplied, commitHooks } from './store-common.js';
 import type {
   AuditEntry,
   AuditRecord,
+  ResourceKey,
   ResourceStore,
   SearchQuery,
   SearchResult,
@@ -203,6 +204,7 @@ class PgStoreImpl implements PgStore {
           put: <R extends Resource>(resource: R, opts?: WriteOptions) => putResource(q, resource, opts, this.now),
           delete: (type: string, id: string) => deleteResource(q, type, id, this.now),
           search: (query: SearchQuery) => search(q, query),
+          referrers: (targetType: string, targetId: string, limit: number) => referrers(q, targetType, targetId, limit),
           audit: (entry: AuditEntry) => insertAudit(q, entry, this.now),
           identities: pgIdentityWriter(q, this.now, lockRegistry),
           outbox: pgOutboxWriter(q, this.now),
@@ -232,6 +234,10 @@ class PgStoreImpl implements PgStore {
     if (!(query.total && query.count > 0)) return search(this.q, query);
     // Count and page from one snapshot, so they agree.
     return this.shortTransaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', (q) => search(q, query));
+  }
+
+  referrers(targetType: string, targetId: string, limit: number): Promise<ResourceKey[]> {
+    return referrers(this.q, targetType, targetId, limit);
   }
 
   /** A short transaction of the store itself (no hooks; not a `StoreTransaction`), on its own pooled client. */
@@ -627,4 +633,10 @@ async function search(q: PgQuery, query: SearchQuery): Promise<SearchResult> {
   if (page) result.resources = (await q<{ json: Resource }>(page.sql, page.params)).rows.map((r) => r.json);
   if (count) result.total = (await q<{ n: number }>(count.sql, count.params)).rows[0].n;
   return result;
+}
+
+/** The live resources referring to `targetType/targetId` (search-sql.ts `referrersStatement`). */
+async function referrers(q: PgQuery, targetType: string, targetId: string, limit: number): Promise<ResourceKey[]> {
+  const { sql, params } = referrersStatement(targetType, targetId, limit, dialect);
+  return (await q<ResourceKey>(sql, params)).rows;
 }

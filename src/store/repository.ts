@@ -15,6 +15,12 @@ export interface SearchResult {
   total?: number;
 }
 
+/** A resource's type and id. */
+export interface ResourceKey {
+  type: string;
+  id: string;
+}
+
 export interface StoredVersion {
   resource: Resource;
   /** True when this version is a deletion marker. */
@@ -54,6 +60,12 @@ export interface StoreTransaction {
   put<T extends Resource>(resource: T, options?: WriteOptions): Promise<{ resource: T; created: boolean; changed: boolean }>;
   delete(resourceType: string, id: string): Promise<boolean>;
   search(query: SearchQuery): Promise<SearchResult>;
+  /**
+   * The live resources with a literal reference to `targetType/targetId` (their `_ref` index rows, see
+   * src/fhir/search-params.ts `REFERENCES_PARAM`), whatever their type: each once, ordered by type then id, at most
+   * `limit`. One indexed query (search_index_ref).
+   */
+  referrers(targetType: string, targetId: string, limit: number): Promise<ResourceKey[]>;
   audit(entry: AuditEntry): Promise<void>;
   /** The identity registry (SRI), written in this same transaction. */
   identities: IdentityWriter;

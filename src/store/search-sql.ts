@@ -25,6 +25,7 @@ import {
   stringCriterion,
   tokenCriterion,
   uriCriterion,
+  REFERENCES_PARAM,
   type SearchParamDefinition,
   type SearchPredicate,
 } from '../fhir/search-params.js';
@@ -37,6 +38,7 @@ export type SearchTableIndex =
   | 'search_index_value'
   | 'search_index_date'
   | 'search_index_resource'
+  | 'search_index_ref'
   | 'resources_key'
   | 'resources_live_by_updated';
 
@@ -167,6 +169,23 @@ function selection(search: CompiledSearch, dialect: SearchDialect, driver?: Comp
 /** A fragment as a statement of the dialect. */
 export function finish(sql: string, params: unknown[], dialect: SearchDialect): Statement {
   return { sql: dialect.numberedPlaceholders ? numbered(sql) : sql, params };
+}
+
+/**
+ * The live resources whose references point at `targetType/targetId` (`ResourceStore.referrers`): the `_ref` rows of
+ * the target, in the partial index search_index_ref (system, value, type, id) WHERE param = '_ref' (migrations SQLite
+ * 007, PostgreSQL 006), which lists them in (type, id) order, so DISTINCT, the order and the limit need no sort. The
+ * `param` condition is a literal: a partial index serves only a query whose WHERE implies its own. Index rows exist
+ * for live resources only; the key lookup on `resources` keeps the answer right should one outlive its resource.
+ */
+export function referrersStatement(targetType: string, targetId: string, limit: number, dialect: SearchDialect): Statement {
+  const sql =
+    `SELECT DISTINCT s.type, s.id FROM search_index s${dialect.indexedBy('search_index_ref')} ` +
+    `WHERE s.param = '${REFERENCES_PARAM.code}' AND s.system = ? AND s.value = ? ` +
+    `AND EXISTS (SELECT 1 FROM resources r${dialect.indexedBy('resources_key')} WHERE r.type = s.type AND r.id = s.id AND ${dialect.live('r')}) ` +
+    'ORDER BY s.type, s.id LIMIT ?';
+  const params = [dialect.indexSystem(targetType), dialect.indexValue(targetId), Math.max(0, Math.trunc(limit))];
+  return finish(sql, params, dialect);
 }
 
 // --- predicates ------------------------------------------------------------------------------------------

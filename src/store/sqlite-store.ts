@@ -29,7 +29,7 @@ import {
   type ResourceRow,
   type StoredIndexRow,
 } from './resource-rows.js';
-import { compileSearch, searchStatements, type CompiledPredicate, type SearchDialect } from './search-sql.js';
+import { compileSearch, referrersStatement, searchStatements, type CompiledPredicate, type SearchDialect } from './search-sql.js';
 import { CACHE_KIB, configureWriter } from './sqlite-connection.js';
 import { textColumns } from './sql-dialect.js';
 import { checkApplied, commitHooks } from './store-common.js';
@@ -39,6 +39,7 @@ import type {
   AuditEntry,
   BulkRegistryLease,
   AuditRecord,
+  ResourceKey,
   ResourceStore,
   SearchQuery,
   SearchResult,
@@ -245,6 +246,10 @@ class SqliteStore implements ResourceStore {
           guard();
           return search(w, query, this.driverMaxRows);
         },
+        referrers: async (targetType: string, targetId: string, limit: number) => {
+          guard();
+          return referrers(w, targetType, targetId, limit);
+        },
         audit: async (entry: AuditEntry) => {
           guard();
           insertAudit(w, entry, this.now);
@@ -308,6 +313,10 @@ class SqliteStore implements ResourceStore {
   search(query: SearchQuery): Promise<SearchResult> {
     // count and page in one read transaction, so they agree.
     return this.readOp((c) => c.db.transaction(() => search(c, query, this.driverMaxRows))());
+  }
+
+  referrers(targetType: string, targetId: string, limit: number): Promise<ResourceKey[]> {
+    return this.readOp((c) => referrers(c, targetType, targetId, limit));
   }
 
   vread(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined> {
@@ -563,4 +572,10 @@ function search(c: Connection, query: SearchQuery, driverMaxRows: number): Searc
   if (page) result.resources = (c.prepare(page.sql).all(...page.params) as { json: string }[]).map((r) => JSON.parse(r.json) as Resource);
   if (count) result.total = (c.prepare(count.sql).get(...count.params) as { n: number }).n;
   return result;
+}
+
+/** The live resources referring to `targetType/targetId` (search-sql.ts `referrersStatement`). */
+function referrers(c: Connection, targetType: string, targetId: string, limit: number): ResourceKey[] {
+  const { sql, params } = referrersStatement(targetType, targetId, limit, dialect);
+  return c.prepare(sql).all(...params) as ResourceKey[];
 }

@@ -371,6 +371,59 @@ export function storeContract(name: string, open: OpenStore): void {
       });
     });
 
+    describe('referrers', () => {
+      const task = (id: string, target: string): Task => ({ resourceType: 'Task', id, status: 'requested', intent: 'order', for: { reference: target } });
+
+      it('lists the live resources referring to a resource, whatever their type: once each, by type then id, at most limit', async () => {
+        await put(patient('p1'));
+        // Two references to the target in one resource; an absolute URL; a reference in an extension; a Patient link.
+        await put(carePlan('cp1', 'p1', 'active', { author: { reference: 'Patient/p1' } }));
+        await put({
+          resourceType: 'Basic',
+          id: 'b1',
+          code: { text: 'x' },
+          subject: { reference: 'https://fhir.example.org/fhir/Patient/p1' },
+          extension: [{ url: 'https://example.org/ref', valueReference: { reference: 'Patient/p1/_history/1' } }],
+        } as Basic);
+        await put(patient('p2', { link: [{ other: { reference: 'Patient/p1' }, type: 'seealso' }] }));
+        await put(task('t1', 'Patient/p1'));
+        // Not referrers: another target, the same id under another type, a referrer deleted, a referrer updated away.
+        await put(carePlan('cp2', 'p2', 'active'));
+        await put(task('t2', 'Group/p1'));
+        await put(task('t3', 'Patient/p1'));
+        await store.transaction((tx) => tx.delete('Task', 't3'));
+        await put(carePlan('cp3', 'p1', 'active'));
+        await put(carePlan('cp3', 'p2', 'active'));
+
+        const all = [
+          { type: 'Basic', id: 'b1' },
+          { type: 'CarePlan', id: 'cp1' },
+          { type: 'Patient', id: 'p2' },
+          { type: 'Task', id: 't1' },
+        ];
+        expect(await store.referrers('Patient', 'p1', 100)).toEqual(all);
+        expect(await store.referrers('Patient', 'p1', 2)).toEqual(all.slice(0, 2));
+        expect(await store.referrers('Patient', 'p1', 0)).toEqual([]);
+        expect(await store.referrers('Patient', 'p2', 100)).toEqual([{ type: 'CarePlan', id: 'cp2' }, { type: 'CarePlan', id: 'cp3' }]);
+        expect(await store.referrers('Group', 'p1', 100)).toEqual([{ type: 'Task', id: 't2' }]);
+        expect(await store.referrers('Patient', 'nobody', 100)).toEqual([]);
+        // Recreated, the deleted referrer is listed again.
+        await put(task('t3', 'Patient/p1'));
+        expect(await store.referrers('Patient', 'p1', 100)).toEqual([...all, { type: 'Task', id: 't3' }]);
+      });
+
+      it('sees the writes of its own transaction, and the store sees them once committed', async () => {
+        await put(task('t1', 'Patient/p1'));
+        const inside = await store.transaction(async (tx) => {
+          await tx.put(task('t0', 'Patient/p1'));
+          await tx.delete('Task', 't1');
+          return tx.referrers('Patient', 'p1', 10);
+        });
+        expect(inside).toEqual([{ type: 'Task', id: 't0' }]);
+        expect(await store.referrers('Patient', 'p1', 10)).toEqual([{ type: 'Task', id: 't0' }]);
+      });
+    });
+
     describe('audit', () => {
       it('records entries and lists them newest first, by entity and with a limit', async () => {
         clock.set('2024-06-01T12:00:00.000Z');

@@ -41,6 +41,7 @@ describe('SQLite store specifics', () => {
       { version: 4, name: 'outbox' },
       { version: 5, name: 'outbox_per_destination' },
       { version: 6, name: 'search_index_state' },
+      { version: 7, name: 'search_index_ref' },
     ]);
     db.close();
   });

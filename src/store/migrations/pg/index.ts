@@ -4,6 +4,7 @@ import { migration as m002 } from './002_identity.js';
 import { migration as m003 } from './003_outbox.js';
 import { migration as m004 } from './004_outbox_per_destination.js';
 import { migration as m005 } from './005_search_index_state.js';
+import { migration as m006 } from './006_search_index_ref.js';
 import type { Migration } from '../migration.js';
 
-export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004, m005];
+export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006];
