@@ -321,6 +321,28 @@ const TYPE_PARAMS: Record<string, readonly ParamSpec[]> = {
     ['source-reference', 'reference', 'Consent.source', { paths: [['sourceReference']] }],
     ['date', 'date', 'Consent.dateTime'],
   ],
+  DocumentReference: [
+    ['identifier', 'token', 'DocumentReference.masterIdentifier | DocumentReference.identifier', { paths: [['masterIdentifier'], ['identifier']] }],
+    ['patient', 'reference', 'DocumentReference.subject.where(resolve() is Patient)'],
+    ['subject', 'reference', 'DocumentReference.subject'],
+    ['status', 'token', 'DocumentReference.status'],
+    ['type', 'token', 'DocumentReference.type'],
+    ['category', 'token', 'DocumentReference.category'],
+    ['date', 'date', 'DocumentReference.date'],
+    ['author', 'reference', 'DocumentReference.author'],
+    ['relatesto', 'reference', 'DocumentReference.relatesTo.target'],
+    ['relation', 'token', 'DocumentReference.relatesTo.code'],
+    ['related', 'reference', 'DocumentReference.context.related'],
+    ['period', 'date', 'DocumentReference.context.period'],
+    ['contenttype', 'token', 'DocumentReference.content.attachment.contentType'],
+    // Ours: the status of any destination's delivery (passerelle-document-delivery; its only Coding sub-extension).
+    [
+      'delivery-status',
+      'token',
+      "DocumentReference.extension('https://fhir.passerelle.fr/StructureDefinition/passerelle-document-delivery').extension('status').value",
+      { paths: [['extension', 'extension', 'valueCoding']], custom: true },
+    ],
+  ],
   Encounter: [
     ['identifier', 'token', 'Encounter.identifier'],
     ['patient', 'reference', 'Encounter.subject.where(resolve() is Patient)'],

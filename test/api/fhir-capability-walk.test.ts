@@ -227,7 +227,7 @@ describe('the CapabilityStatement tells the truth', () => {
       }
       for (const op of res.operation ?? []) await walkOperation(res, op.name, op.definition, instance as Resource);
     }
-  });
+  }, 180_000); // hundreds of requests: generous under a loaded CI machine
 
   it('each type it does not list as writable answers 405 to a write', async () => {
     for (const res of cs.rest?.[0].resource ?? []) {
