@@ -7,6 +7,7 @@ import type { CarePlan, Resource } from '@medplum/fhirtypes';
 import { CANONICAL_BASE, CS, PROFILE } from '../fhir/canonical.js';
 import { REGIONAL_ID_SYSTEM } from '../fhir/federated-patient.js';
 import type { StoreTransaction } from '../store/repository.js';
+import { carePlanKind } from './bpm-attachment.js';
 
 /** Read-only through FHIR: the gateway writes them from the documents it produces (PDF, CDA). */
 export const GATEWAY_DOCUMENT_TYPES: ReadonlySet<string> = new Set(['DocumentReference', 'Binary']);
@@ -77,14 +78,6 @@ export function documentOwner(resource: Resource | undefined): DocumentOwner | u
   }
   if ((resource.meta?.tag ?? []).some((t) => t.system === CS.identityState)) {
     return { endpoint: 'POST /bpm', what: 'a BPM awaiting its identity', expression: `${resource.resourceType}.meta.tag` };
-  }
-  return undefined;
-}
-
-/** `ppp` or `bpm` for a CarePlan of that category. */
-export function carePlanKind(cp: CarePlan): 'ppp' | 'bpm' | undefined {
-  for (const c of cp.category ?? []) {
-    for (const k of c.coding ?? []) if (k.system === CS.careplanCategory && (k.code === 'ppp' || k.code === 'bpm')) return k.code;
   }
   return undefined;
 }

@@ -9,7 +9,7 @@ import { CS } from '../fhir/canonical.js';
 import { businessRule } from '../fhir/outcome.js';
 import { assertValid } from '../fhir/validate.js';
 import type { StoreTransaction, WriteOptions } from '../store/repository.js';
-import { carePlanKind } from './fhir-ownership.js';
+import { carePlanKind } from './bpm-attachment.js';
 
 /** Statuses a decision can still be made from. */
 export const OPEN_STATUSES: ReadonlySet<string> = new Set(['requested', 'received', 'accepted', 'in-progress']);
