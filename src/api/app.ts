@@ -46,8 +46,15 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestId());
   app.use(accessLog(logger));
-  // gzip (or deflate) when the client asks with Accept-Encoding; bodies under 1 KiB are not worth it.
-  app.use(compression({ threshold: 1024 }));
+  // gzip (or deflate) when the client asks with Accept-Encoding; bodies under 1 KiB are not worth it. Only requests
+  // naming an encoding pay for the middleware's wrapping of the response (~0.14 ms a read, bench/fhir-api.bench.ts);
+  // the answer varies on the header either way.
+  const gzip = compression({ threshold: 1024 });
+  app.use((req, res, next) => {
+    if (req.headers['accept-encoding']) return gzip(req, res, next);
+    res.vary('Accept-Encoding');
+    next();
+  });
   const required = authenticate(config.auth);
   const optional = authenticate(config.auth, { optional: true });
   const auth: RequestHandler = (req, res, next) => (PUBLIC.has(`${req.method} ${req.path}`) ? optional : required)(req, res, next);
