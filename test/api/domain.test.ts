@@ -4,9 +4,8 @@ import { readFileSync } from 'node:fs';
 import type { Bundle, CarePlan } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountDomainRoutes } from '../../src/api/domain-routes.js';
-import { call, startTestServer, type Outcome, type TestServer } from './server.js';
+import { call, fixture, startTestServer, type Outcome, type TestServer } from './server.js';
 
-const fixture = (path: string): Record<string, unknown> => JSON.parse(readFileSync(`test/fixtures/${path}`, 'utf8')) as Record<string, unknown>;
 const json = { 'content-type': 'application/json' };
 
 let srv: TestServer;

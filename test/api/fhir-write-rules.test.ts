@@ -2,17 +2,15 @@
 // SRI, federated Patients are the SRI's, what a document produced is written by its endpoint, deletes keep the
 // references whole, and the decision on a recommendation goes through its service. Over real HTTP, on SQLite (the
 // property test, test/api/fhir-write-property.test.ts, runs the same rules on PostgreSQL too).
-import { readFileSync } from 'node:fs';
 import type { Bundle, CarePlan, Patient, Resource, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountDomainRoutes } from '../../src/api/domain-routes.js';
 import { CS, PROFILE } from '../../src/fhir/canonical.js';
 import { REGIONAL_ID_SYSTEM, sourcePatientId } from '../../src/fhir/federated-patient.js';
 import { idFor } from '../../src/fhir/ids.js';
-import { call, patient, startTestServer, type Outcome, type TestServer } from './server.js';
+import { call, fixture, patient, startTestServer, type Outcome, type TestServer } from './server.js';
 
 const SYSTEM = 'urn:oid:1.2.250.1.999.1';
-const fixture = (path: string): Record<string, unknown> => JSON.parse(readFileSync(`test/fixtures/${path}`, 'utf8')) as Record<string, unknown>;
 const json = { 'content-type': 'application/json' };
 
 let srv: TestServer;

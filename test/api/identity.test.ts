@@ -2,7 +2,6 @@
 // traits), the review queue and its decisions (merge, reject, unmerge) with their audit, the link export, the
 // bulk import, and the BPM that waits for an uncertain identity until a human settles it.
 import type { ImportSummary } from '../../src/services/identity-import.js';
-import { readFileSync } from 'node:fs';
 import type { Bundle, BundleEntry, CarePlan, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
@@ -12,13 +11,12 @@ import { PatientIdentity } from '../../src/domain/identity.js';
 import { mapPatient } from '../../src/fhir/map-common.js';
 import { sourcePatientId } from '../../src/fhir/federated-patient.js';
 import { AWAITING_IDENTITY } from '../../src/services/bpm-attachment.js';
-import { call, startTestServer, type Outcome, type TestServer } from './server.js';
+import { call, fixture, startTestServer, type Outcome, type TestServer } from './server.js';
 
 const HOSPITAL = 'urn:oid:1.2.250.1.999.1.760000018.1';
 const PHARMACY = 'urn:oid:1.2.250.1.999.2.590002234';
 const json = { 'content-type': 'application/json' };
 const ndjson = { 'content-type': 'application/x-ndjson' };
-const fixture = (path: string): Record<string, unknown> => JSON.parse(readFileSync(`test/fixtures/${path}`, 'utf8')) as Record<string, unknown>;
 
 type IdentityInput = z.input<typeof PatientIdentity>;
 const identity = (value: string, over: Partial<IdentityInput> = {}, system = HOSPITAL): IdentityInput => ({

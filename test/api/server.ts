@@ -1,5 +1,5 @@
 // Test harness: a real gateway on a free port with a real SQLite file in a temp directory.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
@@ -66,3 +66,6 @@ export function patient(identifier: string, extra: Record<string, unknown> = {})
     ...extra,
   } as Resource;
 }
+
+/** A JSON file of test/fixtures (`ppp/ppp-12-medicines.json`), parsed. */
+export const fixture = (path: string): Record<string, unknown> => JSON.parse(readFileSync(`test/fixtures/${path}`, 'utf8')) as Record<string, unknown>;
