@@ -33,6 +33,7 @@ import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import pg from 'pg';
 import { openPgStore } from '../../src/store/pg-store.js';
 import { waitFor } from '../outbox/receiver.js';
+import { PG_TEST_URL, pgUnreachable } from '../support/pg.js';
 import { SHARED_STANDARDS, sharedFile } from '../support/shared.js';
 
 const SCHEMAS = path.join(SHARED_STANDARDS, 'ihe-xds-ebrs-schemas');
@@ -42,23 +43,10 @@ const REPOSITORY = '1.2.250.1.999.42.9.7';
 const json = { 'content-type': 'application/json' };
 const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(`test/fixtures/ppp/${name}.json`, 'utf8')) as Record<string, unknown>;
 
-const PG_URL = process.env.PASSERELLE_TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const PG_SCHEMA = `passerelle_dmp_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 
-async function pgUnreachable(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message || String(err);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 async function dropPgSchema(): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_URL });
+  const client = new pg.Client({ connectionString: PG_TEST_URL });
   await client.connect();
   try {
     await client.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
@@ -120,7 +108,7 @@ function dmpFlow(dialect: Dialect): void {
         ],
       },
     });
-    store = dialect === 'sqlite' ? await openSqliteStore({ file: config.database }) : await openPgStore({ url: PG_URL, schema: PG_SCHEMA, poolSize: 4 });
+    store = dialect === 'sqlite' ? await openSqliteStore({ file: config.database }) : await openPgStore({ url: PG_TEST_URL, schema: PG_SCHEMA, poolSize: 4 });
     const running = await startServer({ store, config, logger: pino({ level: 'silent' }), mounts: [mountDomainRoutes] });
     gateway = running;
     dispatcher = startDispatcher(store, config.outbox, { documents: { settings, sourceId: `${config.documents.oidRoot}.0` } });
