@@ -18,6 +18,7 @@ import {
   assertId,
   assertResourceType,
   assertValidResource,
+  isObject,
   parseIfMatch,
   preconditionFailed,
   reanchor,
@@ -46,7 +47,6 @@ const METHODS: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'DELETE'];
 /** FHIR processing order inside a transaction. */
 const ORDER: Record<HttpMethod, number> = { DELETE: 0, POST: 1, PUT: 2, GET: 3 };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `Bundle.entry`, checked to be an array (absent: none). */
 function entriesOf(bundle: Bundle): unknown[] {

@@ -8,7 +8,7 @@ import { OperationOutcomeError, invalid, issue, notFound, outcome } from '../fhi
 import type { FhirContext, FhirHandler, FhirResponse } from './fhir-router.js';
 import { writer } from './fhir-crud.js';
 import { assertReferencesResolve } from './fhir-references.js';
-import { assertId, assertIfMatch, assertResourceType, assertValidResource, gone, isDeleted, parseIfMatch } from './fhir-write.js';
+import { assertId, assertIfMatch, assertResourceType, assertValidResource, gone, isDeleted, isObject, parseIfMatch } from './fhir-write.js';
 import { putThroughFhir } from './fhir-writes.js';
 
 export const JSON_PATCH_TYPE = 'application/json-patch+json';
@@ -24,7 +24,6 @@ function patchConflict(text: string, expression: string): OperationOutcomeError 
   return new OperationOutcomeError(outcome([issue('processing', text, expression)], 'business-rule'));
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function checkPointer(value: unknown, at: string, member: 'path' | 'from'): string {
   if (typeof value !== 'string') throw invalid(`Operation ${at}: "${member}" must be a JSON Pointer string`, `${at}.${member}`);

@@ -6,6 +6,9 @@ import { OperationOutcomeError, invalid, invalidIssues, issue, outcome } from '.
 import { validateResource } from '../fhir/validate.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 
+/** A JSON object (not null, not an array). */
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /** 400 unless `type` names an R4 resource type. */
