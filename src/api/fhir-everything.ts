@@ -6,7 +6,8 @@
 // Patient (its `link`) as an included resource. Each page also includes the Practitioners, PractitionerRoles and
 // Organizations its resources refer to (one read each, at most MAX_INCLUDED).
 import { allOk } from '@medplum/core';
-import type { Bundle, BundleEntry, BundleLink, Parameters, Patient, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Parameters, Patient, Resource } from '@medplum/fhirtypes';
+import { pageLinks } from './fhir-search.js';
 import { invalid, notFound } from '../fhir/outcome.js';
 import {
   DEFAULT_COUNT,
@@ -133,14 +134,6 @@ function parametersAsQuery(body: unknown, query: URLSearchParams): URLSearchPara
   return out;
 }
 
-function pageUrl(ctx: FhirContext, id: string, query: URLSearchParams, count: number, offset: number): string {
-  const p = new URLSearchParams();
-  for (const [k, v] of query) if (k !== '_count' && k !== '_offset') p.append(k, v);
-  p.set('_count', String(count));
-  p.set('_offset', String(offset));
-  return `${ctx.fhirBase}/Patient/${id}/$everything?${p.toString()}`;
-}
-
 export function everythingHandler(ctx: FhirContext): FhirHandler {
   return async (req) => {
     const id = req.params.id;
@@ -190,9 +183,7 @@ export function everythingHandler(ctx: FhirContext): FhirHandler {
     const keyOf = (r: Resource): string => `${r.resourceType}/${r.id}`;
     const extra = await included(ctx.store, page, new Set(page.map(keyOf)));
 
-    const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx, id, query, count, offset) }];
-    if (count > 0 && offset + count < total) link.push({ relation: 'next', url: pageUrl(ctx, id, query, count, offset + count) });
-    if (count > 0 && offset > 0) link.push({ relation: 'previous', url: pageUrl(ctx, id, query, count, Math.max(0, offset - count)) });
+    const link = pageLinks(`${ctx.fhirBase}/Patient/${id}/$everything`, query, count, offset, offset + count < total);
     const entry: BundleEntry[] = [
       ...page.map((r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: r, search: { mode: 'match' } })),
       ...extra.map((r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: r, search: { mode: 'include' } })),

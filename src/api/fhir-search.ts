@@ -73,12 +73,21 @@ async function included(reader: Reader, matches: Resource[], include: IncludeSpe
   return out;
 }
 
-function pageUrl(fhirBase: string, type: string, params: URLSearchParams, count: number, offset: number, ignored: readonly string[] = []): string {
-  const p = new URLSearchParams();
-  for (const [k, v] of params) if (k !== '_count' && k !== '_offset' && !ignored.includes(k)) p.append(k, v);
-  p.set('_count', String(count));
-  p.set('_offset', String(offset));
-  return `${fhirBase}/${type}?${p.toString()}`;
+/** The self, next (when `more`) and previous links of a page of `base` (`…/fhir/Patient`, `…/Patient/1/$everything`). */
+export function pageLinks(base: string, params: URLSearchParams, count: number, offset: number, more: boolean, ignored: readonly string[] = []): BundleLink[] {
+  const url = (at: number): string => {
+    const p = new URLSearchParams();
+    for (const [k, v] of params) if (k !== '_count' && k !== '_offset' && !ignored.includes(k)) p.append(k, v);
+    p.set('_count', String(count));
+    p.set('_offset', String(at));
+    return `${base}?${p.toString()}`;
+  };
+  const link: BundleLink[] = [{ relation: 'self', url: url(offset) }];
+  if (count > 0) {
+    if (more) link.push({ relation: 'next', url: url(offset + count) });
+    if (offset > 0) link.push({ relation: 'previous', url: url(Math.max(0, offset - count)) });
+  }
+  return link;
 }
 
 export interface SearchOptions {
@@ -106,12 +115,8 @@ export async function searchBundle(ctx: FhirContext, reader: Reader, type: strin
   const subset = subsetOf(request);
 
   const { count, offset } = query;
-  const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx.fhirBase, type, params, count, offset, ignored) }];
-  if (count > 0) {
-    const more = result.total !== undefined ? offset + count < result.total : result.resources.length === count;
-    if (more) link.push({ relation: 'next', url: pageUrl(ctx.fhirBase, type, params, count, offset + count, ignored) });
-    if (offset > 0) link.push({ relation: 'previous', url: pageUrl(ctx.fhirBase, type, params, count, Math.max(0, offset - count), ignored) });
-  }
+  const more = result.total !== undefined ? offset + count < result.total : result.resources.length === count;
+  const link = pageLinks(`${ctx.fhirBase}/${type}`, params, count, offset, more, ignored);
   const entry: BundleEntry[] = [
     ...result.resources.map(
       (r): BundleEntry => ({ fullUrl: `${ctx.fhirBase}/${keyOf(r)}`, resource: subset ? subsetResource(r, subset) : r, search: { mode: 'match' } }),
