@@ -7,38 +7,92 @@ import { z } from 'zod';
 import { OID_PATTERN } from './fhir/map-common.js';
 import { outboxConfigSchema } from './outbox/config.js';
 
-/** `identity.review`: decide identity review items and separate identities (identitovigilance referents). */
-export const SCOPES = ['fhir.read', 'fhir.write', 'domain.write', 'identity.review', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+import { ROLE_NAMES, SCOPES, TENANT_PATTERN, type Role, type Scope } from './domain/access/model.js';
+
+export { SCOPES, type Scope };
+
+const tenantText = z.string().regex(TENANT_PATTERN, 'expected establishment:<FINESS>, pharmacy:<FINESS> or region:<code>');
+const roleName = z.enum(ROLE_NAMES as [Role, ...Role[]]);
+/** A secret is never written in the YAML: it is read from a file or from an environment variable. */
+const secretFrom = {
+  /** File holding the secret (trailing newline ignored). */
+  File: z.string().min(1).optional(),
+  /** Name of the environment variable holding the secret. */
+  Env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').optional(),
+};
+
+/** A public JWK as declared for a client's assertion keys (private parts are refused). */
+const publicJwk = z
+  .object({ kty: z.string().min(1) })
+  .catchall(z.unknown())
+  .refine((k) => !('d' in k) && !('p' in k) && !('q' in k) && !('k' in k), { message: 'a client key must be public: no d, p, q or k member' });
 
 const clientSchema = z
   .object({
-    id: z.string().min(1),
-    /** The bearer secret in clear (convenient for local setups). */
+    id: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits, . _ : - only'),
+    /** Whose data this client works on: `establishment:<FINESS>`, `pharmacy:<FINESS>` or `region:<code>`. */
+    tenant: tenantText.optional(),
+    /** Named bundles of scopes (src/domain/access/model.ts, docs/security.md). */
+    roles: z.array(roleName).default([]),
+    /** Scopes granted on top of the roles'. */
+    scopes: z.array(z.enum(SCOPES)).default([]),
+    /** private_key_jwt: the client's public keys (a JWKS), or where to fetch them (`jwksUrl`), or a JWKS file. */
+    jwks: z.object({ keys: z.array(publicJwk).min(1) }).strict().optional(),
+    jwksUrl: z.url().optional(),
+    jwksFile: z.string().min(1).optional(),
+    /** Mutual TLS: the client certificate that identifies this client (subject DN as OpenSSL prints it, or serial in hex). */
+    certificate: z
+      .object({ subject: z.string().min(1).optional(), serial: z.string().regex(/^[0-9A-Fa-f:]+$/, 'hexadecimal serial').optional() })
+      .strict()
+      .refine((c) => c.subject !== undefined || c.serial !== undefined, { message: 'give subject or serial' })
+      .optional(),
+    /** Static bearer token, for local development only (`auth.devTokens: true`): in clear, as SHA-256, from a file or env. */
     token: z.string().min(16, 'a bearer token needs at least 16 characters').optional(),
-    /** Hex SHA-256 of the bearer secret, so the configuration file need not hold the secret itself. */
     tokenSha256: z
       .string()
       .regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hexadecimal characters')
       .transform((s) => s.toLowerCase())
       .optional(),
-    scopes: z.array(z.enum(SCOPES)).default([]),
+    tokenFile: secretFrom.File,
+    tokenEnv: secretFrom.Env,
   })
   .strict()
-  .refine((c) => (c.token === undefined) !== (c.tokenSha256 === undefined), {
-    message: 'give exactly one of token or tokenSha256',
+  .refine((c) => [c.token, c.tokenSha256, c.tokenFile, c.tokenEnv].filter((v) => v !== undefined).length <= 1, {
+    message: 'give at most one of token, tokenSha256, tokenFile, tokenEnv',
     path: ['token'],
+  })
+  .refine((c) => [c.jwks, c.jwksUrl, c.jwksFile].filter((v) => v !== undefined).length <= 1, {
+    message: 'give at most one of jwks, jwksUrl, jwksFile',
+    path: ['jwks'],
   });
 
 export type AuthClient = z.infer<typeof clientSchema>;
+
+/** A person allowed to sign in: matched by the provider's `sub` or by RPPS/ADELI, with a tenant and roles. */
+const personSchema = z
+  .object({
+    sub: z.string().min(1).optional(),
+    rpps: z.string().regex(/^\d{11}$|^\d{9}$/, 'an RPPS has 11 digits, an ADELI 9').optional(),
+    tenant: tenantText,
+    roles: z.array(roleName).min(1),
+  })
+  .strict()
+  .refine((p) => p.sub !== undefined || p.rpps !== undefined, { message: 'give sub or rpps', path: ['sub'] });
+
+export type AuthPerson = z.infer<typeof personSchema>;
+
+const windowLimit = z.object({ windowMs: z.number().int().min(100).max(86_400_000), max: z.number().int().min(1) }).strict();
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const fileSchema = z
   .object({
     port: z.coerce.number().int().min(0).max(65535).default(8080),
-    /** Listen address; default: all interfaces (IPv6 and IPv4 where available). */
-    host: z.string().min(1).optional(),
+    /**
+     * Listen address (env HOST). Default: loopback only (127.0.0.1), so a gateway started without a configuration
+     * is not reachable from the network; a production configuration says where to bind (e.g. 0.0.0.0).
+     */
+    host: z.string().min(1).default('127.0.0.1'),
     dataDir: z.string().min(1).default('./var'),
     /** SQLite file; defaults to `<dataDir>/passerelle.sqlite`. Not used when `databaseUrl` is set. */
     database: z.string().min(1).optional(),
@@ -60,10 +114,71 @@ const fileSchema = z
     auth: z
       .object({
         enabled: z.boolean().default(false),
+        /** Accept the clients' static bearer tokens (local development only; a warning is logged at start). */
+        devTokens: z.boolean().default(false),
         clients: z.array(clientSchema).default([]),
+        /** People who may sign in through OpenID Connect, with their tenant and roles. */
+        people: z.array(personSchema).default([]),
+        /** Lifetime of the access tokens /oauth/token issues, in seconds. */
+        accessTokenTtl: z.number().int().min(30).max(3600).default(300),
+        /** Private key (JWK or PKCS#8 PEM) signing access tokens; generated in `<dataDir>/keys/` when absent. */
+        signingKeyFile: z.string().min(1).optional(),
+        /** People's sign-in: an OpenID Connect provider (Pro Santé Connect in production). */
+        oidc: z
+          .object({
+            issuer: z.url(),
+            clientId: z.string().min(1),
+            clientSecretFile: secretFrom.File,
+            clientSecretEnv: secretFrom.Env,
+            scopes: z.array(z.string().min(1)).default(['openid', 'profile']),
+            /** Claim holding the RPPS/ADELI (Pro Santé Connect: `SubjectRefPro` inside `SubjectNameID`; demo provider: `rpps`). */
+            rppsClaim: z.string().min(1).default('rpps'),
+          })
+          .strict()
+          .optional(),
+        /** Idle lifetime of a person's session, in seconds. */
+        sessionTtl: z.number().int().min(60).max(86_400).default(28_800),
+        /** Throttling per source address and per client: failed authentications, and expensive endpoints. */
+        rateLimit: z
+          .object({
+            authentication: windowLimit.default({ windowMs: 60_000, max: 20 }),
+            expensive: windowLimit.default({ windowMs: 60_000, max: 300 }),
+          })
+          .strict()
+          .default({ authentication: { windowMs: 60_000, max: 20 }, expensive: { windowMs: 60_000, max: 300 } }),
       })
       .strict()
-      .default({ enabled: false, clients: [] }),
+      .default({
+        enabled: false,
+        devTokens: false,
+        clients: [],
+        people: [],
+        accessTokenTtl: 300,
+        sessionTtl: 28_800,
+        rateLimit: { authentication: { windowMs: 60_000, max: 20 }, expensive: { windowMs: 60_000, max: 300 } },
+      })
+      .refine((a) => a.devTokens || a.clients.every((c) => c.token === undefined && c.tokenSha256 === undefined && c.tokenFile === undefined && c.tokenEnv === undefined), {
+        message: 'static bearer tokens are for local development: set auth.devTokens: true, or declare jwks / certificate',
+        path: ['clients'],
+      })
+      .refine((a) => !a.enabled || a.clients.every((c) => c.tenant !== undefined || c.roles.some((r) => r === 'admin' || r === 'identitovigilance' || r === 'auditor' || r === 'regional')), {
+        message: 'every client needs a tenant (establishment:<FINESS>, pharmacy:<FINESS> or region:<code>)',
+        path: ['clients'],
+      }),
+    /**
+     * TLS on the gateway's own listener (HTTPS). With `ca`, clients may present a certificate (mutual TLS) that
+     * chains to it; a client declared with `certificate` is then authenticated by it.
+     */
+    tls: z
+      .object({
+        cert: z.string().min(1),
+        key: z.string().min(1),
+        passphraseFile: secretFrom.File,
+        passphraseEnv: secretFrom.Env,
+        ca: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     log: z.object({ level: logLevel.default('info') }).strict().default({ level: 'info' }),
     /** Transactional outbox: destinations, routes and the dispatcher (src/outbox/config.ts). */
     outbox: outboxConfigSchema,
@@ -101,9 +216,17 @@ const fileSchema = z
           })
           .strict()
           .default({ enabled: false, port: 8443 }),
+        /** A local OpenID Connect provider (the `oidc-provider` package) with demo people, for `npm start` and tests. */
+        oidc: z
+          .object({
+            enabled: z.boolean().default(false),
+            port: z.number().int().min(0).max(65535).default(8444),
+          })
+          .strict()
+          .default({ enabled: false, port: 8444 }),
       })
       .strict()
-      .default({ dmp: { enabled: false, port: 8443 } }),
+      .default({ dmp: { enabled: false, port: 8443 }, oidc: { enabled: false, port: 8444 } }),
     /** Default establishment used when a submission names none. */
     establishment: z
       .object({
@@ -114,8 +237,8 @@ const fileSchema = z
       .optional(),
   })
   .strict()
-  .refine((c) => !c.auth.enabled || c.auth.clients.length > 0, {
-    message: 'auth is enabled but no client is configured',
+  .refine((c) => !c.auth.enabled || c.auth.clients.length > 0 || c.auth.people.length > 0, {
+    message: 'auth is enabled but no client or person is configured',
     path: ['auth', 'clients'],
   });
 
@@ -193,6 +316,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 
   const fromEnv: [string, string[]][] = [
     ['PORT', ['port']],
+    ['HOST', ['host']],
     ['PASSERELLE_DATA', ['dataDir']],
     ['DATABASE_URL', ['databaseUrl']],
     ['PASSERELLE_BASE_URL', ['baseUrl']],

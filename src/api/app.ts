@@ -7,7 +7,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { ResourceStore } from '../store/repository.js';
-import { authenticate } from './auth.js';
+import { authenticate } from './auth/index.js';
 import { errorHandler, unknownRoute } from './errors.js';
 import { fhirAdapter } from './fhir-router.js';
 import { accessLog, requestId } from './request-id.js';

@@ -8,7 +8,7 @@ import { linkCtm, medicationReview, unlinkCtm, type CtmRef } from '../services/c
 import { submitDocument } from '../services/submission.js';
 import type { AppDeps } from './app.js';
 import { FHIR_PATH } from './app.js';
-import { requireScope } from './auth.js';
+import { requireScope } from './auth/index.js';
 import { jsonBody } from './json-body.js';
 import { sendFhir } from './fhir-response.js';
 

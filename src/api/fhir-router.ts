@@ -8,7 +8,7 @@ import { ctmLinkOperationHandler } from './fhir-ctm-link-operation.js';
 import { matchOperationHandler } from './fhir-match-operation.js';
 import { forbidden, statusOf } from '../fhir/outcome.js';
 import type { ResourceStore } from '../store/repository.js';
-import { hasScope, type AuthenticatedClient } from './auth.js';
+import { hasScope, type AuthenticatedClient } from './auth/index.js';
 import { FHIR_BODY_TYPES, methodNotAllowed, sendFhir, sendFhirWrite, sendRawBinary, unsupportedMediaType } from './fhir-response.js';
 import { capabilityHandler } from './fhir-capability.js';
 import { createHandler, deleteHandler, historyHandler, readHandler, updateHandler, vreadHandler } from './fhir-crud.js';

@@ -18,7 +18,7 @@ import { documentOwner, GATEWAY_DOCUMENT_TYPES, isFederatedPatient, preciseEndpo
 import { fhirSourcePatient, identityServiceFor, registerSource } from '../services/patient-identity.js';
 import { findReferrers } from '../services/referential-integrity.js';
 import { decideTask, isDecisionTask } from '../services/task-decision.js';
-import type { AuthenticatedClient } from './auth.js';
+import type { AuthenticatedClient } from './auth/index.js';
 import type { FhirContext } from './fhir-router.js';
 import { classifyReference, findReferences, type PendingWrites } from './fhir-references.js';
 import { methodNotAllowed } from './fhir-response.js';

@@ -15,7 +15,7 @@ import { importPatients, ndjsonLines } from '../services/identity-import.js';
 import { LINK_FORMATS, LINK_MEDIA_TYPES, linkLines, type LinkFormat } from '../services/identity-links.js';
 import { identityServiceFor } from '../services/patient-identity.js';
 import type { AppDeps } from './app.js';
-import { requireScope } from './auth.js';
+import { requireScope } from './auth/index.js';
 import { jsonBody, parseBody } from './json-body.js';
 import { unsupportedMediaType } from './fhir-response.js';
 

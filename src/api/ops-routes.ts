@@ -9,7 +9,7 @@ import { OUTBOX_STATES, type OutboxState } from '../store/outbox-repository.js';
 import type { ResourceStore } from '../store/repository.js';
 import { schemaStatus } from '../store/open.js';
 import type { AppDeps } from './app.js';
-import { requireScope } from './auth.js';
+import { requireScope } from './auth/index.js';
 
 /** Paths readable without credentials (probes and the scraper). */
 export const OPS_PUBLIC = ['GET /healthz', 'GET /readyz', 'GET /metrics'];

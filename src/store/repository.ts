@@ -30,8 +30,14 @@ export interface StoredVersion {
 export interface AuditEntry {
   /** e.g. `ppp.submit`, `ppp.link-ctm`, `ppp.unlink-ctm`, `fhir.create`. */
   action: string;
-  /** Authenticated client id, or `anonymous` when authentication is off. */
+  /** Authenticated client id (`person:<sub>` for a person), or `anonymous` when authentication is off. */
   actor: string;
+  /** The person behind the request, when one signed in: `rpps:<RPPS>` or `sub:<provider subject>`. */
+  person?: string;
+  /** The principal's tenant (`establishment:<FINESS>`…), when it has one. */
+  tenant?: string;
+  /** Where the request came from (client address). */
+  source?: string;
   /** Resource references touched (`CarePlan/abc`). */
   entities: string[];
   outcome: 'success' | 'failure';

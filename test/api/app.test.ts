@@ -1,6 +1,6 @@
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireScope } from '../../src/api/auth.js';
+import { requireScope } from '../../src/api/auth/index.js';
 import { businessRule } from '../../src/fhir/outcome.js';
 import { call, startTestServer, type Outcome, type TestServer } from './server.js';
 

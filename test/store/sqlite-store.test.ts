@@ -42,6 +42,7 @@ describe('SQLite store specifics', () => {
       { version: 5, name: 'outbox_per_destination' },
       { version: 6, name: 'search_index_state' },
       { version: 7, name: 'search_index_ref' },
+      { version: 8, name: 'security' },
     ]);
     db.close();
   });

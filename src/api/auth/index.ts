@@ -2,13 +2,12 @@
 // request acts as `anonymous` with every scope); when on, a token must match a configured client.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { SCOPES, type Config, type Scope } from '../config.js';
-import { forbidden, unauthorized } from '../fhir/outcome.js';
+import { SCOPES, type Config, type Scope } from '../../config.js';
+import { hasScope as principalHasScope, type Principal } from '../../domain/access/model.js';
+import { forbidden, unauthorized } from '../../fhir/outcome.js';
 
-export interface AuthenticatedClient {
-  id: string;
-  scopes: readonly Scope[];
-}
+/** Who a request acts as (src/domain/access/model.ts). */
+export type AuthenticatedClient = Principal;
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -20,16 +19,18 @@ declare global {
   }
 }
 
-export const ANONYMOUS: AuthenticatedClient = Object.freeze({ id: 'anonymous', scopes: SCOPES });
+export const ANONYMOUS: AuthenticatedClient = Object.freeze({ id: 'anonymous', scopes: SCOPES, roles: [], method: 'none' as const });
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
-interface KnownClient extends AuthenticatedClient {
+interface KnownClient {
+  id: string;
+  scopes: readonly Scope[];
   digest: Buffer;
 }
 
 /** Who a request without credentials is on a public route while authentication is on: no scopes. */
-export const UNAUTHENTICATED: AuthenticatedClient = Object.freeze({ id: 'anonymous', scopes: [] });
+export const UNAUTHENTICATED: AuthenticatedClient = Object.freeze({ id: 'anonymous', scopes: [], roles: [], method: 'none' as const });
 
 /**
  * Authentication middleware. With `optional`, a request without an Authorization header goes on as
@@ -72,13 +73,13 @@ export function authenticate(auth: Config['auth'], options: { optional?: boolean
       next(unauthorized('Invalid bearer token'));
       return;
     }
-    req.client = { id: found.id, scopes: found.scopes };
+    req.client = { id: found.id, scopes: found.scopes, roles: [], method: 'dev-token' };
     next();
   };
 }
 
 export function hasScope(client: AuthenticatedClient, scope: Scope): boolean {
-  return client.scopes.includes(scope) || client.scopes.includes('admin');
+  return principalHasScope(client, scope);
 }
 
 /** 403 unless the authenticated client holds `scope` (or `admin`). */
