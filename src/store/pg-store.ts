@@ -14,6 +14,7 @@ import type { IdentityRepository } from './identity-repository.js';
 import { pgIdentityRepository, pgIdentityWriter, type PgQuery } from './pg-identity-repository.js';
 import type { OutboxRepository } from './outbox-repository.js';
 import { pgOutboxRepository, pgOutboxWriter } from './pg-outbox-repository.js';
+import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
   auditQuery,
   auditRecordOf,
@@ -136,6 +137,7 @@ class PgStoreImpl implements PgStore {
   private closed = false;
   readonly identities: IdentityRepository;
   readonly outbox: OutboxRepository;
+  readonly security: SecurityRepository;
   /** Pool reads: refused once closed. */
   private readonly q: PgQuery;
 
@@ -152,6 +154,7 @@ class PgStoreImpl implements PgStore {
     };
     this.identities = pgIdentityRepository(this.q);
     this.outbox = pgOutboxRepository({ query: this.q, transaction: (fn) => this.shortTransaction('BEGIN', fn) }, now);
+    this.security = securityRepository(pgRunner(this.q), (fn) => this.shortTransaction('BEGIN', (q) => fn(pgRunner(q))), now);
   }
 
   static async open(options: PgStoreOptions): Promise<PgStoreImpl> {
@@ -208,6 +211,7 @@ class PgStoreImpl implements PgStore {
           audit: (entry: AuditEntry) => insertAudit(q, entry, this.now),
           identities: pgIdentityWriter(q, this.now, lockRegistry),
           outbox: pgOutboxWriter(q, this.now),
+          access: accessWriter(pgRunner(q), this.now),
           beforeCommit: hooks.beforeCommit,
           afterCommit: hooks.afterCommit,
         };
@@ -639,4 +643,12 @@ async function search(q: PgQuery, query: SearchQuery): Promise<SearchResult> {
 async function referrers(q: PgQuery, targetType: string, targetId: string, limit: number): Promise<ResourceKey[]> {
   const { sql, params } = referrersStatement(targetType, targetId, limit, dialect);
   return (await q<ResourceKey>(sql, params)).rows;
+}
+
+/** A `SqlRunner` (shared `?` statements) over a PostgreSQL query function. */
+function pgRunner(q: PgQuery): SqlRunner {
+  return {
+    all: async <R>(sql: string, params: readonly unknown[]) => (await q(numbered(sql), params)).rows as R[],
+    run: async (sql: string, params: readonly unknown[]) => (await q(numbered(sql), params)).rowCount ?? 0,
+  };
 }

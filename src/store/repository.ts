@@ -8,6 +8,7 @@ import type { SearchQuery } from '../fhir/search-params.js';
 import type { IdentityRepository, IdentityWriter } from './identity-repository.js';
 import type { OutboxRepository, OutboxWriter } from './outbox-repository.js';
 import type { RegistryBatchWriter } from './registry-batch.js';
+import type { AccessWriter, SecurityRepository } from './security-repository.js';
 export type { SearchPredicate, SearchQuery } from '../fhir/search-params.js';
 
 export interface SearchResult {
@@ -77,6 +78,8 @@ export interface StoreTransaction {
   identities: IdentityWriter;
   /** The transactional outbox: messages to deliver once this transaction commits (and only then). */
   outbox: OutboxWriter;
+  /** Which tenant may see which patient, granted in this same transaction (src/domain/access/). */
+  access: AccessWriter;
   /**
    * Runs `fn` inside this transaction once the callback has returned, just before the commit (in registration
    * order; a hook may register more). A hook that throws rolls the transaction back.
@@ -86,7 +89,9 @@ export interface StoreTransaction {
   afterCommit(fn: () => void): void;
 }
 
-export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'beforeCommit' | 'afterCommit'> {
+export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'beforeCommit' | 'afterCommit'> {
+  /** OAuth2 assertion ids, tenants' access to patients, people's sessions. */
+  readonly security: SecurityRepository;
   /** Dispatchers and operations on the outbox (claims, outcomes, listing); enqueue through `tx.outbox`. */
   readonly outbox: OutboxRepository;
   /** The identity registry, read outside transactions; write it through `transaction()` (`tx.identities`). */

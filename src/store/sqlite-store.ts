@@ -13,6 +13,7 @@ import type { IdentityRepository } from './identity-repository.js';
 import { sqliteIdentityRepository, sqliteIdentityWriter } from './sqlite-identity-repository.js';
 import type { OutboxRepository } from './outbox-repository.js';
 import { sqliteOutboxRepository, sqliteOutboxWriter } from './sqlite-outbox-repository.js';
+import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
   auditQuery,
   auditRecordOf,
@@ -115,6 +116,7 @@ class SqliteStore implements ResourceStore {
   private closed = false;
   readonly identities: IdentityRepository;
   readonly outbox: OutboxRepository;
+  readonly security: SecurityRepository;
 
   private constructor(
     private readonly writer: Connection,
@@ -127,6 +129,21 @@ class SqliteStore implements ResourceStore {
   ) {
     this.identities = sqliteIdentityRepository((op) => this.readOp(op));
     this.outbox = sqliteOutboxRepository({ read: (op) => this.readOp(op), write: (op) => this.writeOp(op) }, this.now);
+    this.security = securityRepository(
+      {
+        all: <R>(sql: string, params: readonly unknown[]) => this.readOp((c) => c.prepare(sql).all(...params) as R[]),
+        run: (sql, params) => this.writeOp((c) => c.prepare(sql).run(...params).changes),
+      },
+      // One short write transaction: the statements run synchronously inside it.
+      async (fn) => {
+        let out: Promise<unknown> | undefined;
+        await this.writeOp((c) => {
+          out = fn(sqlRunner(c));
+        });
+        return out as never;
+      },
+      this.now,
+    );
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -256,6 +273,7 @@ class SqliteStore implements ResourceStore {
         },
         identities: sqliteIdentityWriter(w, this.now, guard),
         outbox: sqliteOutboxWriter(w, this.now, guard),
+        access: accessWriter(guarded(sqlRunner(w), guard), this.now),
         beforeCommit: hooks.beforeCommit,
         afterCommit: hooks.afterCommit,
       };
@@ -508,6 +526,24 @@ function replaceIndex(c: Connection, resource: Resource, hadRows: boolean): void
   const remove = c.prepare('DELETE FROM search_index WHERE rowid = ?');
   for (const rid of stale) remove.run(rid);
   for (const row of missing) insert.run(type, id, row.param, row.system, row.value, row.start, row.end);
+}
+
+/**
+ * A `SqlRunner` over a connection. better-sqlite3 is synchronous: each statement has run when the promise is made,
+ * so a caller inside `writeOp` (which must not await between statements) can chain them synchronously.
+ */
+function sqlRunner(c: Connection): SqlRunner {
+  return {
+    all: <R>(sql: string, params: readonly unknown[]) => Promise.resolve(c.prepare(sql).all(...params) as R[]),
+    run: (sql: string, params: readonly unknown[]) => Promise.resolve(c.prepare(sql).run(...params).changes),
+  };
+}
+
+function guarded(run: SqlRunner, guard: () => void): SqlRunner {
+  return {
+    all: (sql, params) => (guard(), run.all(sql, params)),
+    run: (sql, params) => (guard(), run.run(sql, params)),
+  };
 }
 
 function insertAudit(c: Connection, entry: AuditEntry, now: () => Date): void {

@@ -539,5 +539,43 @@ export function storeContract(name: string, open: OpenStore): void {
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
+
+    it('security: an assertion id is accepted once per client, and forgotten once expired', async () => {
+      const now = clock.now();
+      const exp = new Date(now.getTime() + 60_000);
+      expect(await store.security.rememberJti('dpi', 'jti-1', exp, now)).toBe(true);
+      expect(await store.security.rememberJti('dpi', 'jti-1', exp, now)).toBe(false);
+      expect(await store.security.rememberJti('lgo', 'jti-1', exp, now)).toBe(true);
+      const later = new Date(now.getTime() + 120_000);
+      expect(await store.security.rememberJti('dpi', 'jti-1', new Date(later.getTime() + 60_000), later)).toBe(true);
+    });
+
+    it('security: access grants commit with their transaction, or not at all', async () => {
+      await store.transaction(async (tx) => {
+        await tx.access.grant('establishment:590780193', ['p1', 'p2', 'p1'], 'document');
+        expect(await tx.access.tenantsOf('p1')).toEqual(['establishment:590780193']);
+      });
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.access.grant('pharmacy:590000001', ['p1'], 'task');
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(await store.security.tenantsOf('p1')).toEqual(['establishment:590780193']);
+      expect(await store.security.mayAccess('establishment:590780193', 'p2')).toBe(true);
+      expect(await store.security.mayAccess('pharmacy:590000001', 'p1')).toBe(false);
+      await store.security.grant('pharmacy:590000001', ['p1'], 'care-team');
+      expect(await store.security.tenantsOf('p1')).toEqual(['establishment:590780193', 'pharmacy:590000001']);
+    });
+
+    it('security: sessions are read back until they expire, and deleted', async () => {
+      const now = clock.now();
+      const expires = new Date(now.getTime() + 60_000).toISOString();
+      await store.security.sessionPut('h1', { data: { sub: 'u1' }, expires });
+      expect(await store.security.sessionGet('h1', now)).toEqual({ data: { sub: 'u1' }, expires });
+      expect(await store.security.sessionGet('h1', new Date(now.getTime() + 61_000))).toBeUndefined();
+      await store.security.sessionDelete('h1');
+      expect(await store.security.sessionGet('h1', now)).toBeUndefined();
+    });
   });
 }
