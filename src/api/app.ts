@@ -24,6 +24,11 @@ export interface AppDeps {
    * become OperationOutcomes through the shared error handler.
    */
   mounts?: RouteMount[];
+  /**
+   * Pages for people (src/pages/): mounted before the systems' authentication, because they authenticate people by
+   * their session (and redirect to the sign-in) themselves.
+   */
+  pages?: RouteMount[];
   /** Metrics registry for `/metrics` (default: the process's). */
   metrics?: Metrics;
   /** Circuit state of each outbox destination, for `/admin/outbox/destinations` (the process's dispatcher). */
@@ -55,6 +60,7 @@ export function createApp(deps: AppDeps): Express {
     res.vary('Accept-Encoding');
     next();
   });
+  for (const mount of deps.pages ?? []) mount(app, deps);
   const required = authenticate(config.auth);
   const optional = authenticate(config.auth, { optional: true });
   const auth: RequestHandler = (req, res, next) => (PUBLIC.has(`${req.method} ${req.path}`) ? optional : required)(req, res, next);

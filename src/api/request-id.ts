@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { metrics } from '../observability/metrics.js';
+import { withRequestContext } from '../observability/request-context.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -27,7 +28,8 @@ export function requestId(): RequestHandler {
     const incoming = req.get('x-request-id');
     req.requestId = incoming && INCOMING_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('X-Request-Id', req.requestId);
-    next();
+    // Everything this request runs sees its context (src/observability/request-context.ts); authentication adds the principal.
+    withRequestContext({ requestId: req.requestId, ...(req.socket.remoteAddress ? { source: req.socket.remoteAddress } : {}) }, next);
   };
 }
 

@@ -5,6 +5,7 @@ import type { RequestHandler } from 'express';
 import { SCOPES, type Config, type Scope } from '../../config.js';
 import { hasScope as principalHasScope, type Principal } from '../../domain/access/model.js';
 import { forbidden, unauthorized } from '../../fhir/outcome.js';
+import { currentRequestContext } from '../../observability/request-context.js';
 
 /** Who a request acts as (src/domain/access/model.ts). */
 export type AuthenticatedClient = Principal;
@@ -42,6 +43,7 @@ export function authenticate(auth: Config['auth'], options: { optional?: boolean
       req.client = ANONYMOUS;
       next();
     };
+    // (the anonymous principal is not recorded in the request context: audit rows say `anonymous` as actor)
   }
   // Compare digests, not secrets: equal lengths for timingSafeEqual, and a `tokenSha256` needs no clear text.
   const clients: KnownClient[] = auth.clients.map((c) => ({
@@ -74,6 +76,8 @@ export function authenticate(auth: Config['auth'], options: { optional?: boolean
       return;
     }
     req.client = { id: found.id, scopes: found.scopes, roles: [], method: 'dev-token' };
+    const ctx = currentRequestContext();
+    if (ctx) ctx.principal = req.client;
     next();
   };
 }
