@@ -356,3 +356,27 @@ function withDerivedDefaults(c: z.infer<typeof fileSchema>): Config {
     baseUrl: (c.baseUrl ?? `http://localhost:${c.port}`).replace(/\/+$/, ''),
   };
 }
+
+/**
+ * A secret named by the configuration (`<x>File` or `<x>Env`): read from the file (trailing newline dropped) or the
+ * environment variable. Undefined when neither is given; a `ConfigError` when the one given cannot be read or is empty.
+ */
+export function readSecret(from: { file?: string; env?: string }, what: string, env: Record<string, string | undefined> = process.env): string | undefined {
+  if (from.file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(from.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${what}: cannot read ${from.file}: ${(err as Error).message}`);
+    }
+    const value = text.replace(/\r?\n$/, '');
+    if (value === '') throw new ConfigError(`${what}: ${from.file} is empty`);
+    return value;
+  }
+  if (from.env !== undefined) {
+    const value = env[from.env];
+    if (value === undefined || value === '') throw new ConfigError(`${what}: the environment variable ${from.env} is not set`);
+    return value;
+  }
+  return undefined;
+}
