@@ -6,6 +6,7 @@ import type { DocumentKind } from '../domain/parse.js';
 import { invalidIssues, issue } from '../fhir/outcome.js';
 import { linkCtm, medicationReview, unlinkCtm, type CtmRef } from '../services/ctm-link.js';
 import { submitDocument } from '../services/submission.js';
+import { assertPppVisible, assertPppWritable } from '../services/access/documents.js';
 import type { AppDeps } from './app.js';
 import { FHIR_PATH } from './app.js';
 import { requireScope } from './auth/index.js';
@@ -55,6 +56,7 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
           fhirBase: fhirBase(),
           outbox: config.outbox,
           documents: config.documents,
+          principal: req.client,
         });
         return [200, bundle];
       }),
@@ -62,7 +64,20 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
   }
 
   const actor = (req: Request) => ({ actor: req.client.id, requestId: req.requestId });
-  app.post('/ppp/:id/link-ctm', requireScope('domain.write'), ...body, wrap(async (req) => [200, (await linkCtm(store, String(req.params.id), parseCtmRef(req.body), actor(req))).carePlan]));
-  app.post('/ppp/:id/unlink-ctm', requireScope('domain.write'), ...body, wrap(async (req) => [200, (await unlinkCtm(store, String(req.params.id), parseCtmRef(req.body), actor(req))).carePlan]));
-  app.get('/ppp/:id/medication-review', requireScope('fhir.read'), wrap(async (req) => [200, await medicationReview(store, String(req.params.id))]));
+  // Another tenant's PPP: 404 (as a missing one); one the tenant sees (care team) but of another establishment: 403.
+  const writable = async (req: Request): Promise<CtmRef> => {
+    const ref = parseCtmRef(req.body);
+    await assertPppWritable(store, req.client, String(req.params.id), 'finess' in ref ? ref.finess : undefined);
+    return ref;
+  };
+  app.post('/ppp/:id/link-ctm', requireScope('domain.write'), ...body, wrap(async (req) => [200, (await linkCtm(store, String(req.params.id), await writable(req), actor(req))).carePlan]));
+  app.post('/ppp/:id/unlink-ctm', requireScope('domain.write'), ...body, wrap(async (req) => [200, (await unlinkCtm(store, String(req.params.id), await writable(req), actor(req))).carePlan]));
+  app.get(
+    '/ppp/:id/medication-review',
+    requireScope('fhir.read'),
+    wrap(async (req) => {
+      await assertPppVisible(store, req.client, String(req.params.id));
+      return [200, await medicationReview(store, String(req.params.id))];
+    }),
+  );
 }

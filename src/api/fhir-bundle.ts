@@ -12,6 +12,7 @@ import { fhirSourcePatient } from '../services/patient-identity.js';
 import { classifyReference, findReferences, assertReferencesResolve } from './fhir-references.js';
 import type { FhirContext, FhirHandler, FhirRequest, HttpMethod } from './fhir-router.js';
 import { findMatches, searchBundle } from './fhir-search.js';
+import { scopedReader, transactionGrants, type Reader } from '../services/access/visibility.js';
 import { deleteThroughFhir, putThroughFhir, type FhirWriteContext } from './fhir-writes.js';
 import {
   asResource,
@@ -191,7 +192,7 @@ function atEntry(err: unknown, at: string, type?: string): unknown {
 }
 
 /** Resolve conditional creates and updates against the store (before ids are handed out to references). */
-async function resolveConditionals(tx: StoreTransaction, plans: EntryPlan[]): Promise<void> {
+async function resolveConditionals(tx: Pick<StoreTransaction, 'search'>, plans: EntryPlan[]): Promise<void> {
   for (const p of plans) {
     if (p.query === undefined || p.method === 'GET') continue;
     const what = p.method === 'POST' ? `${p.at}.request.ifNoneExist` : `${p.at}.request.url`;
@@ -216,7 +217,7 @@ async function resolveConditionals(tx: StoreTransaction, plans: EntryPlan[]): Pr
 }
 
 /** Turn `urn:uuid:` and conditional references into `Type/id`; throws on what cannot be resolved. */
-async function rewriteReferences(tx: StoreTransaction, p: EntryPlan, ids: ReadonlyMap<string, string>, fhirBase: string): Promise<void> {
+async function rewriteReferences(tx: Pick<StoreTransaction, 'search'>, p: EntryPlan, ids: ReadonlyMap<string, string>, fhirBase: string): Promise<void> {
   if (!p.resource || p.existing) return;
   const where = (path: string): string => `${p.at}.resource${path.slice(p.type.length)}`;
   for (const ref of findReferences(p.resource)) {
@@ -239,7 +240,7 @@ async function rewriteReferences(tx: StoreTransaction, p: EntryPlan, ids: Readon
   }
 }
 
-async function execute(ctx: FhirContext, tx: StoreTransaction, p: EntryPlan, w: FhirWriteContext): Promise<BundleEntry> {
+async function execute(ctx: FhirContext, tx: StoreTransaction, p: EntryPlan, w: FhirWriteContext, view: Reader): Promise<BundleEntry> {
   switch (p.method) {
     case 'POST': {
       if (p.existing) return writtenEntry(ctx.fhirBase, p.existing, 200);
@@ -257,16 +258,16 @@ async function execute(ctx: FhirContext, tx: StoreTransaction, p: EntryPlan, w: 
     }
     case 'GET': {
       if (p.id === undefined) {
-        const bundle = await searchBundle(ctx, tx, p.type, new URLSearchParams(p.query ?? ''));
+        const bundle = await searchBundle(ctx, view, p.type, new URLSearchParams(p.query ?? ''));
         return { resource: bundle, response: { status: statusLine(200) } };
       }
       if (p.vid !== undefined) {
         // Store transactions have no vread; only the current version can be read inside one.
-        const current = await tx.read(p.type, p.id);
+        const current = await view.read(p.type, p.id);
         if (!current || current.meta?.versionId !== p.vid) throw notFound(`${p.type}/${p.id}/_history/${p.vid} not found`);
         return writtenEntry(ctx.fhirBase, current, 200);
       }
-      const resource = await tx.read(p.type, p.id);
+      const resource = await view.read(p.type, p.id);
       if (!resource) throw notFound(`${p.type}/${p.id} not found`);
       return writtenEntry(ctx.fhirBase, resource, 200);
     }
@@ -275,7 +276,9 @@ async function execute(ctx: FhirContext, tx: StoreTransaction, p: EntryPlan, w: 
 
 /** Run planned entries in one store transaction; `ids` maps fullUrls to `Type/id`. */
 async function runPlans(ctx: FhirContext, tx: StoreTransaction, plans: EntryPlan[], req: FhirRequest, action: string): Promise<BundleEntry[]> {
-  await resolveConditionals(tx, plans);
+  // What the principal may see: conditional matches and GET entries are filtered to its tenant.
+  const view = scopedReader(tx, req.client, transactionGrants(tx));
+  await resolveConditionals(view, plans);
 
   const ids = new Map<string, string>();
   const pending = new Map<string, 'write' | 'delete'>();
@@ -286,7 +289,7 @@ async function runPlans(ctx: FhirContext, tx: StoreTransaction, plans: EntryPlan
     if (p.fullUrl && p.method !== 'DELETE') ids.set(p.fullUrl, target);
     if (!p.existing) pending.set(target, p.method === 'DELETE' ? 'delete' : 'write');
   }
-  for (const p of plans) await rewriteReferences(tx, p, ids, ctx.fhirBase);
+  for (const p of plans) await rewriteReferences(view, p, ids, ctx.fhirBase);
   for (const p of plans) {
     if (p.resource && !p.existing) await assertReferencesResolve(tx, p.resource, ctx.fhirBase, pending, `${p.at}.resource`);
   }
@@ -296,7 +299,7 @@ async function runPlans(ctx: FhirContext, tx: StoreTransaction, plans: EntryPlan
   const ordered = plans.map((p, i) => ({ p, i })).sort((a, b) => ORDER[a.p.method] - ORDER[b.p.method] || a.i - b.i);
   for (const { p, i } of ordered) {
     try {
-      responses[i] = await execute(ctx, tx, p, w);
+      responses[i] = await execute(ctx, tx, p, w, view);
     } catch (err) {
       throw atEntry(err, p.at, p.type);
     }

@@ -8,6 +8,7 @@ import type { FhirContext, FhirHandler } from './fhir-router.js';
 import { writer } from './fhir-crud.js';
 import { assertReferencesResolve } from './fhir-references.js';
 import { findMatches } from './fhir-search.js';
+import { scopedReader, transactionGrants } from '../services/access/visibility.js';
 import { asResource, assertId, assertResourceType, assertValidResource, parseIfMatch, preconditionFailed } from './fhir-write.js';
 import { deleteThroughFhir, putThroughFhir } from './fhir-writes.js';
 
@@ -33,7 +34,7 @@ export function conditionalUpdateHandler(ctx: FhirContext): FhirHandler {
     const ifMatch = parseIfMatch(req.headers.ifMatch);
     assertValidResource(resource);
     return ctx.store.transaction(async (tx) => {
-      const matches = await findMatches(tx, type, criteria, QUERY);
+      const matches = await findMatches(scopedReader(tx, req.client, transactionGrants(tx)), type, criteria, QUERY);
       if (matches.length > 1) {
         throw preconditionFailed(`Conditional update: "${type}?${criteria}" matches several ${type} resources; refine the search`);
       }
@@ -78,7 +79,7 @@ export function conditionalDeleteHandler(ctx: FhirContext): FhirHandler {
     const criteria = conditionalCriteria(req.query);
     const ifMatch = parseIfMatch(req.headers.ifMatch);
     const deleted = await ctx.store.transaction(async (tx) => {
-      const matches = await findMatches(tx, type, criteria, QUERY);
+      const matches = await findMatches(scopedReader(tx, req.client, transactionGrants(tx)), type, criteria, QUERY);
       if (matches.length > 1) {
         throw preconditionFailed(`Conditional delete: "${type}?${criteria}" matches several ${type} resources; this server deletes one at a time`);
       }

@@ -6,6 +6,7 @@ import { invalid, notFound } from '../fhir/outcome.js';
 import type { FhirContext, FhirHandler } from './fhir-router.js';
 import { assertReferencesResolve } from './fhir-references.js';
 import { findMatches } from './fhir-search.js';
+import { mayRead, mayReadKey, scopedReader, storeFor, transactionGrants } from '../services/access/visibility.js';
 import { deleteThroughFhir, putThroughFhir, type FhirWriteContext } from './fhir-writes.js';
 import type { FhirRequest } from './fhir-router.js';
 import {
@@ -42,7 +43,7 @@ export function createHandler(ctx: FhirContext): FhirHandler {
     assertValidResource(resource);
     return ctx.store.transaction(async (tx) => {
       if (req.headers.ifNoneExist) {
-        const matches = await findMatches(tx, type, req.headers.ifNoneExist, 'If-None-Exist');
+        const matches = await findMatches(scopedReader(tx, req.client, transactionGrants(tx)), type, req.headers.ifNoneExist, 'If-None-Exist');
         if (matches.length > 1) throw preconditionFailed(`If-None-Exist "${req.headers.ifNoneExist}" matches ${matches.length} ${type} resources`);
         if (matches.length === 1) return [allOk, matches[0]];
       }
@@ -92,9 +93,10 @@ export function updateHandler(ctx: FhirContext): FhirHandler {
 export function readHandler(ctx: FhirContext): FhirHandler {
   return async (req) => {
     const { type, id } = typeAndId(req.params);
-    const resource = await ctx.store.read(type, id);
+    // Another tenant's resource answers as a missing one (existence does not leak), deleted ones too.
+    const resource = await storeFor(ctx.store, req.client).read(type, id);
     if (resource) return [allOk, resource];
-    if (await isDeleted(ctx.store, type, id)) throw gone(`${type}/${id} has been deleted`);
+    if ((await isDeleted(ctx.store, type, id)) && (await mayReadKey(ctx.store, req.client, type, id))) throw gone(`${type}/${id} has been deleted`);
     throw notFound(`${type}/${id} not found`);
   };
 }
@@ -105,7 +107,9 @@ export function vreadHandler(ctx: FhirContext): FhirHandler {
     const vid = req.params.vid;
     assertId(vid);
     const version = await ctx.store.vread(type, id, vid);
-    if (!version) throw notFound(`${type}/${id}/_history/${vid} not found`);
+    if (!version || !(await mayReadKey(ctx.store, req.client, type, id)) || (!version.deleted && !(await mayRead(ctx.store.security, req.client, version.resource)))) {
+      throw notFound(`${type}/${id}/_history/${vid} not found`);
+    }
     if (version.deleted) throw gone(`${type}/${id} was deleted in version ${vid}`);
     return [allOk, version.resource];
   };
@@ -127,7 +131,13 @@ export function deleteHandler(ctx: FhirContext): FhirHandler {
 export function historyHandler(ctx: FhirContext): FhirHandler {
   return async (req) => {
     const { type, id } = typeAndId(req.params);
-    const versions = await ctx.store.history(type, id);
+    const all = await ctx.store.history(type, id);
+    // Only the versions the principal may see (each judged on its own content), and none of another tenant's resource.
+    const versions = (await mayReadKey(ctx.store, req.client, type, id))
+      ? (await Promise.all(all.map(async (v) => ((v.deleted || (await mayRead(ctx.store.security, req.client, v.resource))) ? v : undefined)))).filter(
+          (v): v is (typeof all)[number] => v !== undefined,
+        )
+      : [];
     if (versions.length === 0) throw notFound(`${type}/${id} not found`);
     const entry: BundleEntry[] = versions.map((v, i) => {
       const { versionId, lastUpdated } = v.resource.meta ?? {};

@@ -4,6 +4,7 @@ import { allOk } from '@medplum/core';
 import type { Parameters } from '@medplum/fhirtypes';
 import { invalid } from '../fhir/outcome.js';
 import { linkCtm, unlinkCtm, type CtmRef } from '../services/ctm-link.js';
+import { assertPppWritable } from '../services/access/documents.js';
 import type { FhirContext, FhirHandler } from './fhir-router.js';
 
 function ctmRefFrom(body: unknown): CtmRef {
@@ -24,6 +25,7 @@ export function ctmLinkOperationHandler(ctx: FhirContext, mode: 'link' | 'unlink
     const ref = ctmRefFrom(req.body);
     const who = { actor: req.client.id, requestId: req.requestId };
     const id = req.params.id as string;
+    await assertPppWritable(ctx.store, req.client, id, 'finess' in ref ? ref.finess : undefined);
     const result = mode === 'link' ? await linkCtm(ctx.store, id, ref, who) : await unlinkCtm(ctx.store, id, ref, who);
     return [allOk, result.carePlan];
   };

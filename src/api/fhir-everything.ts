@@ -5,6 +5,7 @@
 // Patient and everything that refers to any of them. For a source Patient, its own compartment, with its federated
 // Patient (its `link`) as an included resource. Each page also includes the Practitioners, PractitionerRoles and
 // Organizations its resources refer to (one read each, at most MAX_INCLUDED).
+import { mayReadKey, storeFor, type Reader } from '../services/access/visibility.js';
 import { allOk } from '@medplum/core';
 import type { Bundle, BundleEntry, Parameters, Patient, Resource } from '@medplum/fhirtypes';
 import { pageLinks } from './fhir-search.js';
@@ -18,7 +19,6 @@ import {
   searchParamsOf,
   type SearchPredicate,
 } from '../fhir/search-params.js';
-import type { ResourceStore } from '../store/repository.js';
 import { MAX_OR_VALUES } from '../store/search-sql.js';
 import type { FhirContext, FhirHandler } from './fhir-router.js';
 import { findReferences } from './fhir-references.js';
@@ -86,7 +86,7 @@ function parseOptions(query: URLSearchParams): Options {
 }
 
 /** The patient and, for a federated one, its source Patients (still stored). */
-async function members(store: ResourceStore, patient: Patient): Promise<Patient[]> {
+async function members(store: Reader, patient: Patient): Promise<Patient[]> {
   const out = [patient];
   for (const link of patient.link ?? []) {
     if (link.type !== 'seealso' || !link.other.reference) continue;
@@ -99,7 +99,7 @@ async function members(store: ResourceStore, patient: Patient): Promise<Patient[
 }
 
 /** References from the page to the actors of care, and a Patient's own links (its federated Patient). */
-async function included(store: ResourceStore, page: Resource[], seen: Set<string>): Promise<Resource[]> {
+async function included(store: Reader, page: Resource[], seen: Set<string>): Promise<Resource[]> {
   const wanted = new Set<string>();
   for (const r of page) {
     for (const ref of findReferences(r)) {
@@ -141,12 +141,14 @@ export function everythingHandler(ctx: FhirContext): FhirHandler {
     // Links of a POSTed call carry its parameters in the URL: a GET of them is the same call.
     const query = req.method === 'POST' ? parametersAsQuery(req.body, req.query) : req.query;
     const { count, offset, since, types } = parseOptions(query);
-    const patient = await ctx.store.read<Patient>('Patient', id);
+    // What the principal may see: another tenant's Patient answers 404, and the sections are filtered in the query.
+    const store = storeFor(ctx.store, req.client);
+    const patient = await store.read<Patient>('Patient', id);
     if (!patient) {
-      if (await isDeleted(ctx.store, 'Patient', id)) throw gone(`Patient/${id} has been deleted`);
+      if ((await isDeleted(ctx.store, 'Patient', id)) && (await mayReadKey(ctx.store, req.client, 'Patient', id))) throw gone(`Patient/${id} has been deleted`);
       throw notFound(`Patient/${id} not found`);
     }
-    const patients = await members(ctx.store, patient);
+    const patients = await members(store, patient);
     const refs = patients.map((p) => `Patient/${p.id}`).slice(0, MAX_OR_VALUES);
     const sinceDate = since ? Date.parse(dateCriterion('_since', since).start) : undefined;
     const listedPatients = (!types || types.has('Patient') ? patients : []).filter(
@@ -159,7 +161,7 @@ export function everythingHandler(ctx: FhirContext): FhirHandler {
       .map((s) => ({ ...s, predicates: [{ param: s.param, prefix: 'eq' as const, values: refs }, ...sinceFilter] }));
     // One count per type, then only the types the page overlaps are read.
     const totals = await Promise.all(
-      sections.map(async (s) => (await ctx.store.search({ resourceType: s.type, predicates: s.predicates, count: 0, offset: 0, total: true })).total ?? 0),
+      sections.map(async (s) => (await store.search({ resourceType: s.type, predicates: s.predicates, count: 0, offset: 0, total: true })).total ?? 0),
     );
     const total = listedPatients.length + totals.reduce((a, b) => a + b, 0);
 
@@ -170,7 +172,7 @@ export function everythingHandler(ctx: FhirContext): FhirHandler {
         skip -= totals[i];
         continue;
       }
-      const { resources } = await ctx.store.search({
+      const { resources } = await store.search({
         resourceType: sections[i].type,
         predicates: sections[i].predicates,
         count: count - page.length,
@@ -181,7 +183,7 @@ export function everythingHandler(ctx: FhirContext): FhirHandler {
       skip = 0;
     }
     const keyOf = (r: Resource): string => `${r.resourceType}/${r.id}`;
-    const extra = await included(ctx.store, page, new Set(page.map(keyOf)));
+    const extra = await included(store, page, new Set(page.map(keyOf)));
 
     const link = pageLinks(`${ctx.fhirBase}/Patient/${id}/$everything`, query, count, offset, offset + count < total);
     const entry: BundleEntry[] = [

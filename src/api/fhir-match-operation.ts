@@ -1,6 +1,8 @@
 // `POST /fhir/Patient/$match` (FHIR R4 Patient-match): Parameters with `resource` (a Patient, FR Core style),
 // `onlyCertainMatches` and `count`; answers a searchset Bundle of federated Patients, best first, each with
 // `search.mode` match, `search.score` and the match-grade extension. Matching writes nothing.
+import { maySeeFederated } from '../domain/access/model.js';
+import { storeFor } from '../services/access/visibility.js';
 import { allOk } from '@medplum/core';
 import type { Bundle, BundleEntry, Parameters, ParametersParameter, Patient } from '@medplum/fhirtypes';
 import { invalid, invalidIssues, issue } from '../fhir/outcome.js';
@@ -61,18 +63,34 @@ export function matchOperationHandler(ctx: FhirContext): FhirHandler {
     const results = await service.match(read.identity, onlyCertainMatches ? { onlyCertain: true } : { count: Number.MAX_SAFE_INTEGER });
     const ranked = [...results].sort((a, b) => GRADE_RANK[a.grade] - GRADE_RANK[b.grade] || b.score - a.score).slice(0, count);
     const entry: BundleEntry[] = [];
+    // Identitovigilance gets the federated Patients; any other principal only the source Patients of each matched
+    // identity that its tenant may see (never a federated Patient, never another tenant's patient).
+    const federated = maySeeFederated(req.client);
+    const visible = storeFor(ctx.store, req.client);
     for (const r of ranked) {
       const resource = await ctx.store.read<Patient>('Patient', r.federatedId);
       if (!resource) continue;
-      entry.push({
-        fullUrl: `${ctx.fhirBase}/Patient/${r.federatedId}`,
-        resource,
-        search: {
-          mode: 'match',
-          score: Math.round(r.score * 1e6) / 1e6,
-          extension: [{ url: MATCH_GRADE_EXTENSION, valueCode: r.grade }],
-        },
-      });
+      const answers: Patient[] = [];
+      if (federated) answers.push(resource);
+      else {
+        for (const l of resource.link ?? []) {
+          const ref = l.other?.reference;
+          if (l.type !== 'seealso' || !ref?.startsWith('Patient/')) continue;
+          const source = await visible.read<Patient>('Patient', ref.slice('Patient/'.length));
+          if (source) answers.push(source);
+        }
+      }
+      for (const answer of answers) {
+        entry.push({
+          fullUrl: `${ctx.fhirBase}/Patient/${answer.id}`,
+          resource: answer,
+          search: {
+            mode: 'match',
+            score: Math.round(r.score * 1e6) / 1e6,
+            extension: [{ url: MATCH_GRADE_EXTENSION, valueCode: r.grade }],
+          },
+        });
+      }
     }
     const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry };
     return [allOk, bundle];

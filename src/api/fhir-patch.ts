@@ -1,6 +1,7 @@
 // `PATCH /fhir/{type}/{id}` with a JSON Patch (RFC 6902, `application/json-patch+json`): the patch is checked as
 // a whole, applied (rfc6902) to the current version, and the result written like any update — validated, its
 // references resolved, through the one FHIR write path — in one transaction, so a refused patch writes nothing.
+import { mayReadKey, scopedReader, transactionGrants } from '../services/access/visibility.js';
 import { allOk } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import { applyPatch, type Operation } from 'rfc6902';
@@ -94,7 +95,8 @@ export function patchHandler(ctx: FhirContext): FhirHandler {
     const ops = parseJsonPatch(req.body);
     const ifMatch = parseIfMatch(req.headers.ifMatch);
     const response = await ctx.store.transaction(async (tx): Promise<FhirResponse | undefined> => {
-      const current = await tx.read(type, id);
+      // Another tenant's resource answers as a missing one.
+      const current = await scopedReader(tx, req.client, transactionGrants(tx)).read(type, id);
       if (!current) return undefined;
       await assertIfMatch(tx, type, id, ifMatch); // a stale version is said before anything about the patch
       const patched = applyJsonPatch(current, ops);
@@ -109,7 +111,7 @@ export function patchHandler(ctx: FhirContext): FhirHandler {
       return [allOk, result.resource];
     });
     if (response) return response;
-    if (await isDeleted(ctx.store, type, id)) throw gone(`${type}/${id} has been deleted`);
+    if ((await isDeleted(ctx.store, type, id)) && (await mayReadKey(ctx.store, req.client, type, id))) throw gone(`${type}/${id} has been deleted`);
     throw notFound(`${type}/${id} not found`);
   };
 }

@@ -11,6 +11,7 @@ import type { StoreTransaction } from '../store/repository.js';
 import { MAX_OR_VALUES } from '../store/search-sql.js';
 import type { FhirContext, FhirHandler } from './fhir-router.js';
 import { assertResourceType } from './fhir-write.js';
+import { storeFor } from '../services/access/visibility.js';
 
 type Reader = Pick<StoreTransaction, 'search' | 'read'>;
 
@@ -145,6 +146,6 @@ export function prefersLenient(prefer: string | undefined): boolean {
 export function searchHandler(ctx: FhirContext): FhirHandler {
   return async (req) => {
     assertResourceType(req.params.type);
-    return [allOk, await searchBundle(ctx, ctx.store, req.params.type, req.query, { lenient: prefersLenient(req.headers.prefer) })];
+    return [allOk, await searchBundle(ctx, storeFor(ctx.store, req.client), req.params.type, req.query, { lenient: prefersLenient(req.headers.prefer) })];
   };
 }

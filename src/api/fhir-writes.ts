@@ -23,6 +23,8 @@ import type { FhirContext } from './fhir-router.js';
 import { classifyReference, findReferences, type PendingWrites } from './fhir-references.js';
 import { methodNotAllowed } from './fhir-response.js';
 import { assertIfMatch } from './fhir-write.js';
+import { accessKey, isPatientData, readFilter } from '../domain/access/model.js';
+import { mayRead, patientReferences, transactionGrants } from '../services/access/visibility.js';
 
 /** Who writes, and what else the same transaction is doing. */
 export interface FhirWriteContext {
@@ -74,6 +76,7 @@ export async function putThroughFhir<T extends Resource>(
   await assertIfMatch(tx, type, resource.id, options?.ifMatch);
   const write: WriteOptions | undefined = options?.ifMatch ? { ifMatchVersion: options.ifMatch } : undefined;
   const stored = assigned ? undefined : await tx.read(type, resource.id);
+  await assertTenantWrite(tx, w, resource, stored);
   const owner = documentOwner(stored) ?? documentOwner(resource);
   if (owner) {
     if (stored && isDecisionTask(stored as Task)) {
@@ -131,6 +134,9 @@ async function putPatient(
     );
   }
   await assertIfMatch(tx, 'Patient', source.id, ifMatch);
+  // Another tenant's source identity (the same identifier, so the same id) is not rewritten.
+  const storedSource = await tx.read<Patient>('Patient', source.id);
+  if (storedSource) await assertTenantWrite(tx, w, undefined, storedSource);
   const registration = await registerSource(tx, identityServiceFor(w.ctx.store), source.identity, { actor: w.client.id, requestId: w.requestId }, { ...patient, id: source.id });
   const federated = `Patient/${registration.result.federatedId}`;
   const claimed = (patient.link ?? []).findIndex((l) => l.type === 'refer' && l.other?.reference !== federated);
@@ -141,7 +147,30 @@ async function putPatient(
     );
   }
   assertValid(registration.patient);
-  return tx.put(registration.patient, ifMatch ? { ifMatchVersion: ifMatch } : undefined);
+  const put = await tx.put(registration.patient, ifMatch ? { ifMatchVersion: ifMatch } : undefined);
+  // The writer's tenant has a relationship with the patient from now on (the source and its federated Patient).
+  const key = w.client.tenant ? accessKey(w.client.tenant) : undefined;
+  if (key && w.client.tenant?.kind !== 'region') await tx.access.grant(key, [source.id, registration.result.federatedId], 'fhir-write');
+  return put;
+}
+
+/**
+ * Tenants (docs/security.md): a tenant-bound writer changes only resources it may see (403), and a resource it writes
+ * refers only to patients it may see (403; the writer named them itself). Shared data (Organization…) is not filtered.
+ */
+async function assertTenantWrite(tx: StoreTransaction, w: FhirWriteContext, resource: Resource | undefined, stored: Resource | undefined): Promise<void> {
+  if (readFilter(w.client) === undefined) return;
+  const grants = transactionGrants(tx);
+  if (stored && !(await mayRead(grants, w.client, stored))) {
+    throw forbidden(`${stored.resourceType}/${stored.id} is not data of a patient of your tenant: it is not written through your client`);
+  }
+  if (!resource || !isPatientData(resource.resourceType) || resource.resourceType === 'Patient') return;
+  const tenant = readFilter(w.client) as string;
+  for (const id of patientReferences(resource)) {
+    if (!(await grants.mayAccess(tenant, id))) {
+      throw forbidden(`Patient/${id} is not a patient of your tenant: a resource written through your client may not refer to it`);
+    }
+  }
 }
 
 /** Why a source Patient cannot go: the registry keeps every source identity. */
@@ -205,6 +234,7 @@ async function referrerIssues(tx: StoreTransaction, target: string, referrers: r
 async function deleteChecked(tx: StoreTransaction, type: string, id: string, w: FhirWriteContext, deleting: Set<string>): Promise<boolean> {
   const stored = await tx.read(type, id);
   if (!stored) return tx.delete(type, id);
+  await assertTenantWrite(tx, w, undefined, stored);
   await assertDeletable(tx, stored);
   const target = `${type}/${id}`;
   const registry = type === 'Patient' ? await registeredSource(tx, stored as Patient) : undefined;

@@ -116,7 +116,7 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
 
   app.get(
     '/identity/reviews',
-    requireScope('fhir.read'),
+    requireScope('identity.review'),
     wrap(async (req) => {
       const state = req.query.state;
       if (state !== undefined && state !== 'open' && state !== 'decided') throw invalid('state: expected "open" or "decided"', 'state');
@@ -129,7 +129,7 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
 
   app.get(
     '/identity/reviews/:id',
-    requireScope('fhir.read'),
+    requireScope('identity.review'),
     wrap(async (req) => {
       const detail = await service.getReview(String(req.params.id));
       if (!detail) throw notFound(`Review item ${String(req.params.id)} not found`);
@@ -169,7 +169,8 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
     }),
   );
 
-  app.get('/identity/links', requireScope('fhir.read'), (req, res, next) => {
+  // The SRI's review queue and link table are identitovigilance's (docs/security.md): identity.review.
+  app.get('/identity/links', requireScope('identity.review'), (req, res, next) => {
     const format = (req.query.format ?? 'csv') as LinkFormat;
     if (!(LINK_FORMATS as readonly unknown[]).includes(format)) {
       next(invalid(`format: expected ${LINK_FORMATS.join(' or ')}`, 'format'));

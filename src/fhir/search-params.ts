@@ -53,6 +53,13 @@ export interface SearchQuery {
   total?: boolean;
   /** `_sort` keys, most significant first; absent: newest first (`-_lastUpdated`). Ties are broken by id. */
   sort?: SortKey[];
+  /**
+   * Only the resources of the patients this tenant key may access (table `access_patient`): a Patient by its own id,
+   * a resource of any other type by its literal references to a Patient (the `_ref` index rows). Set by the caller
+   * (src/services/access/) for the types of a patient's record; the store applies it without knowing why. Counted in
+   * `total` and applied before paging.
+   */
+  tenant?: string;
 }
 
 /** `_include` / `_revinclude` request: follow the reference search parameter `param` of `sourceType`. */

@@ -11,7 +11,9 @@ import { mapDocument } from '../fhir/bundle.js';
 import { CS } from '../fhir/canonical.js';
 import { patientId } from '../fhir/ids.js';
 import { systemUri } from '../fhir/map-common.js';
-import { invalidIssues, issue } from '../fhir/outcome.js';
+import { forbidden, invalidIssues, issue } from '../fhir/outcome.js';
+import { finessKey, mayWriteFor, ownFiness, type Principal } from '../domain/access/model.js';
+import { documentFiness, documentOrganisations } from '../domain/access/documents.js';
 import { assertValid, validateBundle } from '../fhir/validate.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { attachedBpms, holdForIdentity, syncAttachments, withBpmLinks } from './bpm-attachment.js';
@@ -36,6 +38,11 @@ export interface SubmissionContext {
   outbox?: OutboxConfig;
   /** Ids of documents sent to the DMP (`documents.oidRoot`); needed when a document destination is routed. */
   documents?: DocumentsSettings;
+  /**
+   * Who submits: a tenant-bound principal sends only documents of its own FINESS (403 otherwise, nothing written).
+   * Absent (internal callers, tests): no check. Grants are written either way.
+   */
+  principal?: Principal;
 }
 
 /** Parse a canonical document; bad input becomes a 400 OperationOutcome naming each field. */
@@ -98,6 +105,12 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
     const mappedPatient = mapped.find((r): r is Patient => r.resourceType === 'Patient' && r.id === sourcePatient);
     const identity = await registerSource(tx, service, patient, who, ...(mappedPatient ? [mappedPatient] : []));
     const federatedId = identity.result.federatedId;
+    // Who may see this patient from now on: the document's establishment (or pharmacy) and every organisation it
+    // names (care team, MT's practice, pharmacist's pharmacy: the owners of its Tasks). Document-level: the source
+    // Patient of this sender and the federated Patient, not the other establishments' source Patients.
+    for (const finess of documentOrganisations(kind, prepared.document)) {
+      await tx.access.grant(finessKey(finess), [sourcePatient, federatedId], finess === documentFiness(kind, prepared.document) ? 'document' : 'care-team');
+    }
     const resources: Resource[] = [];
     for (const original of mapped) {
       let resource = original;
@@ -178,5 +191,15 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
 }
 
 export async function submitDocument(store: ResourceStore, kind: DocumentKind, input: unknown, ctx: SubmissionContext): Promise<Bundle> {
-  return storeSubmission(store, prepareSubmission(kind, input, ctx.now), ctx);
+  const prepared = prepareSubmission(kind, input, ctx.now);
+  if (ctx.principal) assertDocumentOwner(ctx.principal, prepared);
+  return storeSubmission(store, prepared, ctx);
+}
+
+/** 403 unless the principal may send documents of the FINESS the document belongs to (docs/security.md). */
+export function assertDocumentOwner(principal: Principal, prepared: PreparedSubmission): void {
+  const finess = documentFiness(prepared.kind, prepared.document);
+  if (mayWriteFor(principal, finess)) return;
+  const where = prepared.kind === 'bpm' ? 'pharmacy.finess' : 'establishment.finess';
+  throw forbidden(`This ${prepared.kind.toUpperCase()} belongs to FINESS ${finess} (${where}); client "${principal.id}" sends documents of ${ownFiness(principal) ? `FINESS ${ownFiness(principal)}` : 'no establishment'} only`);
 }

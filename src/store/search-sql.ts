@@ -97,6 +97,8 @@ export interface CompiledSearch {
   byId: boolean;
   /** `ORDER BY` terms of the page (on `r`), with their parameters. */
   order: Fragment;
+  /** The tenant filter (`SearchQuery.tenant`), a condition on `r`; absent when the query has none. */
+  access?: Fragment;
 }
 
 /**
@@ -116,7 +118,25 @@ export function compileSearch(query: SearchQuery, dialect: SearchDialect): Compi
     const compiled = compilePredicate(type, p, dialect);
     if (compiled) predicates.push(compiled);
   }
-  return { type, predicates, byId: predicates.some((p) => p.byId), order: orderBy(query, dialect) };
+  const access = query.tenant === undefined ? undefined : accessFilter(type, query.tenant, dialect);
+  return { type, predicates, byId: predicates.some((p) => p.byId), order: orderBy(query, dialect), ...(access ? { access } : {}) };
+}
+
+/**
+ * `SearchQuery.tenant`: the resource row `r` is a Patient the tenant may access, or holds a literal reference to one
+ * (its `_ref` index rows of system `Patient`, joined to `access_patient` on its primary key (tenant, patient)). Both
+ * lookups are on keys: the resource's own index rows (search_index_resource: type, id, param…) and the grant.
+ */
+export function accessFilter(type: string, tenant: string, dialect: SearchDialect): Fragment {
+  if (type === 'Patient') {
+    return { sql: 'EXISTS (SELECT 1 FROM access_patient a WHERE a.tenant = ? AND a.patient = r.id)', params: [tenant] };
+  }
+  return {
+    sql:
+      `EXISTS (SELECT 1 FROM search_index t${dialect.indexedBy('search_index_resource')} JOIN access_patient a ON a.tenant = ? AND a.patient = t.value ` +
+      `WHERE t.type = r.type AND t.id = r.id AND t.param = '${REFERENCES_PARAM.code}' AND t.system = ?)`,
+    params: [tenant, dialect.indexSystem('Patient')],
+  };
 }
 
 /**
@@ -140,7 +160,7 @@ export function searchStatements(
   }
   if (query.total) {
     const only = search.predicates.length === 1 ? search.predicates[0] : undefined;
-    if (only !== undefined && only === countDriver && only.driver?.live) {
+    if (only !== undefined && only === countDriver && only.driver?.live && !search.access) {
       // `Patient?name=…`: count the matching ids on the index alone.
       const { ids } = only.driver;
       statements.count = finish(`SELECT count(DISTINCT x.id) AS n FROM (${ids.sql}) x`, ids.params, dialect);
@@ -160,6 +180,10 @@ function selection(search: CompiledSearch, dialect: SearchDialect, driver?: Comp
     const f = p === driver && p.driver ? { sql: `r.id IN (${p.driver.ids.sql})`, params: p.driver.ids.params } : p.filter;
     parts.push(f.sql);
     params.push(...f.params);
+  }
+  if (search.access) {
+    parts.push(search.access.sql);
+    params.push(...search.access.params);
   }
   // Driven: fetch by key, then sort the few rows. Otherwise: walk the type newest first.
   const from = `resources r${dialect.indexedBy(search.byId || driver ? 'resources_key' : 'resources_live_by_updated')}`;

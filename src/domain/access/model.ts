@@ -119,3 +119,77 @@ export function mayWriteFor(p: Principal, finess: string): boolean {
   if (!isTenantBound(p)) return true;
   return ownFiness(p) === finess;
 }
+
+// ---- Whose data it is: the rules the services and the API apply (docs/security.md, "Tenants and roles") ----
+
+/**
+ * Resource types outside a patient's record: shared reference data (organisations, professionals, medicines, places)
+ * and conformance resources. Any principal with `fhir.read` reads them; every other type is a patient's data and is
+ * filtered to the patients of the principal's tenant.
+ */
+export const SHARED_TYPES: ReadonlySet<string> = new Set([
+  'Organization',
+  'Practitioner',
+  'PractitionerRole',
+  'Medication',
+  'Substance',
+  'Location',
+  'Endpoint',
+  'HealthcareService',
+  'CapabilityStatement',
+  'StructureDefinition',
+  'ImplementationGuide',
+  'SearchParameter',
+  'OperationDefinition',
+  'CompartmentDefinition',
+  'StructureMap',
+  'GraphDefinition',
+  'ValueSet',
+  'CodeSystem',
+  'ConceptMap',
+  'NamingSystem',
+  'TerminologyCapabilities',
+]);
+
+/** Whether resources of `type` belong to a patient's record (and so are filtered per tenant). */
+export const isPatientData = (type: string): boolean => !SHARED_TYPES.has(type);
+
+/**
+ * The key of a tenant in `access_patient`: its FINESS (`finess:<FINESS>`) whatever its kind, so a pharmacy named by a
+ * document (which says only its FINESS) and the pharmacy's client (declared `pharmacy:<FINESS>`) meet; `region:<code>`
+ * for a region (which is granted nothing: it sees aggregates).
+ */
+export function accessKey(t: Tenant): string {
+  return t.kind === 'region' ? `region:${t.code}` : finessKey(t.finess);
+}
+export const finessKey = (finess: string): string => `finess:${finess}`;
+
+/** A key no grant ever has: what a tenant-bound principal without a tenant sees (nothing of any patient). */
+export const NO_TENANT = 'none:';
+
+/**
+ * The tenant key a principal's reads of patient data are filtered by, or undefined when it reads every patient
+ * (authentication off, identitovigilance, admin).
+ */
+export function readFilter(p: Principal): string | undefined {
+  if (!isTenantBound(p)) return undefined;
+  return p.tenant ? accessKey(p.tenant) : NO_TENANT;
+}
+
+/**
+ * The SRI's federated Patients (golden records), the review queue, the decisions and the link export are for
+ * identitovigilance (`identity.review`); nobody else reads a federated Patient, whatever its tenant.
+ */
+export const maySeeFederated = (p: Principal): boolean => hasScope(p, 'identity.review');
+
+/** How a request for another tenant's data is answered. */
+export type Refusal = 'not-found' | 'forbidden';
+
+/**
+ * What a principal may do with a resource it cannot see (its tenant has no grant on the patient): reads, searches and
+ * PATCH answer as for a missing resource (404: existence does not leak); a write naming it (PUT, DELETE, a reference
+ * to the patient) is refused with 403, because the writer named the id itself.
+ */
+export function refusalFor(interaction: 'read' | 'patch' | 'update' | 'delete' | 'reference'): Refusal {
+  return interaction === 'read' || interaction === 'patch' ? 'not-found' : 'forbidden';
+}
