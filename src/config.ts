@@ -83,6 +83,17 @@ export type AuthPerson = z.infer<typeof personSchema>;
 
 const windowLimit = z.object({ windowMs: z.number().int().min(100).max(86_400_000), max: z.number().int().min(1) }).strict();
 
+/** A yes/no switch that may come from the environment: `1`/`true`/`yes` or `0`/`false`/`no`/empty. */
+const envFlag = z
+  .preprocess((v) => {
+    if (typeof v !== 'string') return v;
+    const t = v.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+    if (['', '0', 'false', 'no', 'off'].includes(t)) return false;
+    return v;
+  }, z.boolean())
+  .default(false);
+
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const fileSchema = z
@@ -105,7 +116,7 @@ const fileSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\/\S+$/i, 'expected a postgres:// or postgresql:// URL')
       .optional(),
-    /** Public base URL (without `/fhir`); defaults to `http://localhost:<port>`. */
+    /** Public base URL (without `/fhir`); defaults to `http://localhost:<port>` (`https://` with `tls`). */
     baseUrl: z.url().optional(),
     bodyLimit: z
       .string()
@@ -179,6 +190,12 @@ const fileSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Refuse to start with authentication off (env PASSERELLE_REQUIRE_AUTH=1, which the Docker image sets), unless
+     * `insecureDev` (env PASSERELLE_INSECURE_DEV=1) says this is a throw-away development instance.
+     */
+    requireAuth: envFlag,
+    insecureDev: envFlag,
     log: z.object({ level: logLevel.default('info') }).strict().default({ level: 'info' }),
     /** Transactional outbox: destinations, routes and the dispatcher (src/outbox/config.ts). */
     outbox: outboxConfigSchema,
@@ -321,6 +338,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     ['DATABASE_URL', ['databaseUrl']],
     ['PASSERELLE_BASE_URL', ['baseUrl']],
     ['LOG_LEVEL', ['log', 'level']],
+    ['PASSERELLE_REQUIRE_AUTH', ['requireAuth']],
+    ['PASSERELLE_INSECURE_DEV', ['insecureDev']],
   ];
   for (const [name, keys] of fromEnv) {
     const v = env[name];
@@ -353,7 +372,7 @@ function withDerivedDefaults(c: z.infer<typeof fileSchema>): Config {
   return {
     ...c,
     database: c.database ?? path.join(c.dataDir, 'passerelle.sqlite'),
-    baseUrl: (c.baseUrl ?? `http://localhost:${c.port}`).replace(/\/+$/, ''),
+    baseUrl: (c.baseUrl ?? `${c.tls ? 'https' : 'http'}://localhost:${c.port}`).replace(/\/+$/, ''),
   };
 }
 

@@ -1,13 +1,17 @@
 // The HTTP application: request ids and access log, authentication, the FHIR REST router under `/fhir`,
 // extra route mounts (domain endpoints), then the 404 and error handlers. `startServer` listens.
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import compression from 'compression';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { ConfigError, readSecret, type Config } from '../config.js';
 import type { ResourceStore } from '../store/repository.js';
-import { authenticate } from './auth/index.js';
+import { authenticate, createAuthRuntime, type AuthRuntime } from './auth/index.js';
+import { expensiveLimiter } from './auth/rate-limit.js';
+import { mountOAuthRoutes } from './auth/token-endpoint.js';
 import { errorHandler, unknownRoute } from './errors.js';
 import { fhirAdapter } from './fhir-router.js';
 import { accessLog, requestId } from './request-id.js';
@@ -33,6 +37,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Circuit state of each outbox destination, for `/admin/outbox/destinations` (the process's dispatcher). */
   circuits?: () => Record<string, string>;
+  /** Authentication state (clients, token key, throttles); built from `config` when absent (`startServer` builds it). */
+  auth?: AuthRuntime;
 }
 
 export type RouteMount = (app: Express, deps: AppDeps) => void;
@@ -61,10 +67,16 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   for (const mount of deps.pages ?? []) mount(app, deps);
-  const required = authenticate(config.auth);
-  const optional = authenticate(config.auth, { optional: true });
+  const runtime = deps.auth ?? createAuthRuntime(config, { store, logger });
+  // The token endpoint and the gateway's JWKS need no authentication (the client's assertion is its proof).
+  mountOAuthRoutes(app, runtime);
+  const required = authenticate(runtime);
+  const optional = authenticate(runtime, { optional: true });
   const auth: RequestHandler = (req, res, next) => (PUBLIC.has(`${req.method} ${req.path}`) ? optional : required)(req, res, next);
   app.use(auth);
+  // Expensive endpoints are throttled per principal and per address (when authentication is on: auth off is local
+  // development, where benches and tests drive them hard).
+  if (runtime.enabled) app.use(expensiveLimiter(config.auth.rateLimit.expensive));
 
   app.get('/health', async (_req, res) => {
     await store.ping();
@@ -80,21 +92,47 @@ export function createApp(deps: AppDeps): Express {
 }
 
 export interface RunningServer {
-  /** Where the server answers, e.g. `http://localhost:8080` (the actual port when `port` is 0). */
+  /** Where the server answers, e.g. `http://localhost:8080` (`https://…` with `config.tls`; the actual port when `port` is 0). */
   url: string;
   /** Public base URL used in links and Locations (`config.baseUrl`, or `url` when that was the derived default). */
   baseUrl: string;
-  server: Server;
+  server: Server | HttpsServer;
   /** Stop accepting connections and wait for in-flight requests; the store stays open. */
   close(): Promise<void>;
 }
 
+function readTlsFile(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`${what}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
 /**
- * Listen on `config.port` (0 = a free port). When `baseUrl` is the derived default, it is set to the
- * actual address so links in Bundles work with port 0.
+ * The HTTPS listener of `config.tls`. With `tls.ca`, clients are asked for a certificate; the handshake completes
+ * even when the certificate does not chain to the CA (`rejectUnauthorized: false`) so that authentication can answer
+ * a clear 401 OperationOutcome instead of a TLS alert — a request is authenticated by a certificate only when the
+ * socket verified it (src/api/auth/mtls.ts).
+ */
+function httpsServer(tls: NonNullable<Config['tls']>): HttpsServer {
+  const passphrase = readSecret({ file: tls.passphraseFile, env: tls.passphraseEnv }, 'tls passphrase');
+  return createHttpsServer({
+    cert: readTlsFile(tls.cert, 'tls.cert'),
+    key: readTlsFile(tls.key, 'tls.key'),
+    ...(passphrase !== undefined ? { passphrase } : {}),
+    ...(tls.ca ? { ca: readTlsFile(tls.ca, 'tls.ca'), requestCert: true, rejectUnauthorized: false } : {}),
+    minVersion: 'TLSv1.2',
+  });
+}
+
+/**
+ * Listen on `config.port` (0 = a free port), in HTTPS when `config.tls` is set. When `baseUrl` is the derived
+ * default, it is set to the actual address so links in Bundles work with port 0.
  */
 export async function startServer(deps: AppDeps): Promise<RunningServer> {
-  const server = createServer();
+  const scheme = deps.config.tls ? 'https' : 'http';
+  const server = deps.config.tls ? httpsServer(deps.config.tls) : createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(deps.config.port, deps.config.host, () => {
@@ -103,13 +141,24 @@ export async function startServer(deps: AppDeps): Promise<RunningServer> {
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://localhost:${port}`;
-  const config = deps.config.baseUrl === `http://localhost:${deps.config.port}` ? { ...deps.config, port, baseUrl: url } : deps.config;
-  server.on('request', createApp({ ...deps, config }));
+  const url = `${scheme}://localhost:${port}`;
+  const config = deps.config.baseUrl === `${scheme}://localhost:${deps.config.port}` ? { ...deps.config, port, baseUrl: url } : deps.config;
+  let auth: AuthRuntime | undefined;
+  try {
+    auth = deps.auth ?? createAuthRuntime(config, { store: deps.store, logger: deps.logger });
+    await auth.ready();
+  } catch (err) {
+    server.close();
+    auth?.close();
+    throw err;
+  }
+  const runtime = auth;
+  server.on('request', createApp({ ...deps, config, auth: runtime }));
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= new Promise<void>((resolve, reject) => {
+      runtime.close();
       server.close((err) => (err ? reject(err) : resolve()));
       server.closeIdleConnections();
       // Keep-alive sockets still busy get a grace period, then are cut.

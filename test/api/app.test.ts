@@ -7,7 +7,7 @@ import { call, startTestServer, type Outcome, type TestServer } from './server.j
 let srv: TestServer;
 beforeAll(async () => {
   srv = await startTestServer(
-    { auth: { enabled: true, clients: [{ id: 'lgo', token: 'lgo-secret-0123456789abcdef', scopes: ['domain.write'] }] } },
+    { auth: { enabled: true, devTokens: true, clients: [{ id: 'lgo', tenant: 'pharmacy:990000028', token: 'lgo-secret-0123456789abcdef', scopes: ['domain.write'] }] } },
     [
       (app) => {
         const router = express.Router();

@@ -11,9 +11,10 @@ describe('authentication on', () => {
     srv = await startTestServer({
       auth: {
         enabled: true,
+        devTokens: true,
         clients: [
-          { id: 'dpi-reader', token: READER, scopes: ['fhir.read'] },
-          { id: 'dpi-writer', tokenSha256: createHash('sha256').update(WRITER).digest('hex'), scopes: ['fhir.read', 'fhir.write'] },
+          { id: 'dpi-reader', tenant: 'establishment:990000010', token: READER, scopes: ['fhir.read'] },
+          { id: 'dpi-writer', tenant: 'establishment:990000010', tokenSha256: createHash('sha256').update(WRITER).digest('hex'), scopes: ['fhir.read', 'fhir.write'] },
         ],
       },
     });

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
 import { pino } from 'pino';
-import { startServer, type RouteMount } from '../../src/api/app.js';
+import { startServer, type AppDeps, type RouteMount } from '../../src/api/app.js';
 import { configFrom } from '../../src/config.js';
+import { generateTestPki, type TestPki } from '../../src/sandbox/pki.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 
@@ -13,18 +14,42 @@ export interface TestServer {
   url: string;
   fhir: string;
   store: ResourceStore;
+  /** The temporary data directory (SQLite file, generated keys under `keys/`). */
+  dataDir: string;
+  /**
+   * With `tls: true`: the test PKI the listener uses — `pki.pem.ca` trusts the server (and is the client CA),
+   * `pki.pem.org`/`orgKey` is a client certificate of that CA (subject `pki.organisation.subject`), `pki.pem.intruder`
+   * one of an unknown CA. Call it with `tlsCall` (test/api/auth-support.ts): fetch does not trust the test CA.
+   */
+  pki?: TestPki;
   close(): Promise<void>;
 }
 
-export async function startTestServer(config: Record<string, unknown> = {}, mounts: RouteMount[] = []): Promise<TestServer> {
+export interface TestServerOptions {
+  /** Listen in HTTPS with a freshly generated test PKI, asking clients for a certificate of its CA (mutual TLS). */
+  tls?: boolean;
+  /** More dependencies for startServer (pages, metrics…). */
+  deps?: Partial<AppDeps>;
+}
+
+export async function startTestServer(config: Record<string, unknown> = {}, mounts: RouteMount[] = [], options: TestServerOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'passerelle-api-'));
-  const cfg = configFrom({ port: 0, dataDir: dir, log: { level: 'silent' }, ...config });
+  const pki = options.tls ? await generateTestPki({ dir: path.join(dir, 'pki') }) : undefined;
+  const cfg = configFrom({
+    port: 0,
+    dataDir: dir,
+    log: { level: 'silent' },
+    ...(pki ? { tls: { cert: pki.files.server, key: pki.files.serverKey, ca: pki.files.ca } } : {}),
+    ...config,
+  });
   const store = await openSqliteStore({ file: cfg.database });
-  const running = await startServer({ store, config: cfg, logger: pino({ level: 'silent' }), mounts });
+  const running = await startServer({ store, config: cfg, logger: pino({ level: 'silent' }), mounts, ...options.deps });
   return {
     url: running.url,
     fhir: `${running.url}/fhir`,
     store,
+    dataDir: dir,
+    ...(pki ? { pki } : {}),
     async close() {
       await running.close();
       await store.close();

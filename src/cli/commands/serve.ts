@@ -57,7 +57,23 @@ export function register(program: Command): void {
         process.exitCode = 2;
         return;
       }
+      // The Docker image sets PASSERELLE_REQUIRE_AUTH=1: a gateway reachable from the network does not start open.
+      if (config.requireAuth && !config.auth.enabled && !config.insecureDev) {
+        process.stderr.write(
+          'passerelle: authentication is off (auth.enabled: false) and PASSERELLE_REQUIRE_AUTH is set (as in the Docker image): refusing to start.\n' +
+            '  Declare clients and set auth.enabled: true (docs/security.md), or set PASSERELLE_INSECURE_DEV=1 for a throw-away development instance.\n',
+        );
+        process.exitCode = 2;
+        return;
+      }
       const logger = pino({ level: config.log.level });
+      if (config.auth.enabled && config.auth.devTokens) {
+        logger.warn('auth.devTokens is on: static bearer tokens from the configuration are accepted — for local development only, never in production');
+      }
+      if (!config.auth.enabled) logger.warn({ host: config.host }, 'authentication is off: every request acts with every scope (local development only)');
+      if (!config.tls && !['127.0.0.1', 'localhost', '::1'].includes(config.host)) {
+        logger.warn({ host: config.host }, 'listening in plain HTTP on a non-loopback address: set tls (or terminate TLS in front) so tokens and data do not travel in clear');
+      }
       const target = storeTarget({ databaseUrl: config.databaseUrl, file: config.database });
       if (target.dialect === 'sqlite' && config.database !== ':memory:') mkdirSync(path.dirname(path.resolve(config.database)), { recursive: true });
       let store;
@@ -86,14 +102,26 @@ export function register(program: Command): void {
         config = { ...config, outbox: sandbox.outbox };
       }
       const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics, documents }) : undefined;
-      const running = await startServer({
-        store,
-        config,
-        logger,
-        metrics,
-        circuits: () => circuitsOf(outbox, config.outbox),
-        mounts: [mountDomainRoutes, mountIdentityRoutes],
-      });
+      let running: Awaited<ReturnType<typeof startServer>>;
+      try {
+        running = await startServer({
+          store,
+          config,
+          logger,
+          metrics,
+          circuits: () => circuitsOf(outbox, config.outbox),
+          mounts: [mountDomainRoutes, mountIdentityRoutes],
+        });
+      } catch (err) {
+        // TLS files, the passphrase, client keys or tokens, the access-token signing key: a configuration error.
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`passerelle: ${err.message}\n`);
+        process.exitCode = 2;
+        await outbox?.stop(0);
+        await sandbox?.peer.close();
+        await store.close();
+        return;
+      }
       logger.info({ url: running.url, fhir: `${running.baseUrl}/fhir`, database: target.location, auth: config.auth.enabled }, `passerelle listening on ${running.url}`);
       // In the background: load the matcher's index (else the first registration waits for it) and write the FHIR
       // Patients a bulk import left pending (an import stopped before its end).
