@@ -10,6 +10,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { extractIndexValues, type IndexRow } from '../fhir/search-params.js';
 import { checkMigrations, type Migration } from './migrations/migration.js';
 import { pgMigrations } from './migrations/pg/index.js';
+import { auditTrail, auditWho, contentOf, INSERT_AUDIT_COLUMNS, insertValues, LAST_AUDIT_HASH, nextHash, type AuditContent, type AuditTrail } from './audit-trail.js';
 import type { IdentityRepository } from './identity-repository.js';
 import { pgIdentityRepository, pgIdentityWriter, type PgQuery } from './pg-identity-repository.js';
 import type { OutboxRepository } from './outbox-repository.js';
@@ -81,6 +82,8 @@ const DEFAULT_POOL_SIZE = 10;
  */
 const LOCK_MIGRATIONS = 0x7061_0001;
 const LOCK_REGISTRY = 0x7061_0002;
+/** The audit chain's tail: one appender at a time (src/store/audit-trail.ts). */
+const LOCK_AUDIT = 0x7061_0003;
 
 /** bigint (count(*), seq, audit ids) as a JS number: every value we store stays far below 2^53. */
 const INT8_OID = 20;
@@ -138,6 +141,7 @@ class PgStoreImpl implements PgStore {
   readonly identities: IdentityRepository;
   readonly outbox: OutboxRepository;
   readonly security: SecurityRepository;
+  readonly auditTrail: AuditTrail;
   /** Pool reads: refused once closed. */
   private readonly q: PgQuery;
 
@@ -153,6 +157,7 @@ class PgStoreImpl implements PgStore {
       return this.pool.query(sql, params as unknown[] | undefined);
     };
     this.identities = pgIdentityRepository(this.q);
+    this.auditTrail = auditTrail(async (sql, params) => (await this.q(numbered(sql), params)).rows as never[], nativeColumns);
     this.outbox = pgOutboxRepository({ query: this.q, transaction: (fn) => this.shortTransaction('BEGIN', fn) }, now);
     this.security = securityRepository(pgRunner(this.q), (fn) => this.shortTransaction('BEGIN', (q) => fn(pgRunner(q))), now);
   }
@@ -195,6 +200,7 @@ class PgStoreImpl implements PgStore {
           guard();
           return raw(sql, params);
         };
+        const audits: AuditContent[] = [];
         let registryLocked = false;
         const lockRegistry = async (): Promise<void> => {
           guard();
@@ -208,7 +214,10 @@ class PgStoreImpl implements PgStore {
           delete: (type: string, id: string) => deleteResource(q, type, id, this.now),
           search: (query: SearchQuery) => search(q, query),
           referrers: (targetType: string, targetId: string, limit: number) => referrers(q, targetType, targetId, limit),
-          audit: (entry: AuditEntry) => insertAudit(q, entry, this.now),
+          audit: async (entry: AuditEntry) => {
+            guard();
+            audits.push(contentOf(auditWho(entry), this.now().toISOString()));
+          },
           identities: pgIdentityWriter(q, this.now, lockRegistry),
           outbox: pgOutboxWriter(q, this.now),
           access: accessWriter(pgRunner(q), this.now),
@@ -218,6 +227,7 @@ class PgStoreImpl implements PgStore {
         return await this.inTransaction.run(this, async () => {
           const r = await fn(tx);
           await hooks.runBefore();
+          await insertAudits(q, audits, this.schemaKey);
           return r;
         });
       } finally {
@@ -604,15 +614,26 @@ async function replaceIndex(q: PgQuery, resource: Resource, hadRows: boolean): P
   await insertIndexRows(q, type, missing.map((r) => ({ id, ...r })));
 }
 
-async function insertAudit(q: PgQuery, entry: AuditEntry, now: () => Date): Promise<void> {
-  await q(
-    `WITH a AS (
-       INSERT INTO audit (recorded, action, actor, entities, outcome, detail, request_id)
-       VALUES ($1, $2, $3, $4::text[], $5, $6, $7) RETURNING id)
-     INSERT INTO audit_entities (entity, audit_id) SELECT DISTINCT e, a.id FROM a, unnest($4::text[]) AS e
-     ON CONFLICT DO NOTHING`,
-    [now().toISOString(), entry.action, entry.actor, entry.entities, entry.outcome, entry.detail ?? null, entry.requestId ?? null],
-  );
+/**
+ * The audit rows of a transaction, chained to the last row: written just before the commit, under a transaction-level
+ * advisory lock so that processes append to one chain in id order (the lock is held only from here to the commit).
+ */
+async function insertAudits(q: PgQuery, rows: readonly AuditContent[], schemaKey: number): Promise<void> {
+  if (rows.length === 0) return;
+  await q('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_AUDIT, schemaKey]);
+  let last = (await q<{ hash: string | null }>(LAST_AUDIT_HASH)).rows[0];
+  for (const content of rows) {
+    const hash = nextHash(last, content);
+    await q(
+      `WITH a AS (
+         INSERT INTO audit (${INSERT_AUDIT_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9, $10, $11) RETURNING id)
+       INSERT INTO audit_entities (entity, audit_id) SELECT DISTINCT e, a.id FROM a, unnest($7::text[]) AS e
+       ON CONFLICT DO NOTHING`,
+      insertValues(content, hash, content.entities),
+    );
+    last = { hash };
+  }
 }
 
 // --- search ----------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import type { IdentityRepository, IdentityWriter } from './identity-repository.j
 import type { OutboxRepository, OutboxWriter } from './outbox-repository.js';
 import type { RegistryBatchWriter } from './registry-batch.js';
 import type { AccessWriter, SecurityRepository } from './security-repository.js';
+import type { AuditTrail } from './audit-trail.js';
 export type { SearchPredicate, SearchQuery } from '../fhir/search-params.js';
 
 export interface SearchResult {
@@ -49,6 +50,8 @@ export interface AuditEntry {
 export interface AuditRecord extends AuditEntry {
   id: number;
   recorded: string;
+  /** Its link in the hash chain (src/store/audit-trail.ts); absent on rows older than the chain. */
+  hash?: string;
 }
 
 export interface WriteOptions {
@@ -102,6 +105,8 @@ export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' |
   /** Versions newest first. */
   history(resourceType: string, id: string): Promise<StoredVersion[]>;
   auditLog(filter?: { entity?: string; limit?: number }): Promise<AuditRecord[]>;
+  /** The audit trail read back: searches (FHIR AuditEvent), single rows, the chain in id order (verify, export). */
+  readonly auditTrail: AuditTrail;
   /** Bulk registry writing (SQLite only; see `BulkRegistryLease`). */
   bulkRegistryLease?(): Promise<BulkRegistryLease>;
   /** Reachability check for readiness probes. */

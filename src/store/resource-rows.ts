@@ -5,6 +5,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { conflict, invalid } from '../fhir/outcome.js';
 import { indexFingerprint, isResourceType, R4_RESOURCE_TYPES, type IndexRow } from '../fhir/search-params.js';
 import type { AuditRecord, WriteOptions } from './repository.js';
+import { trailRecordOf, type AuditTrailRow } from './audit-trail.js';
 import type { BoolOf, ColumnStyle, JsonOf, RowDecoder, Statement } from './sql-dialect.js';
 
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -187,17 +188,8 @@ export const RECORD_INDEX_STATE =
 
 // --- audit -----------------------------------------------------------------------------------------------
 
-/** A row of `audit`. */
-export interface AuditRow<S extends ColumnStyle> {
-  id: number;
-  recorded: string;
-  action: string;
-  actor: string;
-  entities: JsonOf<S, string[]>;
-  outcome: 'success' | 'failure';
-  detail: string | null;
-  request_id: string | null;
-}
+/** A row of `audit` (src/store/audit-trail.ts). */
+export type AuditRow<S extends ColumnStyle> = AuditTrailRow<S>;
 
 /** The newest audit rows, of one entity when named (`limit` defaults to 100, at most 1000). */
 export function auditQuery(filter: { entity?: string; limit?: number }): Statement {
@@ -212,14 +204,5 @@ export function auditQuery(filter: { entity?: string; limit?: number }): Stateme
 }
 
 export function auditRecordOf<S extends ColumnStyle>(r: AuditRow<S>, d: RowDecoder<S>): AuditRecord {
-  return {
-    id: r.id,
-    recorded: r.recorded,
-    action: r.action,
-    actor: r.actor,
-    entities: d.json<string[]>(r.entities),
-    outcome: r.outcome,
-    ...(r.detail !== null ? { detail: r.detail } : {}),
-    ...(r.request_id !== null ? { requestId: r.request_id } : {}),
-  };
+  return trailRecordOf(r, d);
 }

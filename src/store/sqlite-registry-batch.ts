@@ -6,6 +6,7 @@
 // last. The change sequence is checked first: if another writer changed the registry since the batch was planned,
 // nothing is written and the batch fails.
 import type Database from 'better-sqlite3';
+import { AUDIT_GENESIS, chainHash, contentOf, INSERT_AUDIT_COLUMNS, insertValues, LAST_AUDIT_HASH } from './audit-trail.js';
 import { RegistryChangedError, type BatchEnd, type BatchStart, type RegistryRows } from './registry-batch.js';
 
 /** Rows per multi-row INSERT (SQLite binds at most 32,766 parameters; the widest row here has 9 columns). */
@@ -102,11 +103,17 @@ export class RegistryBatchApplier {
     // writer), so a chunk's rows are lastInsertRowid − count + 1 … lastInsertRowid.
     const entities: [string, number][] = [];
     let chunkStart = 0;
+    // Each row chained to the one before (src/store/audit-trail.ts), from the last row this transaction sees.
+    let previous = b.audits.length > 0 ? ((this.prepare(LAST_AUDIT_HASH).get() as { hash: string | null } | undefined)?.hash ?? AUDIT_GENESIS) : '';
     this.insertAll(
-      'INSERT INTO audit (recorded, action, actor, entities, outcome, detail, request_id)',
-      7,
+      `INSERT INTO audit (${INSERT_AUDIT_COLUMNS})`,
+      11,
       b.audits,
-      (r, out) => out.push(now, r[0], r[1], JSON.stringify(r[2]), 'success', r[3], r[4]),
+      (r, out) => {
+        const content = contentOf({ action: r[0], actor: r[1], entities: r[2], outcome: 'success', detail: r[3], ...(r[4] !== null ? { requestId: r[4] } : {}) }, now);
+        previous = chainHash(previous, content);
+        out.push(...insertValues(content, previous, JSON.stringify(content.entities)));
+      },
       (info, count) => {
         const first = Number(info.lastInsertRowid) - count + 1;
         for (let i = 0; i < count; i++) for (const e of b.audits[chunkStart + i][2]) entities.push([e, first + i]);

@@ -9,6 +9,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { extractIndexValues } from '../fhir/search-params.js';
 import { checkMigrations, type Migration } from './migrations/migration.js';
 import { sqliteMigrations } from './migrations/sqlite/index.js';
+import { auditTrail, auditWho, contentOf, INSERT_AUDIT_COLUMNS, insertValues, LAST_AUDIT_HASH, nextHash, type AuditTrail } from './audit-trail.js';
 import type { IdentityRepository } from './identity-repository.js';
 import { sqliteIdentityRepository, sqliteIdentityWriter } from './sqlite-identity-repository.js';
 import type { OutboxRepository } from './outbox-repository.js';
@@ -117,6 +118,7 @@ class SqliteStore implements ResourceStore {
   readonly identities: IdentityRepository;
   readonly outbox: OutboxRepository;
   readonly security: SecurityRepository;
+  readonly auditTrail: AuditTrail;
 
   private constructor(
     private readonly writer: Connection,
@@ -129,6 +131,7 @@ class SqliteStore implements ResourceStore {
   ) {
     this.identities = sqliteIdentityRepository((op) => this.readOp(op));
     this.outbox = sqliteOutboxRepository({ read: (op) => this.readOp(op), write: (op) => this.writeOp(op) }, this.now);
+    this.auditTrail = auditTrail((sql, params) => this.readOp((c) => c.prepare(sql).all(...params) as never[]), textColumns);
     this.security = securityRepository(
       {
         all: <R>(sql: string, params: readonly unknown[]) => this.readOp((c) => c.prepare(sql).all(...params) as R[]),
@@ -546,22 +549,15 @@ function guarded(run: SqlRunner, guard: () => void): SqlRunner {
   };
 }
 
+/** One audit row, chained to the last one (the caller holds the write lock, inside a transaction). */
 function insertAudit(c: Connection, entry: AuditEntry, now: () => Date): void {
+  const content = contentOf(auditWho(entry), now().toISOString());
+  const hash = nextHash(c.prepare(LAST_AUDIT_HASH).get() as { hash: string | null } | undefined, content);
   const info = c
-    .prepare(
-      'INSERT INTO audit (recorded, action, actor, entities, outcome, detail, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    )
-    .run(
-      now().toISOString(),
-      entry.action,
-      entry.actor,
-      JSON.stringify(entry.entities),
-      entry.outcome,
-      entry.detail ?? null,
-      entry.requestId ?? null,
-    );
+    .prepare(`INSERT INTO audit (${INSERT_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    .run(...insertValues(content, hash, JSON.stringify(content.entities)));
   const link = c.prepare('INSERT OR IGNORE INTO audit_entities (entity, audit_id) VALUES (?, ?)');
-  for (const entity of entry.entities) link.run(entity, info.lastInsertRowid);
+  for (const entity of content.entities) link.run(entity, info.lastInsertRowid);
 }
 
 // --- search ----------------------------------------------------------------------------------------------

@@ -1,17 +1,16 @@
 // The audit trail as services write it: who (client, person, tenant, address) from a principal, and one audit row
 // for an access that is not part of a write transaction (a read, a search, an authentication failure). Rows written
-// inside a submission go through `tx.audit()` with the same `whoOf()` fields, so they commit with the submission.
-import { tenantKey, type Principal } from '../../domain/access/model.js';
+// inside a submission go through `tx.audit()`; both take the person, tenant, address and request id of the request
+// being served when the caller gives only the actor (src/store/audit-trail.ts `auditWho`).
+import type { Principal } from '../../domain/access/model.js';
+import { principalWho } from '../../store/audit-trail.js';
 import type { AuditEntry, ResourceStore } from '../../store/repository.js';
+
+export { accessAuditor, type AccessAuditor } from './access.js';
 
 /** The who-fields of an audit row for a principal (no name, no INS: ids only). */
 export function whoOf(principal: Principal, source?: string): Pick<AuditEntry, 'actor' | 'person' | 'tenant' | 'source'> {
-  return {
-    actor: principal.id,
-    ...(principal.person ? { person: principal.person.rpps ? `rpps:${principal.person.rpps}` : `sub:${principal.person.sub}` } : {}),
-    ...(principal.tenant ? { tenant: tenantKey(principal.tenant) } : {}),
-    ...(source ? { source } : {}),
-  };
+  return { ...principalWho(principal), ...(source ? { source } : {}) };
 }
 
 /** Record one access (read, search, authentication failure…) in its own transaction. */

@@ -1,6 +1,6 @@
 // Security (issue 16): OAuth2 assertion ids seen (replay refused), which tenant may see which patient, people's
 // sessions, and the audit trail made tamper-evident — who (person, tenant, address) on each row, a hash chain
-// (`hash` = SHA-256 over the previous row's hash and this row, src/services/audit/chain.ts) and append-only triggers.
+// (`hash` = SHA-256 over the previous row's hash and this row, src/store/audit-trail.ts) and append-only triggers.
 // Rows written before this migration have no hash: `passerelle audit verify` reports them as unchained.
 import type { Migration } from '../migration.js';
 
