@@ -129,7 +129,9 @@ const BEARER = /^Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i;
 const MAX_TOKEN = 8192;
 
 /** The declared client an unverified JWT claims to be (its `sub`), for the per-client throttle. */
-function claimedBy(rt: AuthRuntime, token: string): string | undefined {
+function claimedBy(rt: AuthRuntime, token: string, tokens: AccessTokens | undefined): string | undefined {
+  const known = tokens?.known(token);
+  if (known) return rt.registry.get(known.sub) ? known.sub : undefined;
   if (token.length > MAX_TOKEN || token.split('.').length !== 3) return undefined;
   try {
     const sub = decodeJwt(token).sub;
@@ -182,7 +184,7 @@ export function authenticate(rt: AuthRuntime, options: { optional?: boolean } = 
         return;
       }
       const match = header ? BEARER.exec(header) : null;
-      const claimed = match ? claimedBy(rt, match[1]) : cert?.state === 'trusted' ? rt.registry.byCertificate(cert.subject, cert.serial)?.id : undefined;
+      const claimed = match ? claimedBy(rt, match[1], await rt.tokens()) : cert?.state === 'trusted' ? rt.registry.byCertificate(cert.subject, cert.serial)?.id : undefined;
       const keys = [addressKey(req.socket.remoteAddress), ...(claimed ? [clientKey(claimed)] : [])];
       const verdict = await rt.throttle.enter(keys);
       if (verdict.blocked) {

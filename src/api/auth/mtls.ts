@@ -66,10 +66,25 @@ export type PeerCertificate =
   | { state: 'untrusted'; reason: string; subject: string }
   | { state: 'trusted'; subject: Rdn[]; serial: string };
 
+// Read once per connection: the certificate of a TLS connection does not change (Node refuses client-initiated
+// renegotiation beyond a few attempts, and TLS 1.3 has none), and parsing it on every request of a keep-alive
+// connection would cost more than the rest of authentication.
+const perSocket = new WeakMap<Socket, PeerCertificate>();
+
 /** What the TLS socket of a request holds: no certificate, one that does not chain to the CA, or a trusted one. */
 export function peerCertificate(socket: Socket): PeerCertificate {
   const tls = socket as Partial<TLSSocket>;
   if (!tls.encrypted || typeof tls.getPeerCertificate !== 'function') return { state: 'none' };
+  let known = perSocket.get(socket);
+  if (!known) {
+    known = readPeer(tls);
+    perSocket.set(socket, known);
+  }
+  return known;
+}
+
+function readPeer(tls: Partial<TLSSocket>): PeerCertificate {
+  if (typeof tls.getPeerCertificate !== 'function') return { state: 'none' };
   const peer = tls.getPeerCertificate(false);
   if (!peer || !peer.raw) return { state: 'none' };
   let cert: X509Certificate;

@@ -1,0 +1,204 @@
+// The cost of authentication (issue 16): requests/s of `GET /fhir/Patient/<id>` with a gateway access token (a JWT
+// from /oauth/token, private_key_jwt; the client bound to a tenant, so each read is checked against the tenant's
+// grants) beside the same request with auth off, in the same run, on the same SQLite store. Also the same read with a
+// client certificate over HTTPS (mutual TLS) beside plain HTTPS with auth off, so TLS's own cost is apart.
+// autocannon drives each scenario from a worker thread (bench/auth-load.ts); scenarios run in interleaved rounds.
+//
+// Knobs: BENCH_PATIENTS (5000 granted to the tenant, as many not), BENCH_SECONDS (10 per scenario, split over the
+// rounds), BENCH_ROUNDS (2), BENCH_WARMUP_SECONDS (1 per round), BENCH_CONNECTIONS (4), BENCH_SCENARIOS (subset of
+// off,jwt,tls-off,mtls).
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { pino } from 'pino';
+import type { Patient } from '@medplum/fhirtypes';
+import { startServer, type RunningServer } from '../src/api/app.js';
+import { configFrom } from '../src/config.js';
+import { accessKey, parseTenant } from '../src/domain/access/model.js';
+import { validateResource } from '../src/fhir/validate.js';
+import { metrics } from '../src/observability/metrics.js';
+import { generateTestPki } from '../src/sandbox/pki.js';
+import { openStore } from '../src/store/open.js';
+import type { AuthLoadSpec } from './auth-load.js';
+import type { LoadRun } from './fhir-api-load.js';
+import { machine, peakRssMiB } from './stats.js';
+
+const env = process.env;
+const PATIENTS = Number(env.BENCH_PATIENTS ?? 5000);
+const SECONDS = Number(env.BENCH_SECONDS ?? 10);
+const WARMUP = Number(env.BENCH_WARMUP_SECONDS ?? 1);
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 4);
+const ROUNDS = Math.max(1, Number(env.BENCH_ROUNDS ?? 2));
+const SCENARIOS = new Set((env.BENCH_SCENARIOS ?? 'off,jwt,tls-off,mtls').split(',').map((s) => s.trim()));
+const TENANT = 'establishment:990000010';
+const log = (line: string): void => console.log(line);
+const ms = (x: number): string => `${x.toFixed(2)} ms`;
+
+function loadWorker(spec: AuthLoadSpec): Promise<LoadRun> {
+  const url = new URL('./auth-load.ts', import.meta.url);
+  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+  const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
+  const tsxApi = pathToFileURL(join(dirname(manifest), exports['./esm/api'].import.default)).href;
+  const script = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(script, { eval: true, workerData: spec });
+    worker.on('message', (m: LoadRun | 'timed') => (m === 'timed' ? undefined : resolve(m)));
+    worker.once('error', reject);
+    worker.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`load worker exited with ${code}`))));
+  });
+}
+
+interface Summary {
+  requests: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  statuses: Record<string, number>;
+  errors: number;
+}
+
+function summarise(runs: readonly LoadRun[]): Summary {
+  const all = Float64Array.from(runs.flatMap((r) => Array.from(r.latencies))).sort();
+  const pct = (p: number): number => all[Math.min(all.length - 1, Math.floor(p * all.length))] ?? NaN;
+  const statuses: Record<string, number> = {};
+  for (const r of runs) for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
+  const seconds = runs.reduce((t, r) => t + r.seconds, 0);
+  return { requests: all.length, seconds, perSecond: all.length / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99), statuses, errors: runs.reduce((n, r) => n + r.errors + r.timeouts, 0) };
+}
+
+const failed = (r: Summary): boolean => Object.keys(r.statuses).some((s) => s !== '200') || r.errors > 0;
+const line = (label: string, r: Summary): string =>
+  `${label.padEnd(46)} ${r.perSecond.toFixed(0).padStart(6)} req/s  p50 ${ms(r.p50Ms)}  p99 ${ms(r.p99Ms)}  (${r.requests} in ${r.seconds.toFixed(1)} s; ${Object.entries(r.statuses)
+    .map(([s, n]) => `${s}×${n}`)
+    .join(' ')}${r.errors ? `; ${r.errors} errors/timeouts` : ''})`;
+
+// ---- data and servers --------------------------------------------------------------------------------------------
+
+log(`machine: ${machine()}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+const dir = mkdtempSync(join(tmpdir(), 'passerelle-bench-auth-'));
+const file = join(dir, 'passerelle.sqlite');
+const store = await openStore({ file });
+validateResource({ resourceType: 'Patient' });
+const granted: string[] = [];
+const started = performance.now();
+await store.transaction(async (tx) => {
+  for (let i = 0; i < 2 * PATIENTS; i++) {
+    const id = randomUUID();
+    const p: Patient = { resourceType: 'Patient', id, identifier: [{ system: 'urn:oid:1.2.250.1.999.1', value: `bench-${i}` }], name: [{ family: `Nom${i}`, given: ['Prénom'] }], gender: i % 2 ? 'female' : 'male', birthDate: '1950-01-01' };
+    await tx.put(p);
+    if (i % 2 === 0) granted.push(id);
+  }
+});
+await store.security.grant(accessKey(parseTenant(TENANT)), granted, 'fhir-write');
+log(`data: ${2 * PATIENTS} Patients, ${granted.length} granted to ${TENANT} (written in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+
+const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
+const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES384' };
+const pki = SCENARIOS.has('mtls') || SCENARIOS.has('tls-off') ? await generateTestPki({ dir: join(dir, 'pki') }) : undefined;
+const logger = pino({ level: 'info' }, pino.destination('/dev/null'));
+const tls = pki ? { cert: pki.files.server, key: pki.files.serverKey, ca: pki.files.ca } : undefined;
+const authOn = {
+  enabled: true,
+  clients: [
+    { id: 'dpi-bench', tenant: TENANT, roles: ['dpi'], jwks: { keys: [jwk] } },
+    ...(pki ? [{ id: 'dpi-mtls', tenant: TENANT, roles: ['dpi'], certificate: { subject: pki.organisation.subject } }] : []),
+  ],
+};
+const start = (config: Record<string, unknown>): Promise<RunningServer> =>
+  startServer({ store, config: configFrom({ port: 0, host: '127.0.0.1', dataDir: dir, database: file, ...config }), logger, metrics });
+const servers: Record<string, RunningServer> = {};
+servers.off = await start({});
+servers.jwt = await start({ auth: authOn });
+if (pki) {
+  servers['tls-off'] = await start({ tls });
+  servers.mtls = await start({ auth: authOn, tls });
+}
+const plain = (s: RunningServer): string => s.url.replace('localhost', '127.0.0.1');
+
+// A token as a DPI gets it: client credentials with a private_key_jwt assertion.
+const tokenUrl = `${servers.jwt.baseUrl}/oauth/token`;
+const now = Math.floor(Date.now() / 1000);
+const assertion = await new SignJWT({})
+  .setProtectedHeader({ alg: 'ES384', kid: 'bench' })
+  .setIssuer('dpi-bench')
+  .setSubject('dpi-bench')
+  .setAudience(tokenUrl)
+  .setJti(randomUUID())
+  .setExpirationTime(now + 60)
+  .sign(privateKey);
+const tokenReply = await fetch(`${plain(servers.jwt)}/oauth/token`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, scope: 'fhir.read' }),
+});
+if (tokenReply.status !== 200) throw new Error(`token: ${tokenReply.status} ${await tokenReply.text()}`);
+const { access_token: token, expires_in: ttl } = (await tokenReply.json()) as { access_token: string; expires_in: number };
+if (ttl < SECONDS + ROUNDS * WARMUP + 30) log(`note: the access token lives ${ttl} s; the run may outlast it`);
+
+const ACCEPT = { accept: 'application/fhir+json' };
+const paths = granted.map((id) => `/fhir/Patient/${id}`);
+const probe = await fetch(`${plain(servers.jwt)}${paths[0]}`, { headers: { ...ACCEPT, authorization: `Bearer ${token}` } });
+if (probe.status !== 200) throw new Error(`probe with the token: ${probe.status} ${await probe.text()}`);
+
+interface Scenario {
+  key: string;
+  label: string;
+  spec: AuthLoadSpec;
+  runs: LoadRun[];
+}
+const spec = (url: string, headers: Record<string, string>, tlsOptions?: { ca: string; cert?: string; key?: string }): Scenario['spec'] => ({
+  url,
+  connections: CONNECTIONS,
+  seconds: SECONDS / ROUNDS,
+  warmupSeconds: WARMUP,
+  method: 'GET',
+  headers,
+  paths,
+  ...(tlsOptions ? { tls: tlsOptions } : {}),
+});
+const scenarios: Scenario[] = [];
+if (SCENARIOS.has('off')) scenarios.push({ key: 'off', label: 'HTTP, auth off', spec: spec(plain(servers.off), ACCEPT), runs: [] });
+if (SCENARIOS.has('jwt')) scenarios.push({ key: 'jwt', label: 'HTTP, JWT access token, tenant-filtered', spec: spec(plain(servers.jwt), { ...ACCEPT, authorization: `Bearer ${token}` }), runs: [] });
+if (pki && SCENARIOS.has('tls-off')) scenarios.push({ key: 'tls-off', label: 'HTTPS, auth off', spec: spec(servers['tls-off'].url, ACCEPT, { ca: pki.pem.ca }), runs: [] });
+if (pki && SCENARIOS.has('mtls')) {
+  scenarios.push({ key: 'mtls', label: 'HTTPS, client certificate, tenant-filtered', spec: spec(servers.mtls.url, ACCEPT, { ca: pki.pem.ca, cert: pki.pem.org, key: pki.pem.orgKey }), runs: [] });
+}
+log(`load: autocannon, ${CONNECTIONS} connections (keep-alive), ${ROUNDS} interleaved rounds of ${WARMUP} s warm-up + ${(SECONDS / ROUNDS).toFixed(1)} s per scenario; ${paths.length} random granted Patients`);
+
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const s of scenarios) {
+    const run = await loadWorker(s.spec);
+    s.runs.push(run);
+    log(`round ${round}/${ROUNDS}  ${line(s.label, summarise([run]))}`);
+  }
+}
+for (const s of Object.values(servers)) await s.close();
+await store.close();
+rmSync(dir, { recursive: true, force: true });
+
+// ---- summary -----------------------------------------------------------------------------------------------------
+
+const sums = new Map(scenarios.map((s) => [s.key, summarise(s.runs)]));
+log('');
+log('| GET /fhir/Patient/<id> | req/s | p50 | p99 | vs auth off (same transport, same run) |');
+log('|---|---|---|---|---|');
+const versus: Record<string, string> = { jwt: 'off', mtls: 'tls-off' };
+for (const s of scenarios) {
+  const r = sums.get(s.key)!;
+  const base = versus[s.key] ? sums.get(versus[s.key]!) : undefined;
+  log(`| ${s.label}${failed(r) ? ' **(non-200 or errors)**' : ''} | ${r.perSecond.toFixed(0)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${base ? `${((100 * r.perSecond) / base.perSecond).toFixed(0)} %` : ''} |`);
+}
+const jwt = sums.get('jwt');
+const off = sums.get('off');
+if (jwt && off) {
+  const share = jwt.perSecond / off.perSecond;
+  log(`aim: JWT + tenant filtering ≥ 80 % of the auth-off rate → ${(100 * share).toFixed(0)} %: ${share >= 0.8 ? 'met' : 'NOT met'}`);
+}
+log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB`);
+if ([...sums.values()].some(failed)) process.exitCode = 1;
