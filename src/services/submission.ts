@@ -12,7 +12,7 @@ import { CS } from '../fhir/canonical.js';
 import { patientId } from '../fhir/ids.js';
 import { systemUri } from '../fhir/map-common.js';
 import { forbidden, invalidIssues, issue } from '../fhir/outcome.js';
-import { finessKey, mayWriteFor, ownFiness, type Principal } from '../domain/access/model.js';
+import { finessKey, mayWriteFor, ownFiness, readFilter, type Principal } from '../domain/access/model.js';
 import { documentFiness, documentOrganisations } from '../domain/access/documents.js';
 import { assertValid, validateBundle } from '../fhir/validate.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
@@ -105,6 +105,15 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
     const mappedPatient = mapped.find((r): r is Patient => r.resourceType === 'Patient' && r.id === sourcePatient);
     const identity = await registerSource(tx, service, patient, who, ...(mappedPatient ? [mappedPatient] : []));
     const federatedId = identity.result.federatedId;
+    // A document naming a patient by another establishment's identifier (the same source Patient id) does not take
+    // that patient over: the sender must already have a relationship with it, or be its first.
+    if (ctx.principal && readFilter(ctx.principal) !== undefined) {
+      const holders = await tx.access.tenantsOf(sourcePatient);
+      const own = readFilter(ctx.principal) as string;
+      if (holders.length > 0 && !holders.includes(own)) {
+        throw forbidden(`The patient ${patient.sourceId.system}|${patient.sourceId.value} is known to Passerelle through another establishment's identifier; send your own identifier of the patient`);
+      }
+    }
     // Who may see this patient from now on: the document's establishment (or pharmacy) and every organisation it
     // names (care team, MT's practice, pharmacist's pharmacy: the owners of its Tasks). Document-level: the source
     // Patient of this sender and the federated Patient, not the other establishments' source Patients.

@@ -34,6 +34,14 @@ describe('breach 1: a client re-submits another establishment’s document', () 
     expect((await t.as('dpi-c', '/ctm', { body: fixture('ctm/admission-divergences.json'), headers: json })).status).toBe(403);
   });
 
+  it('B sends a PPP of its own FINESS naming A’s patient by A’s identifier: 403, B gains no access to that patient', async () => {
+    const doc = JSON.parse(JSON.stringify(fixture('ppp/ppp-12-medicines.json')).replace(`"finess":"${FINESS.A}"`, `"finess":"${FINESS.B}"`)) as { establishment: { finess: string } };
+    expect(doc.establishment.finess).toBe(FINESS.B);
+    const r = await t.as<Outcome>('dpi-b', '/ppp', { body: doc, headers: json });
+    expect(r.status).toBe(403);
+    expect(await t.srv.store.security.tenantsOf(s.patientA)).not.toContain(`finess:${FINESS.B}`);
+  });
+
   it('A re-sends its own PPP: 200', async () => {
     expect((await t.as('dpi-a', '/ppp', { body: fixture('ppp/ppp-12-medicines.json'), headers: json })).status).toBe(200);
   });
