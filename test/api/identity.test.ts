@@ -384,9 +384,10 @@ describe('identity scopes', () => {
       {
         auth: {
           enabled: true,
+          devTokens: true,
           clients: [
-            { id: 'dpi-reader', token: READER, scopes: ['fhir.read', 'domain.write'] },
-            { id: 'iv-referent', token: REFERENT, scopes: ['fhir.read', 'identity.review'] },
+            { id: 'dpi-reader', token: READER, tenant: 'establishment:760000018', scopes: ['fhir.read', 'domain.write'] },
+            { id: 'iv-referent', token: REFERENT, roles: ['identitovigilance'] },
           ],
         },
       },
@@ -395,7 +396,7 @@ describe('identity scopes', () => {
   });
   afterAll(async () => auth.close());
 
-  it('reading needs fhir.read, deciding needs identity.review; the decision names the authenticated client', async () => {
+  it('the review queue and decisions need identity.review (docs/security.md); the decision names the authenticated client', async () => {
     const h = (t: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${t}`, ...extra });
     const body = [
       fhirPatient(identity('A-1', { birthDate: '1976-12-13', birthName: 'PERRIN', status: 'VALI' })),
@@ -404,7 +405,8 @@ describe('identity scopes', () => {
       .map((p) => JSON.stringify(p))
       .join('\n');
     expect((await call(`${auth.url}/identity/import`, { body, headers: h(READER, ndjson) })).status).toBe(200);
-    const list = await call<{ items: ReviewItem[] }>(`${auth.url}/identity/reviews`, { headers: h(READER) });
+    expect((await call(`${auth.url}/identity/reviews`, { headers: h(READER) })).status).toBe(403);
+    const list = await call<{ items: ReviewItem[] }>(`${auth.url}/identity/reviews`, { headers: h(REFERENT) });
     expect(list.status).toBe(200);
     const id = list.body.items[0].id;
     const decision = { decision: 'same', reason: 'vérifié' };
