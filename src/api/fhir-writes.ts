@@ -25,6 +25,7 @@ import { methodNotAllowed } from './fhir-response.js';
 import { assertIfMatch } from './fhir-write.js';
 import { accessKey, isPatientData, readFilter } from '../domain/access/model.js';
 import { mayRead, patientReferences, transactionGrants } from '../services/access/visibility.js';
+import { referencesOf } from '../fhir/search-params.js';
 
 /** Who writes, and what else the same transaction is doing. */
 export interface FhirWriteContext {
@@ -169,6 +170,15 @@ async function assertTenantWrite(tx: StoreTransaction, w: FhirWriteContext, reso
   for (const id of patientReferences(resource)) {
     if (!(await grants.mayAccess(tenant, id))) {
       throw forbidden(`Patient/${id} is not a patient of your tenant: a resource written through your client may not refer to it`);
+    }
+  }
+  // Nor to another tenant's resources (a CarePlan, a Task… of a patient it does not see).
+  for (const key of referencesOf(resource, '_ref')) {
+    const [type, id] = key.split('/') as [string, string];
+    if (type === 'Patient' || !isPatientData(type)) continue;
+    const target = await tx.read(type, id);
+    if (target && !(await mayRead(grants, w.client, target))) {
+      throw forbidden(`${key} is not data of a patient of your tenant: a resource written through your client may not refer to it`);
     }
   }
 }

@@ -155,6 +155,8 @@ describe('FHIR writes across tenants', () => {
       (await t.as('integrator-b', `/fhir/Patient/${s.patientA}`, { method: 'PATCH', body: JSON.stringify([{ op: 'replace', path: '/gender', value: 'male' }]), headers: { 'content-type': 'application/json-patch+json' } })).status,
     ).toBe(404);
     expect((await t.as('integrator-b', `/fhir/Patient/${s.patientA}`, { method: 'DELETE' })).status).toBe(403);
+    const onPlan = { ...obs, subject: { reference: `Patient/${s.patientB}` }, basedOn: [{ reference: `CarePlan/${s.pppA.id}` }] };
+    expect((await t.as('integrator-b', '/fhir/Observation', { body: onPlan })).status).toBe(403);
     const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: 'Observation' }, resource: obs }] };
     expect((await t.as('integrator-b', '/fhir', { body: bundle })).status).toBe(403);
     const cond = await t.as('integrator-b', `/fhir/Consent?patient=Patient/${s.patientA}`, { method: 'DELETE' });
