@@ -97,8 +97,6 @@ export interface CompiledSearch {
   byId: boolean;
   /** `ORDER BY` terms of the page (on `r`), with their parameters. */
   order: Fragment;
-  /** The tenant filter (`SearchQuery.tenant`), a condition on `r`; absent when the query has none. */
-  access?: Fragment;
 }
 
 /**
@@ -118,8 +116,44 @@ export function compileSearch(query: SearchQuery, dialect: SearchDialect): Compi
     const compiled = compilePredicate(type, p, dialect);
     if (compiled) predicates.push(compiled);
   }
-  const access = query.tenant === undefined ? undefined : accessFilter(type, query.tenant, dialect);
-  return { type, predicates, byId: predicates.some((p) => p.byId), order: orderBy(query, dialect), ...(access ? { access } : {}) };
+  if (query.tenant !== undefined) predicates.push(accessPredicate(type, query.tenant, dialect));
+  return { type, predicates, byId: predicates.some((p) => p.byId), order: orderBy(query, dialect) };
+}
+
+/**
+ * `SearchQuery.tenant` as a predicate like the others: a filter on the row (`accessFilter`), and a driver for SQLite's
+ * planning — the ids of the type that refer to the tenant's patients, from its grants (primary key of access_patient)
+ * joined to the `_ref` rows of each patient (search_index_ref: system, value, type, id). A tenant with few patients
+ * then fetches its few resources by key instead of walking the type; one with many walks it and probes each row.
+ */
+function accessPredicate(type: string, tenant: string, dialect: SearchDialect): CompiledPredicate {
+  const filter = accessFilter(type, tenant, dialect);
+  if (type === 'Patient') {
+    const sql = 'FROM access_patient a WHERE a.tenant = ?';
+    return {
+      param: '_tenant',
+      filter,
+      // Grants may name Patients deleted since, or never stored here: not `live`.
+      driver: {
+        ids: { sql: `SELECT a.patient AS id ${sql}`, params: [tenant] },
+        probe: (cap) => ({ sql: `SELECT count(*) AS n FROM (SELECT 1 ${sql} LIMIT ${cap}) x`, params: [tenant] }),
+      },
+    };
+  }
+  // CROSS JOIN: SQLite keeps the grants as the outer loop (a few rows of the tenant), each looked up in the index.
+  const sql =
+    `FROM access_patient a CROSS JOIN search_index t${dialect.indexedBy('search_index_ref')} ` +
+    `WHERE a.tenant = ? AND t.param = '${REFERENCES_PARAM.code}' AND t.system = ? AND t.value = a.patient AND t.type = ?`;
+  const params = [tenant, dialect.indexSystem('Patient'), type];
+  return {
+    param: '_tenant',
+    filter,
+    driver: {
+      ids: { sql: `SELECT t.id AS id ${sql}`, params },
+      probe: (cap) => ({ sql: `SELECT count(*) AS n FROM (SELECT 1 ${sql} LIMIT ${cap}) x`, params }),
+      live: true,
+    },
+  };
 }
 
 /**
@@ -160,7 +194,7 @@ export function searchStatements(
   }
   if (query.total) {
     const only = search.predicates.length === 1 ? search.predicates[0] : undefined;
-    if (only !== undefined && only === countDriver && only.driver?.live && !search.access) {
+    if (only !== undefined && only === countDriver && only.driver?.live) {
       // `Patient?name=…`: count the matching ids on the index alone.
       const { ids } = only.driver;
       statements.count = finish(`SELECT count(DISTINCT x.id) AS n FROM (${ids.sql}) x`, ids.params, dialect);
@@ -180,10 +214,6 @@ function selection(search: CompiledSearch, dialect: SearchDialect, driver?: Comp
     const f = p === driver && p.driver ? { sql: `r.id IN (${p.driver.ids.sql})`, params: p.driver.ids.params } : p.filter;
     parts.push(f.sql);
     params.push(...f.params);
-  }
-  if (search.access) {
-    parts.push(search.access.sql);
-    params.push(...search.access.params);
   }
   // Driven: fetch by key, then sort the few rows. Otherwise: walk the type newest first.
   const from = `resources r${dialect.indexedBy(search.byId || driver ? 'resources_key' : 'resources_live_by_updated')}`;
