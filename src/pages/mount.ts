@@ -1,0 +1,49 @@
+// The pages for people, mounted by the api layer before the systems' authentication (`AppDeps.pages`): the style
+// sheet, sign-in / callback / sign-out, the home page and the identity review item. Each page authenticates the
+// person by session itself; form bodies are small url-encoded forms; anything that goes wrong becomes a 4xx page.
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { AppDeps } from '../api/app.js';
+import { currentRequestContext, withRequestContext } from '../observability/request-context.js';
+import { pageHeaders } from './headers.js';
+import { mountHomePage } from './home-page.js';
+import { sendProblem } from './layout.js';
+import { mountReviewPage } from './review-page.js';
+import { PeopleSessions } from './session.js';
+import { RelyingParty, mountSignIn } from './sign-in.js';
+import { STYLESHEET, STYLESHEET_PATH } from './style.js';
+
+const FORM_LIMIT = '16kb';
+
+export function mountPages(app: Express, deps: AppDeps): void {
+  const { config, store, logger } = deps;
+  const rp = config.auth.oidc ? new RelyingParty(config.auth.oidc, config.baseUrl) : undefined;
+  const sessions = new PeopleSessions(store.security, config.auth.people, config.auth.sessionTtl);
+  const headers = pageHeaders({ https: config.baseUrl.startsWith('https:'), formOrigins: rp ? [rp.origin] : [] });
+  const parse = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 20 });
+  // The body parser resumes in the socket's async context: carry the request's context over it (audit rows need it).
+  const form: RequestHandler = (req, res, next) => {
+    const context = currentRequestContext();
+    parse(req, res, context ? (err?: unknown) => withRequestContext(context, () => next(err)) : next);
+  };
+
+  const pages = express.Router();
+  pages.get(STYLESHEET_PATH, (_req, res) => {
+    res.locals.route = `GET ${STYLESHEET_PATH}`;
+    res.type('text/css').set({ 'Cache-Control': 'public, max-age=3600', 'X-Content-Type-Options': 'nosniff' }).send(STYLESHEET);
+  });
+  mountSignIn(pages, { config, store, logger }, sessions, rp, headers, form);
+  mountHomePage(pages, sessions, headers);
+  mountReviewPage(pages, { store, people: config.auth.people }, sessions, headers, form);
+
+  // Errors of the pages' own routes (oversized or malformed forms, a failing store) end as an HTML page.
+  const pageErrors: ErrorRequestHandler = (err: unknown, req, res, next) => {
+    if (res.headersSent) return next(err);
+    const status = typeof (err as { status?: unknown }).status === 'number' ? ((err as { status: number }).status) : 500;
+    if (status === 413) return sendProblem(res, 413, 'Formulaire trop volumineux', 'Le formulaire envoyé dépasse la taille permise.');
+    if (status >= 400 && status < 500) return sendProblem(res, status, 'Requête refusée', 'La requête envoyée n’a pas pu être lue.');
+    logger.error({ reqId: req.requestId, route: res.locals.route, err: (err as Error).name }, 'page failed');
+    sendProblem(res, 500, 'Erreur interne', 'Une erreur inattendue s’est produite. Réessayez ; si elle persiste, signalez-la avec l’heure.');
+  };
+  pages.use(pageErrors);
+  app.use(pages);
+}

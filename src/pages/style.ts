@@ -1,0 +1,48 @@
+// The one style sheet of the pages, served from `/static/passerelle.css` (CSP `style-src 'self'`: no inline style).
+// Kept in a module rather than a .css file so the built package carries it without a copy step.
+
+export const STYLESHEET_PATH = '/static/passerelle.css';
+
+export const STYLESHEET = `
+:root{--bleu:#000091;--texte:#1b1b1b;--gris:#666;--fond:#f6f6f6;--ok:#18753c;--erreur:#b00020;--focus:#ff9940}
+*{box-sizing:border-box}
+body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:1rem;line-height:1.5;color:var(--texte);background:#fff}
+a{color:var(--bleu)}
+:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
+.evitement{position:absolute;left:-999rem}
+.evitement:focus{left:1rem;top:1rem;background:#fff;padding:.5rem;z-index:10}
+header.bandeau{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;justify-content:space-between;padding:.75rem 1rem;border-bottom:3px solid var(--bleu)}
+header.bandeau .marque{font-weight:700;font-size:1.25rem;text-decoration:none;color:var(--bleu)}
+header.bandeau .qui{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center}
+main{max-width:60rem;margin:0 auto;padding:1rem}
+h1{font-size:1.6rem;line-height:1.25;margin:.5rem 0 1rem}
+h2{font-size:1.25rem;margin:1.5rem 0 .5rem}
+dl.fiche{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
+dl.fiche dt{font-weight:600}
+dl.fiche dd{margin:0}
+dl.fiche ul{margin:0;padding-left:1.2rem}
+.tableau{overflow-x:auto}
+table{border-collapse:collapse;width:100%}
+caption{text-align:left;font-weight:600;padding:.25rem 0}
+th,td{text-align:left;vertical-align:top;padding:.4rem .6rem;border-bottom:1px solid #ddd}
+td code,td .aide{overflow-wrap:anywhere}
+th{hyphens:auto}
+td ul{margin:0;padding-left:1rem}
+thead th{background:var(--fond)}
+td.diff{background:#fff4d6}
+fieldset{border:1px solid #ccc;border-radius:4px;padding:.75rem 1rem;margin:1rem 0}
+legend{font-weight:600;padding:0 .25rem}
+label{font-weight:600}
+.choix{display:flex;gap:.5rem;align-items:center;margin:.25rem 0;min-height:2.75rem}
+.choix label{font-weight:400}
+input[type=radio]{width:1.25rem;height:1.25rem}
+textarea{display:block;width:100%;min-height:6rem;font:inherit;padding:.5rem;border:1px solid var(--gris);border-radius:4px;margin-top:.25rem}
+button{font:inherit;padding:.6rem 1.2rem;min-height:2.75rem;border-radius:4px;border:1px solid var(--bleu);background:var(--bleu);color:#fff;cursor:pointer}
+button.secondaire{background:#fff;color:var(--bleu)}
+.aide{color:var(--gris);font-size:.9rem;margin:.25rem 0}
+.alerte{border-left:4px solid var(--erreur);background:#fdecee;padding:.5rem 1rem;margin:1rem 0}
+.succes{border-left:4px solid var(--ok);background:#e6f4ea;padding:.5rem 1rem;margin:1rem 0}
+.etat{display:inline-block;padding:.1rem .5rem;border-radius:1rem;background:var(--fond);border:1px solid #ccc;font-size:.9rem}
+form.inline{display:inline}
+@media (max-width:36rem){dl.fiche{grid-template-columns:1fr}dl.fiche dd{margin-bottom:.5rem}h1{font-size:1.35rem}}
+`;
