@@ -40,7 +40,10 @@ const clientSchema = z
     jwks: z.object({ keys: z.array(publicJwk).min(1) }).strict().optional(),
     jwksUrl: z.url().optional(),
     jwksFile: z.string().min(1).optional(),
-    /** Mutual TLS: the client certificate that identifies this client (subject DN as OpenSSL prints it, or serial in hex). */
+    /**
+     * Mutual TLS: the client certificate that identifies this client: its subject DN (RFC 4514, `CN=…,OU=…,O=…,C=FR`, or
+     * as OpenSSL prints it), and/or its serial in hexadecimal; when both are given, both must match (src/api/auth/mtls.ts).
+     */
     certificate: z
       .object({ subject: z.string().min(1).optional(), serial: z.string().regex(/^[0-9A-Fa-f:]+$/, 'hexadecimal serial').optional() })
       .strict()
@@ -144,6 +147,8 @@ const fileSchema = z
             scopes: z.array(z.string().min(1)).default(['openid', 'profile']),
             /** Claim holding the RPPS/ADELI (Pro Santé Connect: `SubjectRefPro` inside `SubjectNameID`; demo provider: `rpps`). */
             rppsClaim: z.string().min(1).default('rpps'),
+            /** `acr_values` asked at sign-in (Pro Santé Connect: `eidas1`); none by default. */
+            acrValues: z.string().min(1).max(200).optional(),
           })
           .strict()
           .optional(),

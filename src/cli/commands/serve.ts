@@ -16,6 +16,8 @@ import { startDispatcher, type RunningDispatcher } from '../../services/outbox-d
 import { loadDocumentSettings } from '../../documents/settings.js';
 import { submissionSourceId } from '../../documents/ids.js';
 import { startGatewaySandbox, type GatewaySandbox } from '../../sandbox/dmp/with-gateway.js';
+import { startGatewayOidcSandbox, type GatewayOidcSandbox } from '../../sandbox/oidc/with-gateway.js';
+import { checkPeopleSignIn, mountPages } from '../../pages/index.js';
 
 function circuitsOf(outbox: RunningDispatcher | undefined, config: OutboxConfig): Record<string, string> {
   const out: Record<string, string> = {};
@@ -31,6 +33,8 @@ interface ServeOptions {
   migrate: boolean;
   /** Run the local DMP peer beside the gateway and send documents to it. */
   sandboxDmp?: boolean;
+  /** Run the local OpenID provider beside the gateway and let its demo people sign in. */
+  sandboxOidc?: boolean;
 }
 
 export function register(program: Command): void {
@@ -42,6 +46,7 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'YAML configuration file (env PASSERELLE_CONFIG)')
     .option('--no-migrate', 'do not apply pending database migrations: refuse to start until `passerelle db migrate` ran')
     .option('--sandbox-dmp', 'also run the local DMP peer (test PKI in <data>/certs) and send PPP, CTM and BPM documents to it')
+    .option('--sandbox-oidc', 'also run a local OpenID provider (port 8444) whose demo people sign in to the pages (TEST only)')
     .addHelpText(
       'after',
       '\nPrecedence: configuration file < environment (PORT, PASSERELLE_DATA, DATABASE_URL, PASSERELLE_BASE_URL, LOG_LEVEL) < options.\n' +
@@ -101,9 +106,15 @@ export function register(program: Command): void {
         sandbox = await startGatewaySandbox(config, logger);
         config = { ...config, outbox: sandbox.outbox };
       }
+      let oidcSandbox: GatewayOidcSandbox | undefined;
+      if (opts.sandboxOidc || config.sandbox.oidc.enabled) {
+        oidcSandbox = await startGatewayOidcSandbox(config, logger);
+        config = oidcSandbox.config;
+      }
       const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics, documents }) : undefined;
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
+        checkPeopleSignIn(config);
         running = await startServer({
           store,
           config,
@@ -111,6 +122,7 @@ export function register(program: Command): void {
           metrics,
           circuits: () => circuitsOf(outbox, config.outbox),
           mounts: [mountDomainRoutes, mountIdentityRoutes],
+          pages: [mountPages],
         });
       } catch (err) {
         // TLS files, the passphrase, client keys or tokens, the access-token signing key: a configuration error.
@@ -119,6 +131,7 @@ export function register(program: Command): void {
         process.exitCode = 2;
         await outbox?.stop(0);
         await sandbox?.peer.close();
+        await oidcSandbox?.provider.close();
         await store.close();
         return;
       }
@@ -145,6 +158,7 @@ export function register(program: Command): void {
         (outbox ? outbox.stop(config.outbox.leaseMs / 2) : Promise.resolve())
           .then(() => running.close())
           .then(() => sandbox?.peer.close())
+          .then(() => oidcSandbox?.provider.close())
           .then(() => store.close())
           .then(
             () => process.exit(0),
