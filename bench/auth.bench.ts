@@ -6,7 +6,8 @@
 //
 // Knobs: BENCH_PATIENTS (5000 granted to the tenant, as many not), BENCH_SECONDS (10 per scenario, split over the
 // rounds), BENCH_ROUNDS (2), BENCH_WARMUP_SECONDS (1 per round), BENCH_CONNECTIONS (4), BENCH_SCENARIOS (subset of
-// off,jwt,tls-off,mtls).
+// off,jwt,tls-off,mtls,jwt-admin; jwt-admin, not run by default: the same JWT authentication for a client that is not
+// tenant-bound, to tell the cost of authentication from the cost of the tenant's grant lookup).
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -107,6 +108,8 @@ const authOn = {
   enabled: true,
   clients: [
     { id: 'dpi-bench', tenant: TENANT, roles: ['dpi'], jwks: { keys: [jwk] } },
+    // The same key for an operator: authenticated the same way, but not tenant-bound (no grant lookup per read).
+    { id: 'admin-bench', roles: ['admin'], jwks: { keys: [jwk] } },
     ...(pki ? [{ id: 'dpi-mtls', tenant: TENANT, roles: ['dpi'], certificate: { subject: pki.organisation.subject } }] : []),
   ],
 };
@@ -123,23 +126,28 @@ const plain = (s: RunningServer): string => s.url.replace('localhost', '127.0.0.
 
 // A token as a DPI gets it: client credentials with a private_key_jwt assertion.
 const tokenUrl = `${servers.jwt.baseUrl}/oauth/token`;
-const now = Math.floor(Date.now() / 1000);
-const assertion = await new SignJWT({})
-  .setProtectedHeader({ alg: 'ES384', kid: 'bench' })
-  .setIssuer('dpi-bench')
-  .setSubject('dpi-bench')
-  .setAudience(tokenUrl)
-  .setJti(randomUUID())
-  .setExpirationTime(now + 60)
-  .sign(privateKey);
-const tokenReply = await fetch(`${plain(servers.jwt)}/oauth/token`, {
-  method: 'POST',
-  headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, scope: 'fhir.read' }),
-});
-if (tokenReply.status !== 200) throw new Error(`token: ${tokenReply.status} ${await tokenReply.text()}`);
-const { access_token: token, expires_in: ttl } = (await tokenReply.json()) as { access_token: string; expires_in: number };
-if (ttl < SECONDS + ROUNDS * WARMUP + 30) log(`note: the access token lives ${ttl} s; the run may outlast it`);
+async function tokenOf(client: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'ES384', kid: 'bench' })
+    .setIssuer(client)
+    .setSubject(client)
+    .setAudience(tokenUrl)
+    .setJti(randomUUID())
+    .setExpirationTime(now + 60)
+    .sign(privateKey);
+  const reply = await fetch(`${plain(servers.jwt)}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, scope: 'fhir.read' }),
+  });
+  if (reply.status !== 200) throw new Error(`token: ${reply.status} ${await reply.text()}`);
+  const { access_token: token, expires_in: ttl } = (await reply.json()) as { access_token: string; expires_in: number };
+  if (ttl < SECONDS + ROUNDS * WARMUP + 30) log(`note: the access token lives ${ttl} s; the run may outlast it`);
+  return token;
+}
+const token = await tokenOf('dpi-bench');
+const adminToken = await tokenOf('admin-bench');
 
 const ACCEPT = { accept: 'application/fhir+json' };
 const paths = granted.map((id) => `/fhir/Patient/${id}`);
@@ -165,6 +173,9 @@ const spec = (url: string, headers: Record<string, string>, tlsOptions?: { ca: s
 const scenarios: Scenario[] = [];
 if (SCENARIOS.has('off')) scenarios.push({ key: 'off', label: 'HTTP, auth off', spec: spec(plain(servers.off), ACCEPT), runs: [] });
 if (SCENARIOS.has('jwt')) scenarios.push({ key: 'jwt', label: 'HTTP, JWT access token, tenant-filtered', spec: spec(plain(servers.jwt), { ...ACCEPT, authorization: `Bearer ${token}` }), runs: [] });
+if (SCENARIOS.has('jwt-admin')) {
+  scenarios.push({ key: 'jwt-admin', label: 'HTTP, JWT access token, not tenant-bound', spec: spec(plain(servers.jwt), { ...ACCEPT, authorization: `Bearer ${adminToken}` }), runs: [] });
+}
 if (pki && SCENARIOS.has('tls-off')) scenarios.push({ key: 'tls-off', label: 'HTTPS, auth off', spec: spec(servers['tls-off'].url, ACCEPT, { ca: pki.pem.ca }), runs: [] });
 if (pki && SCENARIOS.has('mtls')) {
   scenarios.push({ key: 'mtls', label: 'HTTPS, client certificate, tenant-filtered', spec: spec(servers.mtls.url, ACCEPT, { ca: pki.pem.ca, cert: pki.pem.org, key: pki.pem.orgKey }), runs: [] });
@@ -188,7 +199,7 @@ const sums = new Map(scenarios.map((s) => [s.key, summarise(s.runs)]));
 log('');
 log('| GET /fhir/Patient/<id> | req/s | p50 | p99 | vs auth off (same transport, same run) |');
 log('|---|---|---|---|---|');
-const versus: Record<string, string> = { jwt: 'off', mtls: 'tls-off' };
+const versus: Record<string, string> = { jwt: 'off', 'jwt-admin': 'off', mtls: 'tls-off' };
 for (const s of scenarios) {
   const r = sums.get(s.key)!;
   const base = versus[s.key] ? sums.get(versus[s.key]!) : undefined;

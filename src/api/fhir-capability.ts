@@ -75,12 +75,20 @@ function security(ctx: FhirContext): CapabilityStatementRest['security'] {
         'Authentication is off (the embedded default): every request is accepted without credentials. Enable auth in the configuration before exposing this server.',
     };
   }
+  const tokenUrl = `${ctx.config.baseUrl}/oauth/token`;
   return {
     cors: false,
+    // SMART Backend Services: the token endpoint where a client trades a private_key_jwt assertion for an access token.
+    extension: [{ url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris', extension: [{ url: 'token', valueUri: tokenUrl }] }],
+    service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
     description:
-      'Every request except GET /metadata needs "Authorization: Bearer <token>" of a configured client (static tokens, not OAuth). ' +
+      `Every request except GET /metadata needs "Authorization: Bearer <access token>" from ${tokenUrl} (OAuth2 client credentials ` +
+      'with a private_key_jwt assertion, as SMART Backend Services) or, on the HTTPS listener, a client certificate of a declared client ' +
+      '(mutual TLS); static tokens only with auth.devTokens (development). ' +
       'Scopes: fhir.read (reads, searches, $validate, $match, $everything, definitions), fhir.write (create, update, patch, delete, ' +
-      'transaction, batch), domain.write ($link-ctm, $unlink-ctm), admin (all). 401 without a known token, 403 without the scope.',
+      'transaction, batch), domain.write ($link-ctm, $unlink-ctm), admin (all); system/*.read, system/*.write and system/*.* are ' +
+      'mapped to them. Reads are limited to the client tenant\'s patients. 401 without valid credentials, 403 without the scope, ' +
+      '429 with Retry-After when throttled.',
   };
 }
 

@@ -300,13 +300,17 @@ async function walkOperation(res: CapabilityStatementRestResource, name: string,
 
 describe('with authentication on', () => {
   it('rest.security says bearer tokens and the scopes', async () => {
-    const secured = await startTestServer({ auth: { enabled: true, clients: [{ id: 'dpi', token: 'a'.repeat(32), scopes: ['fhir.read'] }] } });
+    const secured = await startTestServer({
+      auth: { enabled: true, devTokens: true, clients: [{ id: 'dpi', tenant: 'establishment:990000010', token: 'a'.repeat(32), scopes: ['fhir.read'] }] },
+    });
     try {
       const r = await call<CapabilityStatement>(`${secured.fhir}/metadata`);
       expect(r.status).toBe(200);
       const description = r.body.rest?.[0].security?.description ?? '';
       expect(description).toContain('Authorization: Bearer');
       expect(description).toContain('fhir.read');
+      expect(description).toContain(`${secured.url}/oauth/token`);
+      expect(r.body.rest?.[0].security?.service?.[0].coding?.[0].code).toBe('SMART-on-FHIR');
       expect((await call(`${secured.fhir}/StructureDefinition/passerelle-patient`)).status).toBe(401);
       const withToken = await call(`${secured.fhir}/StructureDefinition/passerelle-patient`, { headers: { authorization: `Bearer ${'a'.repeat(32)}` } });
       expect(withToken.status).toBe(200);
