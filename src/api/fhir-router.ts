@@ -22,6 +22,8 @@ import { searchHandler } from './fhir-search.js';
 import { bundleHandler } from './fhir-bundle.js';
 import { validateOperationHandler } from './fhir-validate-operation.js';
 import { assertJsonDepth } from './json-body.js';
+import { auditFhirAccess, statusOfError } from './fhir-audit.js';
+import { auditEventRoutes } from './fhir-audit-event.js';
 
 /** Methods of a Bundle entry (`Bundle.entry.request.method`). */
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -105,6 +107,7 @@ export function fhirRoutes(ctx: FhirContext): FhirRoute[] {
     { method: 'GET', path: '/Patient/:id/$everything', interactions: ['operation'], operation: 'everything', scope: 'fhir.read', handler: everythingHandler(ctx) },
     { method: 'POST', path: '/Patient/:id/$everything', interactions: ['operation'], operation: 'everything', scope: 'fhir.read', body: 'json', handler: everythingHandler(ctx) },
     ...definitionRoutes(ctx),
+    ...auditEventRoutes(ctx),
     ...[...GATEWAY_DOCUMENT_TYPES].flatMap((type) => readOnlyRoutes(ctx, type)),
     { method: 'POST', path: '/:type/$validate', interactions: ['operation'], operation: 'validate', scope: 'fhir.read', body: 'json', handler: validateOperationHandler() },
     { method: 'POST', path: '/:type/:id/$validate', interactions: ['operation'], operation: 'validate', scope: 'fhir.read', body: 'json', handler: validateOperationHandler() },
@@ -272,7 +275,8 @@ export function fhirAdapter(ctx: FhirContext, routes: FhirRoute[] = fhirRoutes(c
     const { route, params } = match;
     res.locals.route = `${route.method} ${req.baseUrl}${route.path === '/' ? '' : route.path}`;
     if (route.scope && !hasScope(req.client, route.scope)) {
-      next(forbidden(`Client "${req.client.id}" lacks the scope ${route.scope}`));
+      const denied = forbidden(`Client "${req.client.id}" lacks the scope ${route.scope}`);
+      auditFhirAccess(ctx, route, toFhirRequest(req, route, params), 403).then(() => next(denied), next);
       return;
     }
     const negotiation = { format: new URL(req.originalUrl, 'http://x').searchParams.get('_format'), accept: req.get('accept') };
@@ -287,17 +291,23 @@ export function fhirAdapter(ctx: FhirContext, routes: FhirRoute[] = fhirRoutes(c
       }
     }
     const run = (): void => {
+      const fhirReq = toFhirRequest(req, route, params);
       route
-        .handler(toFhirRequest(req, route, params))
-        .then(([o, resource]) => {
+        .handler(fhirReq)
+        .then(async ([o, resource]) => {
           const status = statusOf(o);
+          // Every read and search leaves its audit row before the data leaves (fhir-audit.ts).
+          await auditFhirAccess(ctx, route, fhirReq, status, resource);
           const raw = binaryRead && resource?.resourceType === 'Binary' && binaryRepresentation(negotiation, resource.contentType) === 'raw';
           responseHeaders(res, ctx, status, resource);
           if (raw) sendRawBinary(res, status, resource);
           else if (resource && route.interactions.some((i) => WRITE_INTERACTIONS.has(i))) sendFhirWrite(res, status, o, resource, preferReturn(req.get('prefer')));
           else sendFhir(res, status, resource ?? o);
         })
-        .catch(next);
+        .catch((err: unknown) => {
+          if (res.headersSent) return next(err);
+          auditFhirAccess(ctx, route, fhirReq, statusOfError(err)).then(() => next(err), next);
+        });
     };
     const parsed = (err?: unknown): void => {
       if (err) return next(err);

@@ -146,6 +146,8 @@ export interface AuditFilter {
   person?: string;
   /** Rows after this id (export paging). */
   afterId?: number;
+  /** These rows only. */
+  ids?: number[];
 }
 
 export interface AuditPage {
@@ -180,6 +182,7 @@ function where(f: AuditFilter): { sql: string; params: unknown[]; join: string }
   if (f.actionLike?.length) add(`(${f.actionLike.map(() => 'a.action LIKE ?').join(' OR ')})`, ...f.actionLike);
   if (f.actionNotLike?.length) add(f.actionNotLike.map(() => 'a.action NOT LIKE ?').join(' AND '), ...f.actionNotLike);
   if (f.afterId !== undefined) add('a.id > ?', f.afterId);
+  if (f.ids !== undefined) add(`a.id IN (${f.ids.map(() => '?').join(', ') || 'NULL'})`, ...f.ids);
   return { sql: conds.length ? ` WHERE ${conds.join(' AND ')}` : '', params, join };
 }
 
