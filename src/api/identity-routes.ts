@@ -181,9 +181,11 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
     pipeline(Readable.from(linkLines(service.links(), format)), res).catch(next);
   });
 
+  // Importing identities writes the SRI's registry and the source Patients of any establishment's namespace: an
+  // identitovigilance operation (a tenant-bound client could otherwise rewrite another establishment's patients).
   app.post(
     '/identity/import',
-    requireScope('domain.write'),
+    requireScope('identity.review'),
     (req, _res, next) => {
       const type = req.get('content-type') ?? '(none)';
       if (!req.is(NDJSON_TYPES)) next(unsupportedMediaType(`Content-Type must be application/x-ndjson (one FHIR Patient per line), not "${type}"`));

@@ -404,7 +404,8 @@ describe('identity scopes', () => {
     ]
       .map((p) => JSON.stringify(p))
       .join('\n');
-    expect((await call(`${auth.url}/identity/import`, { body, headers: h(READER, ndjson) })).status).toBe(200);
+    expect((await call(`${auth.url}/identity/import`, { body, headers: h(READER, ndjson) })).status).toBe(403);
+    expect((await call(`${auth.url}/identity/import`, { body, headers: h(REFERENT, ndjson) })).status).toBe(200);
     expect((await call(`${auth.url}/identity/reviews`, { headers: h(READER) })).status).toBe(403);
     const list = await call<{ items: ReviewItem[] }>(`${auth.url}/identity/reviews`, { headers: h(REFERENT) });
     expect(list.status).toBe(200);
