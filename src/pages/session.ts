@@ -1,5 +1,6 @@
 // People's server-side sessions: a random 32-byte cookie (HttpOnly, Secure, SameSite=Lax, Path=/), of which the
-// database keeps only the SHA-256 (`store.security`, table web_session), with an idle lifetime (`auth.sessionTtl`).
+// database keeps only the SHA-256 (`store.security`, table web_session), with an idle lifetime (`auth.sessionTtl`)
+// and an absolute one (12 h, or `sessionTtl` if longer).
 // A short "sign-in" session holds the OIDC state, nonce and PKCE verifier between /connexion and /auth/callback;
 // signing in replaces it by a new id (rotation). Each request maps the person again to `auth.people`, so a person
 // removed from the configuration loses access at once. Forms carry the session's synchronizer CSRF token.
@@ -16,6 +17,8 @@ export const SESSION_COOKIE = '__Host-passerelle';
 const SIGN_IN_TTL_S = 600;
 /** A sliding session is written back at most this often (not on every page view). */
 const REFRESH_EVERY_S = 60;
+/** However active, a person signs in again after this long (or after `sessionTtl` if that is longer). */
+const ABSOLUTE_LIFETIME_S = 12 * 3600;
 
 const SignInData = z.object({
   kind: z.literal('sign-in'),
@@ -119,13 +122,14 @@ export class PeopleSessions {
   async person(req: Request): Promise<PersonSession | undefined> {
     const s = await this.load(req);
     if (!s || s.data.kind !== 'person') return undefined;
+    const now = this.now().getTime();
+    if (now - Date.parse(s.data.signedInAt) > Math.max(ABSOLUTE_LIFETIME_S, this.ttlSeconds) * 1000) return undefined;
     const declared = declaredPerson(this.people, s.data);
     if (!declared) return undefined;
     const principal = personPrincipal(declared, s.data);
     const context = currentRequestContext();
     if (context) context.principal = principal;
     // Idle lifetime: push the expiry forward, at most once a minute.
-    const now = this.now().getTime();
     if (Date.parse(s.expires) - now < (this.ttlSeconds - REFRESH_EVERY_S) * 1000) {
       await this.repo.sessionPut(s.idHash, { data: s.data, expires: new Date(now + this.ttlSeconds * 1000).toISOString() });
     }
