@@ -1,12 +1,15 @@
 // OAuth2 client credentials with private_key_jwt (SMART Backend Services) over the gateway's HTTPS listener: tokens
 // issued and used, and every way an assertion or an access token can be wrong, refused.
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createLocalJWKSet, exportSPKI, generateKeyPair, importJWK, jwtVerify, SignJWT, UnsecuredJWT, type CryptoKey, type JWK } from 'jose';
+import { createLocalJWKSet, exportPKCS8, exportSPKI, generateKeyPair, importJWK, jwtVerify, SignJWT, UnsecuredJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENERATED_KEY_FILE } from '../../src/api/auth/access-tokens.js';
 import { ConfigError, configFrom } from '../../src/config.js';
-import { patient, startTestServer, type Outcome, type Reply, type TestServer } from './server.js';
+import { call, patient, startTestServer, type Outcome, type Reply, type TestServer } from './server.js';
 import {
   assertionFor,
   bearer,
@@ -288,5 +291,65 @@ describe('configuration', () => {
     await expect(
       startTestServer({ auth: { enabled: true, devTokens: true, clients: [{ id: 'x', tenant: HOSPITAL, tokenEnv: 'PASSERELLE_TEST_UNSET_TOKEN' }] } }),
     ).rejects.toThrow(/PASSERELLE_TEST_UNSET_TOKEN is not set/);
+  });
+});
+
+describe('keys from a JWKS URL, and the signing key from a file', () => {
+  let jwksServer: Server;
+  let jwksUrl: string;
+  let key: ClientKey;
+  let gw: TestServer;
+  let keyDir: string;
+  beforeAll(async () => {
+    key = await clientKeys('ES256');
+    jwksServer = createServer((req, res) => {
+      if (req.url === '/jwks.json') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf(key)));
+      else if (req.url === '/slow') setTimeout(() => res.writeHead(200).end('{"keys":[]}'), 8000).unref();
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
+    jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
+    // A PKCS#8 PEM signing key given by the operator.
+    keyDir = mkdtempSync(path.join(tmpdir(), 'passerelle-key-'));
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    writeFileSync(path.join(keyDir, 'token-key.pem'), await exportPKCS8(privateKey), { mode: 0o600 });
+    gw = await startTestServer({
+      auth: {
+        enabled: true,
+        signingKeyFile: path.join(keyDir, 'token-key.pem'),
+        clients: [
+          { id: 'remote', tenant: HOSPITAL, roles: ['dpi'], jwksUrl: `${jwksUrl}/jwks.json` },
+          { id: 'slow', tenant: HOSPITAL, roles: ['dpi'], jwksUrl: `${jwksUrl}/slow` },
+          { id: 'gone', tenant: HOSPITAL, roles: ['dpi'], jwksUrl: `${jwksUrl}/missing` },
+        ],
+      },
+    });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    jwksServer?.closeAllConnections();
+    await new Promise((r) => jwksServer?.close(r));
+    rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  it('a client whose keys are at a JWKS URL gets a token, signed with the configured key', async () => {
+    const token = await tokenFor(gw, 'remote', key);
+    expect((await call(`${gw.fhir}/Patient`, { headers: bearer(token) })).status).toBe(200);
+    expect(existsSync(path.join(gw.dataDir, 'keys', GENERATED_KEY_FILE))).toBe(false);
+    const jwks = await call<{ keys: JWK[] }>(`${gw.url}/oauth/jwks`);
+    expect((await jwtVerify(token, createLocalJWKSet(jwks.body))).payload.sub).toBe('remote');
+  });
+
+  it('a JWKS URL that answers 404 or too slowly → 401, not 5xx', async () => {
+    expect((await requestToken(gw, await tokenForm(gw, 'gone', key))).status).toBe(401);
+    const slow = await requestToken(gw, await tokenForm(gw, 'slow', key));
+    expect(slow.status).toBe(401);
+    expect((slow.body as { error_description: string }).error_description).toContain('in time');
+  }, 15_000);
+
+  it('a configured signing key file that does not exist stops the start', async () => {
+    await expect(
+      startTestServer({ auth: { enabled: true, signingKeyFile: path.join(keyDir, 'absent.pem'), clients: [{ id: 'x', tenant: HOSPITAL, jwks: jwksOf(key) }] } }),
+    ).rejects.toThrow(/signingKeyFile.*does not exist/);
   });
 });
