@@ -6,8 +6,11 @@
 //
 // Knobs: BENCH_PATIENTS (5000 granted to the tenant, as many not), BENCH_SECONDS (10 per scenario, split over the
 // rounds), BENCH_ROUNDS (2), BENCH_WARMUP_SECONDS (1 per round), BENCH_CONNECTIONS (4), BENCH_SCENARIOS (subset of
-// off,jwt,tls-off,mtls,jwt-admin; jwt-admin, not run by default: the same JWT authentication for a client that is not
-// tenant-bound, to tell the cost of authentication from the cost of the tenant's grant lookup).
+// off,jwt,tls-off,mtls,unaudited,buffered; and jwt-admin, not run by default: the same JWT authentication for a client
+// that is not tenant-bound, to tell the cost of authentication from the cost of the tenant's grant lookup).
+// The cost of one audited read: `off` (every read writes its audit row before answering, the default) beside the same
+// server with the read audit switched off (`unaudited`) and with the group-committed audit (`buffered`), each on its
+// own store instance of the same file.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -25,6 +28,8 @@ import { validateResource } from '../src/fhir/validate.js';
 import { metrics } from '../src/observability/metrics.js';
 import { generateTestPki } from '../src/sandbox/pki.js';
 import { openStore } from '../src/store/open.js';
+import { configureAccessAudit, type AccessAuditMode } from '../src/services/audit/access.js';
+import type { ResourceStore } from '../src/store/repository.js';
 import type { AuthLoadSpec } from './auth-load.js';
 import type { LoadRun } from './fhir-api-load.js';
 import { machine, peakRssMiB } from './stats.js';
@@ -35,7 +40,7 @@ const SECONDS = Number(env.BENCH_SECONDS ?? 10);
 const WARMUP = Number(env.BENCH_WARMUP_SECONDS ?? 1);
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 4);
 const ROUNDS = Math.max(1, Number(env.BENCH_ROUNDS ?? 2));
-const SCENARIOS = new Set((env.BENCH_SCENARIOS ?? 'off,jwt,tls-off,mtls').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set((env.BENCH_SCENARIOS ?? 'off,jwt,tls-off,mtls,unaudited,buffered').split(',').map((s) => s.trim()));
 const TENANT = 'establishment:990000010';
 const log = (line: string): void => console.log(line);
 const ms = (x: number): string => `${x.toFixed(2)} ms`;
@@ -122,6 +127,15 @@ if (pki) {
   servers['tls-off'] = await start({ tls });
   servers.mtls = await start({ auth: authOn, tls });
 }
+// The read audit, switched off or group-committed: another store instance on the same file, so `off` keeps the default.
+const auditStores: ResourceStore[] = [];
+for (const mode of ['unaudited', 'buffered'] as const) {
+  if (!SCENARIOS.has(mode)) continue;
+  const other = await openStore({ file });
+  configureAccessAudit(other, { mode: (mode === 'unaudited' ? 'none' : 'buffered') satisfies AccessAuditMode });
+  auditStores.push(other);
+  servers[mode] = await startServer({ store: other, config: configFrom({ port: 0, host: '127.0.0.1', dataDir: dir, database: file }), logger, metrics });
+}
 const plain = (s: RunningServer): string => s.url.replace('localhost', '127.0.0.1');
 
 // A token as a DPI gets it: client credentials with a private_key_jwt assertion.
@@ -180,6 +194,8 @@ if (pki && SCENARIOS.has('tls-off')) scenarios.push({ key: 'tls-off', label: 'HT
 if (pki && SCENARIOS.has('mtls')) {
   scenarios.push({ key: 'mtls', label: 'HTTPS, client certificate, tenant-filtered', spec: spec(servers.mtls.url, ACCEPT, { ca: pki.pem.ca, cert: pki.pem.org, key: pki.pem.orgKey }), runs: [] });
 }
+if (SCENARIOS.has('unaudited')) scenarios.push({ key: 'unaudited', label: 'HTTP, auth off, read NOT audited', spec: spec(plain(servers.unaudited), ACCEPT), runs: [] });
+if (SCENARIOS.has('buffered')) scenarios.push({ key: 'buffered', label: 'HTTP, auth off, read audit group-committed', spec: spec(plain(servers.buffered), ACCEPT), runs: [] });
 log(`load: autocannon, ${CONNECTIONS} connections (keep-alive), ${ROUNDS} interleaved rounds of ${WARMUP} s warm-up + ${(SECONDS / ROUNDS).toFixed(1)} s per scenario; ${paths.length} random granted Patients`);
 
 for (let round = 1; round <= ROUNDS; round++) {
@@ -190,6 +206,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
 }
 for (const s of Object.values(servers)) await s.close();
+for (const s of auditStores) await s.close();
 await store.close();
 rmSync(dir, { recursive: true, force: true });
 
@@ -197,9 +214,9 @@ rmSync(dir, { recursive: true, force: true });
 
 const sums = new Map(scenarios.map((s) => [s.key, summarise(s.runs)]));
 log('');
-log('| GET /fhir/Patient/<id> | req/s | p50 | p99 | vs auth off (same transport, same run) |');
+log('| GET /fhir/Patient/<id> | req/s | p50 | p99 | vs baseline, same run (jwt, mtls: auth off; off, buffered: read not audited) |');
 log('|---|---|---|---|---|');
-const versus: Record<string, string> = { jwt: 'off', 'jwt-admin': 'off', mtls: 'tls-off' };
+const versus: Record<string, string> = { jwt: 'off', 'jwt-admin': 'off', mtls: 'tls-off', off: 'unaudited', buffered: 'unaudited' };
 for (const s of scenarios) {
   const r = sums.get(s.key)!;
   const base = versus[s.key] ? sums.get(versus[s.key]!) : undefined;
@@ -210,6 +227,13 @@ const off = sums.get('off');
 if (jwt && off) {
   const share = jwt.perSecond / off.perSecond;
   log(`aim: JWT + tenant filtering ≥ 80 % of the auth-off rate → ${(100 * share).toFixed(0)} %: ${share >= 0.8 ? 'met' : 'NOT met'}`);
+}
+const unaudited = sums.get('unaudited');
+if (off && unaudited) {
+  const audited = (1000 / off.perSecond - 1000 / unaudited.perSecond).toFixed(3);
+  log(`cost of one audited read (its own write transaction before the answer): ${(100 * (1 - off.perSecond / unaudited.perSecond)).toFixed(0)} % of the unaudited rate (≈ ${audited} ms of the server's time per read)`);
+  const buffered = sums.get('buffered');
+  if (buffered) log(`group-committed read audit: ${((100 * buffered.perSecond) / unaudited.perSecond).toFixed(0)} % of the unaudited rate`);
 }
 log(`peak RSS: ${peakRssMiB().toFixed(0)} MiB`);
 if ([...sums.values()].some(failed)) process.exitCode = 1;

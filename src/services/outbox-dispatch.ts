@@ -15,6 +15,7 @@ import { Dispatcher, type DestinationSettings } from '../outbox/dispatcher.js';
 import { onEnqueued } from '../outbox/events.js';
 import { httpConnector } from '../outbox/http-connector.js';
 import { documentResources, type DocumentResources } from './document-resources.js';
+import { auditedOutcome } from './audit/delivery.js';
 
 export interface RunningDispatcher {
   dispatcher: Dispatcher;
@@ -34,12 +35,14 @@ function connectorOf(name: string, d: DestinationConfig, documents: DocumentConn
   }
 }
 
-export function destinationsOf(config: OutboxConfig, documents?: DocumentConnectorDeps, resources?: DocumentResources): Record<string, DestinationSettings> {
+export function destinationsOf(config: OutboxConfig, documents?: DocumentConnectorDeps, resources?: DocumentResources, store?: ResourceStore): Record<string, DestinationSettings> {
   const out: Record<string, DestinationSettings> = {};
   for (const [name, d] of Object.entries(config.destinations)) {
+    const documentOutcome = resources && isDocumentDestination(d) ? resources.recordOutcome : undefined;
     out[name] = {
       connector: connectorOf(name, d, documents),
-      ...(resources && isDocumentDestination(d) ? { onOutcome: resources.recordOutcome } : {}),
+      // Every attempt's outcome is an audit row (services/audit/delivery.ts), after the document's delivery status.
+      ...(store ? { onOutcome: auditedOutcome(store, d.kind, documentOutcome) } : documentOutcome ? { onOutcome: documentOutcome } : {}),
       retry: { baseMs: d.baseDelayMs, maxMs: d.maxDelayMs, maxAttempts: d.maxAttempts },
       concurrency: d.concurrency,
       circuit: d.circuit,
@@ -61,7 +64,7 @@ export function startDispatcher(
   const documents = options.documents && resources ? { ...options.documents, ...(builder ? { builder } : {}), onBuilt: options.documents.onBuilt ?? resources.recordBuilt } : undefined;
   const dispatcher = new Dispatcher({
     outbox: store.outbox,
-    destinations: destinationsOf(config, documents, resources),
+    destinations: destinationsOf(config, documents, resources, store),
     leaseMs: config.leaseMs,
     pollMs: config.pollMs,
     batch: config.batch,

@@ -4,6 +4,7 @@
 // and AuditEvents cannot be written.
 import type { AuditEvent, Bundle } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditAccess } from '../../src/api/audit-access.js';
 import { validateResource } from '../../src/fhir/validate.js';
 import { call, patient, startTestServer, type TestServer } from './server.js';
 
@@ -127,5 +128,31 @@ describe('/fhir/AuditEvent', () => {
     const audit = cs.body.rest[0].resource.find((r) => r.type === 'AuditEvent');
     expect(audit?.interaction.map((i) => i.code).sort()).toEqual(['read', 'search-type']);
     expect(audit?.searchParam.map((p) => p.name)).toEqual(expect.arrayContaining(['date', 'agent', 'entity', 'patient']));
+  });
+});
+
+describe('auditAccess (express routes outside the FHIR adapter)', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer({}, [
+      (app, deps) => {
+        app.get('/audited/:id', auditAccess(deps.store, 'identity.reviews.read', { prefix: 'identity-review' }), (_req, res) => {
+          res.json({ ok: true });
+        });
+      },
+    ]);
+  });
+  afterAll(() => srv.close());
+
+  it('records the access once answered, with the route id and the masked query', async () => {
+    expect((await call(`${srv.url}/audited/r-1?state=open&name=Dupont`)).status).toBe(200);
+    let rows: Awaited<ReturnType<typeof srv.store.auditLog>> = [];
+    for (let i = 0; i < 100 && rows.length === 0; i++) {
+      rows = await srv.store.auditLog({ entity: 'identity-review/r-1' });
+      if (rows.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ action: 'identity.reviews.read', actor: 'anonymous', outcome: 'success', detail: 'status 200; query /audited/r-1?state=open&name=*' });
+    expect(rows[0].source).toBeDefined();
   });
 });

@@ -6,7 +6,7 @@ import type { Principal } from '../../domain/access/model.js';
 import { principalWho } from '../../store/audit-trail.js';
 import type { AuditEntry, ResourceStore } from '../../store/repository.js';
 
-export { accessAuditor, type AccessAuditor } from './access.js';
+export { accessAuditor, configureAccessAudit, type AccessAuditor, type AccessAuditMode } from './access.js';
 
 /** The who-fields of an audit row for a principal (no name, no INS: ids only). */
 export function whoOf(principal: Principal, source?: string): Pick<AuditEntry, 'actor' | 'person' | 'tenant' | 'source'> {

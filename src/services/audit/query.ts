@@ -4,7 +4,7 @@
 const KEPT = new Set([
   '_id', '_count', '_offset', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude', '_lastUpdated', '_type',
   'patient', 'subject', 'encounter', 'based-on', 'part-of', 'basedOn', 'partOf', 'owner', 'requester', 'performer', 'author',
-  'status', 'intent', 'category', 'code', 'date', 'type', 'focus', 'context', 'agent', 'entity', 'action', 'outcome',
+  'status', 'intent', 'category', 'code', 'date', 'type', 'focus', 'context', 'agent', 'entity', 'action', 'outcome', 'state', 'format',
 ]);
 
 /** The query string with the values of other parameters replaced by `*` (`family=*`). */
