@@ -1,0 +1,92 @@
+// The same sign-in over the gateway's own HTTPS listener (test PKI, as in production with TLS on): the referent signs
+// in at the provider and comes back to the review item; the page carries Strict-Transport-Security and the CSP's
+// upgrade-insecure-requests, the session cookie is Secure, and signing out passes by the provider and back.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PatientIdentity } from '../../src/domain/identity.js';
+import { mountPages } from '../../src/pages/mount.js';
+import { SESSION_COOKIE } from '../../src/pages/session.js';
+import { demoAuthPeople } from '../../src/sandbox/oidc/people.js';
+import { startOidcSandbox, type OidcSandbox } from '../../src/sandbox/oidc/provider.js';
+import { identityServiceFor } from '../../src/services/patient-identity.js';
+import { browserAvailable, launchBrowser, screenshot } from '../support/browser.js';
+import { startTestServer, type TestServer } from '../api/server.js';
+
+const HOSPITAL = 'urn:oid:1.2.250.1.999.1.760000018.1';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+describe.skipIf(!browserAvailable('the people sign-in test over HTTPS'))('people: sign-in over the gateway’s HTTPS listener', () => {
+  let provider: OidcSandbox;
+  let srv: TestServer;
+  let browser: Browser;
+  let gw: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'passerelle-pages-tls-'));
+    const port = await freePort();
+    gw = `https://localhost:${port}`;
+    provider = await startOidcSandbox({ port: 0, gatewayBaseUrl: gw });
+    const secretFile = path.join(dir, 'oidc-secret');
+    writeFileSync(secretFile, provider.clientSecret);
+    srv = await startTestServer(
+      { port, baseUrl: gw, auth: { enabled: true, people: demoAuthPeople(), oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecretFile: secretFile } } },
+      [],
+      { tls: true, deps: { pages: [mountPages] } },
+    );
+    browser = await launchBrowser();
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await srv?.close();
+    await provider?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('signs in and lands on the review item, with HSTS and a Secure session cookie', async () => {
+    const service = identityServiceFor(srv.store);
+    const base = { firstBirthGivenName: 'JEANNE', birthDate: '1938-07-21', sex: 'F', birthPlaceInsee: '76540' } as const;
+    await service.register(PatientIdentity.parse({ sourceId: { system: HOSPITAL, value: 'TLS-A' }, status: 'VALI', birthName: 'DUBOIS', ...base }), { actor: 'test' });
+    await service.register(PatientIdentity.parse({ sourceId: { system: HOSPITAL, value: 'TLS-B' }, birthName: 'DUBOYS', ...base }), { actor: 'test' });
+    const id = (await service.listReviews({ state: 'open', limit: 10, offset: 0 })).items[0]?.id as string;
+
+    // The test CA is not in Chromium's store: the browser is told to accept it, as an operator's CA would be installed.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    await page.goto(`${gw}/identity/review/${id}`);
+    await page.getByLabel('Identifiant').fill('paul.lefevre');
+    await page.getByLabel('Mot de passe').fill('demo');
+    await page.getByLabel('Mot de passe').press('Enter');
+    await page.waitForURL(`${gw}/identity/review/${id}`);
+    const res = await page.reload();
+    expect(res?.status()).toBe(200);
+    const h = res?.headers() ?? {};
+    expect(h['strict-transport-security']).toContain('max-age=31536000');
+    expect(h['content-security-policy']).toContain('upgrade-insecure-requests');
+    expect(h['content-security-policy']).toContain(`form-action 'self' ${provider.issuer}`);
+    expect((await context.cookies(gw)).find((c) => c.name === SESSION_COOKIE)).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Lax' });
+    expect(await page.locator('h1').textContent()).toBe('Rapprochement d’identités');
+    await screenshot(page, 'identity-review-https');
+    const old = (await context.cookies(gw)).find((c) => c.name === SESSION_COOKIE)?.value;
+    // Sign-out from the HTTPS page goes to the provider (the CSP lets the form's redirect go there) and back.
+    await page.getByRole('button', { name: 'Se déconnecter' }).click();
+    await page.waitForURL((u) => u.origin === provider.issuer);
+    await page.getByRole('button', { name: 'Oui, me déconnecter' }).click();
+    await page.getByLabel('Identifiant').waitFor();
+    expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
+    expect((await context.cookies(gw)).find((c) => c.name === SESSION_COOKIE)?.value).not.toBe(old);
+    await context.close();
+  }, 60_000);
+});
