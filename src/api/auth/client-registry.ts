@@ -60,7 +60,7 @@ function keysOf(c: AuthClient): Pick<RegisteredClient, 'keys' | 'keysFrom'> {
   return {};
 }
 
-function devTokenOf(c: AuthClient, devTokens: boolean, env: Record<string, string | undefined>): Buffer | undefined {
+function devTokenOf(c: AuthClient, devTokens: boolean, env: Record<string, string | undefined> | undefined): Buffer | undefined {
   if (!devTokens) return undefined;
   if (c.tokenSha256) return Buffer.from(c.tokenSha256, 'hex');
   const clear = c.token ?? readSecret({ file: c.tokenFile, env: c.tokenEnv }, `auth.clients[${c.id}] token`, env);
@@ -74,7 +74,8 @@ export class ClientRegistry {
   private readonly withToken: RegisteredClient[] = [];
   private readonly withCertificate: RegisteredClient[] = [];
 
-  constructor(auth: Config['auth'], env: Record<string, string | undefined> = process.env) {
+  /** `env`: where `tokenEnv` variables are read (default: the process's, through config.ts's readSecret). */
+  constructor(auth: Config['auth'], env?: Record<string, string | undefined>) {
     for (const c of auth.clients) {
       if (this.byId.has(c.id)) throw new ConfigError(`auth.clients: the id ${c.id} is declared twice`);
       const registered: RegisteredClient = {
