@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isExpensive } from '../../src/api/auth/rate-limit.js';
 import { call, startTestServer, type Outcome, type TestServer } from './server.js';
@@ -170,4 +171,34 @@ describe('passerelle serve in the Docker image', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('logs', () => {
+  it('name the client and the reason of a failure, never a token or an assertion', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) });
+    const key = await clientKeys();
+    const srv = await startTestServer(
+      { auth: { enabled: true, clients: [{ id: 'dpi-a', tenant: 'establishment:990000010', roles: ['dpi'], jwks: jwksOf(key) }] } },
+      [],
+      { deps: { logger } },
+    );
+    try {
+      const form = await tokenForm(srv, 'dpi-a', key);
+      const token = (await requestToken(srv, form)).body.access_token as string;
+      expect((await requestToken(srv, form)).status).toBe(401); // replayed
+      expect((await call(`${srv.fhir}/Patient`, { headers: bearer(`${token}x`) })).status).toBe(401);
+      expect((await call(`${srv.fhir}/Patient`, { headers: bearer('static-secret-0123456789abcdef') })).status).toBe(401);
+      expect((await call(`${srv.fhir}/Patient`, { headers: bearer(token) })).status).toBe(200);
+      const text = lines.join('');
+      expect(text).toContain('authentication failed');
+      expect(text).toContain('dpi-a');
+      for (const secret of [token, form.client_assertion, 'static-secret-0123456789abcdef', token.split('.')[2], form.client_assertion.split('.')[2]]) {
+        expect(text.includes(secret!)).toBe(false);
+      }
+      expect(text).not.toContain('eyJ');
+    } finally {
+      await srv.close();
+    }
+  });
 });
