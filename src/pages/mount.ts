@@ -2,6 +2,7 @@
 // sheet, sign-in / callback / sign-out, the home page and the identity review item. Each page authenticates the
 // person by session itself; form bodies are small url-encoded forms; anything that goes wrong becomes a 4xx page.
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { AppDeps } from '../api/app.js';
 import { currentRequestContext, withRequestContext } from '../observability/request-context.js';
 import { pageHeaders } from './headers.js';
@@ -26,7 +27,23 @@ export function mountPages(app: Express, deps: AppDeps): void {
     parse(req, res, context ? (err?: unknown) => withRequestContext(context, () => next(err)) : next);
   };
 
+  // Failed sign-ins (a refused callback, an undeclared person, a foreign return path) are throttled per source
+  // address like the systems' failed authentications (`auth.rateLimit.authentication`); successes are not counted.
+  const { windowMs, max } = config.auth.rateLimit.authentication;
+  const signInLimit = rateLimit({
+    windowMs,
+    limit: max,
+    skipSuccessfulRequests: true,
+    standardHeaders: false,
+    legacyHeaders: false,
+    keyGenerator: (req) => ipKeyGenerator(req.socket.remoteAddress ?? 'unknown'),
+    handler: (_req, res, _next, options) => {
+      res.setHeader('Retry-After', String(Math.ceil(options.windowMs / 1000)));
+      sendProblem(res, 429, 'Trop de tentatives', 'Trop de connexions ont échoué depuis votre poste. Réessayez dans quelques minutes.');
+    },
+  });
   const pages = express.Router();
+  pages.use(['/connexion', '/auth/callback'], signInLimit);
   pages.get(STYLESHEET_PATH, (_req, res) => {
     res.locals.route = `GET ${STYLESHEET_PATH}`;
     res.type('text/css').set({ 'Cache-Control': 'public, max-age=3600', 'X-Content-Type-Options': 'nosniff' }).send(STYLESHEET);
