@@ -111,7 +111,7 @@ describe('tenancy property', () => {
           }
           if (req.kind === 'search' && req.patient === undefined && reply.status === 200) {
             const expected = (await Promise.all((all.get(req.type) ?? []).map((r) => visible(client, r)))).filter(Boolean).length;
-            expect((reply.body as Bundle).total, `${client} ${path} total`).toBe(expected);
+            expect((reply.body as unknown as Bundle).total, `${client} ${path} total`).toBe(expected);
           }
         }
       }),
