@@ -1,5 +1,6 @@
 // Grants for a database written before tenants (src/services/access/backfill.ts): derived from the stored documents,
 // they are the grants the submissions themselves write.
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -33,6 +34,22 @@ describe('backfill of grants', () => {
     // Idempotent.
     await backfillGrants(srv.store);
     expect(rows()).toEqual(written);
+    db.close();
+  });
+
+  it('passerelle db backfill-grants does it from the command line', () => {
+    const file = readdirSync(srv.dataDir).find((f) => /\.(db|sqlite)$/.test(f)) as string;
+    const db = new Database(path.join(srv.dataDir, file));
+    const count = (): number => (db.prepare('SELECT count(*) AS n FROM access_patient').get() as { n: number }).n;
+    const before = count();
+    db.prepare('DELETE FROM access_patient').run();
+    const r = spawnSync(process.execPath, ['bin/passerelle.js', 'db', 'backfill-grants', '--data', srv.dataDir, '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, PORT: '', PASSERELLE_CONFIG: '', DATABASE_URL: '' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ dialect: 'sqlite', documents: expect.any(Number) });
+    expect(count()).toBe(before);
     db.close();
   });
 });

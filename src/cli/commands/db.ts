@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../../config.js';
 import { openStore, schemaStatus, storeTarget } from '../../store/open.js';
+import { backfillGrants } from '../../services/access/backfill.js';
 
 interface DbOptions {
   data?: string;
@@ -81,6 +82,27 @@ async function runStatus(opts: DbOptions): Promise<void> {
   }
 }
 
+async function runBackfillGrants(opts: DbOptions): Promise<void> {
+  const config = configOf(opts);
+  if (!config) return;
+  const target = storeTarget(location(config));
+  try {
+    const store = await openStore(location(config));
+    try {
+      const summary = await backfillGrants(store);
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ dialect: target.dialect, database: target.location, ...summary })}\n`
+          : `${target.dialect} ${target.location}: ${summary.documents} documents read, ${summary.grants} tenant grants written or confirmed\n`,
+      );
+    } finally {
+      await store.close();
+    }
+  } catch (err) {
+    fail(reason(err, target), 1);
+  }
+}
+
 const dbOptions = (c: Command): Command =>
   c
     .option('-d, --data <dir>', 'data directory holding the SQLite file (env PASSERELLE_DATA; default ./var; DATABASE_URL selects PostgreSQL instead)')
@@ -109,4 +131,13 @@ export function register(program: Command): void {
   dbOptions(db.command('status').description('print the schema version of the configured database without changing it'))
     .addHelpText('after', '\nExit code 3 while migrations are pending, 1 when the database cannot be read, 2 for a bad configuration.')
     .action((opts: DbOptions) => runStatus(opts));
+
+  dbOptions(db.command('backfill-grants').description("grant each stored document's establishments access to its patient (databases written before tenants)"))
+    .addHelpText(
+      'after',
+      '\nA database written before issue 16 has documents but no tenant grants: tenant-bound clients would see none of its\n' +
+        "patients. This derives the grants from the stored documents, as a submission writes them (the document's FINESS and\n" +
+        'the organisations of its care team). Idempotent; run it once after `passerelle db migrate` to schema version 8 (SQLite) / 7 (PostgreSQL).',
+    )
+    .action((opts: DbOptions) => runBackfillGrants(opts));
 }
