@@ -202,6 +202,12 @@ const fileSchema = z
     requireAuth: envFlag,
     insecureDev: envFlag,
     log: z.object({ level: logLevel.default('info') }).strict().default({ level: 'info' }),
+    /**
+     * How read and search audit rows are written: `buffered` (default: grouped, one transaction every few ms, the
+     * answer does not wait; a crash loses the last few ms of read rows) or `sync` (each in its own transaction before
+     * the answer). Writes, decisions, deliveries and authentication failures are always written synchronously.
+     */
+    audit: z.object({ reads: z.enum(['buffered', 'sync']).default('buffered') }).strict().default({ reads: 'buffered' }),
     /** Transactional outbox: destinations, routes and the dispatcher (src/outbox/config.ts). */
     outbox: outboxConfigSchema,
     /** Clinical documents (PDF in CDA R2 N1) sent to the DMP or a PDSm endpoint. */

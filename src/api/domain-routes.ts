@@ -10,6 +10,7 @@ import { assertPppVisible, assertPppWritable } from '../services/access/document
 import type { AppDeps } from './app.js';
 import { FHIR_PATH } from './app.js';
 import { requireScope } from './auth/index.js';
+import { auditAccess } from './audit-access.js';
 import { jsonBody } from './json-body.js';
 import { sendFhir } from './fhir-response.js';
 
@@ -74,6 +75,7 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
   app.post('/ppp/:id/unlink-ctm', requireScope('domain.write'), ...body, wrap(async (req) => [200, (await unlinkCtm(store, String(req.params.id), await writable(req), actor(req))).carePlan]));
   app.get(
     '/ppp/:id/medication-review',
+    auditAccess(store, 'fhir.read', { prefix: 'CarePlan' }),
     requireScope('fhir.read'),
     wrap(async (req) => {
       await assertPppVisible(store, req.client, String(req.params.id));

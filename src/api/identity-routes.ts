@@ -16,6 +16,7 @@ import { LINK_FORMATS, LINK_MEDIA_TYPES, linkLines, type LinkFormat } from '../s
 import { identityServiceFor } from '../services/patient-identity.js';
 import type { AppDeps } from './app.js';
 import { requireScope } from './auth/index.js';
+import { auditAccess } from './audit-access.js';
 import { jsonBody, parseBody } from './json-body.js';
 import { unsupportedMediaType } from './fhir-response.js';
 
@@ -116,6 +117,7 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
 
   app.get(
     '/identity/reviews',
+    auditAccess(store, 'identity.reviews.read'),
     requireScope('identity.review'),
     wrap(async (req) => {
       const state = req.query.state;
@@ -129,6 +131,7 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
 
   app.get(
     '/identity/reviews/:id',
+    auditAccess(store, 'identity.reviews.read', { prefix: 'identity-review' }),
     requireScope('identity.review'),
     wrap(async (req) => {
       const detail = await service.getReview(String(req.params.id));
@@ -170,7 +173,7 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
   );
 
   // The SRI's review queue and link table are identitovigilance's (docs/security.md): identity.review.
-  app.get('/identity/links', requireScope('identity.review'), (req, res, next) => {
+  app.get('/identity/links', auditAccess(store, 'identity.links.export'), requireScope('identity.review'), (req, res, next) => {
     const format = (req.query.format ?? 'csv') as LinkFormat;
     if (!(LINK_FORMATS as readonly unknown[]).includes(format)) {
       next(invalid(`format: expected ${LINK_FORMATS.join(' or ')}`, 'format'));

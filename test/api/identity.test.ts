@@ -123,13 +123,15 @@ describe('POST /fhir/Patient/$match', () => {
     expect(none.body.entry ?? []).toEqual([]);
   });
 
-  it('no match → an empty searchset, not an error; matching writes nothing', async () => {
+  it('no match → an empty searchset, not an error; matching writes nothing but its audit row', async () => {
     const before = (await srv.store.auditLog({ limit: 1000 })).length;
     const stranger = identity('Q-5', { birthName: 'ZYGMUNTOWICZ', firstBirthGivenName: 'OSCAR', sex: 'M', birthDate: '1931-01-30', birthPlaceInsee: '99134' });
     const r = await match(fhirPatient(stranger));
     expect(r.status).toBe(200);
     expect(r.body.total).toBe(0);
-    expect((await srv.store.auditLog({ limit: 1000 })).length).toBe(before);
+    const after = await srv.store.auditLog({ limit: 1000 });
+    expect(after.length).toBe(before + 1);
+    expect(after[0].action).toBe('fhir.operation');
   });
 
   it('insufficient traits → 400 OperationOutcome naming each missing field', async () => {

@@ -11,6 +11,7 @@ import { validateResource } from '../../fhir/validate.js';
 import { openStore, storeTarget } from '../../store/open.js';
 import { identityServiceFor } from '../../services/patient-identity.js';
 import { metrics } from '../../observability/metrics.js';
+import { configureAccessAudit } from '../../services/audit/access.js';
 import type { OutboxConfig } from '../../outbox/config.js';
 import { startDispatcher, type RunningDispatcher } from '../../services/outbox-dispatch.js';
 import { loadDocumentSettings } from '../../documents/settings.js';
@@ -90,6 +91,9 @@ export function register(program: Command): void {
         return;
       }
       logger.info({ dialect: target.dialect, database: target.location }, `database: ${target.dialect}`);
+      // Reads and searches are audited in groups (one transaction every few ms, docs/security.md "Audit trail"), or each
+      // in its own transaction before the answer with `audit.reads: sync`.
+      configureAccessAudit(store, { mode: config.audit.reads });
       // Compile the profiles now rather than on the first request (it takes a second or two).
       validateResource({ resourceType: 'Patient' });
       let documents;
