@@ -49,3 +49,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: yamlFile('prot: 80\n'), env: {} })).toThrow(/prot/);
   });
 });
+
+describe("README's production configuration", () => {
+  it('is valid and secure by default: auth on, TLS on, an explicit bind address, no secret in clear, no dev tokens', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync('README.md', 'utf8');
+    const start = readme.indexOf('```yaml\nhost: 0.0.0.0');
+    expect(start, 'the production example in README.md').toBeGreaterThan(0);
+    const yaml = readme.slice(start + '```yaml\n'.length, readme.indexOf('```', start + 7));
+    const c = loadConfig({ file: yamlFile(yaml), env: {} });
+    expect(c.auth.enabled).toBe(true);
+    expect(c.auth.devTokens).toBe(false);
+    expect(c.tls?.cert).toBeTruthy();
+    expect(c.tls?.ca).toBeTruthy();
+    expect(c.baseUrl.startsWith('https://')).toBe(true);
+    expect(c.auth.clients.every((cl) => cl.tenant && !cl.token && !cl.tokenSha256)).toBe(true);
+    expect(yaml).not.toMatch(/passphrase:|clientSecret:|token:/);
+  });
+});
