@@ -12,12 +12,9 @@
 // server with the read audit switched off (`unaudited`) and with the group-committed audit (`buffered`), each on its
 // own store instance of the same file.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { pino } from 'pino';
 import type { Patient } from '@medplum/fhirtypes';
@@ -33,6 +30,8 @@ import type { ResourceStore } from '../src/store/repository.js';
 import type { AuthLoadSpec } from './auth-load.js';
 import type { LoadRun } from './fhir-api-load.js';
 import { machine, peakRssMiB } from './stats.js';
+import { loadWorker as startLoadWorker } from './support/load-worker.js';
+import { summarise, type Summary } from './support/summary.js';
 
 const env = process.env;
 const PATIENTS = Number(env.BENCH_PATIENTS ?? 5000);
@@ -45,38 +44,7 @@ const TENANT = 'establishment:990000010';
 const log = (line: string): void => console.log(line);
 const ms = (x: number): string => `${x.toFixed(2)} ms`;
 
-function loadWorker(spec: AuthLoadSpec): Promise<LoadRun> {
-  const url = new URL('./auth-load.ts', import.meta.url);
-  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-  const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  const tsxApi = pathToFileURL(join(dirname(manifest), exports['./esm/api'].import.default)).href;
-  const script = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { eval: true, workerData: spec });
-    worker.on('message', (m: LoadRun | 'timed') => (m === 'timed' ? undefined : resolve(m)));
-    worker.once('error', reject);
-    worker.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`load worker exited with ${code}`))));
-  });
-}
-
-interface Summary {
-  requests: number;
-  seconds: number;
-  perSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  statuses: Record<string, number>;
-  errors: number;
-}
-
-function summarise(runs: readonly LoadRun[]): Summary {
-  const all = Float64Array.from(runs.flatMap((r) => Array.from(r.latencies))).sort();
-  const pct = (p: number): number => all[Math.min(all.length - 1, Math.floor(p * all.length))] ?? NaN;
-  const statuses: Record<string, number> = {};
-  for (const r of runs) for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
-  const seconds = runs.reduce((t, r) => t + r.seconds, 0);
-  return { requests: all.length, seconds, perSecond: all.length / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99), statuses, errors: runs.reduce((n, r) => n + r.errors + r.timeouts, 0) };
-}
+const loadWorker = (spec: AuthLoadSpec): Promise<LoadRun> => startLoadWorker(new URL('./auth-load.ts', import.meta.url), spec);
 
 const failed = (r: Summary): boolean => Object.keys(r.statuses).some((s) => s !== '200') || r.errors > 0;
 const line = (label: string, r: Summary): string =>

@@ -12,13 +12,10 @@
 // timed scenario, warm-up excluded). The store file is cached in $TMPDIR/passerelle-bench-fhir-api.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
 import express from 'express';
 import { pino } from 'pino';
 import type { Bundle, OperationOutcome } from '@medplum/fhirtypes';
@@ -36,6 +33,8 @@ import { openStore } from '../src/store/open.js';
 import { dataset, namePrefixes, pppTransactions, RESOURCES_PER_PATIENT, samples } from './fhir-api-dataset.js';
 import type { LoadRun, LoadSpec } from './fhir-api-load.js';
 import { machine, peakRssMiB } from './stats.js';
+import { loadWorker as startLoadWorker } from './support/load-worker.js';
+import { summarise, type Summary } from './support/summary.js';
 
 const env = process.env;
 const PATIENTS = Number(env.BENCH_PATIENTS ?? (env.BENCH_RESOURCES ? Math.round(Number(env.BENCH_RESOURCES) / RESOURCES_PER_PATIENT) : 1_000_000));
@@ -50,20 +49,8 @@ const ms = (x: number): string => `${x.toFixed(2)} ms`;
 
 // ---- the load generator's thread -------------------------------------------------------------------------------
 
-/** The worker's module under tsx: its loader hooks are registered in the thread first (they are not inherited). */
-function loadWorker(spec: LoadSpec): Promise<LoadRun> {
-  const url = new URL('./fhir-api-load.ts', import.meta.url);
-  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-  const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  const tsxApi = pathToFileURL(join(dirname(manifest), exports['./esm/api'].import.default)).href;
-  const script = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { eval: true, workerData: spec });
-    worker.on('message', (m: LoadRun | 'timed') => (m === 'timed' ? void profiler.start() : resolve(m)));
-    worker.once('error', reject);
-    worker.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`load worker exited with ${code}`))));
-  });
-}
+/** The worker (bench/fhir-api-load.ts) under tsx; its timed run starts the profiler (with BENCH_CPU_PROFILE). */
+const loadWorker = (spec: LoadSpec): Promise<LoadRun> => startLoadWorker(new URL('./fhir-api-load.ts', import.meta.url), spec, () => void profiler.start());
 
 /** With BENCH_CPU_PROFILE: the gateway thread's profile over each timed run (the worker says when it starts). */
 const profiler = {
@@ -148,41 +135,6 @@ interface Scenario {
   /** Resources per request, for the transaction. */
   resourcesPerRequest?: number;
   runs: LoadRun[];
-}
-
-interface Summary {
-  requests: number;
-  seconds: number;
-  perSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  statuses: Record<string, number>;
-  errors: number;
-}
-
-function summarise(runs: readonly LoadRun[]): Summary {
-  const all = new Float64Array(runs.reduce((n, r) => n + r.latencies.length, 0));
-  let at = 0;
-  for (const r of runs) {
-    all.set(r.latencies, at);
-    at += r.latencies.length;
-  }
-  all.sort();
-  const pct = (p: number): number => all[Math.min(all.length - 1, Math.floor(p * all.length))] ?? NaN;
-  const statuses: Record<string, number> = {};
-  for (const r of runs) for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
-  const seconds = runs.reduce((t, r) => t + r.seconds, 0);
-  return {
-    requests: all.length,
-    seconds,
-    perSecond: all.length / seconds,
-    p50Ms: pct(0.5),
-    p99Ms: pct(0.99),
-    maxMs: all[all.length - 1] ?? NaN,
-    statuses,
-    errors: runs.reduce((n, r) => n + r.errors + r.timeouts, 0),
-  };
 }
 
 const ACCEPT = { accept: 'application/fhir+json' };

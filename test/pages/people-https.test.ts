@@ -1,58 +1,32 @@
 // The same sign-in over the gateway's own HTTPS listener (test PKI, as in production with TLS on): the referent signs
 // in at the provider and comes back to the review item; the page carries Strict-Transport-Security and the CSP's
 // upgrade-insecure-requests, the session cookie is Secure, and signing out passes by the provider and back.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PatientIdentity } from '../../src/domain/identity.js';
-import { mountPages } from '../../src/pages/mount.js';
 import { SESSION_COOKIE } from '../../src/pages/session.js';
-import { demoAuthPeople } from '../../src/sandbox/oidc/people.js';
-import { startOidcSandbox, type OidcSandbox } from '../../src/sandbox/oidc/provider.js';
+import type { OidcSandbox } from '../../src/sandbox/oidc/provider.js';
 import { identityServiceFor } from '../../src/services/patient-identity.js';
-import { browserAvailable, launchBrowser, screenshot } from '../support/browser.js';
-import { startTestServer, type TestServer } from '../api/server.js';
+import { browserAvailable, screenshot } from '../support/browser.js';
+import type { TestServer } from '../api/server.js';
+import { fillSignInForm, startPeopleGateway, type PeopleGateway } from './sign-in-support.js';
 
 const HOSPITAL = 'urn:oid:1.2.250.1.999.1.760000018.1';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 describe.skipIf(!browserAvailable('the people sign-in test over HTTPS'))('people: sign-in over the gateway’s HTTPS listener', () => {
   let provider: OidcSandbox;
   let srv: TestServer;
   let browser: Browser;
   let gw: string;
-  let dir: string;
+  let env: PeopleGateway | undefined;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'passerelle-pages-tls-'));
-    const port = await freePort();
-    gw = `https://localhost:${port}`;
-    provider = await startOidcSandbox({ port: 0, gatewayBaseUrl: gw });
-    const secretFile = path.join(dir, 'oidc-secret');
-    writeFileSync(secretFile, provider.clientSecret);
-    srv = await startTestServer(
-      { port, baseUrl: gw, auth: { enabled: true, people: demoAuthPeople(), oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecretFile: secretFile } } },
-      [],
-      { tls: true, deps: { pages: [mountPages] } },
-    );
-    browser = await launchBrowser();
+    env = await startPeopleGateway({ tls: true });
+    ({ provider, srv, browser, gw } = env);
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await srv?.close();
-    await provider?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await env?.close();
   });
 
   it('signs in and lands on the review item, with HSTS and a Secure session cookie', async () => {
@@ -66,9 +40,7 @@ describe.skipIf(!browserAvailable('the people sign-in test over HTTPS'))('people
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await context.newPage();
     await page.goto(`${gw}/identity/review/${id}`);
-    await page.getByLabel('Identifiant').fill('paul.lefevre');
-    await page.getByLabel('Mot de passe').fill('demo');
-    await page.getByLabel('Mot de passe').press('Enter');
+    await fillSignInForm(page, 'paul.lefevre');
     await page.waitForURL(`${gw}/identity/review/${id}`);
     const res = await page.reload();
     expect(res?.status()).toBe(200);

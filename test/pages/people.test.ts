@@ -3,33 +3,20 @@
 // decides "Même patient" with the keyboard, and the decision and its audit row name them. Around it: no session,
 // a forged or missing CSRF token, an undeclared person, a person without the role, sign-out, the security headers,
 // the open redirect and hostile form values — each refused with a 4xx page and nothing written.
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PatientIdentity } from '../../src/domain/identity.js';
-import { mountPages } from '../../src/pages/mount.js';
 import { SESSION_COOKIE } from '../../src/pages/session.js';
-import { demoAuthPeople } from '../../src/sandbox/oidc/people.js';
-import { startOidcSandbox, type OidcSandbox } from '../../src/sandbox/oidc/provider.js';
+import type { OidcSandbox } from '../../src/sandbox/oidc/provider.js';
 import { identityServiceFor } from '../../src/services/patient-identity.js';
-import { browserAvailable, launchBrowser, screenshot } from '../support/browser.js';
-import { startTestServer, type TestServer } from '../api/server.js';
+import { browserAvailable, screenshot } from '../support/browser.js';
+import type { TestServer } from '../api/server.js';
+import { fillSignInForm, startPeopleGateway, type PeopleGateway } from './sign-in-support.js';
 
 const HOSPITAL = 'urn:oid:1.2.250.1.999.1.760000018.1';
 /** Birth names that sound alike, one pair per review item (so items never match each other). */
 const PAIRS = [['LEMAIRE', 'LEMERE'], ['BERTIN', 'BERTAIN'], ['CARON', 'CARRON'], ['GIRARD', 'GIRART'], ['PERRIN', 'PERIN'], ['ROUSSEL', 'ROUSEL'], ['MOREL', 'MORELL'], ['FAURE', 'FORE']];
 const REFERENT = { login: 'paul.lefevre', sub: 'demo-0002', rpps: '10000000029', name: 'Paul Lefèvre' };
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 const run = browserAvailable('the people sign-in tests in a browser');
 
@@ -38,7 +25,7 @@ describe.skipIf(!run)('people: OpenID Connect sign-in and the identity review pa
   let srv: TestServer;
   let browser: Browser;
   let gw: string;
-  let dir: string;
+  let env: PeopleGateway | undefined;
   let serial = 0;
 
   /** Two near-duplicate identities: a validated LEMAIRE and a provisional LEMERE born the same day → one review item. */
@@ -59,9 +46,7 @@ describe.skipIf(!run)('people: OpenID Connect sign-in and the identity review pa
   async function signIn(context: BrowserContext, target: string, login: string): Promise<Page> {
     const page = await context.newPage();
     await page.goto(`${gw}${target}`);
-    await page.getByLabel('Identifiant').fill(login);
-    await page.getByLabel('Mot de passe').fill('demo');
-    await page.getByLabel('Mot de passe').press('Enter');
+    await fillSignInForm(page, login);
     await page.waitForURL((u) => u.origin === gw);
     return page;
   }
@@ -70,25 +55,12 @@ describe.skipIf(!run)('people: OpenID Connect sign-in and the identity review pa
     (await context.cookies(gw)).find((c) => c.name === SESSION_COOKIE)?.value;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'passerelle-pages-'));
-    const port = await freePort();
-    gw = `http://localhost:${port}`;
-    provider = await startOidcSandbox({ port: 0, gatewayBaseUrl: gw });
-    const secretFile = path.join(dir, 'oidc-secret');
-    writeFileSync(secretFile, provider.clientSecret);
-    srv = await startTestServer(
-      { port, auth: { enabled: true, people: demoAuthPeople(), oidc: { issuer: provider.issuer, clientId: provider.clientId, clientSecretFile: secretFile } } },
-      [],
-      { deps: { pages: [mountPages] } },
-    );
-    browser = await launchBrowser();
+    env = await startPeopleGateway();
+    ({ provider, srv, browser, gw } = env);
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await srv?.close();
-    await provider?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await env?.close();
   });
 
   it('a referent opens an item, signs in at the provider, decides "Même patient" with the keyboard: recorded under their identity', async () => {
@@ -99,9 +71,7 @@ describe.skipIf(!run)('people: OpenID Connect sign-in and the identity review pa
     expect(new URL(page.url()).origin).toBe(provider.issuer);
     expect(first?.status()).toBe(200);
     await screenshot(page, 'oidc-login');
-    await page.getByLabel('Identifiant').fill(REFERENT.login);
-    await page.getByLabel('Mot de passe').fill('demo');
-    await page.getByLabel('Mot de passe').press('Enter');
+    await fillSignInForm(page, REFERENT.login);
     await page.waitForURL(`${gw}/identity/review/${id}`);
     expect((await page.getByRole('heading', { level: 1 }).textContent())?.trim()).toBe('Rapprochement d’identités');
     expect(await page.locator('td.diff').first().textContent()).toBe('LEMERE');
@@ -244,9 +214,7 @@ describe.skipIf(!run)('people: OpenID Connect sign-in and the identity review pa
     const page = await context.newPage();
     const landing = page.waitForResponse((r) => r.url() === `${gw}/identity/review/${id}` && r.status() !== 303);
     await page.goto(`${gw}/identity/review/${id}`);
-    await page.getByLabel('Identifiant').fill('sophie.bernard');
-    await page.getByLabel('Mot de passe').fill('demo');
-    await page.getByLabel('Mot de passe').press('Enter');
+    await fillSignInForm(page, 'sophie.bernard');
     await page.waitForURL(`${gw}/identity/review/${id}`);
     expect((await landing).status()).toBe(403);
     expect((await page.getByRole('heading', { level: 1 }).textContent())?.trim()).toBe('Accès refusé');

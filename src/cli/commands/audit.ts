@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../../config.js';
+import { configOf } from '../config.js';
 import { dateRangeOf } from '../../fhir/search-params.js';
 import { auditEventLines } from '../../services/audit/export.js';
 import { chainReportText, verifyAuditChain } from '../../services/audit/verify.js';
@@ -36,14 +36,8 @@ function fail(message: string, code = 2): void {
 
 /** The configured store, or undefined after reporting why not. A missing SQLite file is not created. */
 async function open(opts: StoreOptions): Promise<ResourceStore | undefined> {
-  let config: Config;
-  try {
-    config = loadConfig({ file: opts.config, env: process.env, overrides: { dataDir: opts.data } });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    fail(err.message);
-    return undefined;
-  }
+  const config = configOf('audit', opts);
+  if (!config) return undefined;
   const target = storeTarget({ databaseUrl: config.databaseUrl, file: config.database });
   if (target.dialect === 'sqlite' && config.database !== ':memory:' && !existsSync(path.resolve(config.database))) {
     fail(`sqlite ${target.location}: no such database`);

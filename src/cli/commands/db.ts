@@ -4,7 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../../config.js';
+import type { Config } from '../../config.js';
+import { configOf } from '../config.js';
 import { openStore, schemaStatus, storeTarget } from '../../store/open.js';
 import { backfillGrants } from '../../services/access/backfill.js';
 
@@ -25,20 +26,10 @@ function reason(err: unknown, target: { dialect: string; location: string }): st
   return message.includes(target.location) ? message : `${target.dialect} ${target.location}: ${message}`;
 }
 
-function configOf(opts: DbOptions): Config | undefined {
-  try {
-    return loadConfig({ file: opts.config, env: process.env, overrides: { dataDir: opts.data } });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    fail(err.message);
-    return undefined;
-  }
-}
-
 const location = (c: Config) => ({ databaseUrl: c.databaseUrl, file: c.database });
 
 async function runMigrate(opts: DbOptions): Promise<void> {
-  const config = configOf(opts);
+  const config = configOf('db', opts);
   if (!config) return;
   const target = storeTarget(location(config));
   try {
@@ -62,7 +53,7 @@ async function runMigrate(opts: DbOptions): Promise<void> {
 }
 
 async function runStatus(opts: DbOptions): Promise<void> {
-  const config = configOf(opts);
+  const config = configOf('db', opts);
   if (!config) return;
   const target = storeTarget(location(config));
   try {
@@ -83,7 +74,7 @@ async function runStatus(opts: DbOptions): Promise<void> {
 }
 
 async function runBackfillGrants(opts: DbOptions): Promise<void> {
-  const config = configOf(opts);
+  const config = configOf('db', opts);
   if (!config) return;
   const target = storeTarget(location(config));
   try {

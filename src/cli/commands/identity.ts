@@ -6,7 +6,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../../config.js';
+import type { Config } from '../../config.js';
+import { configOf } from '../config.js';
 import { DEFAULT_BULK_BATCH, DEFAULT_IMPORT_BATCH, importPatients, ndjsonLines, type ImportSummary } from '../../services/identity-import.js';
 import { LINK_FORMATS, linkLines, type LinkFormat } from '../../services/identity-links.js';
 import { identityServiceFor } from '../../services/patient-identity.js';
@@ -48,14 +49,8 @@ function fail(message: string, code = 2): void {
 
 /** The configured store (configuration file < environment < --data), or undefined after reporting why not. */
 async function openStore(opts: StoreOptions): Promise<{ store: ResourceStore; config: Config } | undefined> {
-  let config: Config;
-  try {
-    config = loadConfig({ file: opts.config, env: process.env, overrides: { dataDir: opts.data } });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    fail(err.message);
-    return undefined;
-  }
+  const config = configOf('identity', opts);
+  if (!config) return undefined;
   const target = storeTarget({ databaseUrl: config.databaseUrl, file: config.database });
   if (target.dialect === 'sqlite' && config.database !== ':memory:') mkdirSync(path.dirname(path.resolve(config.database)), { recursive: true });
   process.stderr.write(`passerelle identity: ${target.dialect} database ${target.location}\n`);

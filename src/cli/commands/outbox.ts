@@ -4,7 +4,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { messageDetail, unknownDestinationProblem } from '../../api/ops-routes.js';
-import { ConfigError, loadConfig, type Config } from '../../config.js';
+import type { Config } from '../../config.js';
+import { configOf } from '../config.js';
 import { OperationOutcomeError } from '../../fhir/outcome.js';
 import { OUTBOX_STATES, type OutboxState } from '../../store/outbox-repository.js';
 import type { ResourceStore } from '../../store/repository.js';
@@ -21,14 +22,8 @@ function fail(message: string, code = 2): void {
 }
 
 async function withStore(opts: StoreOptions, fn: (store: ResourceStore, config: Config) => Promise<void>): Promise<void> {
-  let config;
-  try {
-    config = loadConfig({ file: opts.config, env: process.env, overrides: { dataDir: opts.data } });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    fail(err.message);
-    return;
-  }
+  const config = configOf('outbox', opts);
+  if (!config) return;
   const target = storeTarget({ databaseUrl: config.databaseUrl, file: config.database });
   if (target.dialect === 'sqlite' && config.database !== ':memory:') mkdirSync(path.dirname(path.resolve(config.database)), { recursive: true });
   const store = await openStore({ databaseUrl: config.databaseUrl, file: config.database });
