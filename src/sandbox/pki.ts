@@ -392,7 +392,9 @@ function issue(req: IssueRequest): forge.pki.Certificate {
   cert.publicKey = req.subjectKey.forgePublic;
   // 16 random bytes, first bit cleared so the DER INTEGER stays positive.
   const serial = randomBytes(16);
-  serial[0] = serial[0] & 0x7f;
+  // Positive, and no leading zero byte: DER INTEGERs are minimal, and OpenSSL refuses "00 0x.." as illegal padding
+  // (a 1-in-256 certificate otherwise, which made TLS servers fail to start now and then).
+  serial[0] = (serial[0] & 0x7f) | 0x40;
   cert.serialNumber = serial.toString('hex');
   cert.validity.notBefore = req.validity[0];
   cert.validity.notAfter = req.validity[1];
