@@ -58,6 +58,8 @@ export interface XdsDocumentEntry {
   /** SHA-1 of the CDA bytes, lower-case hex. */
   hash: string;
   size: number;
+  /** XDM media only (IHE ITI TF-3 4.2.3.2.23): the document's file name in its subset, e.g. `DOC0001.XML`. */
+  uri?: string;
   /** YYYYMMDDhhmmss, UTC. */
   creationTime: string;
   serviceStartTime?: string;
