@@ -4,6 +4,7 @@
 // sends). The writer is deterministic for a given document and date; the reader treats every zip as hostile.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { DOMParser } from '@xmldom/xmldom';
 import yauzl from 'yauzl';
 import yazl from 'yazl';
@@ -147,6 +148,7 @@ export type XdmRefusalReason =
   | 'too-large'
   | 'compression-ratio'
   | 'encrypted'
+  | 'corrupt-entry'
   | 'missing-metadata'
   | 'multiple-subsets'
   | 'metadata-dtd'
@@ -194,7 +196,6 @@ export interface XdmContent {
 export function unsafeEntryName(name: string): string | undefined {
   if (name.length === 0) return 'empty name';
   if (name.includes('\\')) return 'backslash';
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(name)) return 'control character';
   if (name.startsWith('/') || /^[a-zA-Z]:/.test(name)) return 'absolute path';
   const segments = name.split('/');
@@ -209,7 +210,8 @@ export function unsafeEntryName(name: string): string | undefined {
 function openZip(zip: Buffer): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
     // decodeStrings off: names are decoded and checked here, strictly (yauzl would turn a backslash into a slash).
-    yauzl.fromBuffer(zip, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false }, (err, zf) => {
+    // validateEntrySizes off: sizes are counted here while inflating, so that a lying header meets our limits first.
+    yauzl.fromBuffer(zip, { lazyEntries: true, decodeStrings: false, validateEntrySizes: false, autoClose: false }, (err, zf) => {
       if (err || !zf) reject(new XdmRefused('not-a-zip', err?.message ?? 'unreadable'));
       else resolve(zf);
     });
@@ -225,9 +227,14 @@ function openStream(zf: yauzl.ZipFile, entry: yauzl.Entry): Promise<Readable> {
   });
 }
 
-/** Inflates one entry, counting as it goes: stops at the total budget or the ratio limit, whatever the headers say. */
+/**
+ * Inflates one entry, counting as it goes: stops at the total budget or the ratio limit, whatever the headers say;
+ * then the bytes must be as many as the central directory declares, with its CRC-32 (yauzl checks neither here).
+ */
 async function inflate(zf: yauzl.ZipFile, entry: yauzl.Entry, name: string, budget: { left: number }, limits: Required<XdmReadLimits>): Promise<Buffer> {
-  const stream = await openStream(zf, entry);
+  const stream = await openStream(zf, entry).catch((err: Error) => {
+    throw new XdmRefused('corrupt-entry', `entry ${JSON.stringify(name)} cannot be read: ${err.message}`, name);
+  });
   const maxForRatio = Math.max(entry.compressedSize, 1) * limits.maxCompressionRatio;
   const chunks: Buffer[] = [];
   let size = 0;
@@ -238,11 +245,17 @@ async function inflate(zf: yauzl.ZipFile, entry: yauzl.Entry, name: string, budg
       if (size > maxForRatio) throw new XdmRefused('compression-ratio', `entry inflates more than ${limits.maxCompressionRatio} times its compressed size`, name);
       chunks.push(chunk);
     }
+  } catch (err) {
+    if (err instanceof XdmRefused) throw err;
+    throw new XdmRefused('corrupt-entry', `entry ${JSON.stringify(name)} does not inflate: ${(err as Error).message}`, name);
   } finally {
     stream.destroy();
   }
   budget.left -= size;
-  return Buffer.concat(chunks, size);
+  const bytes = Buffer.concat(chunks, size);
+  if (size !== entry.uncompressedSize) throw new XdmRefused('corrupt-entry', `entry ${JSON.stringify(name)} inflates to ${size} bytes, its header says ${entry.uncompressedSize}`, name);
+  if (crc32(bytes) !== entry.crc32) throw new XdmRefused('corrupt-entry', `entry ${JSON.stringify(name)} fails its CRC-32`, name);
+  return bytes;
 }
 
 /** Every file entry of the zip, checked and inflated. */

@@ -112,6 +112,19 @@ function flaggedEncrypted(zip: Buffer, index: number): Buffer {
   return out;
 }
 
+/** Rewrites the declared uncompressed size (and CRC-32 when given) of entry `index` in both its headers. */
+function declared(zip: Buffer, index: number, uncompressedSize: number, crc?: number): Buffer {
+  const out = Buffer.from(zip);
+  const r = records(out)[index];
+  out.writeUInt32LE(uncompressedSize, r.central + 24);
+  out.writeUInt32LE(uncompressedSize, r.local + 22);
+  if (crc !== undefined) {
+    out.writeUInt32LE(crc, r.central + 16);
+    out.writeUInt32LE(crc, r.local + 14);
+  }
+  return out;
+}
+
 /** The reason `readXdmPackage` gives, failing the test on success or on any other error. */
 async function refusal(zip: Buffer, limits = {}): Promise<{ reason: XdmRefusalReason; entry?: string }> {
   try {
@@ -217,6 +230,21 @@ describe('readXdmPackage', () => {
     const bomb = await withEntries([{ name: 'BOMB.BIN', data: Buffer.alloc(10 * 1024 * 1024) }]);
     expect(bomb.length).toBeLessThan(100_000);
     expect(await refusal(bomb)).toEqual({ reason: 'compression-ratio', entry: 'BOMB.BIN' });
+  });
+
+  it('refuses a zip bomb whose headers lie, counting while inflating', async () => {
+    const bomb = await withEntries([{ name: 'BOMB.BIN', data: Buffer.alloc(10 * 1024 * 1024) }]);
+    const compressed = bomb.readUInt32LE(records(bomb)[4].central + 20);
+    // Declared: 50 times the compressed size, under the ratio; inflated: 10 MiB.
+    expect(await refusal(declared(bomb, 4, compressed * 50))).toEqual({ reason: 'compression-ratio', entry: 'BOMB.BIN' });
+    // Declared ratio and actual ratio both fine, but the total is over the limit: refused as the bytes come.
+    expect(await refusal(declared(bomb, 4, 10), { maxCompressionRatio: 100_000, maxUncompressedBytes: 1024 * 1024 })).toEqual({ reason: 'too-large', entry: 'BOMB.BIN' });
+  });
+
+  it('refuses an entry whose size or CRC-32 differs from its header', async () => {
+    const zip = await withEntries([{ name: 'NOTE.TXT', data: 'hello', compress: false }]);
+    expect(await refusal(declared(zip, 4, 4))).toMatchObject({ reason: 'corrupt-entry', entry: 'NOTE.TXT' });
+    expect(await refusal(declared(zip, 4, 5, 12345))).toMatchObject({ reason: 'corrupt-entry', entry: 'NOTE.TXT' });
   });
 
   it('refuses more bytes than the limit, counted while inflating', async () => {
