@@ -180,6 +180,7 @@ export async function* readExtraction(input: Readable, options: ExtractionOption
   for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
     const line = info.lines;
     if (record.length === 1 && record[0] === OVERSIZE) {
+      if (!index) throw new Error(`line ${line}: the header is longer than ${options.maxLineBytes ?? 64 * 1024} bytes: not an extraction correspondance MSSanté file`);
       yield { error: { line, reason: `line longer than ${options.maxLineBytes ?? 64 * 1024} bytes` } };
       continue;
     }

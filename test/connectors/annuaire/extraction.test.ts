@@ -65,7 +65,8 @@ describe('extraction correspondance MSSanté reader', () => {
     expect(records.at(-1)!.address).toBe('secretariat@ch-ajaccio-test.mssante.fr');
   });
 
-  it('refuses a file without an "Adresse BAL" column', async () => {
+  it('refuses a file without an "Adresse BAL" column, or whose header is too long', async () => {
     await expect(read('a|b|c\n1|2|3\n')).rejects.toThrow(/no "Adresse BAL" column/);
+    await expect(read(`${'Adresse BAL|'.repeat(1000)}\nx@y.fr\n`, 4096)).rejects.toThrow(/line 1: the header is longer than 4096 bytes/);
   });
 });
