@@ -2,6 +2,7 @@
 // adding one is an import and a line in COMMANDS.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import * as annuaire from './commands/annuaire.js';
 import * as audit from './commands/audit.js';
 import * as db from './commands/db.js';
 import * as demo from './commands/demo.js';
@@ -17,7 +18,7 @@ interface CommandModule {
   register(program: Command): void;
 }
 
-const COMMANDS: CommandModule[] = [audit, db, demo, document, identity, map, outbox, sandbox, serve, validate];
+const COMMANDS: CommandModule[] = [annuaire, audit, db, demo, document, identity, map, outbox, sandbox, serve, validate];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -15,6 +15,7 @@ import type { IdentityRepository } from './identity-repository.js';
 import { pgIdentityRepository, pgIdentityWriter, type PgQuery } from './pg-identity-repository.js';
 import type { OutboxRepository } from './outbox-repository.js';
 import { pgOutboxRepository, pgOutboxWriter } from './pg-outbox-repository.js';
+import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
   auditQuery,
@@ -141,6 +142,7 @@ class PgStoreImpl implements PgStore {
   readonly identities: IdentityRepository;
   readonly outbox: OutboxRepository;
   readonly security: SecurityRepository;
+  readonly directory: DirectoryRepository;
   readonly auditTrail: AuditTrail;
   /** Pool reads: refused once closed. */
   private readonly q: PgQuery;
@@ -159,7 +161,9 @@ class PgStoreImpl implements PgStore {
     this.identities = pgIdentityRepository(this.q);
     this.auditTrail = auditTrail(async (sql, params) => (await this.q(numbered(sql), params)).rows as never[], nativeColumns);
     this.outbox = pgOutboxRepository({ query: this.q, transaction: (fn) => this.shortTransaction('BEGIN', fn) }, now);
-    this.security = securityRepository(pgRunner(this.q), (fn) => this.shortTransaction('BEGIN', (q) => fn(pgRunner(q))), now);
+    const write = <T>(fn: (run: SqlRunner) => Promise<T>): Promise<T> => this.shortTransaction('BEGIN', (q) => fn(pgRunner(q)));
+    this.security = securityRepository(pgRunner(this.q), write, now);
+    this.directory = directoryRepository(pgRunner(this.q), write, now);
   }
 
   static async open(options: PgStoreOptions): Promise<PgStoreImpl> {

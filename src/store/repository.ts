@@ -9,6 +9,7 @@ import type { IdentityRepository, IdentityWriter } from './identity-repository.j
 import type { OutboxRepository, OutboxWriter } from './outbox-repository.js';
 import type { RegistryBatchWriter } from './registry-batch.js';
 import type { AccessWriter, SecurityRepository } from './security-repository.js';
+import type { DirectoryRepository } from './directory-repository.js';
 import type { AuditTrail } from './audit-trail.js';
 export type { SearchPredicate, SearchQuery } from '../fhir/search-params.js';
 
@@ -95,6 +96,8 @@ export interface StoreTransaction {
 export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'beforeCommit' | 'afterCommit'> {
   /** OAuth2 assertion ids, tenants' access to patients, people's sessions. */
   readonly security: SecurityRepository;
+  /** The local MSSanté directory (Annuaire Santé extraction): imports by generation, lookups. */
+  readonly directory: DirectoryRepository;
   /** Dispatchers and operations on the outbox (claims, outcomes, listing); enqueue through `tx.outbox`. */
   readonly outbox: OutboxRepository;
   /** The identity registry, read outside transactions; write it through `transaction()` (`tx.identities`). */

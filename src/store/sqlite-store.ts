@@ -14,6 +14,7 @@ import type { IdentityRepository } from './identity-repository.js';
 import { sqliteIdentityRepository, sqliteIdentityWriter } from './sqlite-identity-repository.js';
 import type { OutboxRepository } from './outbox-repository.js';
 import { sqliteOutboxRepository, sqliteOutboxWriter } from './sqlite-outbox-repository.js';
+import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
   auditQuery,
@@ -118,6 +119,7 @@ class SqliteStore implements ResourceStore {
   readonly identities: IdentityRepository;
   readonly outbox: OutboxRepository;
   readonly security: SecurityRepository;
+  readonly directory: DirectoryRepository;
   readonly auditTrail: AuditTrail;
 
   private constructor(
@@ -132,21 +134,20 @@ class SqliteStore implements ResourceStore {
     this.identities = sqliteIdentityRepository((op) => this.readOp(op));
     this.outbox = sqliteOutboxRepository({ read: (op) => this.readOp(op), write: (op) => this.writeOp(op) }, this.now);
     this.auditTrail = auditTrail((sql, params) => this.readOp((c) => c.prepare(sql).all(...params) as never[]), textColumns);
-    this.security = securityRepository(
-      {
-        all: <R>(sql: string, params: readonly unknown[]) => this.readOp((c) => c.prepare(sql).all(...params) as R[]),
-        run: (sql, params) => this.writeOp((c) => c.prepare(sql).run(...params).changes),
-      },
-      // One short write transaction: the statements run synchronously inside it.
-      async (fn) => {
-        let out: Promise<unknown> | undefined;
-        await this.writeOp((c) => {
-          out = fn(sqlRunner(c));
-        });
-        return out as never;
-      },
-      this.now,
-    );
+    const read: SqlRunner = {
+      all: <R>(sql: string, params: readonly unknown[]) => this.readOp((c) => c.prepare(sql).all(...params) as R[]),
+      run: (sql, params) => this.writeOp((c) => c.prepare(sql).run(...params).changes),
+    };
+    // One short write transaction: the statements run synchronously inside it.
+    const write = async <T>(fn: (run: SqlRunner) => Promise<T>): Promise<T> => {
+      let out: Promise<T> | undefined;
+      await this.writeOp((c) => {
+        out = fn(sqlRunner(c));
+      });
+      return out as Promise<T>;
+    };
+    this.security = securityRepository(read, write, this.now);
+    this.directory = directoryRepository(read, write, this.now);
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {

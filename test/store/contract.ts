@@ -577,5 +577,44 @@ export function storeContract(name: string, open: OpenStore): void {
       await store.security.sessionDelete('h1');
       expect(await store.security.sessionGet('h1', now)).toBeUndefined();
     });
+
+    it('directory: an import becomes visible whole when finished, and replaces the previous one', async () => {
+      const row = (line: number, extra: Record<string, string>) => ({ line, address: `bal${line}@test.mssante.fr`, balType: 'PER', ...extra });
+      expect(await store.directory.count()).toBe(0);
+      expect(await store.directory.current()).toBeUndefined();
+      const g1 = await store.directory.beginImport('first.txt');
+      await store.directory.addBatch(g1, [
+        row(2, { ppId: '10001234567', ppIdKind: 'RPPS', family: 'Lefèvre', given: 'Hélène', structureId: '590780193', structureIdKind: 'FINESS' }),
+        row(3, { ppId: '10001234567', ppIdKind: 'RPPS', family: 'LEFEVRE', given: 'HELENE' }),
+      ]);
+      // Not finished: lookups do not see it.
+      expect(await store.directory.byRpps('10001234567')).toEqual([]);
+      expect(await store.directory.finishImport(g1)).toBe(2);
+      expect((await store.directory.byRpps('10001234567')).map((e) => e.address)).toEqual(['bal2@test.mssante.fr', 'bal3@test.mssante.fr']);
+      expect(await store.directory.byFiness('590780193')).toEqual([
+        { address: 'bal2@test.mssante.fr', balType: 'PER', ppId: '10001234567', ppIdKind: 'RPPS', family: 'Lefèvre', given: 'Hélène', structureId: '590780193', structureIdKind: 'FINESS' },
+      ]);
+      expect(await store.directory.byName('lefevre')).toHaveLength(2);
+      expect(await store.directory.byName('LEFÈVRE', 'helene')).toHaveLength(2);
+      expect(await store.directory.byName('Lefevre', 'Marie')).toEqual([]);
+      expect(await store.directory.current()).toMatchObject({ generation: g1, source: 'first.txt', records: 2 });
+
+      // A second import: the first stays visible until the second is finished; an aborted one changes nothing.
+      const aborted = await store.directory.beginImport('broken.txt');
+      await store.directory.addBatch(aborted, [row(2, { ppId: '10009999999', ppIdKind: 'RPPS' })]);
+      await store.directory.abortImport(aborted);
+      const g2 = await store.directory.beginImport('second.txt');
+      expect(g2).toBeGreaterThan(aborted);
+      await store.directory.addBatch(g2, Array.from({ length: 450 }, (_, i) => row(i + 2, { ppId: '10009999999', ppIdKind: 'RPPS' })));
+      expect(await store.directory.count()).toBe(2);
+      expect(await store.directory.finishImport(g2)).toBe(450);
+      expect(await store.directory.count()).toBe(450);
+      expect(await store.directory.byRpps('10001234567')).toEqual([]);
+      expect(await store.directory.byRpps('10009999999')).toHaveLength(450);
+      // A finished or aborted generation cannot be made current again.
+      await expect(store.directory.finishImport(g1)).rejects.toThrow(/no longer loading/);
+      await expect(store.directory.finishImport(aborted)).rejects.toThrow(/no longer loading/);
+      expect(await store.directory.count()).toBe(450);
+    });
   });
 }

@@ -43,6 +43,7 @@ describe('SQLite store specifics', () => {
       { version: 6, name: 'search_index_state' },
       { version: 7, name: 'search_index_ref' },
       { version: 8, name: 'security' },
+      { version: 9, name: 'mssante_directory' },
     ]);
     db.close();
   });

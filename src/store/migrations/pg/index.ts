@@ -6,6 +6,7 @@ import { migration as m004 } from './004_outbox_per_destination.js';
 import { migration as m005 } from './005_search_index_state.js';
 import { migration as m006 } from './006_search_index_ref.js';
 import { migration as m007 } from './007_security.js';
+import { migration as m008 } from './008_mssante_directory.js';
 import type { Migration } from '../migration.js';
 
-export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007];
+export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008];
