@@ -1,6 +1,7 @@
-// `passerelle document <pdf|cda|iti41> <ppp|ctm|bpm> <input.json> -o <file>`: writes an artefact exactly as the DMP
-// route would send it — the PDF, the CDA R2 N1 wrapping it, or the whole ITI-41 request (SOAP envelope with the
-// documents inline, or the MTOM multipart) — so integrators can check it with their own tools.
+// `passerelle document <pdf|cda|iti41|xdm|mime> <ppp|ctm|bpm> <input.json> -o <file>`: writes an artefact exactly as
+// the DMP or MSSanté route would send it — the PDF, the CDA R2 N1 wrapping it, the whole ITI-41 request (SOAP envelope
+// with the documents inline, or the MTOM multipart), the IHE_XDM.ZIP, or the whole MSSanté message (.eml) — so
+// integrators can check it with their own tools.
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { ConfigError, loadConfig, type Config } from '../../config.js';
 import { vihfOf } from '../../connectors/dmp/connector.js';
 import { buildIti41Request } from '../../connectors/dmp/iti41.js';
 import { loadOrganisationCredentials, type OrganisationCredentials } from '../../connectors/dmp/tls.js';
+import { composeMssanteMessage, MssanteMessageRefused } from '../../connectors/mssante/message.js';
 import { InputError, parseDocument, type DocumentKind } from '../../domain/parse.js';
 import { buildCdaN1 } from '../../documents/cda-n1.js';
 import { documentHeader } from '../../documents/header.js';
@@ -16,12 +18,13 @@ import { documentIds, submissionSourceId } from '../../documents/ids.js';
 import type { DocumentRequest, SourceDocument } from '../../documents/model.js';
 import { buildDocument } from '../../documents/pipeline.js';
 import { renderPdf } from '../../documents/pdf.js';
+import { buildXdmPackage, type XdmSoftware } from '../../documents/xdm.js';
 import { documentOrganization, loadDocumentSettings } from '../../documents/settings.js';
 import { issuesText, OperationOutcomeError } from '../../fhir/outcome.js';
 import { outboxConfigSchema, type DmpDestinationConfig } from '../../outbox/config.js';
 import { ensureTestPki } from '../../sandbox/pki.js';
 
-const ARTEFACTS = ['pdf', 'cda', 'iti41'] as const;
+const ARTEFACTS = ['pdf', 'cda', 'iti41', 'xdm', 'mime'] as const;
 type Artefact = (typeof ARTEFACTS)[number];
 const KINDS = ['ppp', 'ctm', 'bpm'] as const satisfies readonly DocumentKind[];
 
@@ -34,8 +37,31 @@ interface DocumentOptions {
   encoding: 'mtom' | 'inline';
   pkcs12?: string;
   passphrase?: string;
-  to?: string;
+  to?: string[];
+  from: string;
+  organization?: string;
+  nil: string;
+  receipt?: boolean;
+  forbidReply?: boolean;
 }
+
+/**
+ * Demo defaults of the MSSanté artefacts: TEST addresses (the BAL APP of the gateway, the GP and the pharmacist of
+ * the demo), never real mailboxes. A deployment passes its own with --from / --to.
+ */
+export const DEMO_MSSANTE = {
+  from: 'passerelle@passerelle.demo.mssante.fr',
+  to: ['medecin.traitant@demo.mssante.fr', 'pharmacie@demo.mssante.fr'],
+  nil: 'PASSERELLE-TEST',
+} as const;
+
+const SOFTWARE: XdmSoftware = {
+  name: 'Passerelle',
+  version: (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+  vendor: 'Passerelle',
+};
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 const oneOf =
   <T extends string>(values: readonly T[]) =>
@@ -58,7 +84,8 @@ function dmpDestinationOf(config: Config): DmpDestinationConfig | undefined {
 
 /** The organisation certificate: --pkcs12, else the configured `dmp` destination's, else the sandbox test PKI. */
 async function credentialsFor(config: Config, dmp: DmpDestinationConfig | undefined, opts: DocumentOptions): Promise<{ credentials: OrganisationCredentials; to: string }> {
-  const to = opts.to ?? (dmp ? dmp.url : 'https://localhost:8443/si-dmp-server/v2/services/repository');
+  if (opts.to && opts.to.length > 1) throw new UsageError('iti41: --to takes one URL');
+  const to = opts.to?.[0] ?? (dmp ? dmp.url : 'https://localhost:8443/si-dmp-server/v2/services/repository');
   if (opts.pkcs12) return { credentials: await loadOrganisationCredentials({ pkcs12Path: opts.pkcs12, passphrase: opts.passphrase ?? '' }), to };
   if (dmp) {
     return { credentials: await loadOrganisationCredentials({ pkcs12Path: dmp.tls.pkcs12, passphrase: dmp.tls.passphrase, ...(dmp.tls.ca ? { caPath: dmp.tls.ca } : {}) }), to };
@@ -97,6 +124,29 @@ async function write(artefact: Artefact, kind: DocumentKind, file: string, opts:
     writeFileSync(opts.output, buildCdaN1(header, await renderPdf(req, header)), 'utf8');
     return;
   }
+  if (artefact === 'xdm' || artefact === 'mime') {
+    // The XDS metadata needs the patient's INS (as the DMP route does); the message's X-MSS-INS says whether it is qualified.
+    const built = await buildDocument(req, settings, { sourceId: submissionSourceId(config.documents) });
+    const date = opts.now ? new Date(opts.now) : new Date();
+    const organization = opts.organization ?? documentOrganization(source).name;
+    if (artefact === 'xdm') {
+      writeFileSync(opts.output, await buildXdmPackage({ built, sender: { name: opts.from, organization, address: opts.from }, software: SOFTWARE, date }));
+      return;
+    }
+    const message = await composeMssanteMessage({
+      built,
+      from: { address: opts.from, organization },
+      to: opts.to ?? DEMO_MSSANTE.to,
+      nil: opts.nil,
+      software: SOFTWARE,
+      date,
+      ...(opts.receipt ? { receipt: true } : {}),
+      ...(opts.forbidReply ? { noReply: true } : {}),
+    });
+    writeFileSync(opts.output, message.raw);
+    process.stderr.write(`Message-ID: ${message.messageId}\n`);
+    return;
+  }
   const { status, ins } = source.document.patient;
   if (status !== 'QUAL' || !ins) throw new UsageError(`${kind}.patient: the identity is ${status}; documents go to the DMP only for a qualified INS (QUAL)`);
   const dmp = dmpDestinationOf(config);
@@ -119,7 +169,7 @@ async function write(artefact: Artefact, kind: DocumentKind, file: string, opts:
 export function register(program: Command): void {
   program
     .command('document')
-    .description('write a document artefact exactly as the DMP route sends it: the PDF, its CDA R2 N1, or the ITI-41 request')
+    .description('write a document artefact exactly as it is sent: the PDF, its CDA R2 N1, the ITI-41 request (DMP), the IHE_XDM.ZIP or the whole message (MSSanté)')
     .argument('<artefact>', `what to write: ${ARTEFACTS.join(' | ')}`, oneOf(ARTEFACTS))
     .argument('<kind>', `document kind: ${KINDS.join(' | ')}`, oneOf(KINDS))
     .argument('<input>', 'JSON file holding the canonical document')
@@ -134,12 +184,20 @@ export function register(program: Command): void {
     .option('--encoding <encoding>', 'iti41: mtom (multipart/related, as sent to the DMP) or inline (base64 in the envelope)', oneOf(['mtom', 'inline'] as const), 'mtom')
     .option('--pkcs12 <file>', 'iti41: organisation certificate (default: the configured dmp destination, else the test PKI)')
     .option('--passphrase <text>', 'iti41: passphrase of --pkcs12 (env PASSERELLE_DMP_PASSPHRASE)', process.env.PASSERELLE_DMP_PASSPHRASE)
-    .option('--to <url>', 'iti41: WS-Addressing To (default: the configured dmp destination)')
+    .option('--to <address>', 'iti41: WS-Addressing To URL (default: the configured dmp destination); mime: a recipient MSSanté address, repeatable (default: the demo GP and pharmacist)', collect)
+    .option('--from <address>', 'xdm, mime: the sending applicative mailbox (BAL APP)', DEMO_MSSANTE.from)
+    .option('--organization <name>', "xdm, mime: the sender's organisation (default: the document's establishment or pharmacy)")
+    .option('--nil <reference>', 'mime: X-MSS-NIL, the product reference of the convergence declaration', DEMO_MSSANTE.nil)
+    .option('--receipt', 'mime: ask for a receipt (Disposition-Notification-To)')
+    .option('--forbid-reply', 'mime: to a patient who must not reply (X-MSS-MES: FIN)')
     .addHelpText(
       'after',
       '\nExamples:\n  passerelle document pdf ppp test/fixtures/ppp/hospital-sync-rcp.json -o ppp.pdf\n' +
         '  passerelle document iti41 ppp test/fixtures/ppp/hospital-sync-rcp.json -o iti41.mime   # Content-Type on stderr\n' +
-        'Exit code 2 on invalid input (one line per field) or when the patient is not qualified (iti41).',
+        '  passerelle document xdm ppp test/fixtures/ppp/hospital-sync-rcp.json -o IHE_XDM.ZIP\n' +
+        '  passerelle document mime ppp test/fixtures/ppp/hospital-sync-rcp.json -o ppp.eml --to dr.martin@medecin.mssante.fr   # Message-ID on stderr\n' +
+        'Exit code 2 on invalid input (one line per field), when the patient is not qualified (iti41) or has no INS (xdm, mime),\n' +
+        'or when the message is refused (bad address, patient address without a qualified INS).',
     )
     .action(async (artefact: Artefact, kind: DocumentKind, file: string, opts: DocumentOptions) => {
       try {
@@ -148,7 +206,7 @@ export function register(program: Command): void {
         let message: string;
         if (err instanceof InputError) message = err.issues.map((i) => `${i.path}: ${i.message}`).join('\n');
         else if (err instanceof OperationOutcomeError) message = issuesText(err.outcome.issue, '\n');
-        else if (err instanceof UsageError || err instanceof ConfigError) message = err.message;
+        else if (err instanceof UsageError || err instanceof ConfigError || err instanceof MssanteMessageRefused) message = err.message;
         else throw err;
         process.stderr.write(`${message}\n`);
         process.exitCode = 2;
