@@ -349,7 +349,7 @@ function partText(content: Buffer): string | undefined {
 export async function parseReport(raw: Buffer): Promise<Report | undefined> {
   try {
     if (!Buffer.isBuffer(raw) || raw.length === 0 || raw.length > MAX_REPORT_BYTES) return undefined;
-    const mail = await simpleParser(raw, { keepDeliveryStatus: true, skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, maxHtmlLengthToParse: 0 });
+    const mail = await simpleParser(raw, { keepDeliveryStatus: true, skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
     const ct = mail.headers.get('content-type') as { value?: string; params?: Record<string, string> } | undefined;
     if (!ct || typeof ct.value !== 'string' || ct.value.toLowerCase() !== 'multipart/report') return undefined;
     const reportType = (ct.params?.['report-type'] ?? '').toLowerCase();
