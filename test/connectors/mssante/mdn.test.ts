@@ -231,6 +231,33 @@ describe('parseReport on reports from elsewhere', () => {
     });
   });
 
+  it('reads a minimal DSN (delayed, no returned headers, no Original-Message-ID)', async () => {
+    const text = [
+      'From: postmaster@relay.mssante.fr',
+      'Content-Type: Multipart/Report; Report-Type=Delivery-Status; boundary=zz',
+      '',
+      '--zz',
+      'Content-Type: text/plain',
+      '',
+      'Delivery delayed.',
+      '--zz',
+      'Content-Type: Message/Delivery-Status',
+      '',
+      'Reporting-MTA: dns; relay.mssante.fr',
+      '',
+      'FINAL-RECIPIENT: rfc822;<lent@medecin.mssante.fr>',
+      'ACTION: Delayed',
+      'STATUS: 4.4.7',
+      '',
+      '--zz--',
+      '',
+    ].join('\r\n');
+    expect(await parseReport(Buffer.from(text))).toEqual({
+      kind: 'dsn',
+      recipients: [{ address: 'lent@medecin.mssante.fr', action: 'delayed', status: '4.4.7' }],
+    });
+  });
+
   it('falls back on In-Reply-To when the MDN has no Original-Message-ID', async () => {
     const text = THUNDERBIRD_MDN.replace('original-message-id:\r\n   <ppp-42@chu-exemple.fr>\r\n', '');
     expect(await parseReport(Buffer.from(text))).toMatchObject({ kind: 'mdn', originalMessageId: '<ppp-42@chu-exemple.fr>', disposition: 'displayed' });
