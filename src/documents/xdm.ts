@@ -2,6 +2,7 @@
 // subset IHE_XDM/SUBSET01 with METADATA.XML (the same ebRIM SubmitObjectsRequest as the DMP's ITI-41, each
 // DocumentEntry naming its file with the `URI` slot) and the documents (DOC0001.XML = the CDA R2 N1 bytes the DMP route
 // sends). The writer is deterministic for a given document and date; the reader treats every zip as hostile.
+import { buffer } from 'node:stream/consumers';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
@@ -129,12 +130,7 @@ export function buildXdmPackage(input: XdmPackageInput): Promise<Buffer> {
   zip.addBuffer(Buffer.from(metadataText(sub), 'utf8'), XDM_METADATA_PATH, options);
   sub.documents.forEach((d, i) => zip.addBuffer(d.content, `${XDM_SUBSET}/${names[i]}`, options));
   zip.end();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('error', reject);
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-  });
+  return buffer(zip.outputStream);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

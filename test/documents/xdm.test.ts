@@ -1,6 +1,7 @@
 // The IHE XDM package (IHE_XDM.ZIP) of MSSanté: the layout, METADATA.XML against the ebRS schemas of ../shared, the
 // CDA exactly as the DMP route sends it, and the reader against hostile zips. Hostile zips are written by yazl; what
 // yazl refuses to write (`..`, absolute names, backslashes, the encryption flag) is then patched into the headers.
+import { buffer } from 'node:stream/consumers';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -68,12 +69,7 @@ function zipOf(entries: readonly RawEntry[]): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   for (const e of entries) zip.addBuffer(Buffer.from(e.data), e.name, { compress: e.compress ?? true, mtime: DATE, forceDosTimestamp: true });
   zip.end();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('error', reject);
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-  });
+  return buffer(zip.outputStream);
 }
 
 /** The central directory records of a yazl zip (no comment, no zip64): offset of each and of its local header. */
