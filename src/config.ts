@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { OID_PATTERN } from './fhir/map-common.js';
 import { outboxConfigSchema } from './outbox/config.js';
+import { mssanteConfigSchema } from './connectors/mssante/config.js';
 
 import { ROLE_NAMES, SCOPES, TENANT_PATTERN, type Role, type Scope } from './domain/access/model.js';
 
@@ -210,6 +211,8 @@ const fileSchema = z
     audit: z.object({ reads: z.enum(['buffered', 'sync']).default('buffered') }).strict().default({ reads: 'buffered' }),
     /** Transactional outbox: destinations, routes and the dispatcher (src/outbox/config.ts). */
     outbox: outboxConfigSchema,
+    /** The gateway's MSSanté mailbox (BAL APP): sending, intake over IMAP, receipts (docs/mssante.md). */
+    mssante: mssanteConfigSchema.optional(),
     /** Clinical documents (PDF in CDA R2 N1) sent to the DMP or a PDSm endpoint. */
     documents: z
       .object({
@@ -268,6 +271,12 @@ const fileSchema = z
   .refine((c) => !c.auth.enabled || c.auth.clients.length > 0 || c.auth.people.length > 0, {
     message: 'auth is enabled but no client or person is configured',
     path: ['auth', 'clients'],
+  })
+  .superRefine((c, ctx) => {
+    if (c.mssante) return;
+    for (const [name, d] of Object.entries(c.outbox.destinations)) {
+      if (d.kind === 'mssante') ctx.addIssue({ code: 'custom', message: `destination ${name} sends MSSanté mail: configure the mailbox (section mssante)`, path: ['outbox', 'destinations', name] });
+    }
   });
 
 export type Config = Omit<z.infer<typeof fileSchema>, 'database' | 'baseUrl'> & {

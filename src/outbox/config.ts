@@ -103,12 +103,32 @@ const pdsmDestination = z
   })
   .strict();
 
-const destination = z.discriminatedUnion('kind', [httpDestination, dmpDestination, pdsmDestination]);
+/**
+ * MSSanté (fr-interop §3): the document as IHE XDM in a mail from the gateway's mailbox (the `mssante` section), one
+ * message per recipient: the care team's members of the roles listed, their address from the document or the local
+ * directory (Annuaire Santé extraction); the patient's own mailbox only for a qualified INS.
+ */
+const mssanteDestination = z
+  .object({
+    kind: z.literal('mssante'),
+    /** Care-team roles written to (PPP: the médecin traitant and the pharmacien d'officine). */
+    recipients: z.array(z.enum(['geriatre', 'pharmacien-clinicien', 'medecin-traitant', 'pharmacien-officine', 'gestionnaire-cas'])).min(1).default(['medecin-traitant', 'pharmacien-officine']),
+    /** Also write to the patient (`<INS matricule>@patient.mssante.fr`, qualified INS only), who must not reply. */
+    patient: z.boolean().default(false),
+    /** Ask each recipient for a receipt (Disposition-Notification-To). */
+    receipt: z.boolean().default(true),
+    ...delivery,
+  })
+  .strict();
+
+const destination = z.discriminatedUnion('kind', [httpDestination, dmpDestination, pdsmDestination, mssanteDestination]);
 export type DestinationConfig = z.infer<typeof destination>;
 export type DmpDestinationConfig = z.infer<typeof dmpDestination>;
 export type PdsmDestinationConfig = z.infer<typeof pdsmDestination>;
-/** Destinations that receive clinical documents (PDF in CDA N1): enqueued only for a qualified INS. */
-export const isDocumentDestination = (d: DestinationConfig): d is DmpDestinationConfig | PdsmDestinationConfig => d.kind === 'dmp' || d.kind === 'pdsm';
+export type MssanteDestinationConfig = z.infer<typeof mssanteDestination>;
+/** Destinations that receive clinical documents (PDF in CDA N1): DMP and PDSm only for a qualified INS. */
+export const isDocumentDestination = (d: DestinationConfig): d is DmpDestinationConfig | PdsmDestinationConfig | MssanteDestinationConfig =>
+  d.kind === 'dmp' || d.kind === 'pdsm' || d.kind === 'mssante';
 
 export const outboxConfigSchema = z
   .object({

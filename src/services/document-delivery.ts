@@ -61,7 +61,7 @@ export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOu
   const routes: { name: string; destination: DmpDestinationConfig | PdsmDestinationConfig }[] = [];
   for (const r of d.outbox.routes) {
     const destination = d.outbox.destinations[r.destination];
-    if (r.on === d.event && isDocumentDestination(destination)) routes.push({ name: r.destination, destination });
+    if (r.on === d.event && isDocumentDestination(destination) && destination.kind !== 'mssante') routes.push({ name: r.destination, destination });
   }
   if (routes.length === 0) return [];
   const dmp = (d.document as { dmp?: DmpOptions }).dmp;

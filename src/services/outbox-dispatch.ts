@@ -32,6 +32,8 @@ function connectorOf(name: string, d: DestinationConfig, documents: DocumentConn
     case 'pdsm':
       if (!documents) throw new Error(`outbox destination ${name} (${d.kind}) needs the document settings`);
       return d.kind === 'dmp' ? dmpConnector(d, documents) : pdsmConnector(d, documents);
+    case 'mssante':
+      throw new Error(`outbox destination ${name}: the mssante connector is not wired yet`);
   }
 }
 

@@ -41,6 +41,11 @@ export interface EnqueueInput {
   requestId?: string;
   /** Not due before (default: now). */
   notBefore?: Date;
+  /**
+   * Refused before any attempt (e.g. an MSSanté recipient without a known address): the message is written dead,
+   * with this reason as its last error, so the refusal shows in /admin/outbox and is never silently dropped.
+   */
+  refused?: string;
 }
 
 export interface OutboxAttempt {

@@ -210,11 +210,22 @@ export function pgOutboxWriter(q: PgQuery, now: () => Date): OutboxWriter {
       const at = now();
       const stamp = at.toISOString();
       const { rows } = await q<Row>(
-        `INSERT INTO outbox (id, destination, ordering_key, idempotency_key, payload, state, attempts, next_attempt_at, request_id, created, updated)
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $8)
+        `INSERT INTO outbox (id, destination, ordering_key, idempotency_key, payload, state, attempts, next_attempt_at, request_id, created, updated, last_error)
+         VALUES ($1, $2, $3, $4, $5, $9, 0, $6, $7, $8, $8, $10)
          ON CONFLICT (destination, idempotency_key) DO NOTHING
          RETURNING *`,
-        [randomUUID(), input.destination, input.orderingKey, input.idempotencyKey, JSON.stringify(input.payload ?? null), (input.notBefore ?? at).toISOString(), input.requestId ?? null, stamp],
+        [
+          randomUUID(),
+          input.destination,
+          input.orderingKey,
+          input.idempotencyKey,
+          JSON.stringify(input.payload ?? null),
+          (input.notBefore ?? at).toISOString(),
+          input.requestId ?? null,
+          stamp,
+          input.refused === undefined ? 'pending' : 'dead',
+          input.refused ?? null,
+        ],
       );
       if (rows[0]) return { message: messageOf(rows[0]), created: true };
       const existing = await q<Row>('SELECT * FROM outbox WHERE destination = $1 AND idempotency_key = $2', [input.destination, input.idempotencyKey]);

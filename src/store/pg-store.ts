@@ -16,6 +16,7 @@ import { pgIdentityRepository, pgIdentityWriter, type PgQuery } from './pg-ident
 import type { OutboxRepository } from './outbox-repository.js';
 import { pgOutboxRepository, pgOutboxWriter } from './pg-outbox-repository.js';
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
+import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
   auditQuery,
@@ -143,6 +144,7 @@ class PgStoreImpl implements PgStore {
   readonly outbox: OutboxRepository;
   readonly security: SecurityRepository;
   readonly directory: DirectoryRepository;
+  readonly mssante: MssanteRepository;
   readonly auditTrail: AuditTrail;
   /** Pool reads: refused once closed. */
   private readonly q: PgQuery;
@@ -164,6 +166,7 @@ class PgStoreImpl implements PgStore {
     const write = <T>(fn: (run: SqlRunner) => Promise<T>): Promise<T> => this.shortTransaction('BEGIN', (q) => fn(pgRunner(q)));
     this.security = securityRepository(pgRunner(this.q), write, now);
     this.directory = directoryRepository(pgRunner(this.q), write, now);
+    this.mssante = mssanteRepository(pgRunner(this.q), write);
   }
 
   static async open(options: PgStoreOptions): Promise<PgStoreImpl> {
@@ -225,6 +228,7 @@ class PgStoreImpl implements PgStore {
           identities: pgIdentityWriter(q, this.now, lockRegistry),
           outbox: pgOutboxWriter(q, this.now),
           access: accessWriter(pgRunner(q), this.now),
+          mssante: mssanteWriter(pgRunner(q)),
           beforeCommit: hooks.beforeCommit,
           afterCommit: hooks.afterCommit,
         };

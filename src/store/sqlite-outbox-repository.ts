@@ -31,10 +31,22 @@ function enqueue(c: SqlConnection, now: Date, input: EnqueueInput): { message: O
   const due = (input.notBefore ?? now).toISOString();
   const row = c
     .prepare(
-      `INSERT INTO outbox (id, destination, ordering_key, idempotency_key, payload, state, attempts, next_attempt_at, request_id, created, updated)
-       VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?) RETURNING *`,
+      `INSERT INTO outbox (id, destination, ordering_key, idempotency_key, payload, state, attempts, next_attempt_at, request_id, created, updated, last_error)
+       VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) RETURNING *`,
     )
-    .get(randomUUID(), input.destination, input.orderingKey, input.idempotencyKey, JSON.stringify(input.payload ?? null), due, input.requestId ?? null, at, at) as Row;
+    .get(
+      randomUUID(),
+      input.destination,
+      input.orderingKey,
+      input.idempotencyKey,
+      JSON.stringify(input.payload ?? null),
+      input.refused === undefined ? 'pending' : 'dead',
+      due,
+      input.requestId ?? null,
+      at,
+      at,
+      input.refused ?? null,
+    ) as Row;
   return { message: messageOf(row), created: true };
 }
 

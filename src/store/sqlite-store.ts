@@ -15,6 +15,7 @@ import { sqliteIdentityRepository, sqliteIdentityWriter } from './sqlite-identit
 import type { OutboxRepository } from './outbox-repository.js';
 import { sqliteOutboxRepository, sqliteOutboxWriter } from './sqlite-outbox-repository.js';
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
+import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
   auditQuery,
@@ -120,6 +121,7 @@ class SqliteStore implements ResourceStore {
   readonly outbox: OutboxRepository;
   readonly security: SecurityRepository;
   readonly directory: DirectoryRepository;
+  readonly mssante: MssanteRepository;
   readonly auditTrail: AuditTrail;
 
   private constructor(
@@ -148,6 +150,7 @@ class SqliteStore implements ResourceStore {
     };
     this.security = securityRepository(read, write, this.now);
     this.directory = directoryRepository(read, write, this.now);
+    this.mssante = mssanteRepository(read, write);
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -278,6 +281,7 @@ class SqliteStore implements ResourceStore {
         identities: sqliteIdentityWriter(w, this.now, guard),
         outbox: sqliteOutboxWriter(w, this.now, guard),
         access: accessWriter(guarded(sqlRunner(w), guard), this.now),
+        mssante: mssanteWriter(guarded(sqlRunner(w), guard)),
         beforeCommit: hooks.beforeCommit,
         afterCommit: hooks.afterCommit,
       };

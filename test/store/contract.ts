@@ -616,5 +616,46 @@ export function storeContract(name: string, open: OpenStore): void {
       await expect(store.directory.finishImport(aborted)).rejects.toThrow(/no longer loading/);
       expect(await store.directory.count()).toBe(450);
     });
+
+    describe('MSSanté mail records (issue 17)', () => {
+      it('takes a Message-ID in once, inside the transaction that stores the data (a rollback forgets it)', async () => {
+        const intake = { messageId: '<a@x>', mailbox: 'INBOX', uid: 7, received: '2026-12-06T10:00:00.000Z', sender: 'pho@x.mssante.fr', state: 'processed' as const, resource: 'CarePlan/b1' };
+        await expect(
+          store.transaction(async (tx) => {
+            expect(await tx.mssante.recordIntake(intake)).toBe(true);
+            throw new Error('crash before commit');
+          }),
+        ).rejects.toThrow('crash before commit');
+        expect(await store.mssante.intake('<a@x>')).toBeUndefined();
+        expect(await store.transaction((tx) => tx.mssante.recordIntake(intake))).toBe(true);
+        expect(await store.transaction((tx) => tx.mssante.recordIntake({ ...intake, state: 'error', code: '906' }))).toBe(false);
+        expect(await store.mssante.intake('<a@x>')).toEqual(intake);
+        expect(await store.mssante.recordIntake({ messageId: '<b@x>', mailbox: 'INBOX', received: '2026-12-06T11:00:00.000Z', state: 'error', code: '902', detail: 'unknown patient' })).toBe(true);
+        expect((await store.mssante.intakes(10)).map((r) => r.messageId)).toEqual(['<b@x>', '<a@x>']);
+      });
+
+      it('records messages sent and moves their status with the receipts', async () => {
+        const sent = { messageId: '<m1@gw>', outboxId: 'o1', destination: 'mss', recipient: 'mt@x.mssante.fr', role: 'medecin-traitant', resource: 'CarePlan/p1', status: 'sent' as const, sent: '2026-12-06T10:00:00.000Z', updated: '2026-12-06T10:00:00.000Z' };
+        expect(await store.mssante.recordSent(sent)).toBe(true);
+        expect(await store.mssante.recordSent(sent)).toBe(false);
+        expect(await store.mssante.updateSent('<m1@gw>', { status: 'read', detail: 'displayed', at: '2026-12-06T12:00:00.000Z', communication: 'Communication/c1' })).toBe(true);
+        expect(await store.mssante.updateSent('<unknown@gw>', { status: 'read', at: '2026-12-06T12:00:00.000Z' })).toBe(false);
+        const got = await store.mssante.sent('<m1@gw>');
+        expect(got).toMatchObject({ status: 'read', detail: 'displayed', communication: 'Communication/c1', updated: '2026-12-06T12:00:00.000Z' });
+        expect((await store.mssante.sentOf('o1')).map((r) => r.messageId)).toEqual(['<m1@gw>']);
+        expect((await store.mssante.sentFor('CarePlan/p1')).map((r) => r.recipient)).toEqual(['mt@x.mssante.fr']);
+      });
+
+      it('an enqueue refused before any attempt is written dead with its reason, and does not hold its key up', async () => {
+        await store.transaction(async (tx) => {
+          await tx.outbox.enqueue({ destination: 'mss', orderingKey: 'Patient/1', idempotencyKey: 'r1', payload: 1, refused: 'no MSSanté address for the pharmacien-officine (RPPS 10001234567)' });
+          await tx.outbox.enqueue({ destination: 'mss', orderingKey: 'Patient/1', idempotencyKey: 'r2', payload: 2 });
+        });
+        const dead = await store.outbox.list({ destination: 'mss', state: 'dead', limit: 10, offset: 0 });
+        expect(dead.items.map((m) => [m.idempotencyKey, m.lastError, m.attempts])).toEqual([['r1', 'no MSSanté address for the pharmacien-officine (RPPS 10001234567)', 0]]);
+        const claimed = await store.outbox.claim({ owner: 'w', limit: 10, leaseMs: 1000 });
+        expect(claimed.map((m) => m.idempotencyKey)).toEqual(['r2']);
+      });
+    });
   });
 }

@@ -44,6 +44,7 @@ describe('SQLite store specifics', () => {
       { version: 7, name: 'search_index_ref' },
       { version: 8, name: 'security' },
       { version: 9, name: 'mssante_directory' },
+      { version: 10, name: 'mssante_mail' },
     ]);
     db.close();
   });
