@@ -17,7 +17,7 @@ import { documentFiness, documentOrganisations } from '../domain/access/document
 import { assertValid, validateBundle } from '../fhir/validate.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { attachedBpms, holdForIdentity, syncAttachments, withBpmLinks } from './bpm-attachment.js';
-import { identityServiceFor, registerSource } from './patient-identity.js';
+import { identityServiceFor, registerSource, type SourceRegistration } from './patient-identity.js';
 import { keepDecision } from './task-decision.js';
 import { isDocumentDestination, type OutboxConfig } from '../outbox/config.js';
 import { enqueueDocuments, type DocumentsSettings } from './document-delivery.js';
@@ -43,6 +43,22 @@ export interface SubmissionContext {
    * Absent (internal callers, tests): no check. Grants are written either way.
    */
   principal?: Principal;
+  /**
+   * Runs last in the submission's transaction (after the resources and the audit row): what must commit with the
+   * document, or not at all — the MSSanté intake row of the mail that carried it. A throw rolls everything back.
+   */
+  inTransaction?: (tx: StoreTransaction, info: SubmissionInfo) => Promise<void>;
+}
+
+/** What `inTransaction` learns of the submission being stored. */
+export interface SubmissionInfo {
+  federatedId: string;
+  /** False when the document waits for its patient's identity (a BPM on hold). */
+  settled: boolean;
+  /** How the SRI registered the patient (`new`: no candidate at all). */
+  registration: SourceRegistration['result'];
+  /** `CarePlan/…` or `Composition/…` of the document's root resource. */
+  root?: string;
 }
 
 /** Parse a canonical document; bad input becomes a 400 OperationOutcome naming each field. */
@@ -194,6 +210,9 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
       detail: `${resources.length} resources, ${created} created; identity ${identity.result.decision}${waiting}`,
       ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
     });
+    if (ctx.inTransaction) {
+      await ctx.inTransaction(tx, { federatedId, settled: identity.settled, registration: identity.result, ...(root ? { root: `${root.resourceType}/${root.id}` } : {}) });
+    }
     return out;
   });
   return { resourceType: 'Bundle', type: 'transaction-response', entry };
