@@ -10,7 +10,10 @@ import { Counter } from 'prom-client';
 import type { MssanteConfig } from '../connectors/mssante/config.js';
 import { buildMdn, MdnInputError, mdnRequestOf, MssanteErrorCode, parseReport } from '../connectors/mssante/mdn.js';
 import { XDM_ATTACHMENT } from '../connectors/mssante/message.js';
-import type { MailSender } from '../connectors/mssante/transport.js';
+import type { MailSender, MailTls } from '../connectors/mssante/transport.js';
+import { ImapMailbox, type ImapDisposition, type ImapMessage } from '../connectors/mssante/imap.js';
+import { loadOrganisationCredentials } from '../connectors/dmp/tls.js';
+import { ConfigError, readSecret } from '../config.js';
 import { child, children, parseXml } from '../connectors/dmp/xml-dom.js';
 import { NS } from '../connectors/dmp/xds-constants.js';
 import { INS_OIDS } from '../domain/identity.js';
@@ -455,4 +458,172 @@ async function mdnFor(mail: ParsedMail, outcome: IntakeOutcome, ctx: IntakeConte
       return undefined;
     }
   }
+}
+
+/**
+ * A message too big to download (`limits.maxMessageBytes`): refused unread with 906, keyed by its Message-ID from the
+ * server's envelope (else by folder, UID and size). No MDN: its headers were not read.
+ */
+export async function refuseUnread(store: ResourceStore, m: { uid: number; size: number; messageId?: string }, ctx: IntakeContext, metrics: Metrics = processMetrics): Promise<IntakeOutcome> {
+  const id = m.messageId?.trim();
+  const messageId = id && id.length <= 250 && /^<?[\x21-\x7e]+>?$/.test(id) ? id : `imap:${ctx.mailbox}:${m.uid}:${m.size}`;
+  let outcome: IntakeOutcome;
+  if (await store.mssante.intake(messageId)) outcome = { state: 'duplicate', messageId };
+  else {
+    const detail = `the message is ${m.size} bytes, more than ${ctx.config.limits.maxMessageBytes}: not downloaded`;
+    const ok = await recordAlone(store, { messageId, mailbox: ctx.mailbox, uid: m.uid, received: ctx.now, state: 'error', code: String(MssanteErrorCode.Other), detail });
+    outcome = ok ? { state: 'error', messageId, code: MssanteErrorCode.Other, detail } : { state: 'duplicate', messageId };
+  }
+  counted(metrics, outcome);
+  ctx.logger?.warn({ messageId, uid: m.uid, size: m.size, state: outcome.state }, 'mssante: message over the size limit refused unread');
+  return outcome;
+}
+
+/* ------------------------------------------------------------------ the poller */
+
+export interface MssanteIntakeOptions {
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** Sends the MDNs (`smtpSender` of the same mailbox). */
+  sender?: MailSender;
+  metrics?: Metrics;
+  submission?: IntakeContext['submission'];
+  checkpoint?: IntakeContext['checkpoint'];
+  /** Where PASSERELLE_MSSANTE_PASSPHRASE and the IMAP password's variable are read (default: the process's). */
+  env?: Record<string, string | undefined>;
+  /** The organisation's credentials already loaded (default: read from `config.tls`). */
+  tls?: MailTls;
+}
+
+export interface RunningIntake {
+  /** Stops polling: the message being taken in is finished (and moved) first. */
+  stop(): Promise<void>;
+  /** Polls now (tests); resolves when that poll is over. */
+  pollNow(): Promise<void>;
+}
+
+/** Failures of one message (not its fault: the database…) before it is refused with 906 and moved to `error`. */
+const MAX_ATTEMPTS = 5;
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+/** The organisation's credentials for the mailbox, from `config.tls` (PKCS#12 and CA files). */
+export async function loadMailTls(config: MssanteConfig, env: Record<string, string | undefined> = process.env): Promise<MailTls> {
+  const creds = await loadOrganisationCredentials({ pkcs12Path: config.tls.pkcs12, passphrase: env.PASSERELLE_MSSANTE_PASSPHRASE ?? config.tls.passphrase, caPath: config.tls.ca });
+  return { key: creds.key, cert: creds.cert, chain: creds.chain, ca: creds.ca as string };
+}
+
+/**
+ * Polls the BAL APP's folder every `imap.pollMs` and takes each mail in (`takeIn`), then moves it to `processed` or
+ * `error` — only after the commit. A crash before the commit leaves the mail in the folder (taken in by the next
+ * poll); a crash after it, before the move, makes it a duplicate next time (moved, nothing else). Never throws from
+ * the loop: a lost connection is retried with a growing delay.
+ */
+export async function startMssanteIntake(store: ResourceStore, config: MssanteConfig, options: MssanteIntakeOptions): Promise<RunningIntake> {
+  const imap = config.imap;
+  if (!imap) throw new ConfigError('mssante.imap: the section is required to take mail in');
+  const env = options.env ?? process.env;
+  const password = readSecret({ file: imap.passwordFile, env: imap.passwordEnv }, 'mssante.imap password', env);
+  if (password === undefined) throw new ConfigError('mssante.imap: set passwordFile or passwordEnv (the mailbox password)');
+  let tls: MailTls;
+  try {
+    tls = options.tls ?? (await loadMailTls(config, env));
+  } catch (err) {
+    throw new ConfigError(`mssante.tls: ${(err as Error).message}`);
+  }
+  const { logger } = options;
+  const metrics = options.metrics ?? processMetrics;
+  const box = new ImapMailbox({
+    host: imap.host,
+    port: imap.port,
+    security: imap.security,
+    user: imap.user ?? config.address,
+    password,
+    tls,
+    ...(config.tls.servername ? { servername: config.tls.servername } : {}),
+    mailbox: imap.mailbox,
+    processed: imap.processed,
+    error: imap.error,
+    timeoutMs: imap.timeoutMs,
+    maxMessageBytes: config.limits.maxMessageBytes,
+  });
+  const attempts = new Map<number, number>();
+  let stopped = false;
+  let failures = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> | undefined;
+
+  const context = (uid: number): IntakeContext => ({
+    mailbox: imap.mailbox,
+    uid,
+    now: new Date().toISOString(),
+    config,
+    logger,
+    ...(options.sender ? { sender: options.sender } : {}),
+    ...(options.submission ? { submission: options.submission } : {}),
+    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+  });
+  const folderOf = async (outcome: IntakeOutcome): Promise<ImapDisposition> => {
+    if (outcome.state === 'error') return 'error';
+    if (outcome.state !== 'duplicate') return 'processed';
+    return (await store.mssante.intake(outcome.messageId))?.state === 'error' ? 'error' : 'processed';
+  };
+  const handle = async (m: ImapMessage): Promise<ImapDisposition> => {
+    const ctx = context(m.uid);
+    try {
+      const outcome = m.raw ? await takeIn(store, m.raw, ctx, metrics) : await refuseUnread(store, m, ctx, metrics);
+      attempts.delete(m.uid);
+      return await folderOf(outcome);
+    } catch (err) {
+      const n = (attempts.get(m.uid) ?? 0) + 1;
+      attempts.set(m.uid, n);
+      logger.error({ uid: m.uid, attempt: n, err: (err as Error).message }, 'mssante: taking a mail in failed; it stays in the folder');
+      if (n < MAX_ATTEMPTS) return 'keep';
+      // Always failing: refused so that it does not block the folder; a person looks at the Error folder.
+      try {
+        const messageId = m.messageId?.trim() || `imap:${imap.mailbox}:${m.uid}:${m.size}`;
+        await recordAlone(store, { messageId, mailbox: imap.mailbox, uid: m.uid, received: ctx.now, state: 'error', code: String(MssanteErrorCode.Other), detail: clip(`failed ${n} times: ${clean((err as Error).message)}`) });
+        attempts.delete(m.uid);
+        return 'error';
+      } catch {
+        return 'keep';
+      }
+    }
+  };
+  const once = async (): Promise<void> => {
+    try {
+      await box.poll(handle, () => stopped);
+      failures = 0;
+    } catch (err) {
+      failures++;
+      logger.warn({ err: (err as Error).message, failures }, 'mssante: IMAP poll failed; reconnecting later');
+      await box.close().catch(() => undefined);
+    }
+  };
+  const schedule = (): void => {
+    if (stopped) return;
+    const delay = failures === 0 ? imap.pollMs : Math.min(imap.pollMs * 2 ** Math.min(failures, 10), MAX_BACKOFF_MS);
+    timer = setTimeout(() => void run(), delay);
+  };
+  const run = async (): Promise<void> => {
+    if (stopped || current) return current;
+    clearTimeout(timer);
+    current = once().finally(() => {
+      current = undefined;
+      schedule();
+    });
+    return current;
+  };
+  void run();
+  logger.info({ mailbox: imap.mailbox, host: imap.host, port: imap.port, pollMs: imap.pollMs }, 'mssante: taking mail in');
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+      await box.close().catch(() => undefined);
+    },
+    async pollNow() {
+      await current;
+      await run();
+    },
+  };
 }

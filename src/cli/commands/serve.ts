@@ -19,6 +19,8 @@ import { submissionSourceId } from '../../documents/ids.js';
 import { startGatewaySandbox, type GatewaySandbox } from '../../sandbox/dmp/with-gateway.js';
 import { startGatewayOidcSandbox, type GatewayOidcSandbox } from '../../sandbox/oidc/with-gateway.js';
 import { checkPeopleSignIn, mountPages } from '../../pages/index.js';
+import { smtpSender, type MailSender } from '../../connectors/mssante/transport.js';
+import { loadMailTls, startMssanteIntake, type IntakeCheckpoint, type RunningIntake } from '../../services/mssante-intake.js';
 
 function circuitsOf(outbox: RunningDispatcher | undefined, config: OutboxConfig): Record<string, string> {
   const out: Record<string, string> = {};
@@ -116,6 +118,43 @@ export function register(program: Command): void {
         config = oidcSandbox.config;
       }
       const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics, documents }) : undefined;
+      // MSSanté intake: the BAL APP's folder polled over IMAP (docs/mssante.md "Incoming mail").
+      let intake: RunningIntake | undefined;
+      let mdnSender: MailSender | undefined;
+      const mssante = config.mssante;
+      if (mssante?.imap?.enabled) {
+        try {
+          const tls = await loadMailTls(mssante);
+          try {
+            mdnSender = smtpSender(mssante, tls);
+          } catch (err) {
+            logger.warn({ err: (err as Error).message }, 'mssante: no SMTP sender, the MDNs asked for are not sent');
+          }
+          // Crash tests only: PASSERELLE_CRASH_AT=mssante-intake-before-commit kills the process at that point.
+          const crashAt = process.env.PASSERELLE_CRASH_AT;
+          const checkpoint = crashAt?.startsWith('mssante-intake-')
+            ? (point: IntakeCheckpoint) => {
+                if (`mssante-intake-${point}` === crashAt) process.kill(process.pid, 'SIGKILL');
+              }
+            : undefined;
+          intake = await startMssanteIntake(store, mssante, {
+            logger,
+            metrics,
+            tls,
+            ...(mdnSender ? { sender: mdnSender } : {}),
+            submission: { fhirBase: `${config.baseUrl}/fhir`, outbox: config.outbox, documents: config.documents },
+            ...(checkpoint ? { checkpoint } : {}),
+          });
+        } catch (err) {
+          logger.fatal({ err: (err as Error).message }, 'mssante: cannot take mail in');
+          process.exitCode = 2;
+          await outbox?.stop(0);
+          await sandbox?.peer.close();
+          await oidcSandbox?.provider.close();
+          await store.close();
+          return;
+        }
+      }
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
         checkPeopleSignIn(config);
@@ -133,6 +172,8 @@ export function register(program: Command): void {
         if (!(err instanceof ConfigError)) throw err;
         process.stderr.write(`passerelle: ${err.message}\n`);
         process.exitCode = 2;
+        await intake?.stop();
+        await mdnSender?.close();
         await outbox?.stop(0);
         await sandbox?.peer.close();
         await oidcSandbox?.provider.close();
@@ -159,7 +200,9 @@ export function register(program: Command): void {
         stopping = true;
         logger.info({ signal }, 'shutting down: no new claims, finishing deliveries in flight');
         // Stop claiming and finish (or release) deliveries, then stop accepting requests, then close the store.
-        (outbox ? outbox.stop(config.outbox.leaseMs / 2) : Promise.resolve())
+        (intake ? intake.stop() : Promise.resolve())
+          .then(() => mdnSender?.close())
+          .then(() => (outbox ? outbox.stop(config.outbox.leaseMs / 2) : undefined))
           .then(() => running.close())
           .then(() => sandbox?.peer.close())
           .then(() => oidcSandbox?.provider.close())
