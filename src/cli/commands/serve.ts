@@ -118,6 +118,30 @@ export function register(program: Command): void {
         config = oidcSandbox.config;
       }
       const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics, documents }) : undefined;
+      let running: Awaited<ReturnType<typeof startServer>>;
+      try {
+        checkPeopleSignIn(config);
+        running = await startServer({
+          store,
+          config,
+          logger,
+          metrics,
+          circuits: () => circuitsOf(outbox, config.outbox),
+          mounts: [mountDomainRoutes, mountIdentityRoutes],
+          pages: [mountPages],
+        });
+      } catch (err) {
+        // TLS files, the passphrase, client keys or tokens, the access-token signing key: a configuration error.
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`passerelle: ${err.message}\n`);
+        process.exitCode = 2;
+        await outbox?.stop(0);
+        await sandbox?.peer.close();
+        await oidcSandbox?.provider.close();
+        await store.close();
+        return;
+      }
+      logger.info({ url: running.url, fhir: `${running.baseUrl}/fhir`, database: target.location, auth: config.auth.enabled }, `passerelle listening on ${running.url}`);
       // MSSanté intake: the BAL APP's folder polled over IMAP (docs/mssante.md "Incoming mail").
       let intake: RunningIntake | undefined;
       let mdnSender: MailSender | undefined;
@@ -149,38 +173,13 @@ export function register(program: Command): void {
           logger.fatal({ err: (err as Error).message }, 'mssante: cannot take mail in');
           process.exitCode = 2;
           await outbox?.stop(0);
+          await running.close();
           await sandbox?.peer.close();
           await oidcSandbox?.provider.close();
           await store.close();
           return;
         }
       }
-      let running: Awaited<ReturnType<typeof startServer>>;
-      try {
-        checkPeopleSignIn(config);
-        running = await startServer({
-          store,
-          config,
-          logger,
-          metrics,
-          circuits: () => circuitsOf(outbox, config.outbox),
-          mounts: [mountDomainRoutes, mountIdentityRoutes],
-          pages: [mountPages],
-        });
-      } catch (err) {
-        // TLS files, the passphrase, client keys or tokens, the access-token signing key: a configuration error.
-        if (!(err instanceof ConfigError)) throw err;
-        process.stderr.write(`passerelle: ${err.message}\n`);
-        process.exitCode = 2;
-        await intake?.stop();
-        await mdnSender?.close();
-        await outbox?.stop(0);
-        await sandbox?.peer.close();
-        await oidcSandbox?.provider.close();
-        await store.close();
-        return;
-      }
-      logger.info({ url: running.url, fhir: `${running.baseUrl}/fhir`, database: target.location, auth: config.auth.enabled }, `passerelle listening on ${running.url}`);
       // In the background: load the matcher's index (else the first registration waits for it) and write the FHIR
       // Patients a bulk import left pending (an import stopped before its end).
       const identity = identityServiceFor(store);
