@@ -1,4 +1,4 @@
-// MSSanté intake on raw messages (composed by nodemailer's MailComposer, zips by yazl) against a real SQLite store:
+// MSSanté intake on raw messages (composed by nodemailer's MailComposer, zips by yazl) against a real SQLite store and PostgreSQL:
 // a BPM of a known patient is stored and joins the PPP; an unknown patient, a missing INS, an INS whose traits
 // disagree, incomplete traits and every kind of hostile attachment give their MSSanté code, an MDN saying so, and
 // NOTHING stored but the intake row; a duplicate is ignored; an uncertain patient's BPM waits on hold; a receipt is
@@ -19,8 +19,12 @@ import type { Envelope, MailSender } from '../../src/connectors/mssante/transpor
 import { applyReport } from '../../src/services/mssante-receipts.js';
 import { takeIn, type IntakeContext } from '../../src/services/mssante-intake.js';
 import { submitDocument } from '../../src/services/submission.js';
+import pg from 'pg';
+import { openPgStore } from '../../src/store/pg-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
+import { PG_TEST_URL, pgUnreachable } from '../support/pg.js';
+import { available } from '../support/shared.js';
 
 vi.mock('../../src/services/mssante-receipts.js', async (original) => ({
   ...(await original<typeof import('../../src/services/mssante-receipts.js')>()),
@@ -45,7 +49,29 @@ const config: MssanteConfig = mssanteConfigSchema.parse({
   imap: { host: 'localhost' },
 });
 
+const SCHEMA = `passerelle_intake_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+const unreachable = await pgUnreachable(PG_TEST_URL);
+const withPg = available(`PostgreSQL at ${PG_TEST_URL} (${unreachable ?? ''})`, !unreachable, 'the MSSanté intake tests on PostgreSQL');
+type Opened = { store: ResourceStore; drop: () => Promise<void> };
+const dialects: [string, (dir: string) => Promise<Opened>][] = [
+  ['SQLite', async (dir) => ({ store: await openSqliteStore({ file: path.join(dir, 'passerelle.sqlite') }), drop: async () => undefined })],
+];
+if (withPg) {
+  dialects.push([
+    'PostgreSQL',
+    async () => ({
+      store: await openPgStore({ url: PG_TEST_URL, schema: SCHEMA, poolSize: 4 }),
+      drop: async () => {
+        const client = new pg.Client({ connectionString: PG_TEST_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`).finally(() => client.end());
+      },
+    }),
+  ]);
+}
+
 let dir: string;
+let opened: Opened;
 let store: ResourceStore;
 const sent: { raw: Buffer; envelope: Envelope }[] = [];
 const sender: MailSender = {
@@ -150,235 +176,240 @@ async function lastMdn(): Promise<MdnReport> {
   return report as MdnReport;
 }
 
-let pppId: string;
-beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'passerelle-intake-'));
-  store = await openSqliteStore({ file: path.join(dir, 'passerelle.sqlite') });
-  // The hospital's PPP for Thérèse LAROQUE (VALI, with her INS): the patient the gateway knows.
-  const ppp = { ...fixture('ppp/town-async-rcp.json'), patient: patientAs(HOSPITAL, 'IPP-LAROQUE') };
-  const b = await submitDocument(store, 'ppp', ppp, { now: NOW, actor: 'test', fhirBase: 'http://test/fhir' });
-  pppId = b.entry?.map((e) => e.resource).find((r) => r?.resourceType === 'CarePlan')?.id as string;
-});
-afterAll(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const bpmLinks = async (): Promise<string[]> =>
-  ((await store.read<CarePlan>('CarePlan', pppId))?.supportingInfo ?? []).map((r) => r.reference as string).filter((r) => r.startsWith('CarePlan/'));
-
-describe('a BPM of a known patient', () => {
-  it('as a JSON attachment: stored, linked to the PPP, audited under mssante:<from>, intake row and MDN "processed"', async () => {
-    const raw = await mail({ attachments: [jsonAttachment(bpmOf('BPM-MAIL-1', patientAs(PHARMACY, 'CLI-LAROQUE')))] });
-    const out = await takeIn(store, raw, ctx());
-    expect(out).toMatchObject({ state: 'processed', messageId: `<intake-${seq}@pharmacien.demo.mssante.fr>` });
-    expect(out.resource).toMatch(/^CarePlan\//);
-    const plan = await store.read<CarePlan>('CarePlan', (out.resource as string).slice('CarePlan/'.length));
-    expect(plan?.status).toBe('active');
-    expect(await bpmLinks()).toContain(out.resource);
-    const row = await store.mssante.intake(out.messageId);
-    expect(row).toMatchObject({ state: 'processed', mailbox: 'INBOX', sender: OFFICINE, resource: out.resource });
-    const audit = await store.auditLog({ entity: out.resource as string });
-    expect(audit.map((a) => [a.action, a.actor])).toContainEqual(['bpm.submit', `mssante:${OFFICINE}`]);
-    const mdn = await lastMdn();
-    expect(mdn).toMatchObject({ disposition: 'processed', originalMessageId: out.messageId, finalRecipient: BAL });
-    expect(mdn.error).toBeUndefined();
-    expect(out.mdn?.equals(sent.at(-1)?.raw as Buffer)).toBe(true);
+describe.each(dialects)('MSSanté intake (%s)', (_dialect, open) => {
+  let pppId: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'passerelle-intake-'));
+    opened = await open(dir);
+    store = opened.store;
+    // The hospital's PPP for Thérèse LAROQUE (VALI, with her INS): the patient the gateway knows.
+    const ppp = { ...fixture('ppp/town-async-rcp.json'), patient: patientAs(HOSPITAL, 'IPP-LAROQUE') };
+    const b = await submitDocument(store, 'ppp', ppp, { now: NOW, actor: 'test', fhirBase: 'http://test/fhir' });
+    pppId = b.entry?.map((e) => e.resource).find((r) => r?.resourceType === 'CarePlan')?.id as string;
+  });
+  afterAll(async () => {
+    await store.close();
+    await opened.drop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('as a JSON document inside IHE_XDM.ZIP, beside a CDA that parses: stored and linked', async () => {
-    const zip = await xdm([cdaDoc(), jsonDoc(bpmOf('BPM-MAIL-XDM', patientAs(PHARMACY, 'CLI-LAROQUE')))]);
-    const out = await takeIn(store, await mail({ attachments: [xdmAttachment(zip)] }), ctx());
-    expect(out.state).toBe('processed');
-    expect(await bpmLinks()).toContain(out.resource);
-  });
+  const bpmLinks = async (): Promise<string[]> =>
+    ((await store.read<CarePlan>('CarePlan', pppId))?.supportingInfo ?? []).map((r) => r.reference as string).filter((r) => r.startsWith('CarePlan/'));
 
-  it('the same mail again (same Message-ID): a duplicate, nothing written, no second MDN', async () => {
-    const raw = await mail({ messageId: '<dup-1@pharmacien.demo.mssante.fr>', attachments: [jsonAttachment(bpmOf('BPM-DUP', patientAs(PHARMACY, 'CLI-LAROQUE')))] });
-    expect((await takeIn(store, raw, ctx())).state).toBe('processed');
-    const before = await counts();
-    const mdns = sent.length;
-    expect(await takeIn(store, raw, ctx())).toEqual({ state: 'duplicate', messageId: '<dup-1@pharmacien.demo.mssante.fr>' });
-    expect(await counts()).toEqual(before);
-    expect(sent.length).toBe(mdns);
-  });
-
-  it('a mail without a Message-ID is keyed by the SHA-256 of its bytes', async () => {
-    const raw = await mail({ messageId: false, receipt: false, attachments: [jsonAttachment(bpmOf('BPM-NOID', patientAs(PHARMACY, 'CLI-LAROQUE')))] });
-    expect(raw.toString('latin1')).not.toMatch(/^Message-ID:/im);
-    const out = await takeIn(store, raw, ctx());
-    expect(out).toMatchObject({ state: 'processed', messageId: `sha256:${createHash('sha256').update(raw).digest('hex')}` });
-    expect(out.mdn).toBeUndefined();
-    expect((await takeIn(store, raw, ctx())).state).toBe('duplicate');
-  });
-
-  it('an MDN that cannot be sent is logged; the intake stands', async () => {
-    const failing: MailSender = { send: () => Promise.reject(new Error('SMTP down')), close: async () => {} };
-    const warn = vi.fn();
-    const out = await takeIn(store, await mail({ attachments: [jsonAttachment(bpmOf('BPM-SMTP-DOWN', patientAs(PHARMACY, 'CLI-LAROQUE')))] }), ctx({ sender: failing, logger: { info: () => undefined, warn, error: () => undefined } }));
-    expect(out.state).toBe('processed');
-    expect(await store.mssante.intake(out.messageId)).toMatchObject({ state: 'processed' });
-    expect(warn).toHaveBeenCalledOnce();
-  });
-});
-
-describe('identity outcomes', () => {
-  it('an uncertain patient (same traits, both provisional): stored on hold awaiting identity, not on the PPP', async () => {
-    const prov = { status: 'PROV', ins: undefined, usedName: undefined };
-    // The hospital knows Mme LAROQUE under another IPP, provisional; the pharmacy sends the same traits, provisional.
-    await submitDocument(store, 'ppp', { ...fixture('ppp/town-async-rcp.json'), id: 'PPP-PROV', patient: patientAs(HOSPITAL, 'IPP-PROV', { ...prov, birthName: 'LAFOND' }) }, { now: NOW, actor: 'test', fhirBase: 'http://test/fhir' });
-    const out = await takeIn(store, await mail({ attachments: [jsonAttachment(bpmOf('BPM-UNCERTAIN', patientAs(PHARMACY, 'CLI-LAFOND', { ...prov, birthName: 'LAFOND' })))] }), ctx());
-    expect(out).toMatchObject({ state: 'processed', detail: 'held: awaiting identity' });
-    const plan = await store.read<CarePlan>('CarePlan', (out.resource as string).split('/')[1]);
-    expect(plan?.status).toBe('on-hold');
-    expect(await bpmLinks()).not.toContain(out.resource);
-    expect((await lastMdn()).disposition).toBe('processed');
-  });
-
-  const refused = async (raw: Buffer, code: number, detail?: RegExp): Promise<void> => {
-    const before = await counts();
-    const out = await takeIn(store, raw, ctx());
-    expect(out.state, out.detail).toBe('error');
-    expect(out.code, out.detail).toBe(code);
-    if (detail) expect(out.detail).toMatch(detail);
-    expect(await counts()).toEqual(before);
-    expect(await store.mssante.intake(out.messageId)).toMatchObject({ state: 'error', code: String(code), sender: OFFICINE });
-    const mdn = await lastMdn();
-    expect(mdn.disposition).toBe('processed');
-    expect(mdn.error?.code).toBe(code);
-    expect((await simpleParser(sent.at(-1)?.raw as Buffer)).subject).toMatch(new RegExp(`^\\[KO Intégration système !\\]\\[${code}\\] XDM/1\\.0/DDM\\+`));
-  };
-
-  it('902: a patient the registry does not know at all; nothing stored', async () => {
-    const stranger = { sourceId: { system: PHARMACY, value: 'CLI-INCONNU' }, status: 'VALI', birthName: 'ZYGMUNTOWICZ', firstBirthGivenName: 'Wladyslaw', birthDate: '1931-11-02', sex: 'M', birthPlaceInsee: '99122' };
-    await refused(await mail({ attachments: [jsonAttachment(bpmOf('BPM-UNKNOWN', stranger))] }), 902, /no identity/);
-  });
-
-  it('903: a QUAL identity without its INS; a CDA-only XDM whose recordTarget has no INS', async () => {
-    await refused(await mail({ attachments: [jsonAttachment(bpmOf('BPM-NOINS', patientAs(PHARMACY, 'CLI-LAROQUE', { status: 'QUAL', ins: undefined })))] }), 903);
-    await refused(await mail({ attachments: [xdmAttachment(await xdm([cdaDoc(false)]))] }), 903, /recordTarget/);
-  });
-
-  it('904: the INS is known with other strict traits (birth date)', async () => {
-    await refused(await mail({ attachments: [jsonAttachment(bpmOf('BPM-COLP', patientAs(PHARMACY, 'CLI-COLP', { birthDate: '1947-05-22' })))] }), 904, /birthDate/);
-  });
-
-  it('905: a strict trait missing', async () => {
-    const noName: Record<string, unknown> = patientAs(PHARMACY, 'CLI-LAROQUE');
-    delete noName.birthName;
-    await refused(await mail({ attachments: [jsonAttachment(bpmOf('BPM-NONAME', noName))] }), 905, /birthName/);
-  });
-
-  it('906: an XDM with only a CDA (a BPM needs its medication lines), explained', async () => {
-    await refused(await mail({ attachments: [xdmAttachment(await xdm([cdaDoc(true)]))] }), 906, /medication list/);
-  });
-});
-
-describe('hostile input: 906, nothing stored, never a crash', () => {
-  const good = bpmOf('BPM-HOSTILE', patientAs(PHARMACY, 'CLI-LAROQUE'));
-  const refused906 = async (raw: Buffer, detail: RegExp): Promise<void> => {
-    const before = await counts();
-    const out = await takeIn(store, raw, ctx());
-    expect(out.state, out.detail).toBe('error');
-    expect(out.code, out.detail).toBe(906);
-    expect(out.detail).toMatch(detail);
-    expect(await counts()).toEqual(before);
-    expect(await store.mssante.intake(out.messageId)).toMatchObject({ state: 'error', code: '906' });
-    const mdn = await lastMdn();
-    expect(mdn.error?.code).toBe(906);
-  };
-  const withXdm = async (zip: Buffer) => mail({ attachments: [xdmAttachment(zip)] });
-  /** Renames entry `index` of a yazl zip in both headers (same byte length). */
-  const renamed = (zip: Buffer, from: string, to: string): Buffer => {
-    const out = Buffer.from(zip);
-    let at = out.indexOf(Buffer.from(from));
-    while (at >= 0) {
-      Buffer.from(to).copy(out, at);
-      at = out.indexOf(Buffer.from(from), at + 1);
-    }
-    return out;
-  };
-
-  it('zip slip ("..", absolute path)', async () => {
-    const zip = await xdm([jsonDoc(good)], { extra: [{ name: 'QQ/evil.txt', data: 'x' }] });
-    await refused906(await withXdm(renamed(zip, 'QQ/evil.txt', '../evil.txt')), /unsafe-path/);
-    const abs = await xdm([jsonDoc(good)], { extra: [{ name: 'Qetc/passwd', data: 'x' }] });
-    await refused906(await withXdm(renamed(abs, 'Qetc/passwd', '/etc/passwd')), /unsafe-path/);
-  });
-
-  it('more than 100 entries', async () => {
-    const extra = Array.from({ length: 100 }, (_, i) => ({ name: `E${i}.TXT`, data: 'x' }));
-    await refused906(await withXdm(await xdm([jsonDoc(good)], { extra })), /too-many-entries/);
-  });
-
-  it('a zip bomb (ratio) and more bytes than the limit', async () => {
-    await refused906(await withXdm(await xdm([jsonDoc(good)], { extra: [{ name: 'BOMB.BIN', data: Buffer.alloc(8 * 1024 * 1024) }] })), /compression-ratio/);
-    const small: MssanteConfig = { ...config, limits: { ...config.limits, maxUncompressedBytes: 2000 } };
-    const before = await counts();
-    const out = await takeIn(store, await withXdm(await xdm([jsonDoc(good)])), ctx({ config: small }));
-    expect(out).toMatchObject({ state: 'error', code: 906 });
-    expect(out.detail).toMatch(/too-large/);
-    expect(await counts()).toEqual(before);
-  });
-
-  it('a message over maxMessageBytes is refused unread', async () => {
-    const small: MssanteConfig = { ...config, limits: { ...config.limits, maxMessageBytes: 1000 } };
-    const raw = await mail({ attachments: [jsonAttachment(good)] });
-    const out = await takeIn(store, raw, ctx({ config: small }));
-    expect(out).toMatchObject({ state: 'error', code: 906 });
-    expect(out.detail).toMatch(/more than 1000/);
-  });
-
-  it('a DTD / external entity in METADATA.XML', async () => {
-    const doc = jsonDoc(good);
-    const metadata = metadataOf([doc]).replace('<?xml version="1.0" encoding="UTF-8"?>\n', '<?xml version="1.0"?>\n<!DOCTYPE lcm:SubmitObjectsRequest [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n');
-    await refused906(await withXdm(await xdm([doc], { metadata })), /metadata-dtd/);
-  });
-
-  it('a CDA that does not parse, or carries a DTD', async () => {
-    const broken = { name: 'DOC0001.XML', bytes: Buffer.from('<ClinicalDocument xmlns="urn:hl7-org:v3"><id></ClinicalDocument>'), mime: 'text/xml' };
-    await refused906(await withXdm(await xdm([broken, jsonDoc(good)])), /CDA does not parse/);
-    const dtd = { name: 'DOC0001.XML', bytes: Buffer.from('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><ClinicalDocument xmlns="urn:hl7-org:v3">&e;</ClinicalDocument>'), mime: 'text/xml' };
-    await refused906(await withXdm(await xdm([dtd, jsonDoc(good)])), /DOCTYPE/);
-  });
-
-  it('deep JSON, huge fields, control and bidi characters, wrong types, not JSON', async () => {
-    const deep = JSON.stringify({ ...good, deep: 0 }).replace('"deep":0', `"deep":${'['.repeat(5000)}${']'.repeat(5000)}`);
-    await refused906(await mail({ attachments: [{ filename: 'bpm.json', content: deep, contentType: 'application/json' }] }), /nested/);
-    await refused906(await mail({ attachments: [jsonAttachment({ ...good, conclusions: { date: '2025-02-10T16:30:00+01:00', text: 'x'.repeat(100_000) } })] }), /longer than/);
-    await refused906(await mail({ attachments: [jsonAttachment({ ...good, conclusions: { date: '2025-02-10T16:30:00+01:00', text: 'ok\u0007' } })] }), /U\+0007/);
-    await refused906(await mail({ attachments: [jsonAttachment({ ...good, patient: { ...(good.patient as object), birthName: 'LAROQUE\u202eEUQ' } })] }), /U\+202E/);
-    await refused906(await mail({ attachments: [jsonAttachment({ ...good, year: '2025' })] }), /bpm\.year/);
-    await refused906(await mail({ attachments: [jsonAttachment({ ...good, patient: { ...(good.patient as object), birthName: 42 } })] }), /birthName/);
-    await refused906(await mail({ attachments: [{ filename: 'bpm.json', content: '{"id": ', contentType: 'application/json' }] }), /not JSON/);
-  });
-
-  it('no BPM at all, or two', async () => {
-    await refused906(await mail({ attachments: [{ filename: 'note.txt', content: 'bonjour' }] }), /no BPM/);
-    await refused906(await mail({ attachments: [jsonAttachment(good), { ...jsonAttachment(good), filename: 'other.json' }] }), /2 BPM documents/);
-  });
-
-  it('malformed MIME and garbage never throw', async () => {
-    for (const raw of [Buffer.from(''), Buffer.from('\u0000\u0001garbage\r\n\r\n'), Buffer.from('Content-Type: multipart/mixed; boundary="x"\r\n\r\n--x\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n\r\n%%%%\r\n')]) {
+  describe('a BPM of a known patient', () => {
+    it('as a JSON attachment: stored, linked to the PPP, audited under mssante:<from>, intake row and MDN "processed"', async () => {
+      const raw = await mail({ attachments: [jsonAttachment(bpmOf('BPM-MAIL-1', patientAs(PHARMACY, 'CLI-LAROQUE')))] });
       const out = await takeIn(store, raw, ctx());
-      expect(out.state).toBe('error');
-      expect(out.code).toBe(906);
-    }
-  });
-});
+      expect(out).toMatchObject({ state: 'processed', messageId: `<intake-${seq}@pharmacien.demo.mssante.fr>` });
+      expect(out.resource).toMatch(/^CarePlan\//);
+      const plan = await store.read<CarePlan>('CarePlan', (out.resource as string).slice('CarePlan/'.length));
+      expect(plan?.status).toBe('active');
+      expect(await bpmLinks()).toContain(out.resource);
+      const row = await store.mssante.intake(out.messageId);
+      expect(row).toMatchObject({ state: 'processed', mailbox: 'INBOX', sender: OFFICINE, resource: out.resource });
+      const audit = await store.auditLog({ entity: out.resource as string });
+      expect(audit.map((a) => [a.action, a.actor])).toContainEqual(['bpm.submit', `mssante:${OFFICINE}`]);
+      const mdn = await lastMdn();
+      expect(mdn).toMatchObject({ disposition: 'processed', originalMessageId: out.messageId, finalRecipient: BAL });
+      expect(mdn.error).toBeUndefined();
+      expect(out.mdn?.equals(sent.at(-1)?.raw as Buffer)).toBe(true);
+    });
 
-describe('receipts', () => {
-  it('an MDN received is handed to applyReport and recorded as a report; no MDN answers it', async () => {
-    const spy = vi.mocked(applyReport);
-    const mdn = await buildMdn({ ourMailbox: OFFICINE, to: BAL, originalMessageId: '<ours-1@ch-test.mssante.fr>', messageId: '<mdn-1@pharmacien.demo.mssante.fr>' });
-    const mdns = sent.length;
-    const out = await takeIn(store, mdn, ctx());
-    expect(out).toMatchObject({ state: 'report', messageId: '<mdn-1@pharmacien.demo.mssante.fr>' });
-    expect(spy).toHaveBeenCalledOnce();
-    expect(spy.mock.calls[0][1]).toMatchObject({ kind: 'mdn', originalMessageId: '<ours-1@ch-test.mssante.fr>', disposition: 'processed' });
-    expect(await store.mssante.intake(out.messageId)).toMatchObject({ state: 'report' });
-    expect(sent.length).toBe(mdns);
-    expect((await takeIn(store, mdn, ctx())).state).toBe('duplicate');
-    expect(spy).toHaveBeenCalledOnce();
+    it('as a JSON document inside IHE_XDM.ZIP, beside a CDA that parses: stored and linked', async () => {
+      const zip = await xdm([cdaDoc(), jsonDoc(bpmOf('BPM-MAIL-XDM', patientAs(PHARMACY, 'CLI-LAROQUE')))]);
+      const out = await takeIn(store, await mail({ attachments: [xdmAttachment(zip)] }), ctx());
+      expect(out.state).toBe('processed');
+      expect(await bpmLinks()).toContain(out.resource);
+    });
+
+    it('the same mail again (same Message-ID): a duplicate, nothing written, no second MDN', async () => {
+      const raw = await mail({ messageId: '<dup-1@pharmacien.demo.mssante.fr>', attachments: [jsonAttachment(bpmOf('BPM-DUP', patientAs(PHARMACY, 'CLI-LAROQUE')))] });
+      expect((await takeIn(store, raw, ctx())).state).toBe('processed');
+      const before = await counts();
+      const mdns = sent.length;
+      expect(await takeIn(store, raw, ctx())).toEqual({ state: 'duplicate', messageId: '<dup-1@pharmacien.demo.mssante.fr>' });
+      expect(await counts()).toEqual(before);
+      expect(sent.length).toBe(mdns);
+    });
+
+    it('a mail without a Message-ID is keyed by the SHA-256 of its bytes', async () => {
+      const raw = await mail({ messageId: false, receipt: false, attachments: [jsonAttachment(bpmOf('BPM-NOID', patientAs(PHARMACY, 'CLI-LAROQUE')))] });
+      expect(raw.toString('latin1')).not.toMatch(/^Message-ID:/im);
+      const out = await takeIn(store, raw, ctx());
+      expect(out).toMatchObject({ state: 'processed', messageId: `sha256:${createHash('sha256').update(raw).digest('hex')}` });
+      expect(out.mdn).toBeUndefined();
+      expect((await takeIn(store, raw, ctx())).state).toBe('duplicate');
+    });
+
+    it('an MDN that cannot be sent is logged; the intake stands', async () => {
+      const failing: MailSender = { send: () => Promise.reject(new Error('SMTP down')), close: async () => {} };
+      const warn = vi.fn();
+      const out = await takeIn(store, await mail({ attachments: [jsonAttachment(bpmOf('BPM-SMTP-DOWN', patientAs(PHARMACY, 'CLI-LAROQUE')))] }), ctx({ sender: failing, logger: { info: () => undefined, warn, error: () => undefined } }));
+      expect(out.state).toBe('processed');
+      expect(await store.mssante.intake(out.messageId)).toMatchObject({ state: 'processed' });
+      expect(warn).toHaveBeenCalledOnce();
+    });
+  });
+
+  describe('identity outcomes', () => {
+    it('an uncertain patient (same traits, both provisional): stored on hold awaiting identity, not on the PPP', async () => {
+      const prov = { status: 'PROV', ins: undefined, usedName: undefined };
+      // The hospital knows Mme LAROQUE under another IPP, provisional; the pharmacy sends the same traits, provisional.
+      await submitDocument(store, 'ppp', { ...fixture('ppp/town-async-rcp.json'), id: 'PPP-PROV', patient: patientAs(HOSPITAL, 'IPP-PROV', { ...prov, birthName: 'LAFOND' }) }, { now: NOW, actor: 'test', fhirBase: 'http://test/fhir' });
+      const out = await takeIn(store, await mail({ attachments: [jsonAttachment(bpmOf('BPM-UNCERTAIN', patientAs(PHARMACY, 'CLI-LAFOND', { ...prov, birthName: 'LAFOND' })))] }), ctx());
+      expect(out).toMatchObject({ state: 'processed', detail: 'held: awaiting identity' });
+      const plan = await store.read<CarePlan>('CarePlan', (out.resource as string).split('/')[1]);
+      expect(plan?.status).toBe('on-hold');
+      expect(await bpmLinks()).not.toContain(out.resource);
+      expect((await lastMdn()).disposition).toBe('processed');
+    });
+
+    const refused = async (raw: Buffer, code: number, detail?: RegExp): Promise<void> => {
+      const before = await counts();
+      const out = await takeIn(store, raw, ctx());
+      expect(out.state, out.detail).toBe('error');
+      expect(out.code, out.detail).toBe(code);
+      if (detail) expect(out.detail).toMatch(detail);
+      expect(await counts()).toEqual(before);
+      expect(await store.mssante.intake(out.messageId)).toMatchObject({ state: 'error', code: String(code), sender: OFFICINE });
+      const mdn = await lastMdn();
+      expect(mdn.disposition).toBe('processed');
+      expect(mdn.error?.code).toBe(code);
+      expect((await simpleParser(sent.at(-1)?.raw as Buffer)).subject).toMatch(new RegExp(`^\\[KO Intégration système !\\]\\[${code}\\] XDM/1\\.0/DDM\\+`));
+    };
+
+    it('902: a patient the registry does not know at all; nothing stored', async () => {
+      const stranger = { sourceId: { system: PHARMACY, value: 'CLI-INCONNU' }, status: 'VALI', birthName: 'ZYGMUNTOWICZ', firstBirthGivenName: 'Wladyslaw', birthDate: '1931-11-02', sex: 'M', birthPlaceInsee: '99122' };
+      await refused(await mail({ attachments: [jsonAttachment(bpmOf('BPM-UNKNOWN', stranger))] }), 902, /no identity/);
+    });
+
+    it('903: a QUAL identity without its INS; a CDA-only XDM whose recordTarget has no INS', async () => {
+      await refused(await mail({ attachments: [jsonAttachment(bpmOf('BPM-NOINS', patientAs(PHARMACY, 'CLI-LAROQUE', { status: 'QUAL', ins: undefined })))] }), 903);
+      await refused(await mail({ attachments: [xdmAttachment(await xdm([cdaDoc(false)]))] }), 903, /recordTarget/);
+    });
+
+    it('904: the INS is known with other strict traits (birth date)', async () => {
+      await refused(await mail({ attachments: [jsonAttachment(bpmOf('BPM-COLP', patientAs(PHARMACY, 'CLI-COLP', { birthDate: '1947-05-22' })))] }), 904, /birthDate/);
+    });
+
+    it('905: a strict trait missing', async () => {
+      const noName: Record<string, unknown> = patientAs(PHARMACY, 'CLI-LAROQUE');
+      delete noName.birthName;
+      await refused(await mail({ attachments: [jsonAttachment(bpmOf('BPM-NONAME', noName))] }), 905, /birthName/);
+    });
+
+    it('906: an XDM with only a CDA (a BPM needs its medication lines), explained', async () => {
+      await refused(await mail({ attachments: [xdmAttachment(await xdm([cdaDoc(true)]))] }), 906, /medication list/);
+    });
+  });
+
+  describe('hostile input: 906, nothing stored, never a crash', () => {
+    const good = bpmOf('BPM-HOSTILE', patientAs(PHARMACY, 'CLI-LAROQUE'));
+    const refused906 = async (raw: Buffer, detail: RegExp): Promise<void> => {
+      const before = await counts();
+      const out = await takeIn(store, raw, ctx());
+      expect(out.state, out.detail).toBe('error');
+      expect(out.code, out.detail).toBe(906);
+      expect(out.detail).toMatch(detail);
+      expect(await counts()).toEqual(before);
+      expect(await store.mssante.intake(out.messageId)).toMatchObject({ state: 'error', code: '906' });
+      const mdn = await lastMdn();
+      expect(mdn.error?.code).toBe(906);
+    };
+    const withXdm = async (zip: Buffer) => mail({ attachments: [xdmAttachment(zip)] });
+    /** Renames entry `index` of a yazl zip in both headers (same byte length). */
+    const renamed = (zip: Buffer, from: string, to: string): Buffer => {
+      const out = Buffer.from(zip);
+      let at = out.indexOf(Buffer.from(from));
+      while (at >= 0) {
+        Buffer.from(to).copy(out, at);
+        at = out.indexOf(Buffer.from(from), at + 1);
+      }
+      return out;
+    };
+
+    it('zip slip ("..", absolute path)', async () => {
+      const zip = await xdm([jsonDoc(good)], { extra: [{ name: 'QQ/evil.txt', data: 'x' }] });
+      await refused906(await withXdm(renamed(zip, 'QQ/evil.txt', '../evil.txt')), /unsafe-path/);
+      const abs = await xdm([jsonDoc(good)], { extra: [{ name: 'Qetc/passwd', data: 'x' }] });
+      await refused906(await withXdm(renamed(abs, 'Qetc/passwd', '/etc/passwd')), /unsafe-path/);
+    });
+
+    it('more than 100 entries', async () => {
+      const extra = Array.from({ length: 100 }, (_, i) => ({ name: `E${i}.TXT`, data: 'x' }));
+      await refused906(await withXdm(await xdm([jsonDoc(good)], { extra })), /too-many-entries/);
+    });
+
+    it('a zip bomb (ratio) and more bytes than the limit', async () => {
+      await refused906(await withXdm(await xdm([jsonDoc(good)], { extra: [{ name: 'BOMB.BIN', data: Buffer.alloc(8 * 1024 * 1024) }] })), /compression-ratio/);
+      const small: MssanteConfig = { ...config, limits: { ...config.limits, maxUncompressedBytes: 2000 } };
+      const before = await counts();
+      const out = await takeIn(store, await withXdm(await xdm([jsonDoc(good)])), ctx({ config: small }));
+      expect(out).toMatchObject({ state: 'error', code: 906 });
+      expect(out.detail).toMatch(/too-large/);
+      expect(await counts()).toEqual(before);
+    });
+
+    it('a message over maxMessageBytes is refused unread', async () => {
+      const small: MssanteConfig = { ...config, limits: { ...config.limits, maxMessageBytes: 1000 } };
+      const raw = await mail({ attachments: [jsonAttachment(good)] });
+      const out = await takeIn(store, raw, ctx({ config: small }));
+      expect(out).toMatchObject({ state: 'error', code: 906 });
+      expect(out.detail).toMatch(/more than 1000/);
+    });
+
+    it('a DTD / external entity in METADATA.XML', async () => {
+      const doc = jsonDoc(good);
+      const metadata = metadataOf([doc]).replace('<?xml version="1.0" encoding="UTF-8"?>\n', '<?xml version="1.0"?>\n<!DOCTYPE lcm:SubmitObjectsRequest [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n');
+      await refused906(await withXdm(await xdm([doc], { metadata })), /metadata-dtd/);
+    });
+
+    it('a CDA that does not parse, or carries a DTD', async () => {
+      const broken = { name: 'DOC0001.XML', bytes: Buffer.from('<ClinicalDocument xmlns="urn:hl7-org:v3"><id></ClinicalDocument>'), mime: 'text/xml' };
+      await refused906(await withXdm(await xdm([broken, jsonDoc(good)])), /CDA does not parse/);
+      const dtd = { name: 'DOC0001.XML', bytes: Buffer.from('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><ClinicalDocument xmlns="urn:hl7-org:v3">&e;</ClinicalDocument>'), mime: 'text/xml' };
+      await refused906(await withXdm(await xdm([dtd, jsonDoc(good)])), /DOCTYPE/);
+    });
+
+    it('deep JSON, huge fields, control and bidi characters, wrong types, not JSON', async () => {
+      const deep = JSON.stringify({ ...good, deep: 0 }).replace('"deep":0', `"deep":${'['.repeat(5000)}${']'.repeat(5000)}`);
+      await refused906(await mail({ attachments: [{ filename: 'bpm.json', content: deep, contentType: 'application/json' }] }), /nested/);
+      await refused906(await mail({ attachments: [jsonAttachment({ ...good, conclusions: { date: '2025-02-10T16:30:00+01:00', text: 'x'.repeat(100_000) } })] }), /longer than/);
+      await refused906(await mail({ attachments: [jsonAttachment({ ...good, conclusions: { date: '2025-02-10T16:30:00+01:00', text: 'ok\u0007' } })] }), /U\+0007/);
+      await refused906(await mail({ attachments: [jsonAttachment({ ...good, patient: { ...(good.patient as object), birthName: 'LAROQUE\u202eEUQ' } })] }), /U\+202E/);
+      await refused906(await mail({ attachments: [jsonAttachment({ ...good, year: '2025' })] }), /bpm\.year/);
+      await refused906(await mail({ attachments: [jsonAttachment({ ...good, patient: { ...(good.patient as object), birthName: 42 } })] }), /birthName/);
+      await refused906(await mail({ attachments: [{ filename: 'bpm.json', content: '{"id": ', contentType: 'application/json' }] }), /not JSON/);
+    });
+
+    it('no BPM at all, or two', async () => {
+      await refused906(await mail({ attachments: [{ filename: 'note.txt', content: 'bonjour' }] }), /no BPM/);
+      await refused906(await mail({ attachments: [jsonAttachment(good), { ...jsonAttachment(good), filename: 'other.json' }] }), /2 BPM documents/);
+    });
+
+    it('malformed MIME and garbage never throw', async () => {
+      for (const raw of [Buffer.from(''), Buffer.from('\u0000\u0001garbage\r\n\r\n'), Buffer.from('Content-Type: multipart/mixed; boundary="x"\r\n\r\n--x\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n\r\n%%%%\r\n')]) {
+        const out = await takeIn(store, raw, ctx());
+        expect(out.state).toBe('error');
+        expect(out.code).toBe(906);
+      }
+    });
+  });
+
+  describe('receipts', () => {
+    it('an MDN received is handed to applyReport and recorded as a report; no MDN answers it', async () => {
+      const spy = vi.mocked(applyReport);
+      spy.mockClear();
+      const mdn = await buildMdn({ ourMailbox: OFFICINE, to: BAL, originalMessageId: '<ours-1@ch-test.mssante.fr>', messageId: '<mdn-1@pharmacien.demo.mssante.fr>' });
+      const mdns = sent.length;
+      const out = await takeIn(store, mdn, ctx());
+      expect(out).toMatchObject({ state: 'report', messageId: '<mdn-1@pharmacien.demo.mssante.fr>' });
+      expect(spy).toHaveBeenCalledOnce();
+      expect(spy.mock.calls[0][1]).toMatchObject({ kind: 'mdn', originalMessageId: '<ours-1@ch-test.mssante.fr>', disposition: 'processed' });
+      expect(await store.mssante.intake(out.messageId)).toMatchObject({ state: 'report' });
+      expect(sent.length).toBe(mdns);
+      expect((await takeIn(store, mdn, ctx())).state).toBe('duplicate');
+      expect(spy).toHaveBeenCalledOnce();
+    });
   });
 });
