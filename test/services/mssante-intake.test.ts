@@ -1,4 +1,4 @@
-// MSSanté intake on raw messages (composed by nodemailer's MailComposer, zips by yazl) against a real SQLite store and PostgreSQL:
+// MSSanté intake on raw messages (composed by nodemailer's MailComposer, zips by yazl) on SQLite and PostgreSQL:
 // a BPM of a known patient is stored and joins the PPP; an unknown patient, a missing INS, an INS whose traits
 // disagree, incomplete traits and every kind of hostile attachment give their MSSanté code, an MDN saying so, and
 // NOTHING stored but the intake row; a duplicate is ignored; an uncertain patient's BPM waits on hold; a receipt is
