@@ -1,7 +1,8 @@
 // MSSanté intake end to end with the local peer (smtp-server + a real Dovecot, test PKI, mutual TLS): an officine's
-// mail sent through the peer to the BAL APP is taken in by the poller and moved to Processed; a hostile one to Error.
-// Then real gateway processes (`passerelle serve`) killed with SIGKILL just before the intake's commit, and just after
-// it: after the restart the mail is taken in exactly once (one intake row, one BPM) and ends in Processed.
+// mail sent through the peer to the BAL APP is taken in by the poller and moved to Processed; a hostile one, and one
+// over the size cap (refused unread), to Error. Then real gateway processes (`passerelle serve`) killed with SIGKILL
+// just before the intake's commit, and just after it: after the restart the mail is taken in exactly once (one intake
+// row, one BPM) and ends in Processed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,7 +84,7 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('takes an officine mail in and moves it to Processed; a hostile one goes to Error; MDNs answer both', async () => {
+  it('takes an officine mail in and moves it to Processed; a hostile one and one over the size cap go to Error; MDNs answer the first two', async () => {
     const mdns: { raw: Buffer; envelope: Envelope }[] = [];
     const sender: MailSender = {
       async send(raw, envelope) {
@@ -96,17 +97,23 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
     const hostile = '<imap-hostile-1@demo.mssante.fr>';
     expect((await send(await mail(good, jsonBpm('BPM-IMAP-1')))).accepted).toEqual([BAL]);
     await send(await mail(hostile, { filename: 'bpm.json', content: JSON.stringify({ ...bpm('BPM-IMAP-X'), conclusions: { date: '2025-02-10T16:30:00+01:00', text: 'a\u202eb' } }), contentType: 'application/json' }));
+    // Over the size cap: refused unread, by the size the server gives.
+    const big = '<imap-big-1@demo.mssante.fr>';
+    await send(await mail(big, { filename: 'scan.txt', content: 'x'.repeat(300_000), contentType: 'text/plain' }));
+    const capped: MssanteConfig = { ...config, limits: { ...config.limits, maxMessageBytes: 200_000 } };
     const before = await carePlans();
-    const intake = await startMssanteIntake(store, config, { logger: pino({ level: 'silent' }), sender, env: { [PASSWORD_ENV]: peer.passwordOf(BAL) } });
+    const intake = await startMssanteIntake(store, capped, { logger: pino({ level: 'silent' }), sender, env: { [PASSWORD_ENV]: peer.passwordOf(BAL) } });
     try {
-      await waitFor(async () => (await store.mssante.intake(good)) !== undefined && (await store.mssante.intake(hostile)) !== undefined, 30_000, 'both mails taken in');
+      const taken = async (id: string) => (await store.mssante.intake(id)) !== undefined;
+      await waitFor(async () => (await taken(good)) && (await taken(hostile)) && (await taken(big)), 30_000, 'the three mails taken in');
       await intake.pollNow();
       expect(await store.mssante.intake(good)).toMatchObject({ state: 'processed', mailbox: 'INBOX', sender: OFFICINE });
       expect(await store.mssante.intake(hostile)).toMatchObject({ state: 'error', code: '906' });
       expect(await carePlans()).toBe((before ?? 0) + 1);
       await waitFor(async () => (await folder('INBOX')).length === 0, 10_000, 'INBOX emptied');
       expect(await folder('Processed')).toEqual([good]);
-      expect(await folder('Error')).toEqual([hostile]);
+      expect(await folder('Error')).toEqual([hostile, big]);
+      expect((await store.mssante.intake(big))?.detail).toMatch(/more than 200000: not downloaded/);
       const reports = await Promise.all(mdns.map((m) => parseReport(m.raw)));
       expect(reports.map((r) => (r?.kind === 'mdn' ? [r.originalMessageId, r.error?.code] : undefined))).toEqual(
         expect.arrayContaining([
@@ -114,6 +121,7 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
           [hostile, 906],
         ]),
       );
+      expect(mdns).toHaveLength(2);
     } finally {
       await intake.stop();
     }
