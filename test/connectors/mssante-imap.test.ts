@@ -84,7 +84,7 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('takes an officine mail in and moves it to Processed; a hostile one and one over the size cap go to Error; MDNs answer the first two', async () => {
+  it('takes an officine mail in and moves it to its processed folder; a hostile one and one over the size cap to its error folder (both created); MDNs answer the first two', async () => {
     const mdns: { raw: Buffer; envelope: Envelope }[] = [];
     const sender: MailSender = {
       async send(raw, envelope) {
@@ -100,7 +100,9 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
     // Over the size cap: refused unread, by the size the server gives.
     const big = '<imap-big-1@demo.mssante.fr>';
     await send(await mail(big, { filename: 'scan.txt', content: 'x'.repeat(300_000), contentType: 'text/plain' }));
-    const capped: MssanteConfig = { ...config, limits: { ...config.limits, maxMessageBytes: 200_000 } };
+    // Folders of our own naming, which the peer does not create: the poller creates them.
+    const imap = { ...(config.imap as NonNullable<MssanteConfig['imap']>), processed: 'Integres', error: 'Rejetes' };
+    const capped: MssanteConfig = { ...config, imap, limits: { ...config.limits, maxMessageBytes: 200_000 } };
     const before = await carePlans();
     const intake = await startMssanteIntake(store, capped, { logger: pino({ level: 'silent' }), sender, env: { [PASSWORD_ENV]: peer.passwordOf(BAL) } });
     try {
@@ -111,8 +113,8 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
       expect(await store.mssante.intake(hostile)).toMatchObject({ state: 'error', code: '906' });
       expect(await carePlans()).toBe((before ?? 0) + 1);
       await waitFor(async () => (await folder('INBOX')).length === 0, 10_000, 'INBOX emptied');
-      expect(await folder('Processed')).toEqual([good]);
-      expect(await folder('Error')).toEqual([hostile, big]);
+      expect(await folder('Integres')).toEqual([good]);
+      expect(await folder('Rejetes')).toEqual([hostile, big]);
       expect((await store.mssante.intake(big))?.detail).toMatch(/more than 200000: not downloaded/);
       const reports = await Promise.all(mdns.map((m) => parseReport(m.raw)));
       expect(reports.map((r) => (r?.kind === 'mdn' ? [r.originalMessageId, r.error?.code] : undefined))).toEqual(
