@@ -129,6 +129,31 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
     }
   }, 60_000);
 
+  it('a wrong password, a server certificate of an unknown CA, a closed port: logged, retried, never thrown; stop() returns', async () => {
+    const id = '<imap-refused-login@demo.mssante.fr>';
+    await send(await mail(id, jsonBpm('BPM-IMAP-LOGIN')));
+    const cases: [string, MssanteConfig, Record<string, string>][] = [
+      ['wrong password', config, { [PASSWORD_ENV]: 'not-the-password' }],
+      ['unknown CA', { ...config, tls: { ...config.tls, ca: pki.files.intruderCa } }, { [PASSWORD_ENV]: peer.passwordOf(BAL) }],
+      ['closed port', { ...config, imap: { ...(config.imap as NonNullable<MssanteConfig['imap']>), port: 1 } }, { [PASSWORD_ENV]: peer.passwordOf(BAL) }],
+    ];
+    for (const [what, c, env] of cases) {
+      const warnings: string[] = [];
+      const logger = { info: () => undefined, error: () => undefined, warn: (o: unknown, m?: string) => void warnings.push(`${m ?? ''} ${JSON.stringify(o)}`) };
+      const intake = await startMssanteIntake(store, { ...c, imap: { ...(c.imap as NonNullable<MssanteConfig['imap']>), pollMs: 100 } }, { logger: logger as never, env });
+      await waitFor(() => warnings.length >= 2, 20_000, `two failed polls (${what})`);
+      await intake.stop();
+      expect(warnings[0], what).toMatch(/IMAP poll failed/);
+      expect(await store.mssante.intake(id), what).toBeUndefined();
+    }
+    expect(await folder('INBOX')).toContain(id);
+    // Taken in by the next poller that can log in (so that the crash test below starts from an empty INBOX).
+    const intake = await startMssanteIntake(store, config, { logger: pino({ level: 'silent' }), env: { [PASSWORD_ENV]: peer.passwordOf(BAL) } });
+    await waitFor(async () => (await folder('INBOX')).length === 0, 20_000, 'the mail taken in');
+    await intake.stop();
+    expect(await store.mssante.intake(id)).toMatchObject({ state: 'processed' });
+  }, 90_000);
+
   /** A `passerelle serve` process taking mail in from the peer, on the same SQLite file as `store`. */
   function gateway(crashAt?: string): { child: ChildProcess; exited: Promise<{ code: number | null; signal: string | null }>; output: () => string } {
     const file = path.join(dir, `passerelle-${children.length}.yaml`);
