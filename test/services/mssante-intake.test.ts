@@ -10,6 +10,7 @@ import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import type { CarePlan } from '@medplum/fhirtypes';
 import { simpleParser } from 'mailparser';
+import fc from 'fast-check';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -393,6 +394,24 @@ describe.each(dialects)('MSSanté intake (%s)', (_dialect, open) => {
         expect(out.state).toBe('error');
         expect(out.code).toBe(906);
       }
+    });
+
+    it('property: a mail with bytes changed anywhere is taken in or refused, never a throw; refused, nothing is stored', async () => {
+      const zip = await xdm([cdaDoc(), jsonDoc(bpmOf('BPM-PROP', patientAs(PHARMACY, 'CLI-LAROQUE')))]);
+      const template = await mail({ messageId: '<prop-00000000@pharmacien.demo.mssante.fr>', attachments: [xdmAttachment(zip)] });
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), async (changes) => {
+          const id = `prop-${String(++run).padStart(8, '0')}`;
+          const raw = Buffer.from(template.toString('latin1').replace('prop-00000000', id), 'latin1');
+          for (const [at, byte] of changes) raw[at % raw.length] = byte;
+          const before = await counts();
+          const out = await takeIn(store, raw, ctx({ sender: undefined }));
+          expect(['processed', 'error', 'duplicate']).toContain(out.state);
+          if (out.state === 'error') expect(await counts()).toEqual(before);
+        }),
+        { numRuns: 40 },
+      );
     });
   });
 
