@@ -293,6 +293,8 @@ const TYPE_PARAMS: Record<string, readonly ParamSpec[]> = {
     ['based-on', 'reference', 'Communication.basedOn'],
     ['part-of', 'reference', 'Communication.partOf'],
     ['encounter', 'reference', 'Communication.encounter'],
+    // What a message is about: the CarePlan and DocumentReference of a document sent by MSSanté (docs/mssante.md).
+    ['about', 'reference', 'Communication.about'],
     ['recipient', 'reference', 'Communication.recipient'],
     ['sender', 'reference', 'Communication.sender'],
     ['sent', 'date', 'Communication.sent'],
