@@ -204,10 +204,14 @@ function advance(current: SentStatus, next: Verdict['status'], deleted: boolean)
   return RANK[next] > RANK[current] ? next : undefined;
 }
 
-/** Applies an incoming MDN or DSN to the message sent it is about. */
-export async function applyReport(store: ResourceStore, report: Report, at: string): Promise<ReceiptResult> {
+/** Applies an incoming MDN or DSN (received at `reportedAt`) to the message sent it is about. */
+export async function applyReport(store: ResourceStore, report: Report, reportedAt: string): Promise<ReceiptResult> {
   if (!report.originalMessageId) return {};
   const messageId = normaliseMessageId(report.originalMessageId);
+  // An instant as FHIR writes it (the intake may pass a Date's string or a mail's Date header).
+  const time = new Date(reportedAt);
+  if (Number.isNaN(time.getTime())) throw new Error(`applyReport: "${reportedAt}" is not a time`);
+  const at = time.toISOString();
   return transaction(store, async (tx) => {
     const record = await tx.mssante.sent(messageId);
     if (!record) return {};
