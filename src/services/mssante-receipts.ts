@@ -11,7 +11,7 @@ import type { MssantePayload } from '../connectors/mssante/payload.js';
 import { documentMessageOf } from '../documents/message.js';
 import { documentReferenceId } from '../fhir/document-reference.js';
 import { practitionerId } from '../fhir/ids.js';
-import { mailStateOf, mssanteCommunication, mssanteCommunicationId, withMailState, type MailFacts, type MailState } from '../fhir/mssante-communication.js';
+import { mailStateOf, mssanteCommunication, withMailState, type MailFacts, type MailState } from '../fhir/mssante-communication.js';
 import { OperationOutcomeError } from '../fhir/outcome.js';
 import { assertValid } from '../fhir/validate.js';
 import type { AttemptOutcome, DestinationSettings } from '../outbox/dispatcher.js';
@@ -221,22 +221,22 @@ export async function applyReport(store: ResourceStore, report: Report, reported
       const r = dsnRecipient(report.recipients, record);
       verdict = r ? dsnVerdict(r) : { code: 'dsn' };
     }
+    const [, communicationId] = (record.communication ?? '').split('/');
+    const c = communicationId ? await tx.read<Communication>('Communication', communicationId) : undefined;
     const next = advance(record.status, verdict.status, report.kind === 'mdn' && report.disposition === 'deleted');
     const status: SentStatus = next ?? record.status;
     // A report that sets no status keeps the failure's detail; one with news of its own (delayed) records it.
     const detail = next ? verdict.detail : verdict.status === undefined && record.status !== 'failed' ? verdict.detail : undefined;
     if (next || detail !== undefined) {
-      // The detail of an earlier status goes when a new status brings none (delivered after a delay).
-      await tx.mssante.updateSent(messageId, { status, detail: detail ?? (next ? '' : (record.detail ?? '')), at });
-      if (record.communication) {
-        const [, id] = record.communication.split('/');
-        const c = await tx.read<Communication>('Communication', id ?? mssanteCommunicationId(messageId));
-        const previous = c && mailStateOf(c);
-        if (c && previous) {
+      // The detail of an earlier status goes when a new status brings none (delivered after a delay): '' clears it.
+      await tx.mssante.updateSent(messageId, { status, detail: detail ?? '', at });
+      if (c) {
+        const previous = mailStateOf(c);
+        if (previous) {
           const delivery = status === 'delivered' || status === 'read';
           const state: MailState = {
             status,
-            ...(detail ? { detail } : next ? {} : previous.detail ? { detail: previous.detail } : {}),
+            ...(detail ? { detail } : {}),
             at,
             ...(previous.received ? { received: previous.received } : delivery ? { received: at } : {}),
             accepted: previous.accepted,
@@ -250,7 +250,7 @@ export async function applyReport(store: ResourceStore, report: Report, reported
     await tx.audit({
       action: 'mssante.receipt',
       actor: INTAKE_ACTOR,
-      entities: [...(record.communication ? [record.communication] : []), record.resource],
+      entities: [...(record.communication ? [record.communication] : []), record.resource, ...(c?.subject?.reference ? [c.subject.reference] : [])],
       outcome: status === 'failed' && next ? 'failure' : 'success',
       detail: `${report.kind.toUpperCase()} ${verdict.code} for ${messageId}: ${record.status}${next ? ` → ${next}` : ' (unchanged)'}`,
     });

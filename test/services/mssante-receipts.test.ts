@@ -284,7 +284,9 @@ function receiptsSuite(dialect: Dialect): void {
     expect(await store.history('Communication', c.id as string)).toHaveLength(versions);
     expect(await store.mssante.sent(gp.idempotencyKey)).toMatchObject({ status: 'read', updated: at2 });
     const audit = await store.auditLog({ entity: `Communication/${c.id}` });
-    expect(audit.filter((a) => a.action === 'mssante.receipt')).toHaveLength(3);
+    const receipts = audit.filter((a) => a.action === 'mssante.receipt');
+    expect(receipts).toHaveLength(3);
+    for (const a of receipts) expect(a.entities).toEqual([`Communication/${c.id}`, document.resource, carePlan.subject?.reference]);
   });
 
   it('an MDN processed/Error: 904 → failed with the code and label; failed is final', async () => {
