@@ -111,7 +111,7 @@ export function mssanteOutcome(store: ResourceStore, options: MssanteOutcomeOpti
       await tx.put(communication);
       const reference = `Communication/${communication.id}`;
       if (existing) {
-        await tx.mssante.updateSent(messageId, { status: state.status, ...(state.detail ? { detail: state.detail } : { detail: '' }), at, communication: reference });
+        await tx.mssante.updateSent(messageId, { status: state.status, detail: state.detail ?? '', at, communication: reference });
       } else {
         await tx.mssante.recordSent({
           messageId,
