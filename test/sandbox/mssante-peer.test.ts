@@ -139,7 +139,7 @@ describe.skipIf(!haveDovecot)('local MSSanté peer', () => {
     expect(await tryLogin(org, 'not-the-password')).toBe(false);
   });
 
-  it('lets the client create and use the Processed and Error folders', async () => {
+  it('offers the Processed and Error folders, lets the client move mail there and create folders', async () => {
     const client = new ImapFlow({
       host: peer.imap.host,
       port: peer.imap.port,
@@ -150,8 +150,9 @@ describe.skipIf(!haveDovecot)('local MSSanté peer', () => {
     });
     await client.connect();
     try {
-      const names = (await client.list()).map((b) => b.path);
-      for (const folder of ['Processed', 'Error']) if (!names.includes(folder)) await client.mailboxCreate(folder);
+      // Declared in Dovecot's namespace (auto = subscribe): there from the first login, as an intake expects.
+      expect((await client.list()).map((b) => b.path)).toEqual(expect.arrayContaining(['INBOX', 'Processed', 'Error']));
+      await client.mailboxCreate('Processed/2026');
       const lock = await client.getMailboxLock('INBOX');
       try {
         await client.messageMove('1:*', 'Processed');
