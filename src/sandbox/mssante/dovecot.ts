@@ -182,7 +182,10 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
   await writeFile(confPath, configuration({ base, dir, imapPort, passwd, tls: options.tls, accounts: a, instance: `passerelle-mss-${path.basename(base)}` }));
   const logPath = path.join(dir, 'dovecot.log');
 
+  const pidFile = path.join(dir, 'dovecot.master.pid');
+  await stopStale(pidFile, confPath);
   const child: ChildProcess = spawn(options.binary ?? DOVECOT_BINARY, ['-F', '-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  if (child.pid) await writeFile(pidFile, `${child.pid}\n`);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -209,6 +212,7 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
       clearTimeout(timer);
     }
     await rm(base, { recursive: true, force: true });
+    await rm(pidFile, { force: true });
   };
 
   const lmtpSocket = path.join(base, 'lmtp');
@@ -225,6 +229,24 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
     throw err;
   }
   return { imap: { host: '127.0.0.1', port: imapPort }, lmtpSocket, confPath, logPath, pid: child.pid ?? 0, close };
+}
+
+/**
+ * A Dovecot left by a previous run on the same folder (its Node process was killed with SIGKILL, so its exit handler
+ * never ran) still holds the ports: stop it, but only when that pid is still a Dovecot master of this configuration.
+ */
+async function stopStale(pidFile: string, confPath: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return; // gone, or no /proc
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || !cmdline.includes('dovecot') || !cmdline.includes(confPath)) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
 /** Whether an IMAPS server on the port sends its `* OK` greeting (no client certificate: the greeting comes first). */
