@@ -255,9 +255,18 @@ const fileSchema = z
           })
           .strict()
           .default({ enabled: false, port: 8444 }),
+        /** The local MSSanté peer (SMTP + Dovecot IMAP, src/sandbox/mssante/): mail goes there unless `mssante` is configured. */
+        mssante: z
+          .object({
+            enabled: z.boolean().default(false),
+            smtpPort: z.number().int().min(0).max(65535).default(8465),
+            imapPort: z.number().int().min(0).max(65535).default(8993),
+          })
+          .strict()
+          .default({ enabled: false, smtpPort: 8465, imapPort: 8993 }),
       })
       .strict()
-      .default({ dmp: { enabled: false, port: 8443 }, oidc: { enabled: false, port: 8444 } }),
+      .default({ dmp: { enabled: false, port: 8443 }, oidc: { enabled: false, port: 8444 }, mssante: { enabled: false, smtpPort: 8465, imapPort: 8993 } }),
     /** Default establishment used when a submission names none. */
     establishment: z
       .object({

@@ -40,7 +40,8 @@ function parseQuery(req: Request): z.infer<typeof listQuery> {
 export async function messageDetail(store: ResourceStore, id: string): Promise<unknown> {
   const message = await store.outbox.get(id);
   if (!message) throw notFound(`Outbox message ${id} not found`);
-  return { ...message, attemptLog: await store.outbox.attempts(id) };
+  // The MSSanté mails it became (recipient, status from the receipts, Communication): empty for other destinations.
+  return { ...message, attemptLog: await store.outbox.attempts(id), mail: await store.mssante.sentOf(id) };
 }
 
 /**

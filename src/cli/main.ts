@@ -9,6 +9,7 @@ import * as demo from './commands/demo.js';
 import * as document from './commands/document.js';
 import * as identity from './commands/identity.js';
 import * as map from './commands/map.js';
+import * as mssante from './commands/mssante.js';
 import * as outbox from './commands/outbox.js';
 import * as sandbox from './commands/sandbox.js';
 import * as serve from './commands/serve.js';
@@ -18,7 +19,7 @@ interface CommandModule {
   register(program: Command): void;
 }
 
-const COMMANDS: CommandModule[] = [annuaire, audit, db, demo, document, identity, map, outbox, sandbox, serve, validate];
+const COMMANDS: CommandModule[] = [annuaire, audit, db, demo, document, identity, map, mssante, outbox, sandbox, serve, validate];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -293,6 +293,9 @@ const TYPE_PARAMS: Record<string, readonly ParamSpec[]> = {
     ['based-on', 'reference', 'Communication.basedOn'],
     ['part-of', 'reference', 'Communication.partOf'],
     ['encounter', 'reference', 'Communication.encounter'],
+    // Not in R4 (R5 has it): what a message is about, e.g. the CarePlan and DocumentReference of a document sent by
+    // MSSanté (docs/mssante.md, "Receipts").
+    ['about', 'reference', 'Communication.about', { custom: true }],
     ['recipient', 'reference', 'Communication.recipient'],
     ['sender', 'reference', 'Communication.sender'],
     ['sent', 'date', 'Communication.sent'],

@@ -48,7 +48,7 @@ export interface MssanteWriter {
   intake(messageId: string): Promise<IntakeRecord | undefined>;
   /** Records a message sent; false when its Message-ID was recorded already (nothing changed). */
   recordSent(r: SentRecord): Promise<boolean>;
-  /** Sets the status of a message sent (and its detail); false when no such message. */
+  /** Sets the status of a message sent (and its detail: absent keeps it, `''` clears it); false when no such message. */
   updateSent(messageId: string, change: { status: SentStatus; detail?: string; at: string; communication?: string }): Promise<boolean>;
   sent(messageId: string): Promise<SentRecord | undefined>;
 }
@@ -126,7 +126,7 @@ function sentOf(r: SentRow): SentRecord {
     resource: r.resource,
     ...(r.communication !== null ? { communication: r.communication } : {}),
     status: r.status,
-    ...(r.detail !== null ? { detail: r.detail } : {}),
+    ...(r.detail !== null && r.detail !== '' ? { detail: r.detail } : {}),
     sent: r.sent,
     updated: r.updated,
   };

@@ -48,7 +48,7 @@ describe('submissions enqueue their messages in the same transaction', () => {
     expect(m.idempotencyKey).toMatch(/^ppp\.stored:CarePlan\/[0-9a-f-]+\/_history\/1$/);
     expect(m.orderingKey).toMatch(/^Patient\/[0-9a-f-]+$/);
     const shown = await call<OutboxMessage & { attemptLog: unknown[] }>(`${srv.url}/admin/outbox/${m.id}`);
-    expect(shown.body).toMatchObject({ payload: { event: 'ppp.stored', versionId: '1' }, attemptLog: [] });
+    expect(shown.body).toMatchObject({ payload: { event: 'ppp.stored', versionId: '1' }, attemptLog: [], mail: [] });
 
     expect((await call(`${srv.url}/ppp`, { body: ppp(), headers: json })).status).toBe(200);
     expect(await messages()).toHaveLength(1);
@@ -82,5 +82,25 @@ describe('/admin/outbox', () => {
     expect((await call(`${srv.url}/admin/outbox/destinations`)).body).toMatchObject({ paused: ['dmp'] });
     expect((await call(`${srv.url}/admin/outbox/destinations/dmp/resume`, { method: 'POST' })).body).toEqual({ destination: 'dmp', paused: false });
     expect((await call(`${srv.url}/admin/outbox/redrive-dead`, { method: 'POST' })).body).toEqual({ redriven: 0 });
+  });
+
+  it('shows the MSSanté mails a message became, with the status their receipts gave them', async () => {
+    const [m] = await messages();
+    const mail = {
+      messageId: '<1.2.3.1.abc@chu-exemple.mssante.fr>',
+      outboxId: m.id,
+      destination: 'mssante',
+      recipient: 'pierre.benassis@medecin.demo.mssante.fr',
+      role: 'medecin-traitant',
+      resource: 'CarePlan/x',
+      communication: 'Communication/y',
+      status: 'sent' as const,
+      sent: '2026-11-22T09:05:00.000Z',
+      updated: '2026-11-22T09:05:00.000Z',
+    };
+    await srv.store.mssante.recordSent(mail);
+    await srv.store.mssante.updateSent(mail.messageId, { status: 'failed', detail: "904 Incoherence entre l'INS et les traits d'identite", at: '2026-11-22T09:20:00.000Z' });
+    const shown = await call<{ mail: unknown[] }>(`${srv.url}/admin/outbox/${m.id}`);
+    expect(shown.body.mail).toEqual([{ ...mail, status: 'failed', detail: "904 Incoherence entre l'INS et les traits d'identite", updated: '2026-11-22T09:20:00.000Z' }]);
   });
 });

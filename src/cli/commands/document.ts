@@ -23,6 +23,7 @@ import { documentOrganization, loadDocumentSettings } from '../../documents/sett
 import { issuesText, OperationOutcomeError } from '../../fhir/outcome.js';
 import { outboxConfigSchema, type DmpDestinationConfig } from '../../outbox/config.js';
 import { ensureTestPki } from '../../sandbox/pki.js';
+import { DEMO_MAILBOXES } from '../../sandbox/mssante/mailboxes.js';
 
 const ARTEFACTS = ['pdf', 'cda', 'iti41', 'xdm', 'mime'] as const;
 type Artefact = (typeof ARTEFACTS)[number];
@@ -50,8 +51,8 @@ interface DocumentOptions {
  * the demo), never real mailboxes. A deployment passes its own with --from / --to.
  */
 export const DEMO_MSSANTE = {
-  from: 'passerelle@passerelle.demo.mssante.fr',
-  to: ['medecin.traitant@demo.mssante.fr', 'pharmacie@demo.mssante.fr'],
+  from: DEMO_MAILBOXES.gateway,
+  to: [DEMO_MAILBOXES.mt, DEMO_MAILBOXES.pho],
   nil: 'PASSERELLE-TEST',
 } as const;
 

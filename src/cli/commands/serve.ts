@@ -18,6 +18,8 @@ import { loadDocumentSettings } from '../../documents/settings.js';
 import { submissionSourceId } from '../../documents/ids.js';
 import { startGatewaySandbox, type GatewaySandbox } from '../../sandbox/dmp/with-gateway.js';
 import { startGatewayOidcSandbox, type GatewayOidcSandbox } from '../../sandbox/oidc/with-gateway.js';
+import { startGatewayMssanteSandbox, type GatewayMssanteSandbox } from '../../sandbox/mssante/with-gateway.js';
+import { dovecotInstalled } from '../../sandbox/mssante/dovecot.js';
 import { checkPeopleSignIn, mountPages } from '../../pages/index.js';
 import { smtpSender, type MailSender } from '../../connectors/mssante/transport.js';
 import { loadMailTls, startMssanteIntake, type IntakeCheckpoint, type RunningIntake } from '../../services/mssante-intake.js';
@@ -38,6 +40,8 @@ interface ServeOptions {
   sandboxDmp?: boolean;
   /** Run the local OpenID provider beside the gateway and let its demo people sign in. */
   sandboxOidc?: boolean;
+  /** Run the local MSSanté peer (SMTP + Dovecot) beside the gateway and mail documents to its demo mailboxes. */
+  sandboxMssante?: boolean;
 }
 
 export function register(program: Command): void {
@@ -49,6 +53,7 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'YAML configuration file (env PASSERELLE_CONFIG)')
     .option('--no-migrate', 'do not apply pending database migrations: refuse to start until `passerelle db migrate` ran')
     .option('--sandbox-dmp', 'also run the local DMP peer (test PKI in <data>/certs) and send PPP, CTM and BPM documents to it')
+    .option('--sandbox-mssante', 'also run the local MSSanté peer (SMTP 8465, IMAP 8993, Dovecot) with the demo mailboxes and mail PPPs to it (TEST only)')
     .option('--sandbox-oidc', 'also run a local OpenID provider (port 8444) whose demo people sign in to the pages (TEST only)')
     .addHelpText(
       'after',
@@ -112,6 +117,23 @@ export function register(program: Command): void {
         sandbox = await startGatewaySandbox(config, logger);
         config = { ...config, outbox: sandbox.outbox };
       }
+      let mssanteSandbox: GatewayMssanteSandbox | undefined;
+      if ((opts.sandboxMssante || config.sandbox.mssante.enabled) && !dovecotInstalled()) {
+        // `npm start` passes --sandbox-mssante: on a machine without Dovecot the rest of the demo still runs.
+        logger.warn('MSSanté sandbox skipped: Dovecot is not installed (Debian: apt-get install dovecot-imapd dovecot-lmtpd)');
+      } else if (opts.sandboxMssante || config.sandbox.mssante.enabled) {
+        try {
+          mssanteSandbox = await startGatewayMssanteSandbox(config, logger);
+        } catch (err) {
+          logger.fatal({ err: (err as Error).message }, 'cannot start the MSSanté sandbox (Dovecot: Debian packages dovecot-imapd and dovecot-lmtpd)');
+          process.exitCode = 1;
+          await sandbox?.peer.close();
+          await store.close();
+          return;
+        }
+        config = mssanteSandbox.config;
+        await mssanteSandbox.seed(store).catch((err: unknown) => logger.warn({ err }, 'MSSanté sandbox: seeding the directory failed'));
+      }
       let oidcSandbox: GatewayOidcSandbox | undefined;
       if (opts.sandboxOidc || config.sandbox.oidc.enabled) {
         oidcSandbox = await startGatewayOidcSandbox(config, logger);
@@ -137,6 +159,7 @@ export function register(program: Command): void {
         process.exitCode = 2;
         await outbox?.stop(0);
         await sandbox?.peer.close();
+        await mssanteSandbox?.peer.close();
         await oidcSandbox?.provider.close();
         await store.close();
         return;
@@ -175,6 +198,7 @@ export function register(program: Command): void {
           await outbox?.stop(0);
           await running.close();
           await sandbox?.peer.close();
+          await mssanteSandbox?.peer.close();
           await oidcSandbox?.provider.close();
           await store.close();
           return;
@@ -204,6 +228,7 @@ export function register(program: Command): void {
           .then(() => (outbox ? outbox.stop(config.outbox.leaseMs / 2) : undefined))
           .then(() => running.close())
           .then(() => sandbox?.peer.close())
+          .then(() => mssanteSandbox?.peer.close())
           .then(() => oidcSandbox?.provider.close())
           .then(() => store.close())
           .then(

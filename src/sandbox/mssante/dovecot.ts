@@ -2,7 +2,7 @@
 // LMTP on a unix socket) run as a child process with a configuration generated in a folder of its own — nothing
 // system-wide is read or changed (/etc/dovecot is never used).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -77,6 +77,18 @@ function accounts(): Accounts {
   return { mailUid: Number(dovecot[2]), mailGid: Number(dovecot[3]), internalUser: 'dovecot', loginUser: 'dovenull' };
 }
 
+/** Dovecot's mail processes (another user when we run as root) must walk down to the maildirs: say so plainly. */
+function checkTraversable(dir: string, a: Accounts): void {
+  if (a.mailUid === os.userInfo().uid) return;
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    const st = statSync(d);
+    if ((st.mode & 0o001) === 0 && st.uid !== a.mailUid) {
+      throw new Error(`${d} is not searchable by the ${a.internalUser} user (mode ${(st.mode & 0o777).toString(8)}): Dovecot could not reach the mailboxes under ${dir}`);
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
 function checkMailbox(m: DovecotMailbox): void {
   if (!/^[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+$/.test(m.address)) throw new Error(`mailbox ${JSON.stringify(m.address)}: not a plain local@domain address`);
   if (!m.password || /[:\r\n]/.test(m.password)) throw new Error(`mailbox ${m.address}: the password must be non-empty, without ':' or line breaks`);
@@ -108,6 +120,8 @@ ssl_require_crl = no
 ssl_min_protocol = TLSv1.2
 auth_ssl_require_client_cert = yes
 auth_mechanisms = plain login
+# A sandbox: a wrong password is answered at once (the default 2 s delay only slows the tests down).
+auth_failure_delay = 0
 disable_plaintext_auth = yes
 passdb {
   driver = passwd-file
@@ -155,6 +169,7 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
   await mkdir(path.join(dir, 'state'), { recursive: true });
   // Dovecot's unprivileged processes must reach the folder; the mail itself stays 0700 inside (Dovecot's own modes).
   chmodSync(dir, 0o755);
+  checkTraversable(dir, a);
   chownSync(path.join(dir, 'mail'), a.mailUid, a.mailGid);
   // base_dir holds unix sockets (108-byte paths at most): a short folder of its own under the system temp folder.
   const base = await mkdtemp(path.join(os.tmpdir(), 'mss-dovecot-'));
@@ -167,7 +182,10 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
   await writeFile(confPath, configuration({ base, dir, imapPort, passwd, tls: options.tls, accounts: a, instance: `passerelle-mss-${path.basename(base)}` }));
   const logPath = path.join(dir, 'dovecot.log');
 
+  const pidFile = path.join(dir, 'dovecot.master.pid');
+  await stopStale(pidFile, confPath);
   const child: ChildProcess = spawn(options.binary ?? DOVECOT_BINARY, ['-F', '-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  if (child.pid) await writeFile(pidFile, `${child.pid}\n`);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -194,6 +212,7 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
       clearTimeout(timer);
     }
     await rm(base, { recursive: true, force: true });
+    await rm(pidFile, { force: true });
   };
 
   const lmtpSocket = path.join(base, 'lmtp');
@@ -210,6 +229,24 @@ export async function startDovecot(options: DovecotOptions): Promise<RunningDove
     throw err;
   }
   return { imap: { host: '127.0.0.1', port: imapPort }, lmtpSocket, confPath, logPath, pid: child.pid ?? 0, close };
+}
+
+/**
+ * A Dovecot left by a previous run on the same folder (its Node process was killed with SIGKILL, so its exit handler
+ * never ran) still holds the ports: stop it, but only when that pid is still a Dovecot master of this configuration.
+ */
+async function stopStale(pidFile: string, confPath: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return; // gone, or no /proc
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || !cmdline.includes('dovecot') || !cmdline.includes(confPath)) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
 /** Whether an IMAPS server on the port sends its `* OK` greeting (no client certificate: the greeting comes first). */
