@@ -11,7 +11,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mssanteConfigSchema, type MssanteConfig } from '../../src/connectors/mssante/config.js';
-import { parseReport } from '../../src/connectors/mssante/mdn.js';
+import { buildMdn, parseReport } from '../../src/connectors/mssante/mdn.js';
 import type { Envelope, MailSender } from '../../src/connectors/mssante/transport.js';
 import { dovecotInstalled } from '../../src/sandbox/mssante/dovecot.js';
 import { readMailbox, sendToPeer, startMssantePeer, type MssantePeer } from '../../src/sandbox/mssante/peer.js';
@@ -84,7 +84,7 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('takes an officine mail in and moves it to its processed folder; a hostile one and one over the size cap to its error folder (both created); MDNs answer the first two', async () => {
+  it('takes an officine mail in and moves it to its processed folder; a hostile one and one over the size cap to its error folder (both created); a receipt is recorded, not answered; MDNs answer the first two', async () => {
     const mdns: { raw: Buffer; envelope: Envelope }[] = [];
     const sender: MailSender = {
       async send(raw, envelope) {
@@ -97,6 +97,9 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
     const hostile = '<imap-hostile-1@demo.mssante.fr>';
     expect((await send(await mail(good, jsonBpm('BPM-IMAP-1')))).accepted).toEqual([BAL]);
     await send(await mail(hostile, { filename: 'bpm.json', content: JSON.stringify({ ...bpm('BPM-IMAP-X'), conclusions: { date: '2025-02-10T16:30:00+01:00', text: 'a\u202eb' } }), contentType: 'application/json' }));
+    // A receipt from the officine about a message we never sent: handed to applyReport, recorded, not answered.
+    const receipt = '<imap-mdn-1@demo.mssante.fr>';
+    await send(await buildMdn({ ourMailbox: OFFICINE, to: BAL, originalMessageId: '<never-sent@passerelle.demo.mssante.fr>', messageId: receipt }));
     // Over the size cap: refused unread, by the size the server gives.
     const big = '<imap-big-1@demo.mssante.fr>';
     await send(await mail(big, { filename: 'scan.txt', content: 'x'.repeat(300_000), contentType: 'text/plain' }));
@@ -107,13 +110,14 @@ run('MSSanté intake over IMAP (local peer: SMTP + Dovecot, mutual TLS)', () => 
     const intake = await startMssanteIntake(store, capped, { logger: pino({ level: 'silent' }), sender, env: { [PASSWORD_ENV]: peer.passwordOf(BAL) } });
     try {
       const taken = async (id: string) => (await store.mssante.intake(id)) !== undefined;
-      await waitFor(async () => (await taken(good)) && (await taken(hostile)) && (await taken(big)), 30_000, 'the three mails taken in');
+      await waitFor(async () => (await taken(good)) && (await taken(hostile)) && (await taken(big)) && (await taken(receipt)), 30_000, 'the four mails taken in');
+      expect(await store.mssante.intake(receipt)).toMatchObject({ state: 'report', sender: OFFICINE });
       await intake.pollNow();
       expect(await store.mssante.intake(good)).toMatchObject({ state: 'processed', mailbox: 'INBOX', sender: OFFICINE });
       expect(await store.mssante.intake(hostile)).toMatchObject({ state: 'error', code: '906' });
       expect(await carePlans()).toBe((before ?? 0) + 1);
       await waitFor(async () => (await folder('INBOX')).length === 0, 10_000, 'INBOX emptied');
-      expect(await folder('Integres')).toEqual([good]);
+      expect(await folder('Integres')).toEqual([good, receipt]);
       expect(await folder('Rejetes')).toEqual([hostile, big]);
       expect((await store.mssante.intake(big))?.detail).toMatch(/more than 200000: not downloaded/);
       const reports = await Promise.all(mdns.map((m) => parseReport(m.raw)));
