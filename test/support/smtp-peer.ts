@@ -12,6 +12,8 @@ export interface ReceivedMail {
 export interface SmtpPeer {
   port: number;
   received: ReceivedMail[];
+  /** Every message body sent (DATA), accepted or refused by `behaviour.data`. */
+  attempts: ReceivedMail[];
   /** Connections whose TLS handshake failed (client certificate refused…). */
   tlsErrors: string[];
   /** Change the answers while running. */
@@ -36,6 +38,7 @@ export function smtpReply(code: number, text: string): Error {
 
 export async function startSmtpPeer(options: SmtpPeerOptions): Promise<SmtpPeer> {
   const received: ReceivedMail[] = [];
+  const attempts: ReceivedMail[] = [];
   const tlsErrors: string[] = [];
   const behaviour: SmtpPeer['behaviour'] = {};
   const server = new SMTPServer({
@@ -59,13 +62,15 @@ export async function startSmtpPeer(options: SmtpPeerOptions): Promise<SmtpPeer>
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        const refusal = behaviour.data?.();
-        if (refusal) return callback(refusal);
-        received.push({
+        const mail = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks),
-        });
+        };
+        attempts.push(mail);
+        const refusal = behaviour.data?.();
+        if (refusal) return callback(refusal);
+        received.push(mail);
         callback(null);
       });
     },
@@ -76,6 +81,7 @@ export async function startSmtpPeer(options: SmtpPeerOptions): Promise<SmtpPeer>
   return {
     port,
     received,
+    attempts,
     tlsErrors,
     behaviour,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
