@@ -69,7 +69,11 @@ beforeAll(async () => {
     outbox: {
       pollMs: 50,
       destinations: { mss: { kind: 'mssante', baseDelayMs: 50, maxDelayMs: 100, maxAttempts: 3 } },
-      routes: [{ on: 'ppp.stored', destination: 'mss' }],
+      routes: [
+        { on: 'ppp.stored', destination: 'mss' },
+        { on: 'bpm.stored', destination: 'mss' },
+        { on: 'ctm.stored', destination: 'mss' },
+      ],
     },
   });
   store = await openSqliteStore({ file: config.database });
@@ -92,8 +96,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const post = async (body: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
-  const res = await fetch(`${gateway.url}/ppp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = async (body: unknown, kind = 'ppp'): Promise<{ status: number; body: Record<string, unknown> }> => {
+  const res = await fetch(`${gateway.url}/${kind}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 const messages = async (): Promise<OutboxMessage[]> => (await store.outbox.list({ destination: 'mss', limit: 50, offset: 0 })).items;
@@ -205,5 +209,22 @@ describe('MSSanté route', () => {
     for (const t of texts) expect(t).toMatch(/not qualified \(QUAL with its INS\): documents go to MSSanté only for a qualified INS/);
     const list = await ofPpp('ppp-mss-4');
     expect(list.map((m) => m.state)).toEqual(['dead', 'dead']);
+  });
+
+  it("a BPM goes to the patient's médecin traitant (its gp); a CTM names no recipient: a warning, nothing enqueued", async () => {
+    const bpm = JSON.parse(readFileSync('test/fixtures/bpm/self-medication-remote.json', 'utf8')) as { id: string; gp: { rpps: string; email: string } };
+    expect((await post(bpm, 'bpm')).status).toBe(200);
+    const sent = await ofPpp(bpm.id);
+    // A qualified patient (QUAL with its INS): the gp's address from the document; the pharmacist is the author.
+    expect(sent.map((m) => (m.payload as MssantePayload).mssante.recipient)).toEqual([
+      { role: 'medecin-traitant', rpps: bpm.gp.rpps, name: expect.any(String), address: bpm.gp.email, source: 'document' },
+    ]);
+    expect(sent[0].idempotencyKey).toBe(mssanteMessageId((sent[0].payload as MssantePayload).ids.id, 1, [bpm.gp.email], 'ch-test.mssante.fr'));
+
+    const ctm = JSON.parse(readFileSync('test/fixtures/ctm/admission-divergences.json', 'utf8')) as { id: string };
+    const r = await post(ctm, 'ctm');
+    expect(r.status).toBe(200);
+    expect(issuesOf(r.body).map((i) => i.details?.text)).toEqual(['not sent to mss: the CTM names no recipient of the roles medecin-traitant, pharmacien-officine']);
+    expect(await ofPpp(ctm.id)).toHaveLength(0);
   });
 });
