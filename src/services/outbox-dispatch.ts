@@ -67,11 +67,11 @@ export function destinationsOf(
   const out: Record<string, DestinationSettings> = {};
   for (const [name, d] of Object.entries(config.destinations)) {
     // The document's delivery status first; for MSSanté, then the message sent and its Communication.
-    const documentOutcome = chained(resources && isDocumentDestination(d) ? resources.recordOutcome : undefined, store && d.kind === 'mssante' ? mssanteOutcome(store) : undefined);
+    const inner = chained(resources && isDocumentDestination(d) ? resources.recordOutcome : undefined, store && d.kind === 'mssante' ? mssanteOutcome(store) : undefined);
     out[name] = {
       connector: connectorOf(name, d, documents, mssante),
       // Every attempt's outcome is an audit row (services/audit/delivery.ts), after the document's delivery status.
-      ...(store ? { onOutcome: auditedOutcome(store, d.kind, documentOutcome) } : documentOutcome ? { onOutcome: documentOutcome } : {}),
+      ...(store ? { onOutcome: auditedOutcome(store, d.kind, inner) } : inner ? { onOutcome: inner } : {}),
       retry: { baseMs: d.baseDelayMs, maxMs: d.maxDelayMs, maxAttempts: d.maxAttempts },
       concurrency: d.concurrency,
       circuit: d.circuit,
