@@ -18,6 +18,7 @@ import { loadDocumentSettings } from '../../src/documents/settings.js';
 import { deliveryOf, documentReferenceId } from '../../src/fhir/document-reference.js';
 import { generateTestPki, type TestPki } from '../../src/sandbox/pki.js';
 import { startDispatcher, type RunningDispatcher } from '../../src/services/outbox-dispatch.js';
+import { submitDocument, type SubmissionContext } from '../../src/services/submission.js';
 import type { OutboxMessage } from '../../src/store/outbox-repository.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
@@ -227,4 +228,49 @@ describe('MSSanté route', () => {
     expect(issuesOf(r.body).map((i) => i.details?.text)).toEqual(['not sent to mss: the CTM names no recipient of the roles medecin-traitant, pharmacien-officine']);
     expect(await ofPpp(ctm.id)).toHaveLength(0);
   });
+});
+
+describe('MSSanté recipients (submission service, no dispatcher)', () => {
+  const cfg = configFrom({
+    mssante: { address: 'passerelle@ch-test.mssante.fr', messageIdDomain: 'mid.ch-test.fr', tls: { pkcs12: 'unused.p12', ca: 'unused.pem' }, smtp: { host: '127.0.0.1' } },
+    outbox: {
+      dispatcher: false,
+      destinations: { mssp: { kind: 'mssante', recipients: ['medecin-traitant'], patient: true, receipt: false } },
+      routes: [{ on: 'ppp.stored', destination: 'mssp' }],
+    },
+  });
+  const ctx = (): SubmissionContext => ({ now: '2026-11-22T10:00:00+01:00', actor: 'test', fhirBase: 'http://x/fhir', outbox: cfg.outbox, documents: cfg.documents, ...(cfg.mssante ? { mssante: cfg.mssante } : {}) });
+  const doc = (note?: string): Record<string, unknown> => ({ ...(JSON.parse(readFileSync('test/fixtures/ppp/ppp-12-medicines.json', 'utf8')) as object), ...(note ? { note } : {}) });
+  let local: ResourceStore;
+  let localDir: string;
+  beforeAll(async () => {
+    localDir = mkdtempSync(path.join(tmpdir(), 'passerelle-mss-svc-'));
+    local = await openSqliteStore({ file: path.join(localDir, 'db.sqlite') });
+  });
+  afterAll(async () => {
+    await local.close();
+    rmSync(localDir, { recursive: true, force: true });
+  });
+  const items = async (): Promise<OutboxMessage[]> => (await local.outbox.list({ destination: 'mssp', limit: 50, offset: 0 })).items;
+
+  it("writes to the patient's own mailbox from the qualified INS, without replies; a new version replaces the one each mailbox got", async () => {
+    await submitDocument(local, 'ppp', doc(), ctx());
+    const first = await items();
+    expect(first.map((m) => (m.payload as MssantePayload).mssante)).toEqual([
+      { recipient: { role: 'medecin-traitant', rpps: MT_RPPS, name: 'Laurent KNOCK', address: 'laurent.knock@medecin.demo.mssante.fr', source: 'document' }, receipt: false },
+      { recipient: { role: 'patient', address: '240037654012380@patient.mssante.fr', source: 'ins' }, receipt: false, noReply: true },
+    ]);
+    for (const m of first) {
+      const p = m.payload as MssantePayload;
+      expect(m.idempotencyKey).toBe(mssanteMessageId(p.ids.id, 1, [p.mssante.recipient.address as string], 'mid.ch-test.fr'));
+      expect(m.state).toBe('pending');
+    }
+    // An unchanged re-send enqueues nothing; a revision is version 2, replacing version 1 for each mailbox.
+    await submitDocument(local, 'ppp', doc(), ctx());
+    expect(await items()).toHaveLength(2);
+    await submitDocument(local, 'ppp', doc('Révision'), ctx());
+    const second = (await items()).slice(2).map((m) => (m.payload as MssantePayload).ids);
+    expect(second).toHaveLength(2);
+    for (const ids of second) expect(ids).toMatchObject({ version: 2, replaces: (first[0].payload as MssantePayload).ids.id });
+  }, 60_000);
 });
