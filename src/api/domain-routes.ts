@@ -57,6 +57,7 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
           fhirBase: fhirBase(),
           outbox: config.outbox,
           documents: config.documents,
+          ...(config.mssante ? { mssante: config.mssante } : {}),
           principal: req.client,
         });
         return [200, bundle];

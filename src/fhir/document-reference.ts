@@ -211,8 +211,10 @@ export function withReplaces(doc: DocumentReference, replacedId: string): Docume
 export interface Delivery {
   /** The configured destination name (`outbox.destinations.<name>`). */
   destination: string;
-  /** Its kind: `dmp`, `pdsm` (and later `mssante`). */
+  /** Its kind: `dmp`, `pdsm`, `mssante`. */
   kind: string;
+  /** The mailbox of an `mssante` delivery (one per recipient at the same destination). */
+  recipient?: string;
   status: DeliveryStatus;
   /** Why it was refused or is dead. */
   reason?: string;
@@ -230,6 +232,7 @@ function deliveryExtension(d: Delivery): Extension {
     extension: [
       { url: 'destination', valueString: d.destination },
       { url: 'kind', valueCode: d.kind },
+      ...(d.recipient ? [{ url: 'recipient', valueString: d.recipient }] : []),
       { url: 'status', valueCoding: { system: DOCUMENT_DELIVERY_STATUS_SYSTEM, code: d.status } },
       ...(d.reason ? [{ url: 'reason', valueString: d.reason }] : []),
       { url: 'time', valueInstant: d.time },
@@ -252,9 +255,11 @@ export function deliveriesOf(doc: DocumentReference): Delivery[] {
     if (!destination || !isDeliveryStatus(status)) continue;
     const reason = sub('reason')?.valueString;
     const sent = sub('sent')?.valueReference?.reference;
+    const recipient = sub('recipient')?.valueString;
     out.push({
       destination,
       kind: sub('kind')?.valueCode ?? '',
+      ...(recipient ? { recipient } : {}),
       status,
       ...(reason ? { reason } : {}),
       time: sub('time')?.valueInstant ?? '',
@@ -265,14 +270,17 @@ export function deliveriesOf(doc: DocumentReference): Delivery[] {
   return out;
 }
 
-/** The delivery to `destination` recorded on `doc`, if any. */
-export function deliveryOf(doc: DocumentReference, destination: string): Delivery | undefined {
-  return deliveriesOf(doc).find((d) => d.destination === destination);
+/** The delivery to `destination` (and, for MSSanté, to the mailbox `recipient`) recorded on `doc`, if any. */
+export function deliveryOf(doc: DocumentReference, destination: string, recipient?: string): Delivery | undefined {
+  return deliveriesOf(doc).find((d) => d.destination === destination && d.recipient === recipient);
 }
 
-/** `doc` with the delivery to `d.destination` set to `d` (the others kept; sorted by destination name). */
+const deliveryKey = (d: Pick<Delivery, 'destination' | 'recipient'>): string => `${d.destination}\u0000${d.recipient ?? ''}`;
+
+/** `doc` with the delivery to `d.destination` (and `d.recipient`) set to `d` (the others kept; sorted by destination name). */
 export function withDelivery(doc: DocumentReference, d: Delivery): DocumentReference {
   const others = (doc.extension ?? []).filter((e) => e.url !== DOCUMENT_DELIVERY_EXTENSION);
-  const deliveries = [...deliveriesOf(doc).filter((x) => x.destination !== d.destination), d].sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0));
+  const key = deliveryKey(d);
+  const deliveries = [...deliveriesOf(doc).filter((x) => deliveryKey(x) !== key), d].sort((a, b) => (deliveryKey(a) < deliveryKey(b) ? -1 : deliveryKey(a) > deliveryKey(b) ? 1 : 0));
   return { ...doc, extension: [...others, ...deliveries.map(deliveryExtension)] };
 }

@@ -16,6 +16,8 @@ export interface Connector {
   deliver(message: OutboxMessage, options: DeliverOptions): Promise<void>;
   /** True when the connector calls `started` itself; otherwise an attempt starts when it is claimed. */
   readonly staged?: boolean;
+  /** Lets go of what the connector holds (connection pools) when the dispatcher stops. */
+  close?(): Promise<void>;
 }
 
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([408, 425, 429]);

@@ -9,10 +9,15 @@ import { documentIds } from '../documents/ids.js';
 import type { DocumentMessage } from '../documents/message.js';
 import type { MaskingCode, SourceDocument } from '../documents/model.js';
 import { documentOrganization } from '../documents/settings.js';
-import { isDocumentDestination, type DmpDestinationConfig, type OutboxConfig, type OutboxEvent, type PdsmDestinationConfig } from '../outbox/config.js';
+import { isDocumentDestination, type DmpDestinationConfig, type MssanteDestinationConfig, type OutboxConfig, type OutboxEvent, type PdsmDestinationConfig } from '../outbox/config.js';
 import { notifyEnqueued } from '../outbox/events.js';
 import type { FederatedIdentityRecord } from '../identity/records.js';
+import type { DocumentIds } from '../documents/model.js';
+import type { PatientIdentity } from '../domain/identity.js';
+import type { MssanteConfig } from '../connectors/mssante/config.js';
+import type { DirectoryRepository } from '../store/directory-repository.js';
 import type { StoreTransaction } from '../store/repository.js';
+import { enqueueMssante } from './mssante-delivery.js';
 
 export interface DocumentsSettings {
   /** OID root of document ids (`documents.oidRoot`). */
@@ -36,21 +41,54 @@ export interface DocumentDelivery {
   now: string;
   actor: string;
   requestId?: string;
+  /** The gateway's MSSanté mailbox (`mssante` section): needed when an `mssante` destination is routed. */
+  mssante?: MssanteConfig;
+  /** The local MSSanté directory (committed data, read outside the transaction): recipients' addresses by RPPS. */
+  directory?: Pick<DirectoryRepository, 'byRpps'>;
 }
 
 /** The XDS uniqueId is the message's idempotency key at document destinations. */
 const keyOf = (uniqueId: string): string => `urn:oid:${uniqueId}`;
 
-/** The patient's qualified identity, or why the document may not go to the DMP for this patient. */
-async function qualifiedPatient(d: DocumentDelivery, dmp: DmpOptions | undefined): Promise<{ federated: FederatedIdentityRecord } | { refusal: string }> {
+/**
+ * The patient's qualified identity, or why the document may not go out for this patient: the DMP's rules (opposition,
+ * a certain and qualified identity), or only the identity ones (`dmp` undefined: MSSanté, whose XDM carries the
+ * same XDS metadata, filed under the INS). `to` names where, in the reason.
+ */
+export async function qualifiedPatient(d: DocumentDelivery, dmp: DmpOptions | undefined, to = 'the DMP'): Promise<{ federated: FederatedIdentityRecord } | { refusal: string }> {
   if (dmp?.opposition) return { refusal: 'the patient objected to feeding their DMP (dmp.opposition)' };
-  if (!d.settled) return { refusal: 'the patient identity is not certain yet (an identity review is open): documents go to the DMP only for a qualified INS' };
+  if (!d.settled) return { refusal: `the patient identity is not certain yet (an identity review is open): documents go to ${to} only for a qualified INS` };
   const federated = await d.tx.identities.getFederated(d.federatedId);
   if (!federated) return { refusal: `federated identity ${d.federatedId} not found` };
   if (federated.status !== 'QUAL' || !federated.traits.ins) {
-    return { refusal: `the patient identity is ${federated.status}, not qualified (QUAL with its INS): documents go to the DMP only for a qualified INS` };
+    return { refusal: `the patient identity is ${federated.status}, not qualified (QUAL with its INS): documents go to ${to} only for a qualified INS` };
   }
   return { federated };
+}
+
+/** The document's establishment (or pharmacy) FINESS: part of its ids. */
+export const establishmentOf = (d: DocumentDelivery): string => documentOrganization({ kind: d.kind, document: d.document } as SourceDocument).finess;
+
+/** The ids of version `version` of the submitted document (replacing `replaces` when given). */
+export const idsOf = (d: DocumentDelivery, version: number, replaces?: number): DocumentIds => documentIds(d.documents.oidRoot, d.kind, establishmentOf(d), d.document.id, version, replaces);
+
+/**
+ * The outbox payload of a document destination: everything needed to build the document again, identically. The
+ * registry's qualified traits and INS, with the sender's own patient id (its IPP goes in the CDA and in XDS
+ * sourcePatientId; the reference traits may have come from another establishment).
+ */
+export function documentMessage(d: DocumentDelivery, traits: PatientIdentity, ids: DocumentIds, masking: MaskingCode[]): DocumentMessage {
+  return {
+    event: d.event,
+    kind: d.kind,
+    document: d.document,
+    patient: { ...traits, sourceId: d.document.patient.sourceId },
+    ids,
+    effectiveTime: d.now,
+    masking,
+    resource: d.resource,
+    versionId: d.versionId,
+  };
 }
 
 /**
@@ -59,19 +97,25 @@ async function qualifiedPatient(d: DocumentDelivery, dmp: DmpOptions | undefined
  */
 export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOutcomeIssue[]> {
   const routes: { name: string; destination: DmpDestinationConfig | PdsmDestinationConfig }[] = [];
+  const mail: { name: string; destination: MssanteDestinationConfig }[] = [];
   for (const r of d.outbox.routes) {
     const destination = d.outbox.destinations[r.destination];
-    if (r.on === d.event && isDocumentDestination(destination) && destination.kind !== 'mssante') routes.push({ name: r.destination, destination });
+    if (r.on !== d.event || !isDocumentDestination(destination)) continue;
+    if (destination.kind === 'mssante') mail.push({ name: r.destination, destination });
+    else routes.push({ name: r.destination, destination });
   }
-  if (routes.length === 0) return [];
+  if (routes.length === 0 && mail.length === 0) return [];
   const dmp = (d.document as { dmp?: DmpOptions }).dmp;
   const issues: OperationOutcomeIssue[] = [];
-  const patient = await qualifiedPatient(d, dmp);
-  const version = Number(d.versionId);
-  const { kind } = d;
-  const establishment = documentOrganization({ kind, document: d.document } as SourceDocument).finess;
-  const localId = d.document.id;
   let created = 0;
+  // MSSanté: one message per recipient (mssante-delivery.ts).
+  for (const { name, destination } of mail) {
+    const r = await enqueueMssante(d, name, destination);
+    issues.push(...r.issues);
+    created += r.created;
+  }
+  const patient = routes.length > 0 ? await qualifiedPatient(d, dmp) : { refusal: '' };
+  const version = Number(d.versionId);
   for (const { name, destination } of routes) {
     if ('refusal' in patient) {
       const { refusal } = patient;
@@ -95,24 +139,12 @@ export async function enqueueDocuments(d: DocumentDelivery): Promise<OperationOu
     // routed here was never registered, so it cannot be replaced.
     let replaces: number | undefined;
     for (let v = version - 1; v >= 1 && replaces === undefined; v--) {
-      const earlier = await d.tx.outbox.find(name, keyOf(documentIds(d.documents.oidRoot, kind, establishment, localId, v).id));
+      const earlier = await d.tx.outbox.find(name, keyOf(idsOf(d, v).id));
       if (earlier && earlier.state !== 'dead') replaces = v;
     }
-    const ids = documentIds(d.documents.oidRoot, kind, establishment, localId, version, replaces);
+    const ids = idsOf(d, version, replaces);
     const masking: MaskingCode[] = [...new Set([...destination.masking, ...(dmp?.masking ?? [])])];
-    const payload: DocumentMessage = {
-      event: d.event,
-      kind,
-      document: d.document,
-      // The registry's qualified traits and INS, with the sender's own patient id (its IPP goes in the CDA and in
-      // XDS sourcePatientId; the reference traits may have come from another establishment).
-      patient: { ...patient.federated.traits, sourceId: d.document.patient.sourceId },
-      ids,
-      effectiveTime: d.now,
-      masking,
-      resource: d.resource,
-      versionId: d.versionId,
-    };
+    const payload = documentMessage(d, patient.federated.traits, ids, masking);
     const r = await d.tx.outbox.enqueue({
       destination: name,
       orderingKey: `Patient/${d.federatedId}`,

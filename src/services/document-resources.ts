@@ -1,7 +1,7 @@
-// Documents are resources: every clinical document the outbox builds for the DMP or a PDSm is stored once as FHIR
+// Documents are resources: every clinical document the outbox builds for the DMP, a PDSm or MSSanté is stored once as FHIR
 // Binaries (the CDA R2 N1 and the PDF it wraps, the exact bytes sent) with a DocumentReference per version, and the
 // DocumentReference says how its delivery to each destination stands (pending, accepted, refused with the reason,
-// dead). The one owner of DocumentReference and Binary: nothing else writes them.
+// dead; for MSSanté, per recipient mailbox). The one owner of DocumentReference and Binary: nothing else writes them.
 //
 // When: at dispatch, once the document is built and before it is sent (`recordBuilt`, through the connectors'
 // `onBuilt`), and when the attempt's outcome is known, just before the outbox records it (`recordOutcome`, through the
@@ -73,6 +73,12 @@ async function transaction(store: ResourceStore, fn: (tx: StoreTransaction) => P
       if (attempt >= 5 || !isConcurrentWrite(err)) throw err;
     }
   }
+}
+
+/** The mailbox an `mssante` message is for (its deliveries are kept per recipient); undefined for the others. */
+function recipientOf(message: OutboxMessage): string | undefined {
+  const address = (message.payload as { mssante?: { recipient?: { address?: unknown } } } | null)?.mssante?.recipient?.address;
+  return typeof address === 'string' ? address : undefined;
 }
 
 /** RPPS of a document person (IDNPS = 8 + RPPS), naming the Practitioner the submission stored. */
@@ -168,11 +174,13 @@ export function documentResources(store: ResourceStore, options: DocumentResourc
         }
         // Pending for this destination, unless already answered; a refused or dead one is being attempted again
         // (redriven), so it is pending again.
-        const delivery = deliveryOf(doc, message.destination);
+        const recipient = recipientOf(message);
+        const delivery = deliveryOf(doc, message.destination, recipient);
         if (!delivery || delivery.status === 'refused' || delivery.status === 'dead') {
           doc = withDelivery(doc, {
             destination: message.destination,
             kind: kindOf(message.destination),
+            ...(recipient ? { recipient } : {}),
             status: 'pending',
             time: now().toISOString(),
             message: message.id,
@@ -212,7 +220,8 @@ export function documentResources(store: ResourceStore, options: DocumentResourc
         if (!held || held.state !== 'inflight' || held.leaseOwner !== owner) return;
         const doc = await tx.read<DocumentReference>('DocumentReference', documentReferenceId(uniqueId));
         if (!doc) return; // never built (the build failed): no document to speak of
-        const current = deliveryOf(doc, message.destination);
+        const recipient = recipientOf(message);
+        const current = deliveryOf(doc, message.destination, recipient);
         // The receiver holds it: nothing that comes later for the same uniqueId takes that back.
         if (current?.status === 'accepted') return;
         if (current?.status === status && current.reason === reason) return;
@@ -221,6 +230,7 @@ export function documentResources(store: ResourceStore, options: DocumentResourc
           withDelivery(doc, {
             destination: message.destination,
             kind: kindOf(message.destination),
+            ...(recipient ? { recipient } : {}),
             status,
             ...(reason ? { reason } : {}),
             time,
@@ -234,7 +244,7 @@ export function documentResources(store: ResourceStore, options: DocumentResourc
           actor: ACTOR,
           entities: [`DocumentReference/${doc.id}`],
           outcome: status === 'accepted' ? 'success' : 'failure',
-          detail: `${message.destination}: ${status}${reason ? `: ${reason}` : ''}`,
+          detail: `${message.destination}${recipient ? ` (${recipient})` : ''}: ${status}${reason ? `: ${reason}` : ''}`,
           ...(message.requestId ? { requestId: message.requestId } : {}),
         });
       });

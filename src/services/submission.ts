@@ -22,6 +22,7 @@ import { keepDecision } from './task-decision.js';
 import { isDocumentDestination, type OutboxConfig } from '../outbox/config.js';
 import { enqueueDocuments, type DocumentsSettings } from './document-delivery.js';
 import { raiseEvent } from '../outbox/events.js';
+import type { MssanteConfig } from '../connectors/mssante/config.js';
 
 export interface SubmissionContext {
   /** Clock reading taken by the caller (mapping never reads the clock). */
@@ -38,6 +39,8 @@ export interface SubmissionContext {
   outbox?: OutboxConfig;
   /** Ids of documents sent to the DMP (`documents.oidRoot`); needed when a document destination is routed. */
   documents?: DocumentsSettings;
+  /** The gateway's MSSanté mailbox (config `mssante`): needed when an `mssante` destination is routed. */
+  mssante?: MssanteConfig;
   /**
    * Who submits: a tenant-bound principal sends only documents of its own FINESS (403 otherwise, nothing written).
    * Absent (internal callers, tests): no check. Grants are written either way.
@@ -192,10 +195,13 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
           now: ctx.now,
           actor: ctx.actor,
           ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+          ...(ctx.mssante ? { mssante: ctx.mssante } : {}),
+          // MSSanté recipients' addresses: the directory's committed data (read on its own, not in this transaction).
+          directory: store.directory,
         });
       }
     }
-    // The DMP refusals travel back on the root entry (the document itself is stored).
+    // The refusals (DMP, PDSm, MSSanté recipients) travel back on the root entry (the document itself is stored).
     if (refusals.length > 0 && root) {
       const rootEntry = out.find((e) => e.resource?.resourceType === root.resourceType && e.resource.id === root.id);
       if (rootEntry?.response) rootEntry.response.outcome = { resourceType: 'OperationOutcome', issue: refusals };

@@ -139,7 +139,7 @@ export function register(program: Command): void {
         oidcSandbox = await startGatewayOidcSandbox(config, logger);
         config = oidcSandbox.config;
       }
-      const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics, documents }) : undefined;
+      const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics, documents, ...(config.mssante ? { mssante: { config: config.mssante } } : {}) }) : undefined;
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
         checkPeopleSignIn(config);

@@ -84,3 +84,6 @@ export const mssanteConfigSchema = z
   .strict();
 
 export type MssanteConfig = z.infer<typeof mssanteConfigSchema>;
+
+/** The right part of the Message-IDs: `messageIdDomain`, else the domain of the BAL APP address. */
+export const messageIdDomainOf = (c: Pick<MssanteConfig, 'address' | 'messageIdDomain'>): string => c.messageIdDomain ?? c.address.slice(c.address.lastIndexOf('@') + 1);
