@@ -106,6 +106,9 @@ export class ImapMailbox {
     const lock = await client.getMailboxLock(this.o.mailbox);
     let handled = 0;
     try {
+      // The folder stays selected between polls on a kept connection: without a command, the server never says that
+      // mail arrived meanwhile (untagged EXISTS), and `exists` would stay what it was at the first poll.
+      await client.noop();
       const box = client.mailbox;
       if (!box || box.exists === 0) return 0;
       const listed: { uid: number; size: number; messageId?: string }[] = [];
