@@ -73,7 +73,14 @@ export function classifySmtpError(err: unknown): SmtpSendError {
     const reply = oneLine(e.response ?? message);
     return new SmtpSendError(`SMTP ${code}${command}: ${reply}`, code < 500, code, reply);
   }
-  if (e.code && CONNECTION_CODES.has(e.code)) return new SmtpSendError(`${e.code}${command}: ${message}`, true, code, e.response);
+  if (e.code && CONNECTION_CODES.has(e.code)) {
+    // The pool retries a connection the server closes and then reports only that; with mutual TLS the usual cause is
+    // our certificate refused after the handshake (TLS 1.3 checks it there), so the operator is told where to look.
+    const hint = /maximum number of retries after connection was closed/i.test(message)
+      ? ' — the server closed every connection: is the organisation certificate (mssante.tls.pkcs12) one it trusts?'
+      : '';
+    return new SmtpSendError(`${e.code}${command}: ${message}${hint}`, true, code, e.response);
+  }
   // Node socket errors (ECONNREFUSED, ECONNRESET…) and anything unknown: the server may be back later.
   return new SmtpSendError(`${e.code ? `${e.code}: ` : ''}${message}`, true);
 }
