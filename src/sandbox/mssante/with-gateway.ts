@@ -35,7 +35,9 @@ export async function startGatewayMssanteSandbox(config: Config, logger: Logger)
   const peer = await startMssantePeer({
     dir,
     pki,
-    mailboxes: [{ address: DEMO_MAILBOXES.gateway }, { address: DEMO_MAILBOXES.mt }, { address: DEMO_MAILBOXES.pho }],
+    // The demo mailboxes, and those the demo PPPs write in their team (so a fixture that names its own MT and PHO
+    // addresses is delivered too: the peer refuses unknown mailboxes with 550).
+    mailboxes: [...new Set([DEMO_MAILBOXES.gateway, DEMO_MAILBOXES.mt, DEMO_MAILBOXES.pho, ...demoFixtureAddresses()])].map((address) => ({ address })),
     smtpPort: config.sandbox.mssante.smtpPort,
     imapPort: config.sandbox.mssante.imapPort,
     logger: logger.child({ component: 'mssante-sandbox' }),
@@ -63,6 +65,21 @@ export async function startGatewayMssanteSandbox(config: Config, logger: Logger)
     next = { ...next, outbox };
   }
   return { peer, config: next, seed: (store) => seedDemoDirectory(store.directory, logger) };
+}
+
+/** The MSSanté addresses the demo PPPs write in their team (test domains only: `*.mssante.fr` of the fixtures). */
+export function demoFixtureAddresses(fixturesDir = DEMO_PPP_DIR): string[] {
+  if (!existsSync(fixturesDir)) return [];
+  const out = new Set<string>();
+  for (const file of readdirSync(fixturesDir).sort()) {
+    if (!file.endsWith('.json') || file.endsWith('.expected.json')) continue;
+    const ppp = JSON.parse(readFileSync(path.join(fixturesDir, file), 'utf8')) as { team?: { practitioner?: { email?: unknown } }[] };
+    for (const member of ppp.team ?? []) {
+      const email = member.practitioner?.email;
+      if (typeof email === 'string' && /^[a-z0-9._-]+@[a-z0-9.-]+\.mssante\.fr$/i.test(email)) out.add(email.toLowerCase());
+    }
+  }
+  return [...out];
 }
 
 /** The demo PPPs' médecins traitants and pharmaciens d'officine, each with the demo mailbox of the role. */
