@@ -54,6 +54,11 @@ export interface IntakeContext {
   config: MssanteConfig;
   /** Sends the MDNs; absent: they are built (`IntakeOutcome.mdn`) and not sent. */
   sender?: MailSender;
+  /**
+   * The poller's: the MDN is handed to this queue and sent in the background, `takeIn` returning without waiting for
+   * the send (still after the commit). Absent: the MDN is sent before `takeIn` returns.
+   */
+  mdnQueue?: BackgroundQueue;
   logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
   /** Like POST /bpm: the outbox routes of `bpm.stored`, document settings, and the FHIR base of the fullUrls. */
   submission?: { fhirBase?: string; outbox?: OutboxConfig; documents?: DocumentsSettings };
@@ -75,6 +80,48 @@ export class IntakeRefused extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * Tasks run in the background, at most `limit` at a time: `add` waits for a free slot (so a slow SMTP server slows the
+ * intake down rather than piling MDNs up in memory), `drain` for all of them to settle. A task logs its own errors.
+ */
+export class BackgroundQueue {
+  private readonly running = new Set<Promise<void>>();
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly limit = 16) {}
+
+  get size(): number {
+    return this.running.size;
+  }
+
+  /** Starts `task` once fewer than `limit` run; resolves when it has started, not when it ends. */
+  async add(task: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const p: Promise<void> = task()
+      .catch(() => undefined)
+      .finally(() => {
+        this.running.delete(p);
+        this.waiting.shift()?.();
+      });
+    this.running.add(p);
+  }
+
+  /** True once every task started has settled; false when `timeoutMs` passed first. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const settled = (async () => {
+      while (this.running.size > 0) await Promise.allSettled([...this.running]);
+      return true as const;
+    })();
+    try {
+      return await Promise.race([settled, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
@@ -318,12 +365,18 @@ export async function takeIn(store: ResourceStore, raw: Buffer, ctx: IntakeConte
     const mdn = await mdnFor(outcome.mail, outcome.outcome, ctx);
     if (mdn) {
       outcome.outcome.mdn = mdn.raw;
-      if (ctx.sender) {
-        try {
-          await ctx.sender.send(mdn.raw, { from: ctx.config.address, to: [mdn.to] });
-        } catch (err) {
-          ctx.logger?.warn({ messageId: outcome.outcome.messageId, err: (err as Error).message }, 'mssante: the MDN could not be sent (the intake stands)');
-        }
+      const sender = ctx.sender;
+      if (sender) {
+        const messageId = outcome.outcome.messageId;
+        const send = async (): Promise<void> => {
+          try {
+            await sender.send(mdn.raw, { from: ctx.config.address, to: [mdn.to] });
+          } catch (err) {
+            ctx.logger?.warn({ messageId, err: (err as Error).message }, 'mssante: the MDN could not be sent (the intake stands)');
+          }
+        };
+        if (ctx.mdnQueue) await ctx.mdnQueue.add(send);
+        else await send();
       }
     }
   }
@@ -492,10 +545,17 @@ export interface MssanteIntakeOptions {
   env?: Record<string, string | undefined>;
   /** The organisation's credentials already loaded (default: read from `config.tls`). */
   tls?: MailTls;
+  /** MDNs sent at once in the background (default 16): the intake waits when that many are in flight. */
+  mdnConcurrency?: number;
+  /** How long `stop()` waits for the MDNs still queued (default 30 s). */
+  mdnDrainMs?: number;
 }
 
 export interface RunningIntake {
-  /** Stops polling: the message being taken in is finished (and moved) first. */
+  /**
+   * Stops polling: the message being taken in is finished, the batch's messages taken in are moved, and the MDNs
+   * queued are sent (waited for up to `mdnDrainMs`) first.
+   */
   stop(): Promise<void>;
   /** Polls now (tests); resolves when that poll is over. */
   pollNow(): Promise<void>;
@@ -513,7 +573,8 @@ export async function loadMailTls(config: MssanteConfig, env: Record<string, str
 
 /**
  * Polls the BAL APP's folder every `imap.pollMs` and takes each mail in (`takeIn`), then moves it to `processed` or
- * `error` — only after the commit. A crash before the commit leaves the mail in the folder (taken in by the next
+ * `error` — only after the commit (in batches: one FETCH of several sources, one MOVE per folder after their commits).
+ * The MDNs are sent in the background, after each commit (`BackgroundQueue`; `stop()` waits for them). A crash before the commit leaves the mail in the folder (taken in by the next
  * poll); a crash after it, before the move, makes it a duplicate next time (moved, nothing else). Never throws from
  * the loop: a lost connection is retried with a growing delay.
  */
@@ -546,6 +607,8 @@ export async function startMssanteIntake(store: ResourceStore, config: MssanteCo
     maxMessageBytes: config.limits.maxMessageBytes,
   });
   const attempts = new Map<number, number>();
+  // The MDNs go out in the background: the next mail is taken in while the last one's receipt is being sent.
+  const mdns = new BackgroundQueue(options.mdnConcurrency ?? 16);
   let stopped = false;
   let failures = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -557,7 +620,7 @@ export async function startMssanteIntake(store: ResourceStore, config: MssanteCo
     now: new Date().toISOString(),
     config,
     logger,
-    ...(options.sender ? { sender: options.sender } : {}),
+    ...(options.sender ? { sender: options.sender, mdnQueue: mdns } : {}),
     ...(options.submission ? { submission: options.submission } : {}),
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
   });
@@ -620,6 +683,8 @@ export async function startMssanteIntake(store: ResourceStore, config: MssanteCo
       clearTimeout(timer);
       await current;
       await box.close().catch(() => undefined);
+      const pending = mdns.size;
+      if (!(await mdns.drain(options.mdnDrainMs ?? 30_000))) logger.warn({ pending: mdns.size, queued: pending }, 'mssante: stopped before every MDN queued was sent');
     },
     async pollNow() {
       await current;

@@ -18,7 +18,7 @@ import { mssanteConfigSchema, type MssanteConfig } from '../../src/connectors/ms
 import { buildMdn, parseReport, type MdnReport } from '../../src/connectors/mssante/mdn.js';
 import type { Envelope, MailSender } from '../../src/connectors/mssante/transport.js';
 import { applyReport } from '../../src/services/mssante-receipts.js';
-import { takeIn, type IntakeContext } from '../../src/services/mssante-intake.js';
+import { BackgroundQueue, takeIn, type IntakeContext } from '../../src/services/mssante-intake.js';
 import { submitDocument } from '../../src/services/submission.js';
 import pg from 'pg';
 import { openPgStore } from '../../src/store/pg-store.js';
@@ -250,6 +250,35 @@ describe.each(dialects)('MSSanté intake (%s)', (_dialect, open) => {
       expect(await store.mssante.intake(out.messageId)).toMatchObject({ state: 'processed' });
       expect(warn).toHaveBeenCalledOnce();
     });
+
+    it('with the poller\'s queue: takeIn returns once the MDN is handed over, sent after the commit; a failed send is logged when it settles', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const started: (string | undefined)[] = [];
+      const slow: MailSender = {
+        async send(raw) {
+          const report = await parseReport(raw);
+          // The intake row is committed when the MDN goes.
+          started.push((await store.mssante.intake(report?.kind === 'mdn' ? (report.originalMessageId ?? '') : ''))?.state);
+          await held;
+          throw new Error('SMTP down');
+        },
+        close: async () => {},
+      };
+      const warn = vi.fn();
+      const queue = new BackgroundQueue(4);
+      const out = await takeIn(store, await mail({ attachments: [jsonAttachment(bpmOf('BPM-QUEUED', patientAs(PHARMACY, 'CLI-LAROQUE')))] }), ctx({ sender: slow, mdnQueue: queue, logger: { info: () => undefined, warn, error: () => undefined } }));
+      expect(out.state).toBe('processed');
+      expect(out.mdn).toBeDefined();
+      expect(queue.size).toBe(1);
+      expect(await queue.drain(50)).toBe(false);
+      expect(started).toEqual(['processed']);
+      expect(warn).not.toHaveBeenCalled();
+      release();
+      expect(await queue.drain(5_000)).toBe(true);
+      expect(queue.size).toBe(0);
+      expect(warn).toHaveBeenCalledOnce();
+    });
   });
 
   describe('identity outcomes', () => {
@@ -430,5 +459,31 @@ describe.each(dialects)('MSSanté intake (%s)', (_dialect, open) => {
       expect((await takeIn(store, mdn, ctx())).state).toBe('duplicate');
       expect(spy).toHaveBeenCalledOnce();
     });
+  });
+});
+
+describe('BackgroundQueue', () => {
+  it('runs at most `limit` tasks at once: add waits for a free slot; drain waits for all, or says it timed out', async () => {
+    const queue = new BackgroundQueue(2);
+    const releases: (() => void)[] = [];
+    const task = () => new Promise<void>((r) => releases.push(r));
+    await queue.add(task);
+    await queue.add(task);
+    let third = false;
+    const adding = queue.add(task).then(() => (third = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(third).toBe(false);
+    expect(queue.size).toBe(2);
+    releases[0]();
+    await adding;
+    expect(queue.size).toBe(2);
+    expect(await queue.drain(20)).toBe(false);
+    // A task that throws settles too.
+    const failing = queue.add(() => Promise.reject(new Error('lost')));
+    releases[1]();
+    await failing;
+    releases[2]();
+    expect(await queue.drain(1_000)).toBe(true);
+    expect(queue.size).toBe(0);
   });
 });

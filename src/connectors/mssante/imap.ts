@@ -1,8 +1,9 @@
 // The BAL APP's mailbox over IMAP (imapflow): TLS from the first byte or STARTTLS (required, never in clear), the
 // organisation's certificate presented, the server's checked against the configured CA. One poll locks the folder,
-// lists the messages (UID, size, Message-ID), hands each to the caller — its bytes only when under the size cap —
-// and moves it where the caller says, only once the caller has returned (after its commit). A message the caller
-// leaves (`keep`) stays in the folder for the next poll.
+// lists the messages (UID, size, Message-ID), then takes them in batches (at most BATCH_MESSAGES, BATCH_BYTES): one
+// FETCH brings the sources of a batch's messages under the size cap, each is handed to the caller in UID order, and
+// once the caller has returned for all of them (after their commits) one MOVE per folder moves them where it said.
+// A message the caller leaves (`keep`) stays in the folder for the next poll.
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { MailTls } from './transport.js';
 
@@ -36,6 +37,10 @@ export interface ImapMessage {
 
 /** Where a handled message goes: its folder, or stays (`keep`: a failure that is not the message's fault). */
 export type ImapDisposition = 'processed' | 'error' | 'keep';
+
+/** A batch: at most this many messages, and this many bytes of sources (one bigger message goes alone). */
+export const BATCH_MESSAGES = 20;
+export const BATCH_BYTES = 20 * 1024 * 1024;
 
 export class ImapMailbox {
   private client: ImapFlow | undefined;
@@ -96,8 +101,9 @@ export class ImapMailbox {
   }
 
   /**
-   * One poll: for each message of the folder, oldest first, `handle` then the move it asks for. Stops early when
-   * `stopping()` turns true (the message being handled is finished first). Returns the number of messages handled.
+   * One poll: for each message of the folder, oldest first, `handle` then the move it asks for — the moves of a batch
+   * once `handle` has returned for each of its messages. Stops early when `stopping()` turns true (the message being
+   * handled is finished first, and the batch's handled messages are moved). Returns the number of messages handled.
    */
   async poll(handle: (m: ImapMessage) => Promise<ImapDisposition>, stopping: () => boolean = () => false): Promise<number> {
     const client = await this.connected();
@@ -116,18 +122,53 @@ export class ImapMailbox {
         listed.push({ uid: m.uid, size: m.size ?? 0, ...(m.envelope?.messageId ? { messageId: m.envelope.messageId } : {}) });
       }
       listed.sort((a, b) => a.uid - b.uid);
-      for (const m of listed) {
-        if (stopping()) break;
-        let raw: Buffer | undefined;
-        if (m.size <= this.o.maxMessageBytes) {
-          const full = await client.fetchOne(String(m.uid), { uid: true, source: true }, { uid: true });
-          if (!full || !full.source) continue; // expunged meanwhile
-          raw = full.source;
+      let next = 0;
+      while (next < listed.length && !stopping()) {
+        // The batch: bounded by count and by the bytes its sources weigh (a message over the cap weighs nothing: it is
+        // not downloaded).
+        const batch: typeof listed = [];
+        let bytes = 0;
+        while (next < listed.length && batch.length < BATCH_MESSAGES) {
+          const m = listed[next];
+          const weight = m.size <= this.o.maxMessageBytes ? m.size : 0;
+          if (batch.length > 0 && bytes + weight > BATCH_BYTES) break;
+          batch.push(m);
+          bytes += weight;
+          next++;
         }
-        const where = await handle({ ...m, ...(raw ? { raw } : {}) });
-        handled++;
-        if (where === 'keep') continue;
-        await client.messageMove(String(m.uid), where === 'processed' ? this.o.processed : this.o.error, { uid: true });
+        // Collected whole before anything else is sent: imapflow allows no other command while a FETCH is iterated.
+        const sources = new Map<number, Buffer>();
+        const wanted = batch.filter((m) => m.size <= this.o.maxMessageBytes).map((m) => m.uid);
+        if (wanted.length > 0) {
+          for await (const f of client.fetch(wanted.join(','), { uid: true, source: true }, { uid: true })) {
+            if (f.source) sources.set(f.uid, f.source);
+          }
+        }
+        const moves: Record<'processed' | 'error', number[]> = { processed: [], error: [] };
+        let failed: { err: unknown } | undefined;
+        try {
+          for (const m of batch) {
+            if (stopping()) break;
+            let raw: Buffer | undefined;
+            if (m.size <= this.o.maxMessageBytes) {
+              raw = sources.get(m.uid);
+              if (!raw) continue; // expunged meanwhile
+            }
+            const where = await handle({ ...m, ...(raw ? { raw } : {}) });
+            handled++;
+            if (where !== 'keep') moves[where].push(m.uid);
+          }
+        } catch (err) {
+          failed = { err };
+        }
+        // After the commits of the messages handled (those before a failure too): one MOVE per folder.
+        for (const where of ['processed', 'error'] as const) {
+          if (moves[where].length === 0) continue;
+          const moving = client.messageMove(moves[where].join(','), where === 'processed' ? this.o.processed : this.o.error, { uid: true });
+          if (failed) await moving.catch(() => undefined);
+          else await moving;
+        }
+        if (failed) throw failed.err;
       }
       return handled;
     } finally {
