@@ -34,7 +34,8 @@ beforeAll(async () => {
   }
 });
 
-describe('passerelle outbox', () => {
+// Each step starts the CLI in a new process (tsx): six of them in one test take long on a loaded machine.
+describe('passerelle outbox', { timeout: 120_000 }, () => {
   it('--help lists the subcommands', () => {
     const r = run('outbox', '--help');
     expect(r.status).toBe(0);
