@@ -17,6 +17,7 @@ import type { OutboxRepository } from './outbox-repository.js';
 import { pgOutboxRepository, pgOutboxWriter } from './pg-outbox-repository.js';
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
+import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
   auditQuery,
@@ -145,6 +146,7 @@ class PgStoreImpl implements PgStore {
   readonly security: SecurityRepository;
   readonly directory: DirectoryRepository;
   readonly mssante: MssanteRepository;
+  readonly links: PathwayLinkRepository;
   readonly auditTrail: AuditTrail;
   /** Pool reads: refused once closed. */
   private readonly q: PgQuery;
@@ -167,6 +169,7 @@ class PgStoreImpl implements PgStore {
     this.security = securityRepository(pgRunner(this.q), write, now);
     this.directory = directoryRepository(pgRunner(this.q), write, now);
     this.mssante = mssanteRepository(pgRunner(this.q), write);
+    this.links = pathwayLinkRepository(pgRunner(this.q), write);
   }
 
   static async open(options: PgStoreOptions): Promise<PgStoreImpl> {
@@ -229,6 +232,7 @@ class PgStoreImpl implements PgStore {
           outbox: pgOutboxWriter(q, this.now),
           access: accessWriter(pgRunner(q), this.now),
           mssante: mssanteWriter(pgRunner(q)),
+          links: pathwayLinkWriter(pgRunner(q)),
           beforeCommit: hooks.beforeCommit,
           afterCommit: hooks.afterCommit,
         };

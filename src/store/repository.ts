@@ -1,6 +1,7 @@
 // The storage contract every dialect implements (SQLite now, PostgreSQL later). Services only see this
 // interface; a submission is one `transaction()` call, so its resources and audit rows commit together.
 import type { MssanteRepository, MssanteWriter } from './mssante-repository.js';
+import type { PathwayLinkRepository, PathwayLinkWriter } from './pathway-link-repository.js';
 import type { Resource } from '@medplum/fhirtypes';
 
 // The query shape is defined beside the search parameters (fhir layer) so that layer does not import the
@@ -87,6 +88,8 @@ export interface StoreTransaction {
   access: AccessWriter;
   /** MSSanté mail taken in and sent (dedupe of incoming Message-IDs, receipts of ours), in this same transaction. */
   mssante: MssanteWriter;
+  /** Secure links of the pathway (issue 18), issued and revoked in this same transaction. */
+  links: PathwayLinkWriter;
   /**
    * Runs `fn` inside this transaction once the callback has returned, just before the commit (in registration
    * order; a hook may register more). A hook that throws rolls the transaction back.
@@ -96,13 +99,15 @@ export interface StoreTransaction {
   afterCommit(fn: () => void): void;
 }
 
-export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'mssante' | 'beforeCommit' | 'afterCommit'> {
+export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'mssante' | 'links' | 'beforeCommit' | 'afterCommit'> {
   /** OAuth2 assertion ids, tenants' access to patients, people's sessions. */
   readonly security: SecurityRepository;
   /** The local MSSanté directory (Annuaire Santé extraction): imports by generation, lookups. */
   readonly directory: DirectoryRepository;
   /** MSSanté mail taken in and sent, outside transactions (reads, receipts). */
   readonly mssante: MssanteRepository;
+  /** Secure links of the pathway outside transactions (lookups, uses, revocations). */
+  readonly links: PathwayLinkRepository;
   /** Dispatchers and operations on the outbox (claims, outcomes, listing); enqueue through `tx.outbox`. */
   readonly outbox: OutboxRepository;
   /** The identity registry, read outside transactions; write it through `transaction()` (`tx.identities`). */

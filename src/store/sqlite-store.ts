@@ -16,6 +16,7 @@ import type { OutboxRepository } from './outbox-repository.js';
 import { sqliteOutboxRepository, sqliteOutboxWriter } from './sqlite-outbox-repository.js';
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
+import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
   auditQuery,
@@ -122,6 +123,7 @@ class SqliteStore implements ResourceStore {
   readonly security: SecurityRepository;
   readonly directory: DirectoryRepository;
   readonly mssante: MssanteRepository;
+  readonly links: PathwayLinkRepository;
   readonly auditTrail: AuditTrail;
 
   private constructor(
@@ -151,6 +153,7 @@ class SqliteStore implements ResourceStore {
     this.security = securityRepository(read, write, this.now);
     this.directory = directoryRepository(read, write, this.now);
     this.mssante = mssanteRepository(read, write);
+    this.links = pathwayLinkRepository(read, write);
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -282,6 +285,7 @@ class SqliteStore implements ResourceStore {
         outbox: sqliteOutboxWriter(w, this.now, guard),
         access: accessWriter(guarded(sqlRunner(w), guard), this.now),
         mssante: mssanteWriter(guarded(sqlRunner(w), guard)),
+        links: pathwayLinkWriter(guarded(sqlRunner(w), guard)),
         beforeCommit: hooks.beforeCommit,
         afterCommit: hooks.afterCommit,
       };

@@ -45,6 +45,7 @@ describe('SQLite store specifics', () => {
       { version: 8, name: 'security' },
       { version: 9, name: 'mssante_directory' },
       { version: 10, name: 'mssante_mail' },
+      { version: 11, name: 'pathway_links' },
     ]);
     db.close();
   });
