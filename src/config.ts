@@ -8,6 +8,7 @@ import { OID_PATTERN } from './fhir/map-common.js';
 import { outboxConfigSchema } from './outbox/config.js';
 import { mssanteConfigSchema } from './connectors/mssante/config.js';
 
+import { DEFAULT_LINK_TTL_DAYS } from './domain/pathway/link-token.js';
 import { ROLE_NAMES, SCOPES, TENANT_PATTERN, type Role, type Scope } from './domain/access/model.js';
 
 export { SCOPES, type Scope };
@@ -267,6 +268,14 @@ const fileSchema = z
       })
       .strict()
       .default({ dmp: { enabled: false, port: 8443 }, oidc: { enabled: false, port: 8444 }, mssante: { enabled: false, smtpPort: 8465, imapPort: 8993 } }),
+    /** The pathway of issue 18 (docs/pathway.md). */
+    pathway: z
+      .object({
+        /** Lifetime of the secure links sent to the MT and the PHO, in days. */
+        linkTtlDays: z.number().int().min(1).max(365).default(DEFAULT_LINK_TTL_DAYS),
+      })
+      .strict()
+      .default({ linkTtlDays: DEFAULT_LINK_TTL_DAYS }),
     /** Default establishment used when a submission names none. */
     establishment: z
       .object({
