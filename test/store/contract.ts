@@ -4,6 +4,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import type { Basic, CarePlan, Patient, Resource, Task } from '@medplum/fhirtypes';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseSearchParams } from '../../src/fhir/search-params.js';
+import type { LinkIssue } from '../../src/store/pathway-link-repository.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 
 /** A clock the suite controls: every call returns the set time and then advances it by one millisecond. */
@@ -655,6 +656,85 @@ export function storeContract(name: string, open: OpenStore): void {
         expect(dead.items.map((m) => [m.idempotencyKey, m.lastError, m.attempts])).toEqual([['r1', 'no MSSanté address for the pharmacien-officine (RPPS 10001234567)', 0]]);
         const claimed = await store.outbox.claim({ owner: 'w', limit: 10, leaseMs: 1000 });
         expect(claimed.map((m) => m.idempotencyKey)).toEqual(['r2']);
+      });
+    });
+
+    describe('pathway secure links (issue 18)', () => {
+      const T0 = '2026-12-06T10:00:00.000Z';
+      const LATER = '2027-01-05T10:00:00.000Z';
+      const link = (hash: string, extra: Partial<LinkIssue> = {}): LinkIssue => ({
+        tokenHash: hash.padEnd(64, '0'),
+        carePlan: 'ppp-1',
+        role: 'MT',
+        rpps: '10101634078',
+        purpose: 'decision',
+        created: T0,
+        expires: LATER,
+        ...extra,
+      });
+      const h = (s: string): string => s.padEnd(64, '0');
+
+      it('issues a link and finds it by its hash; a new issue to the same professional revokes the previous one', async () => {
+        expect(await store.transaction((tx) => tx.links.issue(link('a1')))).toEqual({ replaced: 0 });
+        expect(await store.links.find(h('a1'))).toEqual({ tokenHash: h('a1'), carePlan: 'ppp-1', role: 'MT', rpps: '10101634078', purpose: 'decision', created: T0, expires: LATER });
+        // Another professional, another purpose, another PPP: nothing replaced.
+        await store.transaction(async (tx) => {
+          expect(await tx.links.issue(link('b1', { role: 'PHO', rpps: '10101523388' }))).toEqual({ replaced: 0 });
+          expect(await tx.links.issue(link('c1', { purpose: 'prescription' }))).toEqual({ replaced: 0 });
+          expect(await tx.links.issue(link('d1', { carePlan: 'ppp-2' }))).toEqual({ replaced: 0 });
+        });
+        expect(await store.transaction((tx) => tx.links.issue(link('a2', { created: '2026-12-07T10:00:00.000Z' })))).toEqual({ replaced: 1 });
+        expect(await store.links.find(h('a1'))).toMatchObject({ revokedAt: '2026-12-07T10:00:00.000Z', revokedReason: 'replaced' });
+        expect((await store.links.live('ppp-1', T0)).map((l) => [l.role, l.purpose, l.tokenHash.slice(0, 2)])).toEqual([
+          ['MT', 'decision', 'a2'],
+          ['MT', 'prescription', 'c1'],
+          ['PHO', 'decision', 'b1'],
+        ]);
+        // Outside a transaction too; a link issued in a rolled back transaction never existed (and replaced nothing).
+        expect(await store.links.issue(link('a3'))).toEqual({ replaced: 1 });
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.links.issue(link('a4'));
+            throw new Error('rollback');
+          }),
+        ).rejects.toThrow('rollback');
+        expect(await store.links.find(h('a4'))).toBeUndefined();
+        expect(await store.links.find(h('a3'))).not.toHaveProperty('revokedAt');
+      });
+
+      it('refuses a second row under the same hash', async () => {
+        await store.links.issue(link('e1'));
+        await expect(store.links.issue(link('e1', { carePlan: 'ppp-9' }))).rejects.toThrow();
+        expect(await store.links.find(h('e1'))).toMatchObject({ carePlan: 'ppp-1' });
+        expect(await store.links.live('ppp-9', T0)).toEqual([]);
+      });
+
+      it('revokes one link, or all of a PPP, once; lists only links neither revoked nor expired; records uses', async () => {
+        await store.transaction(async (tx) => {
+          await tx.links.issue(link('f1'));
+          await tx.links.issue(link('f2', { role: 'PHO', rpps: '10101523388' }));
+          await tx.links.issue(link('f3', { purpose: 'prescription', expires: '2026-12-08T00:00:00.000Z' }));
+          await tx.links.issue(link('g1', { carePlan: 'ppp-2' }));
+        });
+        expect(await store.links.revoke(h('f1'), 'withdrawn', '2026-12-06T11:00:00.000Z')).toBe(true);
+        expect(await store.links.revoke(h('f1'), 'again', '2026-12-06T12:00:00.000Z')).toBe(false);
+        expect(await store.links.revoke(h('zz'), 'unknown', '2026-12-06T12:00:00.000Z')).toBe(false);
+        expect(await store.links.find(h('f1'))).toMatchObject({ revokedAt: '2026-12-06T11:00:00.000Z', revokedReason: 'withdrawn' });
+        expect((await store.links.live('ppp-1', T0)).map((l) => l.tokenHash.slice(0, 2))).toEqual(['f3', 'f2']);
+        expect((await store.links.live('ppp-1', '2026-12-08T00:00:00.000Z')).map((l) => l.tokenHash.slice(0, 2))).toEqual(['f2']);
+
+        expect(await store.links.touch(h('f2'), '2026-12-06T13:00:00.000Z')).toBe(true);
+        expect(await store.links.touch(h('zz'), '2026-12-06T13:00:00.000Z')).toBe(false);
+        expect(await store.links.find(h('f2'))).toMatchObject({ lastUsed: '2026-12-06T13:00:00.000Z' });
+
+        expect(await store.transaction((tx) => tx.links.revokeAll('ppp-1', 'closed', '2026-12-06T14:00:00.000Z'))).toBe(2);
+        expect(await store.links.revokeAll('ppp-1', 'closed', '2026-12-06T15:00:00.000Z')).toBe(0);
+        expect(await store.links.live('ppp-1', T0)).toEqual([]);
+        expect(await store.links.find(h('f1'))).toMatchObject({ revokedReason: 'withdrawn' });
+        expect(await store.links.find(h('f2'))).toMatchObject({ revokedAt: '2026-12-06T14:00:00.000Z', revokedReason: 'closed' });
+        expect((await store.links.live('ppp-2', T0)).map((l) => l.tokenHash.slice(0, 2))).toEqual(['g1']);
+        // A revoked link frees its (PPP, professional, purpose): a new one can be issued.
+        expect(await store.links.issue(link('f4'))).toEqual({ replaced: 0 });
       });
     });
   });
