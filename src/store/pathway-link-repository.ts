@@ -35,7 +35,10 @@ export type PathwayLinkRepository = PathwayLinkWriter;
 const COLUMNS = 'token_hash, careplan, role, rpps, purpose, created, expires, revoked_at, revoked_reason, last_used';
 
 export const PATHWAY_LINK_SQL = {
-  replace: "UPDATE pathway_link SET revoked_at = ?, revoked_reason = 'replaced' WHERE careplan = ? AND rpps = ? AND purpose = ? AND revoked_at IS NULL",
+  // Nothing is replaced when the new hash exists already: the insert then fails, and a store-level write on SQLite
+  // (whose short transaction commits what ran before a failed statement) has changed nothing either.
+  replace:
+    "UPDATE pathway_link SET revoked_at = ?, revoked_reason = 'replaced' WHERE careplan = ? AND rpps = ? AND purpose = ? AND revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM pathway_link WHERE token_hash = ?)",
   insert: `INSERT INTO pathway_link (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`,
   find: `SELECT ${COLUMNS} FROM pathway_link WHERE token_hash = ?`,
   revoke: 'UPDATE pathway_link SET revoked_at = ?, revoked_reason = ? WHERE token_hash = ? AND revoked_at IS NULL',
@@ -78,7 +81,7 @@ export function pathwayLinkWriter(run: SqlRunner): PathwayLinkWriter {
     issue: async (l) => {
       // Both statements are started before either is awaited: on SQLite's short write transactions the runner must
       // not yield between statements; on PostgreSQL one client runs them in order.
-      const replaced = run.run(PATHWAY_LINK_SQL.replace, [l.created, l.carePlan, l.rpps, l.purpose]);
+      const replaced = run.run(PATHWAY_LINK_SQL.replace, [l.created, l.carePlan, l.rpps, l.purpose, l.tokenHash]);
       const inserted = run.run(PATHWAY_LINK_SQL.insert, [l.tokenHash, l.carePlan, l.role, l.rpps, l.purpose, l.created, l.expires]);
       const [n] = await Promise.all([replaced, inserted]);
       return { replaced: n };

@@ -705,7 +705,10 @@ export function storeContract(name: string, open: OpenStore): void {
       it('refuses a second row under the same hash', async () => {
         await store.links.issue(link('e1'));
         await expect(store.links.issue(link('e1', { carePlan: 'ppp-9' }))).rejects.toThrow();
-        expect(await store.links.find(h('e1'))).toMatchObject({ carePlan: 'ppp-1' });
+        // The same hash again for the same professional: refused, and the first link is not revoked by the attempt.
+        await expect(store.links.issue(link('e1', { created: '2026-12-07T10:00:00.000Z' }))).rejects.toThrow();
+        await expect(store.transaction((tx) => tx.links.issue(link('e1')))).rejects.toThrow();
+        expect(await store.links.find(h('e1'))).toEqual({ tokenHash: h('e1'), carePlan: 'ppp-1', role: 'MT', rpps: '10101634078', purpose: 'decision', created: T0, expires: LATER });
         expect(await store.links.live('ppp-9', T0)).toEqual([]);
       });
 
