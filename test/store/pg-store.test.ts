@@ -114,7 +114,7 @@ function pgSuites(): void {
     it('migrates once when several processes start together', async () => {
       const schema = freshSchema();
       const stores = await Promise.all([1, 2, 3].map(() => openPgStore({ url: URL, schema, poolSize: 1 })));
-      expect(stores.flatMap((s) => s.schemaInfo.applied).sort()).toEqual(pgMigrations.map((m) => m.version));
+      expect(stores.flatMap((s) => s.schemaInfo.applied).sort((a, b) => a - b)).toEqual(pgMigrations.map((m) => m.version));
       await Promise.all(stores.map((s) => s.close()));
     });
 
