@@ -52,7 +52,7 @@ export type Consent = z.infer<typeof Consent>;
 export const Inclusion = z
   .object({
     placeOfLiving: z.enum(codeValues(PLACES_OF_LIVING)).optional().describe('home (domicile) or ehpad-sans-pui (EHPAD without a pharmacy of its own)'),
-    therapeuticModifications: z.number().int().min(0).max(1000).optional().describe('Number of therapeutic modifications during the stay (criterion: 3 or more)'),
+    therapeuticModifications: z.number({ message: 'expected a number' }).int('expected a whole number').min(0, 'expected 0 or more').max(1000, 'expected at most 1000').optional().describe('Number of therapeutic modifications during the stay (criterion: 3 or more)'),
     drugRelatedHospitalisation: z.boolean().optional().describe('The hospitalisation was caused by a medicine (criterion)'),
     iatrogenicEventDuringStay: z.boolean().optional().describe('An iatrogenic event occurred during the stay (criterion)'),
     override: z
