@@ -94,15 +94,3 @@ export function evaluateInclusion(ppp: Ppp): InclusionResult {
   };
 }
 
-/** One French sentence for people: the outcome and, when not eligible, why. */
-export function inclusionSummary(result: InclusionResult): string {
-  if (result.eligible) {
-    const met = result.criteria.filter((c) => c.met && c.code !== 'age-65').map((c) => c.reason.toLowerCase());
-    return `Critères d’inclusion remplis (${result.criteria[0]?.reason} ; ${met.join(' ; ')}).`;
-  }
-  const age = result.criteria.find((c) => c.code === 'age-65');
-  const why = age && !age.met ? age.reason : 'aucun des critères médicamenteux n’est rempli';
-  return result.override
-    ? `Critères d’inclusion non remplis (${why}) ; patient inclus par décision clinique : ${result.override.reason}`
-    : `Critères d’inclusion non remplis (${why}) ; inclusion non justifiée : indiquez inclusion.override.reason pour inclure quand même.`;
-}

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from '../../../src/domain/parse.js';
 import type { Ppp } from '../../../src/domain/ppp.js';
-import { ageOn, evaluateInclusion, inclusionSummary } from '../../../src/domain/pathway/inclusion.js';
+import { ageOn, evaluateInclusion } from '../../../src/domain/pathway/inclusion.js';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/ppp/hospital-sync-rcp.json');
 const base = (): Record<string, unknown> => JSON.parse(readFileSync(FIXTURE, 'utf8')) as Record<string, unknown>;
@@ -88,13 +88,11 @@ describe('evaluateInclusion', () => {
     expect(r.criteria[2]).toEqual({ code: 'modifications-3', met: false, reason: expect.stringContaining('non renseigné') });
     expect(r.criteria[3]?.reason).toContain('non renseigné');
     expect(r.override).toBeUndefined();
-    expect(inclusionSummary(r)).toContain('inclusion.override.reason');
   });
 
-  it('keeps the override reason and says so in the summary', () => {
+  it('keeps the override reason, trimmed', () => {
     const r = evaluateInclusion(build({ birthDate: '1965-01-01', inclusion: { override: { reason: '  Chutes répétées.  ' } } }));
     expect(r.override).toEqual({ reason: 'Chutes répétées.' });
-    expect(inclusionSummary(r)).toContain('décision clinique : Chutes répétées.');
   });
 });
 
