@@ -97,7 +97,8 @@ export const Ppp = z
       ctx.addIssue({ code: 'custom', path: ['stayType'], message: 'a hospital inclusion names its stay type (hospitalisation, hdj, consultation)' });
     }
     // The age criterion is read on the creation day: a patient born after it is a typing error, not a young patient.
-    if (p.patient.birthDate.padEnd(10, '-01-01'.slice(0, 10 - p.patient.birthDate.length)) > p.created.slice(0, 10)) {
+    const earliestBirthDay = p.patient.birthDate + '-01-01'.slice(0, 10 - p.patient.birthDate.length); // 1938 → 1938-01-01
+    if (earliestBirthDay > p.created.slice(0, 10)) {
       ctx.addIssue({ code: 'custom', path: ['patient', 'birthDate'], message: `the birth date is after the PPP's creation (${p.created.slice(0, 10)})` });
     }
     if (p.rcp && p.noRcpReason !== undefined) {
