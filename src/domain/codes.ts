@@ -211,3 +211,18 @@ export const BMO_VALIDATION_ACTIVITY = codes([{ code: 'bmo-validation', display:
 
 /** Tags (meta.tag) on a document whose patient identity the SRI has not settled yet. */
 export const IDENTITY_STATES = codes([{ code: 'awaiting-identity', display: 'En attente de rapprochement d’identité (SRI)' }] as const);
+
+/** Where the patient lives (IATROPREV V2 inclusion: at home, or in an EHPAD without a pharmacy of its own). */
+export const PLACES_OF_LIVING = codes([
+  { code: 'home', display: 'Domicile' },
+  { code: 'ehpad-sans-pui', display: 'EHPAD sans pharmacie à usage intérieur (PUI)' },
+] as const);
+
+/** The inclusion criteria of the pathway (docs/pathway.md): age, then any one of the four others. */
+export const INCLUSION_CRITERIA = codes([
+  { code: 'age-65', display: 'Âge de 65 ans ou plus' },
+  { code: 'medicines-10', display: 'Au moins 10 médicaments' },
+  { code: 'modifications-3', display: 'Au moins 3 modifications thérapeutiques pendant le séjour' },
+  { code: 'drug-related-hospitalisation', display: 'Hospitalisation liée à un médicament' },
+  { code: 'iatrogenic-event', display: 'Événement iatrogène pendant le séjour' },
+] as const);

@@ -9,3 +9,4 @@ export * from './ctm.js';
 export * from './bpm.js';
 export * from './dmp.js';
 export * from './parse.js';
+export * from './text.js';

@@ -6,7 +6,7 @@ import { z } from 'zod';
 const hex = (c: number): string => `U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
 
 /** What is wrong with one UTF-16 code unit (or pair) at `i` of `s`, if anything. */
-function characterProblem(s: string, i: number): string | undefined {
+export function characterProblem(s: string, i: number): string | undefined {
   const c = s.charCodeAt(i);
   if (c <= 0x1f || (c >= 0x7f && c <= 0x9f)) return `${hex(c)} (control character)`;
   if ((c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c === 0x200e || c === 0x200f || c === 0x061c) {

@@ -2,7 +2,8 @@
 // recommendations, the RCP around it and the MT/PHO decisions (OPTIMEDOC / IATROPREV).
 import { z } from 'zod';
 import { DmpOptions } from './dmp.js';
-import { codeValues, ENTRY_DOORS, PATHWAYS, RCP_MODES, STAY_TYPES } from './codes.js';
+import { codeValues, ENTRY_DOORS, PATHWAYS, PLACES_OF_LIVING, RCP_MODES, STAY_TYPES } from './codes.js';
+import { ReasonText } from './text.js';
 import { MedicationLine } from './drug.js';
 import { PatientIdentity } from './identity.js';
 import { Organization, Practitioner, Rpps, TeamMember } from './actors.js';
@@ -44,6 +45,26 @@ export const Consent = z
   .strict();
 export type Consent = z.infer<typeof Consent>;
 
+/**
+ * The facts of the inclusion that the rest of the PPP does not carry (age comes from the patient's birth date, the
+ * number of medicines from the active medication lines), and a clinician's decision to include anyway.
+ */
+export const Inclusion = z
+  .object({
+    placeOfLiving: z.enum(codeValues(PLACES_OF_LIVING)).optional().describe('home (domicile) or ehpad-sans-pui (EHPAD without a pharmacy of its own)'),
+    therapeuticModifications: z.number({ message: 'expected a number' }).int('expected a whole number').min(0, 'expected 0 or more').max(1000, 'expected at most 1000').optional().describe('Number of therapeutic modifications during the stay (criterion: 3 or more)'),
+    drugRelatedHospitalisation: z.boolean().optional().describe('The hospitalisation was caused by a medicine (criterion)'),
+    iatrogenicEventDuringStay: z.boolean().optional().describe('An iatrogenic event occurred during the stay (criterion)'),
+    override: z
+      .object({ reason: ReasonText().describe('Why the patient is included although the criteria are not met (at most 2,000 characters)') })
+      .strict()
+      .optional()
+      .describe('A clinician includes the patient anyway: the criteria are advisory'),
+  })
+  .strict()
+  .meta({ id: 'Inclusion', description: 'Inclusion facts the criteria need (docs/pathway.md) and an optional override with its reason' });
+export type Inclusion = z.infer<typeof Inclusion>;
+
 export const Ppp = z
   .object({
     /** Establishment's own id of this PPP; with its FINESS it makes the business identifier. */
@@ -61,10 +82,12 @@ export const Ppp = z
     author: Practitioner,
     team: z.array(TeamMember).min(1).describe('The care team; must name the médecin traitant (role medecin-traitant)'),
     consent: Consent.optional(),
+    inclusion: Inclusion.optional(),
     medications: z.array(MedicationLine).default([]),
     problems: z.array(Problem).default([]),
     recommendations: z.array(Recommendation).default([]),
     rcp: Rcp.optional(),
+    noRcpReason: ReasonText().optional().describe('Why the PPP goes to the MT and the PHO without an RCP; such a PPP is not billable for the DAH (docs/pathway.md)'),
     note: z.string().trim().min(1).optional(),
     dmp: DmpOptions.optional(),
   })
@@ -72,6 +95,14 @@ export const Ppp = z
   .superRefine((p, ctx) => {
     if (p.entryDoor === 'hopital' && !p.stayType) {
       ctx.addIssue({ code: 'custom', path: ['stayType'], message: 'a hospital inclusion names its stay type (hospitalisation, hdj, consultation)' });
+    }
+    // The age criterion is read on the creation day: a patient born after it is a typing error, not a young patient.
+    const earliestBirthDay = p.patient.birthDate + '-01-01'.slice(0, 10 - p.patient.birthDate.length); // 1938 → 1938-01-01
+    if (earliestBirthDay > p.created.slice(0, 10)) {
+      ctx.addIssue({ code: 'custom', path: ['patient', 'birthDate'], message: `the birth date is after the PPP's creation (${p.created.slice(0, 10)})` });
+    }
+    if (p.rcp && p.noRcpReason !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['noRcpReason'], message: 'a PPP with an RCP has no no-RCP reason: remove one of them' });
     }
     checkUniqueIds(ctx, p.medications, ['medications']);
     checkUniqueIds(ctx, p.problems, ['problems']);

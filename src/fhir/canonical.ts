@@ -37,8 +37,10 @@ export const EXT = {
   medicationSources: sd('passerelle-medication-sources'),
   /** On an FCT MedicationStatement: reconciliation properties (status, divergence, type, severity, resolution). */
   reconciliation: sd('passerelle-reconciliation'),
-  /** On a CarePlan: entry door and stay type of the inclusion. */
+  /** On a CarePlan: entry door, stay type, place of living, consent, the evaluated inclusion and the DAH billing. */
   inclusion: sd('passerelle-inclusion'),
+  /** On a CarePlan, one per inclusion criterion: met or not, the figure and the reason. */
+  inclusionCriterion: sd('passerelle-inclusion-criterion'),
 } as const;
 
 /** Local code systems (content defined in src/domain/codes.ts). */
@@ -57,6 +59,8 @@ export const CS = {
   stayType: cs('stay-type'),
   provenanceActivity: cs('provenance-activity'),
   identityState: cs('identity-state'),
+  placeOfLiving: cs('place-of-living'),
+  inclusionCriterion: cs('inclusion-criterion'),
 } as const;
 
 /** National and international code systems used by the mapping. */

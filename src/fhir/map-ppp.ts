@@ -1,7 +1,9 @@
 // PPP → FHIR R4 transaction Bundle (medication-model.md §8.2): CarePlan (SMP shape) with its CareTeam, reviewed
 // List, DetectedIssues, proposals, MT/PHO validation Tasks, D45/D90 follow-ups, RCP and consent.
 import type { Bundle, CarePlan, Encounter, Extension } from '@medplum/fhirtypes';
-import { displayOf, ENTRY_DOORS, PATHWAYS, RCP_MODES, STAY_TYPES, CAREPLAN_CATEGORIES } from '../domain/codes.js';
+import { displayOf, ENTRY_DOORS, INCLUSION_CRITERIA, PATHWAYS, PLACES_OF_LIVING, RCP_MODES, STAY_TYPES, CAREPLAN_CATEGORIES } from '../domain/codes.js';
+import { evaluateInclusion, type InclusionResult } from '../domain/pathway/inclusion.js';
+import { rcpRule, type RcpRuleResult } from '../domain/pathway/rcp.js';
 import type { Ppp } from '../domain/ppp.js';
 import { BundleBuilder, type MapContext, type Ref } from './bundle-builder.js';
 import { CS, EXT, PROFILE, SYSTEM } from './canonical.js';
@@ -145,12 +147,7 @@ export function mapPpp(ppp: Ppp, ctx: MapContext): Bundle {
     }
   }
 
-  const inclusion: Extension = {
-    url: EXT.inclusion,
-    extension: [{ url: 'entryDoor', valueCoding: listCoding(CS.entryDoor, ENTRY_DOORS, ppp.entryDoor) }],
-  };
-  if (ppp.stayType) inclusion.extension!.push({ url: 'stayType', valueCoding: listCoding(CS.stayType, STAY_TYPES, ppp.stayType) });
-  inclusion.extension!.push({ url: 'pathway', valueCoding: listCoding(CS.pathway, PATHWAYS, ppp.pathway) });
+  const inclusion = inclusionExtensions(ppp, evaluateInclusion(ppp), rcpRule(ppp));
 
   const supportingInfo: Ref[] = [...issues.values()];
   if (list) supportingInfo.push(list);
@@ -162,7 +159,7 @@ export function mapPpp(ppp: Ppp, ctx: MapContext): Bundle {
     id: carePlanId,
     meta: { profile: [PROFILE.pppCarePlan] },
     identifier: s.documentIdentifiers(carePlanId),
-    extension: [inclusion],
+    extension: inclusion,
     status: ppp.status,
     intent: 'plan',
     category: [
@@ -185,4 +182,32 @@ export function mapPpp(ppp: Ppp, ctx: MapContext): Bundle {
   s.add(plan);
 
   return s.b.build(ctx);
+}
+
+/**
+ * The inclusion as the CarePlan carries it (docs/pathway.md): `passerelle-inclusion` (entry door, stay type, pathway,
+ * place of living, consent, eligibility, override reason, DAH billing) then one `passerelle-inclusion-criterion` per
+ * criterion, in the order of the rule.
+ */
+export function inclusionExtensions(ppp: Ppp, result: InclusionResult, rcp: RcpRuleResult): Extension[] {
+  const parts: Extension[] = [{ url: 'entryDoor', valueCoding: listCoding(CS.entryDoor, ENTRY_DOORS, ppp.entryDoor) }];
+  if (ppp.stayType) parts.push({ url: 'stayType', valueCoding: listCoding(CS.stayType, STAY_TYPES, ppp.stayType) });
+  parts.push({ url: 'pathway', valueCoding: listCoding(CS.pathway, PATHWAYS, ppp.pathway) });
+  const place = ppp.inclusion?.placeOfLiving;
+  if (place) parts.push({ url: 'placeOfLiving', valueCoding: listCoding(CS.placeOfLiving, PLACES_OF_LIVING, place) });
+  if (ppp.consent) parts.push({ url: 'consent', valueBoolean: ppp.consent.given });
+  parts.push({ url: 'eligible', valueBoolean: result.eligible }, { url: 'included', valueBoolean: result.included });
+  if (result.override) parts.push({ url: 'overrideReason', valueString: result.override.reason });
+  parts.push({ url: 'billableDah', valueBoolean: rcp.billableDah });
+  if (ppp.noRcpReason !== undefined) parts.push({ url: 'noRcpReason', valueString: ppp.noRcpReason });
+  const criteria: Extension[] = result.criteria.map((c) => ({
+    url: EXT.inclusionCriterion,
+    extension: [
+      { url: 'code', valueCoding: listCoding(CS.inclusionCriterion, INCLUSION_CRITERIA, c.code) },
+      { url: 'met', valueBoolean: c.met },
+      ...(c.value !== undefined ? [{ url: 'value', valueUnsignedInt: c.value }] : []),
+      { url: 'reason', valueString: c.reason },
+    ],
+  }));
+  return [{ url: EXT.inclusion, extension: parts }, ...criteria];
 }

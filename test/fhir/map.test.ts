@@ -163,7 +163,7 @@ describe('PPP', () => {
     expect(plan.intent).toBe('plan');
     expect(plan.category?.map((c) => c.coding?.[0]?.code)).toEqual(['736378000', 'ppp', 'OPTIMEDOC']);
     const inclusion = plan.extension?.find((e) => e.url === EXT.inclusion);
-    expect(inclusion?.extension?.map((e) => [e.url, e.valueCoding?.code])).toEqual([
+    expect(inclusion?.extension?.filter((e) => e.valueCoding).map((e) => [e.url, e.valueCoding?.code])).toEqual([
       ['entryDoor', 'hopital'],
       ['stayType', 'hospitalisation'],
       ['pathway', 'OPTIMEDOC'],

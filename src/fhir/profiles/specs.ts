@@ -15,6 +15,8 @@ import {
   FCT_LINE_STATUSES,
   FCT_RESOLUTIONS,
   IDENTITY_STATES,
+  INCLUSION_CRITERIA,
+  PLACES_OF_LIVING,
   FCT_SEVERITIES,
   FOLLOWUP_OUTCOMES,
   PATHWAYS,
@@ -84,7 +86,7 @@ export interface ExtensionPart {
   readonly name: string;
   readonly min: number;
   readonly max: string;
-  readonly type: 'Coding' | 'boolean' | 'positiveInt' | 'string';
+  readonly type: 'Coding' | 'boolean' | 'positiveInt' | 'unsignedInt' | 'string';
   /** Required binding of the part's value (Coding parts). */
   readonly valueSet?: string;
   readonly short: string;
@@ -169,6 +171,8 @@ export const CODE_SYSTEMS: readonly CodeSystemSpec[] = [
   csSpec(CS.careTeamRole, 'Rôles dans l’équipe de soins', 'Rôles des membres de l’équipe d’un PPP.', CARE_TEAM_ROLES),
   csSpec(CS.entryDoor, 'Porte d’entrée', 'Porte d’entrée de l’inclusion dans le parcours.', ENTRY_DOORS),
   csSpec(CS.stayType, 'Type de séjour', 'Séjour au cours duquel le patient a été inclus.', STAY_TYPES),
+  csSpec(CS.placeOfLiving, 'Lieu de vie', 'Lieu de vie du patient à l’inclusion.', PLACES_OF_LIVING),
+  csSpec(CS.inclusionCriterion, 'Critères d’inclusion', 'Critères d’inclusion dans le parcours (IATROPREV V2).', INCLUSION_CRITERIA),
   csSpec(CS.provenanceActivity, 'Activités tracées', 'Activités enregistrées dans les Provenance de Passerelle.', BMO_VALIDATION_ACTIVITY),
   csSpec(CS.identityState, 'État du rapprochement d’identité', 'Étiquette (meta.tag) d’un document dont l’identité du patient attend une décision de la cellule d’identitovigilance.', IDENTITY_STATES),
 ];
@@ -256,12 +260,34 @@ export const EXTENSIONS: readonly ExtensionSpec[] = [
     id: lastSegment(EXT.inclusion),
     url: EXT.inclusion,
     title: 'Inclusion dans le parcours',
-    description: 'Porte d’entrée, type de séjour et parcours de l’inclusion du patient.',
+    description:
+      'Porte d’entrée, type de séjour, parcours, lieu de vie et consentement de l’inclusion du patient ; résultat des critères ' +
+      'd’inclusion (indicatifs : un clinicien peut inclure quand même, avec un motif) et facturation du DAH (pas de RCP : pas de facturation).',
     context: ['CarePlan'],
     parts: [
       { name: 'entryDoor', min: 1, max: '1', type: 'Coding', valueSet: localVs(CS.entryDoor), short: 'Porte d’entrée' },
       { name: 'stayType', min: 0, max: '1', type: 'Coding', valueSet: localVs(CS.stayType), short: 'Type de séjour (entrée hôpital)' },
       { name: 'pathway', min: 0, max: '1', type: 'Coding', valueSet: localVs(CS.pathway), short: 'Parcours' },
+      { name: 'placeOfLiving', min: 0, max: '1', type: 'Coding', valueSet: localVs(CS.placeOfLiving), short: 'Lieu de vie' },
+      { name: 'consent', min: 0, max: '1', type: 'boolean', short: 'Consentement du patient (donné ou refusé)' },
+      { name: 'eligible', min: 0, max: '1', type: 'boolean', short: 'Critères d’inclusion remplis' },
+      { name: 'included', min: 0, max: '1', type: 'boolean', short: 'Patient inclus (critères remplis ou décision clinique)' },
+      { name: 'overrideReason', min: 0, max: '1', type: 'string', short: 'Motif de l’inclusion malgré les critères' },
+      { name: 'billableDah', min: 0, max: '1', type: 'boolean', short: 'PPP facturable par le DAH (avec RCP)' },
+      { name: 'noRcpReason', min: 0, max: '1', type: 'string', short: 'Motif de l’envoi sans RCP' },
+    ],
+  },
+  {
+    id: lastSegment(EXT.inclusionCriterion),
+    url: EXT.inclusionCriterion,
+    title: 'Critère d’inclusion évalué',
+    description: 'Un critère d’inclusion dans le parcours : rempli ou non, la valeur jugée (âge, nombre) et le motif en clair.',
+    context: ['CarePlan'],
+    parts: [
+      { name: 'code', min: 1, max: '1', type: 'Coding', valueSet: localVs(CS.inclusionCriterion), short: 'Critère' },
+      { name: 'met', min: 1, max: '1', type: 'boolean', short: 'Critère rempli' },
+      { name: 'value', min: 0, max: '1', type: 'unsignedInt', short: 'Valeur jugée (âge en années, nombre)' },
+      { name: 'reason', min: 1, max: '1', type: 'string', short: 'Motif' },
     ],
   },
 ];
@@ -431,7 +457,10 @@ export const PROFILES: readonly ProfileSpec[] = [
       { id: 'CarePlan.author', min: 1 },
       { id: 'CarePlan.activity.outcomeCodeableConcept', binding: required(localVs(CS.followupOutcome)) },
     ],
-    extensions: [{ name: 'inclusion', url: EXT.inclusion, min: 1, max: '1' }],
+    extensions: [
+      { name: 'inclusion', url: EXT.inclusion, min: 1, max: '1' },
+      { name: 'inclusionCriterion', url: EXT.inclusionCriterion, min: 0, max: '*' },
+    ],
     invariants: [
       {
         key: 'ppp-1',

@@ -1,0 +1,2 @@
+export * from './inclusion.js';
+export * from './rcp.js';
