@@ -4,16 +4,8 @@
 import type { LinkPurpose, LinkRecord, LinkRole } from '../domain/pathway/link-token.js';
 import type { SqlRunner } from './security-repository.js';
 
-export interface LinkIssue {
-  tokenHash: string;
-  carePlan: string;
-  role: LinkRole;
-  rpps: string;
-  purpose: LinkPurpose;
-  /** ISO instants. */
-  created: string;
-  expires: string;
-}
+/** A link to store: its record before any use or revocation (`created`, `expires`: ISO instants). */
+export type LinkIssue = Omit<LinkRecord, 'revokedAt' | 'revokedReason' | 'lastUsed'>;
 
 /** Written in a transaction (`tx.links`), or each call in its own (`store.links`). */
 export interface PathwayLinkWriter {
