@@ -20,11 +20,10 @@ import type { Envelope, MailSender } from '../../src/connectors/mssante/transpor
 import { applyReport } from '../../src/services/mssante-receipts.js';
 import { BackgroundQueue, takeIn, type IntakeContext } from '../../src/services/mssante-intake.js';
 import { submitDocument } from '../../src/services/submission.js';
-import pg from 'pg';
 import { openPgStore } from '../../src/store/pg-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
-import { PG_TEST_URL, pgUnreachable } from '../support/pg.js';
+import { dropPgSchema, PG_TEST_URL, pgUnreachable } from '../support/pg.js';
 import { available } from '../support/shared.js';
 
 vi.mock('../../src/services/mssante-receipts.js', async (original) => ({
@@ -62,11 +61,7 @@ if (withPg) {
     'PostgreSQL',
     async () => ({
       store: await openPgStore({ url: PG_TEST_URL, schema: SCHEMA, poolSize: 4 }),
-      drop: async () => {
-        const client = new pg.Client({ connectionString: PG_TEST_URL });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`).finally(() => client.end());
-      },
+      drop: () => dropPgSchema(SCHEMA),
     }),
   ]);
 }

@@ -6,7 +6,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CarePlan, Communication } from '@medplum/fhirtypes';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../src/config.js';
 import { buildMessageDocument } from '../../src/connectors/dmp/connector.js';
@@ -28,7 +27,7 @@ import type { OutboxMessage } from '../../src/store/outbox-repository.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 import { openPgStore } from '../../src/store/pg-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { PG_TEST_URL, pgUnreachable } from '../support/pg.js';
+import { dropPgSchema, PG_TEST_URL, pgUnreachable } from '../support/pg.js';
 import { available } from '../support/shared.js';
 
 const fixture = (): Record<string, unknown> => JSON.parse(readFileSync('test/fixtures/ppp/hospital-sync-rcp.json', 'utf8')) as Record<string, unknown>;
@@ -155,10 +154,7 @@ function receiptsSuite(dialect: Dialect): void {
   afterAll(async () => {
     await store?.close();
     if (dialect === 'postgresql') {
-      const c = new pg.Client({ connectionString: PG_TEST_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
-      await c.end();
+      await dropPgSchema(PG_SCHEMA);
     }
     rmSync(dir, { recursive: true, force: true });
   });

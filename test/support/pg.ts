@@ -16,3 +16,14 @@ export async function pgUnreachable(url = PG_TEST_URL): Promise<string | undefin
     await client.end().catch(() => undefined);
   }
 }
+
+/** Drops a test's own schema (and everything in it), e.g. in `afterAll`. */
+export async function dropPgSchema(schema: string, url = PG_TEST_URL): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}

@@ -4,7 +4,6 @@
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../../src/config.js';
 import { linkTokenHash, newLinkToken } from '../../../src/domain/pathway/link-token.js';
@@ -13,7 +12,7 @@ import { issueLinks, resolveLink, type IssuedLink } from '../../../src/services/
 import { openPgStore } from '../../../src/store/pg-store.js';
 import type { AuditRecord, ResourceStore } from '../../../src/store/repository.js';
 import { openSqliteStore } from '../../../src/store/sqlite-store.js';
-import { PG_TEST_URL, pgUnreachable } from '../../support/pg.js';
+import { dropPgSchema, PG_TEST_URL, pgUnreachable } from '../../support/pg.js';
 import { available } from '../../support/shared.js';
 
 const NOW = new Date('2026-12-06T10:00:00.000Z');
@@ -45,10 +44,7 @@ function linksSuite(dialect: 'sqlite' | 'postgresql'): void {
   afterAll(async () => {
     await store?.close();
     if (dialect === 'postgresql') {
-      const c = new pg.Client({ connectionString: PG_TEST_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
-      await c.end();
+      await dropPgSchema(PG_SCHEMA);
     }
     rmSync(dir, { recursive: true, force: true });
   });
