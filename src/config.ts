@@ -273,9 +273,36 @@ const fileSchema = z
       .object({
         /** Lifetime of the secure links sent to the MT and the PHO, in days. */
         linkTtlDays: z.number().int().min(1).max(365).default(DEFAULT_LINK_TTL_DAYS),
+        /** Follow-up windows, in days after the first send (D45, D90). */
+        followUp: z
+          .object({
+            d45Days: z.number().int().min(1).max(365).default(45),
+            d90Days: z.number().int().min(1).max(730).default(90),
+          })
+          .strict()
+          .refine((f) => f.d90Days > f.d45Days, { message: 'd90Days must come after d45Days', path: ['d90Days'] })
+          .default({ d45Days: 45, d90Days: 90 }),
+        /** Days after the send at which the PPP document is regenerated with the decisions received so far. */
+        decisionDeadlineDays: z.number().int().min(1).max(365).default(21),
+        /** The scheduler that opens the follow-up windows and regenerates documents (docs/pathway.md). */
+        scheduler: z
+          .object({
+            enabled: z.boolean().default(true),
+            pollMs: z.number().int().min(100).max(3_600_000).default(30_000),
+            /** How long a claimed item is held before another process may take it over. */
+            leaseMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+            batch: z.number().int().min(1).max(1000).default(20),
+          })
+          .strict()
+          .default({ enabled: true, pollMs: 30_000, leaseMs: 120_000, batch: 20 }),
       })
       .strict()
-      .default({ linkTtlDays: DEFAULT_LINK_TTL_DAYS }),
+      .default({
+        linkTtlDays: DEFAULT_LINK_TTL_DAYS,
+        followUp: { d45Days: 45, d90Days: 90 },
+        decisionDeadlineDays: 21,
+        scheduler: { enabled: true, pollMs: 30_000, leaseMs: 120_000, batch: 20 },
+      }),
     /** Default establishment used when a submission names none. */
     establishment: z
       .object({

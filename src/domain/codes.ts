@@ -165,6 +165,21 @@ export const FOLLOWUP_OUTCOMES = codes([
   { code: 'inconnue', display: 'Inconnue' },
 ] as const);
 
+/** The two follow-up windows after the PPP is sent (docs/pathway.md). */
+export const FOLLOWUP_WINDOWS = codes([
+  { code: 'd45', display: 'Suivi à J45' },
+  { code: 'd90', display: 'Suivi à J90' },
+] as const);
+
+/** Where a PPP stands in the pathway (docs/pathway.md). */
+export const PATHWAY_STEPS = codes([
+  { code: 'rcp', display: 'RCP' },
+  { code: 'attente-decisions', display: 'En attente des décisions MT / PHO' },
+  { code: 'suivi-j45', display: 'Suivi J45' },
+  { code: 'suivi-j90', display: 'Suivi J90' },
+  { code: 'clos', display: 'Clos' },
+] as const);
+
 export const CAREPLAN_CATEGORIES = codes([
   { code: 'ppp', display: 'Plan Pharmaceutique Personnalisé' },
   { code: 'bpm', display: 'Bilan Partagé de Médication' },

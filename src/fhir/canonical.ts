@@ -41,6 +41,10 @@ export const EXT = {
   inclusion: sd('passerelle-inclusion'),
   /** On a CarePlan, one per inclusion criterion: met or not, the figure and the reason. */
   inclusionCriterion: sd('passerelle-inclusion-criterion'),
+  /** On a CarePlan: the pathway's step, first and last send, closure (docs/pathway.md). */
+  pathwayStatus: sd('passerelle-pathway-status'),
+  /** On a CarePlan, one per recommendation and follow-up (D45, D90): the outcome recorded, the proposal. */
+  followupOutcome: sd('passerelle-followup-outcome'),
 } as const;
 
 /** Local code systems (content defined in src/domain/codes.ts). */
@@ -61,6 +65,8 @@ export const CS = {
   identityState: cs('identity-state'),
   placeOfLiving: cs('place-of-living'),
   inclusionCriterion: cs('inclusion-criterion'),
+  pathwayStep: cs('pathway-step'),
+  followupWindow: cs('followup-window'),
 } as const;
 
 /** National and international code systems used by the mapping. */

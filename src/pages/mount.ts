@@ -7,6 +7,7 @@ import type { AppDeps } from '../api/app.js';
 import { currentRequestContext, withRequestContext } from '../observability/request-context.js';
 import { pageHeaders } from './headers.js';
 import { mountHomePage } from './home-page.js';
+import { mountLinkPages } from './link-pages.js';
 import { sendProblem } from './layout.js';
 import { mountReviewPage } from './review-page.js';
 import { PeopleSessions } from './session.js';
@@ -51,6 +52,7 @@ export function mountPages(app: Express, deps: AppDeps): void {
   mountSignIn(pages, { config, store, logger }, sessions, rp, headers, form);
   mountHomePage(pages, sessions, headers);
   mountReviewPage(pages, { store, people: config.auth.people }, sessions, headers, form);
+  mountLinkPages(pages, { store, config, logger }, headers, form);
 
   // Errors of the pages' own routes (oversized or malformed forms, a failing store) end as an HTML page.
   const pageErrors: ErrorRequestHandler = (err: unknown, req, res, next) => {

@@ -19,6 +19,8 @@ import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { attachedBpms, holdForIdentity, syncAttachments, withBpmLinks } from './bpm-attachment.js';
 import { identityServiceFor, registerSource, type SourceRegistration } from './patient-identity.js';
 import { keepDecision } from './task-decision.js';
+import { keepPathwayState, recordCase } from './pathway/careplan-state.js';
+import type { Ppp } from '../domain/ppp.js';
 import { isDocumentDestination, type OutboxConfig } from '../outbox/config.js';
 import { enqueueDocuments, type DocumentsSettings } from './document-delivery.js';
 import { raiseEvent } from '../outbox/events.js';
@@ -147,6 +149,7 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
       else if (resource.resourceType === 'Task') resource = await keepDecision(tx, resource as Task);
       else if (kind === 'ppp' && isCarePlanOf('ppp', resource)) {
         await keepCtmLinks(tx, resource);
+        await keepPathwayState(tx, resource);
         // Identity before data: only a PPP whose patient is certain lists the patient's BPMs.
         resource = withBpmLinks(resource, identity.settled ? await attachedBpms(tx, federatedId) : []);
       }
@@ -160,9 +163,14 @@ export async function storeSubmission(store: ResourceStore, prepared: PreparedSu
       out.push(writtenEntry(ctx.fhirBase, r.resource, r.created ? 201 : 200));
       if (resource.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan') && rootVersion === undefined) rootVersion = r.resource.meta?.versionId;
     }
+    // A PPP is a case of the pathway: its canonical document is kept for the pages and the regenerated PDF.
+    const rootResource = resources.find((r) => r.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan'));
+    if (kind === 'ppp' && rootResource?.id) {
+      await recordCase(tx, { carePlan: rootResource.id, document: prepared.document as Ppp, federatedId, now: ctx.now });
+    }
     // A BPM of a certain patient joins the PPPs of the same federated patient (an on-hold one leaves them).
     if (kind === 'bpm') await syncAttachments(tx, federatedId, { ...who, cause: `${kind}.submit` });
-    const root = resources.find((r) => r.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan'));
+    const root = rootResource;
     let refusals: OperationOutcomeIssue[] = [];
     if (root && ctx.outbox && ctx.outbox.routes.length > 0) {
       // One message per stored version: re-sending an unchanged document sends nothing again.

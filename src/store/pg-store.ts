@@ -17,6 +17,7 @@ import type { OutboxRepository } from './outbox-repository.js';
 import { pgOutboxRepository, pgOutboxWriter } from './pg-outbox-repository.js';
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
+import { pathwayRepository, pathwayWriter, type PathwayRepository } from './pathway-repository.js';
 import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
@@ -147,6 +148,7 @@ class PgStoreImpl implements PgStore {
   readonly directory: DirectoryRepository;
   readonly mssante: MssanteRepository;
   readonly links: PathwayLinkRepository;
+  readonly pathway: PathwayRepository;
   readonly auditTrail: AuditTrail;
   /** Pool reads: refused once closed. */
   private readonly q: PgQuery;
@@ -170,6 +172,7 @@ class PgStoreImpl implements PgStore {
     this.directory = directoryRepository(pgRunner(this.q), write, now);
     this.mssante = mssanteRepository(pgRunner(this.q), write);
     this.links = pathwayLinkRepository(pgRunner(this.q), write);
+    this.pathway = pathwayRepository(pgRunner(this.q), write, 'pg');
   }
 
   static async open(options: PgStoreOptions): Promise<PgStoreImpl> {
@@ -233,6 +236,7 @@ class PgStoreImpl implements PgStore {
           access: accessWriter(pgRunner(q), this.now),
           mssante: mssanteWriter(pgRunner(q)),
           links: pathwayLinkWriter(pgRunner(q)),
+          pathway: pathwayWriter(pgRunner(q), 'pg'),
           beforeCommit: hooks.beforeCommit,
           afterCommit: hooks.afterCommit,
         };

@@ -2,6 +2,7 @@
 // interface; a submission is one `transaction()` call, so its resources and audit rows commit together.
 import type { MssanteRepository, MssanteWriter } from './mssante-repository.js';
 import type { PathwayLinkRepository, PathwayLinkWriter } from './pathway-link-repository.js';
+import type { PathwayRepository, PathwayWriter } from './pathway-repository.js';
 import type { Resource } from '@medplum/fhirtypes';
 
 // The query shape is defined beside the search parameters (fhir layer) so that layer does not import the
@@ -90,6 +91,8 @@ export interface StoreTransaction {
   mssante: MssanteWriter;
   /** Secure links of the pathway (issue 18), issued and revoked in this same transaction. */
   links: PathwayLinkWriter;
+  /** The pathway's cases, due work and uploads (issue 18), in this same transaction. */
+  pathway: PathwayWriter;
   /**
    * Runs `fn` inside this transaction once the callback has returned, just before the commit (in registration
    * order; a hook may register more). A hook that throws rolls the transaction back.
@@ -99,7 +102,7 @@ export interface StoreTransaction {
   afterCommit(fn: () => void): void;
 }
 
-export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'mssante' | 'links' | 'beforeCommit' | 'afterCommit'> {
+export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'mssante' | 'links' | 'pathway' | 'beforeCommit' | 'afterCommit'> {
   /** OAuth2 assertion ids, tenants' access to patients, people's sessions. */
   readonly security: SecurityRepository;
   /** The local MSSanté directory (Annuaire Santé extraction): imports by generation, lookups. */
@@ -108,6 +111,8 @@ export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' |
   readonly mssante: MssanteRepository;
   /** Secure links of the pathway outside transactions (lookups, uses, revocations). */
   readonly links: PathwayLinkRepository;
+  /** The pathway's cases, the scheduler's due work (claims) and uploads, outside transactions. */
+  readonly pathway: PathwayRepository;
   /** Dispatchers and operations on the outbox (claims, outcomes, listing); enqueue through `tx.outbox`. */
   readonly outbox: OutboxRepository;
   /** The identity registry, read outside transactions; write it through `transaction()` (`tx.identities`). */

@@ -16,6 +16,7 @@ import type { OutboxRepository } from './outbox-repository.js';
 import { sqliteOutboxRepository, sqliteOutboxWriter } from './sqlite-outbox-repository.js';
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
+import { pathwayRepository, pathwayWriter, type PathwayRepository } from './pathway-repository.js';
 import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
@@ -124,6 +125,7 @@ class SqliteStore implements ResourceStore {
   readonly directory: DirectoryRepository;
   readonly mssante: MssanteRepository;
   readonly links: PathwayLinkRepository;
+  readonly pathway: PathwayRepository;
   readonly auditTrail: AuditTrail;
 
   private constructor(
@@ -154,6 +156,7 @@ class SqliteStore implements ResourceStore {
     this.directory = directoryRepository(read, write, this.now);
     this.mssante = mssanteRepository(read, write);
     this.links = pathwayLinkRepository(read, write);
+    this.pathway = pathwayRepository(read, write, 'sqlite');
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -286,6 +289,7 @@ class SqliteStore implements ResourceStore {
         access: accessWriter(guarded(sqlRunner(w), guard), this.now),
         mssante: mssanteWriter(guarded(sqlRunner(w), guard)),
         links: pathwayLinkWriter(guarded(sqlRunner(w), guard)),
+        pathway: pathwayWriter(guarded(sqlRunner(w), guard), 'sqlite'),
         beforeCommit: hooks.beforeCommit,
         afterCommit: hooks.afterCommit,
       };

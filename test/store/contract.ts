@@ -5,6 +5,7 @@ import type { Basic, CarePlan, Patient, Resource, Task } from '@medplum/fhirtype
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseSearchParams } from '../../src/fhir/search-params.js';
 import type { LinkIssue } from '../../src/store/pathway-link-repository.js';
+import type { PathwayCase } from '../../src/store/pathway-repository.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 
 /** A clock the suite controls: every call returns the set time and then advances it by one millisecond. */
@@ -738,6 +739,86 @@ export function storeContract(name: string, open: OpenStore): void {
         expect((await store.links.live('ppp-2', T0)).map((l) => l.tokenHash.slice(0, 2))).toEqual(['g1']);
         // A revoked link frees its (PPP, professional, purpose): a new one can be issued.
         expect(await store.links.issue(link('f4'))).toEqual({ replaced: 0 });
+      });
+    });
+
+    describe('pathway cases, due work and uploads (issue 18)', () => {
+      const T0 = '2026-12-06T10:00:00.000Z';
+      const kase = (carePlan: string, extra: Partial<PathwayCase> = {}) => ({
+        carePlan,
+        pppId: `ppp-${carePlan}`,
+        finess: '750000001',
+        patient: 'fed-1',
+        document: { id: `ppp-${carePlan}`, note: 'é ✓' },
+        created: '2026-12-01T09:00:00+01:00',
+        updated: T0,
+        ...extra,
+      });
+
+      it('saves a case, keeps its send dates when saved again, updates its document and closes it', async () => {
+        await store.transaction((tx) => tx.pathway.saveCase(kase('cp1')));
+        expect(await store.pathway.getCase('cp1')).toEqual(kase('cp1'));
+        expect(await store.pathway.markSent('cp1', '2026-12-06T11:00:00.000Z')).toBe(true);
+        expect(await store.pathway.markSent('cp1', '2026-12-07T11:00:00.000Z')).toBe(true);
+        expect(await store.pathway.markSent('nope', T0)).toBe(false);
+        await store.pathway.saveCase(kase('cp1', { document: { id: 'ppp-cp1', v: 2 }, updated: '2026-12-08T00:00:00.000Z' }));
+        expect(await store.pathway.getCase('cp1')).toMatchObject({ sentAt: '2026-12-06T11:00:00.000Z', lastSent: '2026-12-07T11:00:00.000Z', document: { v: 2 } });
+        expect(await store.transaction((tx) => tx.pathway.updateDocument('cp1', { id: 'ppp-cp1', v: 3 }, '2026-12-09T00:00:00.000Z'))).toBe(true);
+        await store.pathway.saveCase(kase('cp2', { finess: '750000002' }));
+        expect((await store.pathway.cases({ finess: '750000001' })).map((c) => c.carePlan)).toEqual(['cp1']);
+        expect(await store.pathway.close('cp1', '2026-12-10T00:00:00.000Z')).toBe(true);
+        expect((await store.pathway.cases()).map((c) => c.carePlan)).toEqual(['cp2']);
+        expect((await store.pathway.cases({ closed: true })).map((c) => c.carePlan).sort()).toEqual(['cp1', 'cp2']);
+        expect(await store.pathway.getCase('cp1')).toMatchObject({ closedAt: '2026-12-10T00:00:00.000Z', document: { v: 3 } });
+      });
+
+      it('claims due work once, oldest first; a lost lease is taken over; done stays done unless reopened', async () => {
+        await store.pathway.saveCase(kase('cp3'));
+        await store.transaction(async (tx) => {
+          await tx.pathway.schedule('cp3', 'd90', '2027-03-01T00:00:00.000Z');
+          await tx.pathway.schedule('cp3', 'd45', '2027-01-15T00:00:00.000Z');
+          await tx.pathway.schedule('cp3', 'document', '2026-12-06T10:00:00.000Z');
+        });
+        expect(await store.pathway.claimDue('w1', '2026-12-06T09:00:00.000Z', '2026-12-06T09:02:00.000Z', 10)).toEqual([]);
+        const first = await store.pathway.claimDue('w1', '2027-02-01T00:00:00.000Z', '2027-02-01T00:02:00.000Z', 10);
+        expect(first.map((d) => [d.kind, d.state, d.claimedBy, d.attempts])).toEqual([
+          ['document', 'claimed', 'w1', 1],
+          ['d45', 'claimed', 'w1', 1],
+        ]);
+        expect(await store.pathway.claimDue('w2', '2027-02-01T00:01:00.000Z', '2027-02-01T00:03:00.000Z', 10)).toEqual([]);
+        expect(await store.pathway.completeDue('cp3', 'document', 'w1', '2027-02-01T00:00:10.000Z')).toBe(true);
+        expect(await store.pathway.failDue('cp3', 'd45', 'w2', 'not mine', '2027-02-01T00:10:00.000Z')).toBe(false);
+        // w1's lease on d45 runs out: w2 takes it over, and w1 can no longer complete it.
+        const taken = await store.pathway.claimDue('w2', '2027-02-01T00:05:00.000Z', '2027-02-01T00:07:00.000Z', 10);
+        expect(taken.map((d) => [d.kind, d.claimedBy, d.attempts])).toEqual([['d45', 'w2', 2]]);
+        expect(await store.pathway.completeDue('cp3', 'd45', 'w1', '2027-02-01T00:06:00.000Z')).toBe(false);
+        expect(await store.pathway.failDue('cp3', 'd45', 'w2', 'smtp down', '2027-02-01T01:00:00.000Z')).toBe(true);
+        expect((await store.pathway.dueOf('cp3')).find((d) => d.kind === 'd45')).toMatchObject({ state: 'scheduled', dueAt: '2027-02-01T01:00:00.000Z', lastError: 'smtp down' });
+        // Scheduling a done item again changes nothing, unless reopened.
+        await store.pathway.schedule('cp3', 'document', '2027-02-02T00:00:00.000Z');
+        expect((await store.pathway.dueOf('cp3')).find((d) => d.kind === 'document')).toMatchObject({ state: 'done', dueAt: '2026-12-06T10:00:00.000Z' });
+        await store.pathway.schedule('cp3', 'document', '2027-02-02T00:00:00.000Z', { reopen: true });
+        expect((await store.pathway.dueOf('cp3')).find((d) => d.kind === 'document')).toMatchObject({ state: 'scheduled', dueAt: '2027-02-02T00:00:00.000Z' });
+        expect((await store.pathway.openDue({ finess: '750000001' })).map((d) => d.kind)).toEqual(['d45', 'document', 'd90']);
+        expect(await store.pathway.openDue({ finess: '750000009' })).toEqual([]);
+        expect((await store.pathway.openDue({ before: '2027-02-01T12:00:00.000Z' })).map((d) => d.kind)).toEqual(['d45']);
+        expect(await store.pathway.cancelDue('cp3', ['d90'])).toBe(1);
+        expect(await store.pathway.cancelDue('cp3')).toBe(2);
+        expect(await store.pathway.openDue()).toEqual([]);
+      });
+
+      it('keeps uploads: the PDF bytes read back exactly, listings without them', async () => {
+        const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.from([0, 255, 1, 254])]);
+        await store.transaction(async (tx) => {
+          await tx.pathway.addUpload({ id: 'u1', carePlan: 'cp4', followup: 'd45', rpps: '10101523388', received: T0, kind: 'pdf', mediaType: 'application/pdf', content: pdf });
+          await tx.pathway.addUpload({ id: 'u2', carePlan: 'cp4', followup: 'd90', rpps: '10101523388', received: '2026-12-07T10:00:00.000Z', kind: 'lines', lines: [{ text: 'Paracétamol 1 g' }] });
+        });
+        expect(await store.pathway.uploads('cp4')).toEqual([
+          { id: 'u1', carePlan: 'cp4', followup: 'd45', rpps: '10101523388', received: T0, kind: 'pdf', mediaType: 'application/pdf' },
+          { id: 'u2', carePlan: 'cp4', followup: 'd90', rpps: '10101523388', received: '2026-12-07T10:00:00.000Z', kind: 'lines', lines: [{ text: 'Paracétamol 1 g' }] },
+        ]);
+        expect((await store.pathway.upload('u1'))?.content?.equals(pdf)).toBe(true);
+        expect(await store.pathway.upload('zz')).toBeUndefined();
       });
     });
   });

@@ -46,6 +46,7 @@ describe('SQLite store specifics', () => {
       { version: 9, name: 'mssante_directory' },
       { version: 10, name: 'mssante_mail' },
       { version: 11, name: 'pathway_links' },
+      { version: 12, name: 'pathway_cases' },
     ]);
     db.close();
   });

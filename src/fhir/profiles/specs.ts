@@ -19,6 +19,8 @@ import {
   PLACES_OF_LIVING,
   FCT_SEVERITIES,
   FOLLOWUP_OUTCOMES,
+  FOLLOWUP_WINDOWS,
+  PATHWAY_STEPS,
   PATHWAYS,
   PPP_DECISIONS,
   RCP_MODES,
@@ -86,7 +88,7 @@ export interface ExtensionPart {
   readonly name: string;
   readonly min: number;
   readonly max: string;
-  readonly type: 'Coding' | 'boolean' | 'positiveInt' | 'unsignedInt' | 'string';
+  readonly type: 'Coding' | 'boolean' | 'positiveInt' | 'unsignedInt' | 'string' | 'dateTime' | 'Reference';
   /** Required binding of the part's value (Coding parts). */
   readonly valueSet?: string;
   readonly short: string;
@@ -173,6 +175,8 @@ export const CODE_SYSTEMS: readonly CodeSystemSpec[] = [
   csSpec(CS.stayType, 'Type de séjour', 'Séjour au cours duquel le patient a été inclus.', STAY_TYPES),
   csSpec(CS.placeOfLiving, 'Lieu de vie', 'Lieu de vie du patient à l’inclusion.', PLACES_OF_LIVING),
   csSpec(CS.inclusionCriterion, 'Critères d’inclusion', 'Critères d’inclusion dans le parcours (IATROPREV V2).', INCLUSION_CRITERIA),
+  csSpec(CS.pathwayStep, 'Étapes du parcours', 'Où en est un PPP : RCP, attente des décisions du MT et du PHO, suivi J45, suivi J90, clos.', PATHWAY_STEPS),
+  csSpec(CS.followupWindow, 'Suivis J45 / J90', 'Les deux temps du suivi après l’envoi du PPP.', FOLLOWUP_WINDOWS),
   csSpec(CS.provenanceActivity, 'Activités tracées', 'Activités enregistrées dans les Provenance de Passerelle.', BMO_VALIDATION_ACTIVITY),
   csSpec(CS.identityState, 'État du rapprochement d’identité', 'Étiquette (meta.tag) d’un document dont l’identité du patient attend une décision de la cellule d’identitovigilance.', IDENTITY_STATES),
 ];
@@ -288,6 +292,35 @@ export const EXTENSIONS: readonly ExtensionSpec[] = [
       { name: 'met', min: 1, max: '1', type: 'boolean', short: 'Critère rempli' },
       { name: 'value', min: 0, max: '1', type: 'unsignedInt', short: 'Valeur jugée (âge en années, nombre)' },
       { name: 'reason', min: 1, max: '1', type: 'string', short: 'Motif' },
+    ],
+  },
+  {
+    id: lastSegment(EXT.pathwayStatus),
+    url: EXT.pathwayStatus,
+    title: 'Étape du parcours',
+    description: 'Où en est le PPP dans le parcours : étape, premier et dernier envoi au MT et au PHO (ancre du suivi J45 / J90), clôture.',
+    context: ['CarePlan'],
+    parts: [
+      { name: 'step', min: 1, max: '1', type: 'Coding', valueSet: localVs(CS.pathwayStep), short: 'Étape' },
+      { name: 'sentAt', min: 0, max: '1', type: 'dateTime', short: 'Premier envoi au MT et au PHO' },
+      { name: 'lastSent', min: 0, max: '1', type: 'dateTime', short: 'Dernier envoi' },
+      { name: 'closedAt', min: 0, max: '1', type: 'dateTime', short: 'Clôture du parcours' },
+    ],
+  },
+  {
+    id: lastSegment(EXT.followupOutcome),
+    url: EXT.followupOutcome,
+    title: 'Résultat du suivi d’une recommandation',
+    description: 'À J45 ou J90, la mise en œuvre constatée d’une recommandation (et la proposition calculée depuis l’ordonnance structurée).',
+    context: ['CarePlan'],
+    parts: [
+      { name: 'window', min: 1, max: '1', type: 'Coding', valueSet: localVs(CS.followupWindow), short: 'Suivi (J45, J90)' },
+      { name: 'recommendation', min: 1, max: '1', type: 'Reference', short: 'La recommandation (activity du PPP)' },
+      { name: 'outcome', min: 0, max: '1', type: 'Coding', valueSet: localVs(CS.followupOutcome), short: 'Résultat enregistré' },
+      { name: 'proposed', min: 0, max: '1', type: 'Coding', valueSet: localVs(CS.followupOutcome), short: 'Résultat proposé (ordonnance structurée)' },
+      { name: 'recorded', min: 0, max: '1', type: 'dateTime', short: 'Enregistré le' },
+      { name: 'recorder', min: 0, max: '1', type: 'string', short: 'Enregistré par' },
+      { name: 'note', min: 0, max: '1', type: 'string', short: 'Commentaire' },
     ],
   },
 ];
@@ -460,6 +493,8 @@ export const PROFILES: readonly ProfileSpec[] = [
     extensions: [
       { name: 'inclusion', url: EXT.inclusion, min: 1, max: '1' },
       { name: 'inclusionCriterion', url: EXT.inclusionCriterion, min: 0, max: '*' },
+      { name: 'pathwayStatus', url: EXT.pathwayStatus, min: 0, max: '1' },
+      { name: 'followupOutcome', url: EXT.followupOutcome, min: 0, max: '*' },
     ],
     invariants: [
       {
