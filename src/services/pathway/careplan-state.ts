@@ -3,8 +3,8 @@
 // they are carried over from the stored CarePlan (like the CTM links, submission.ts), and the case keeps its document
 // up to date without losing the send date the pathway recorded.
 import type { CarePlan, Extension } from '@medplum/fhirtypes';
-import { PATHWAY_STEPS } from '../../domain/codes.js';
-import type { PathwayStep } from '../../domain/pathway/step.js';
+import { FOLLOWUP_OUTCOMES, FOLLOWUP_WINDOWS, PATHWAY_STEPS } from '../../domain/codes.js';
+import type { FollowUpWindowCode, PathwayStep } from '../../domain/pathway/step.js';
 import type { Ppp } from '../../domain/ppp.js';
 import { CS, EXT } from '../../fhir/canonical.js';
 import { listCoding } from '../../fhir/map-common.js';
@@ -74,4 +74,72 @@ export async function setPathwayStatus(tx: StoreTransaction, carePlanId: string,
   const next: CarePlan = { ...stored, extension };
   if (status.sentAt && !next.period?.start) next.period = { ...(next.period ?? {}), start: status.sentAt };
   return (await tx.put(next)).resource;
+}
+
+export type FollowupOutcomeCode = (typeof FOLLOWUP_OUTCOMES)[number]['code'];
+
+/** One recommendation's follow-up at D45 or D90, as the CarePlan carries it (`passerelle-followup-outcome`). */
+export interface FollowupOutcomeEntry {
+  window: FollowUpWindowCode;
+  /** The recommendation: the reference of its CarePlan activity (`MedicationRequest/…`, `ServiceRequest/…`). */
+  recommendation: string;
+  /** Recorded by the case manager. */
+  outcome?: FollowupOutcomeCode;
+  /** Computed from the structured prescription the PHO uploaded. */
+  proposed?: FollowupOutcomeCode;
+  recorded?: string;
+  recorder?: string;
+  note?: string;
+}
+
+export function followupOutcomesOf(carePlan: CarePlan): FollowupOutcomeEntry[] {
+  return (carePlan.extension ?? [])
+    .filter((e) => e.url === EXT.followupOutcome)
+    .map((e) => {
+      const part = (name: string) => e.extension?.find((p) => p.url === name);
+      const code = (name: string) => part(name)?.valueCoding?.code as FollowupOutcomeCode | undefined;
+      const text = (name: string) => part(name)?.valueString;
+      const entry: FollowupOutcomeEntry = {
+        window: part('window')?.valueCoding?.code as FollowUpWindowCode,
+        recommendation: part('recommendation')?.valueReference?.reference ?? '',
+      };
+      if (code('outcome')) entry.outcome = code('outcome');
+      if (code('proposed')) entry.proposed = code('proposed');
+      if (part('recorded')?.valueDateTime) entry.recorded = part('recorded')?.valueDateTime;
+      if (text('recorder')) entry.recorder = text('recorder');
+      if (text('note')) entry.note = text('note');
+      return entry;
+    });
+}
+
+function followupExtension(f: FollowupOutcomeEntry): Extension {
+  const parts: Extension[] = [
+    { url: 'window', valueCoding: listCoding(CS.followupWindow, FOLLOWUP_WINDOWS, f.window) },
+    { url: 'recommendation', valueReference: { reference: f.recommendation } },
+  ];
+  if (f.outcome) parts.push({ url: 'outcome', valueCoding: listCoding(CS.followupOutcome, FOLLOWUP_OUTCOMES, f.outcome) });
+  if (f.proposed) parts.push({ url: 'proposed', valueCoding: listCoding(CS.followupOutcome, FOLLOWUP_OUTCOMES, f.proposed) });
+  if (f.recorded) parts.push({ url: 'recorded', valueDateTime: f.recorded });
+  if (f.recorder) parts.push({ url: 'recorder', valueString: f.recorder });
+  if (f.note) parts.push({ url: 'note', valueString: f.note });
+  return { url: EXT.followupOutcome, extension: parts };
+}
+
+/**
+ * Merges follow-up entries into the PPP's CarePlan in `tx`, by (window, recommendation): a given entry replaces the
+ * stored one's fields it sets and keeps the others (a proposal stays beside the outcome recorded later). Entries are
+ * kept in (window, activity order). Nothing is written when nothing changes.
+ */
+export async function mergeFollowupOutcomes(tx: StoreTransaction, carePlanId: string, entries: readonly FollowupOutcomeEntry[]): Promise<CarePlan | undefined> {
+  const stored = await tx.read<CarePlan>('CarePlan', carePlanId);
+  if (!stored) return undefined;
+  const key = (f: Pick<FollowupOutcomeEntry, 'window' | 'recommendation'>) => `${f.window} ${f.recommendation}`;
+  const merged = new Map(followupOutcomesOf(stored).map((f) => [key(f), f]));
+  for (const e of entries) merged.set(key(e), { ...(merged.get(key(e)) ?? {}), ...e });
+  const order = new Map((stored.activity ?? []).map((a, i) => [a.reference?.reference ?? '', i]));
+  const sorted = [...merged.values()].sort(
+    (a, b) => a.window.localeCompare(b.window) || (order.get(a.recommendation) ?? 1e9) - (order.get(b.recommendation) ?? 1e9) || a.recommendation.localeCompare(b.recommendation),
+  );
+  const extension = [...(stored.extension ?? []).filter((e) => e.url !== EXT.followupOutcome), ...sorted.map(followupExtension)];
+  return (await tx.put({ ...stored, extension })).resource;
 }
