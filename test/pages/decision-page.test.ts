@@ -182,23 +182,31 @@ function suite(dialect: 'sqlite' | 'postgresql'): void {
     expect(due.map((d) => [d.kind, d.state])).toEqual([['document', 'scheduled']]);
   });
 
-  it('the FHIR door: a decided Task is decided again while the PPP is open (a new version), and completes the set', async () => {
+  it('the FHIR door: a decided Task is decided again while the PPP is open (a new version); the decision completing the set schedules the document and moves the step', async () => {
     const c = await fresh();
-    await submitDecisions(env, c.links.MT, ALL_RETENU);
-    await submitDecisions(env, c.links.PHO, [['R1', 'retenu'], ['R2', 'retenu']]).catch(() => undefined);
-    // The PHO decided R1 and R2 only? The page requires every recommendation: decide R3 through FHIR instead.
-    const pho3 = (await c.task('R3', 'PHO'))!;
-    const decided = { ...pho3, status: 'completed', output: [{ type: { text: 'decision' }, valueCodeableConcept: { coding: [{ system: CS.pppDecision, code: 'non-retenu' }] } }, { type: { text: 'motif' }, valueString: 'Allergie' }] };
-    const put = await fetch(`${env.fhir}/Task/${pho3.id}`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(decided) });
-    expect(put.status).toBe(200);
+    await env.store.pathway.markSent(c.carePlan, new Date().toISOString());
+    expect((await submitDecisions(env, c.links.MT, ALL_RETENU)).confirm.status).toBe(303);
+    const putDecision = async (task: Task, code: string) =>
+      fetch(`${env.fhir}/Task/${task.id}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/fhir+json' },
+        body: JSON.stringify({ ...task, status: 'completed', businessStatus: undefined, output: [{ type: { text: 'decision' }, valueCodeableConcept: { coding: [{ system: CS.pppDecision, code }] } }, { type: { text: 'motif' }, valueString: 'Par le logiciel' }] }),
+      });
+    for (const r of ['R1', 'R2']) expect((await putDecision((await c.task(r, 'PHO'))!, 'retenu')).status).toBe(200);
+    expect(await env.store.pathway.dueOf(c.carePlan)).toEqual([]);
+    expect((await putDecision((await c.task('R3', 'PHO'))!, 'non-retenu')).status).toBe(200);
+    expect((await env.store.pathway.dueOf(c.carePlan)).map((d) => [d.kind, d.state])).toEqual([['document', 'scheduled']]);
+    const plan = (await (await fetch(`${env.fhir}/CarePlan/${c.carePlan}`)).json()) as { extension?: { url: string; extension?: { url: string; valueCoding?: { code?: string } }[] }[] };
+    const step = plan.extension?.find((e) => e.url.endsWith('passerelle-pathway-status'))?.extension?.find((p) => p.url === 'step')?.valueCoding?.code;
+    expect(step).toBe('suivi-j45');
+    // Changed again through FHIR: a new version; the page shows it in the history.
     const mt1 = (await c.task('R1', 'MT'))!;
-    const again = await fetch(`${env.fhir}/Task/${mt1.id}`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/fhir+json' },
-      body: JSON.stringify({ ...mt1, businessStatus: undefined, output: [{ type: { text: 'decision' }, valueCodeableConcept: { coding: [{ system: CS.pppDecision, code: 'non-retenu' }] } }] }),
-    });
+    const again = await putDecision(mt1, 'non-retenu');
     expect(again.status).toBe(200);
     expect(((await again.json()) as Task).meta?.versionId).not.toBe(mt1.meta?.versionId);
+    const page = await getPage(env, c.links.MT);
+    expect(page.text).toMatch(/Historique de vos décisions \(2\)/);
+    expect(page.text).toMatch(/id="decision-0-non-retenu" name="decision:R1" value="non-retenu" checked/);
   });
 
   it('a closed PPP shows the decisions read-only; a POST or a FHIR re-decision is refused', async () => {
