@@ -402,6 +402,7 @@ export const decisionPage: LinkPageHandler = async (req, res, ctx) => {
   if (ctx.step !== undefined && ctx.step !== 'resume') return linkNotFound(res);
   const body = await parseBody(req, res);
   if (data.closed) return showClosed(res, 409, data, ctx, 'Vos décisions n’ont pas été enregistrées : ce PPP a été clos entre-temps.');
+  if (data.items.length === 0) return showForm(res, 400, data, ctx, linkToken, { decisions: {}, comments: {} }, { ...noErrors(), general: ['Ce PPP ne contient aucune recommandation qui vous soit adressée : il n’y a rien à enregistrer.'] });
   const step = body.etape === undefined ? 'resume' : body.etape;
   const { values, errors, choices } = readChoices(body, data);
   if (step !== 'resume' && step !== 'confirmer' && step !== 'modifier') errors.general.push('Étape inconnue : ce formulaire ne vient pas de cette page.');

@@ -209,6 +209,16 @@ function suite(dialect: 'sqlite' | 'postgresql'): void {
     expect(page.text).toMatch(/id="decision-0-non-retenu" name="decision:R1" value="non-retenu" checked/);
   });
 
+  it('a team without a PHO: the MT’s decisions alone complete the set; a PHO link opens nothing', async () => {
+    const ppp = hostilePpp(`DEC-${dialect}-nopho`);
+    ppp.team = ppp.team.filter((m) => m.role !== 'pharmacien-officine');
+    const carePlan = await submitPpp(env.store, ppp);
+    const links = await decisionLinks(env, carePlan);
+    expect((await getPage(env, links.PHO)).status).toBe(404);
+    expect((await submitDecisions(env, links.MT, ALL_RETENU)).confirm.status).toBe(303);
+    expect((await env.store.pathway.dueOf(carePlan)).map((d) => [d.kind, d.state])).toEqual([['document', 'scheduled']]);
+  });
+
   it('a closed PPP shows the decisions read-only; a POST or a FHIR re-decision is refused', async () => {
     const c = await fresh();
     const { fields } = await submitDecisions(env, c.links.MT, ALL_RETENU);
