@@ -148,6 +148,17 @@ function suite(dialect: 'sqlite' | 'postgresql'): void {
     expect(summary.status).toBe(409);
   });
 
+  it('two confirmations of one form at once: one is recorded, the other refused (409)', async () => {
+    const c = await fresh();
+    const form = await getPage(env, c.links.MT);
+    const fields: [string, string][] = [['jeton', formTokenOf(form.text)], ...choiceFields(ALL_RETENU), ['etape', 'confirmer']];
+    const answers = await Promise.all([postForm(env, c.links.MT, fields), postForm(env, c.links.MT, fields), postForm(env, c.links.MT, fields)]);
+    expect(answers.map((a) => a.status).sort()).toEqual([303, 409, 409]);
+    expect(await submissionCount(env.store, { carePlan: c.carePlan, role: 'MT', rpps: MT_RPPS })).toBe(1);
+    const audit = await env.store.auditLog({ entity: `CarePlan/${c.carePlan}`, limit: 50 });
+    expect(audit.filter((a) => a.action === 'ppp.decision')).toHaveLength(3);
+  });
+
   it('a decision changed: preselected, changed, a new Task version, the history shows both', async () => {
     const c = await fresh();
     expect((await submitDecisions(env, c.links.PHO, ALL_RETENU)).confirm.status).toBe(303);
