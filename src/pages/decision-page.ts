@@ -393,7 +393,7 @@ export const decisionPage: LinkPageHandler = async (req, res, ctx) => {
       if (data.closed) return showClosed(res, 200, data, ctx);
       return showForm(res, 200, data, ctx, linkToken, currentValues(data), noErrors());
     }
-    if (ctx.step === 'enregistre') return showRecorded(res, data, ctx);
+    if (ctx.step === 'enregistre') return data.closed ? showClosed(res, 200, data, ctx) : showRecorded(res, data, ctx);
     if (ctx.step === 'resume') return res.redirect(303, ctx.path);
     return linkNotFound(res);
   }
