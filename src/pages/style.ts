@@ -45,4 +45,17 @@ button.secondaire{background:#fff;color:var(--bleu)}
 .etat{display:inline-block;padding:.1rem .5rem;border-radius:1rem;background:var(--fond);border:1px solid #ccc;font-size:.9rem}
 form.inline{display:inline}
 @media (max-width:36rem){dl.fiche{grid-template-columns:1fr}dl.fiche dd{margin-bottom:.5rem}h1{font-size:1.35rem}}
+/* ---- decision page of the MT and the PHO (src/pages/decision-page.ts) ---- */
+section.reco{border:1px solid #ccc;border-radius:4px;padding:.75rem 1rem;margin:1.25rem 0}
+section.reco h2{margin-top:.25rem;overflow-wrap:anywhere}
+section.reco dl.fiche dd{overflow-wrap:anywhere}
+.erreur-champ{color:var(--erreur);font-weight:600;margin:.25rem 0}
+fieldset.invalide{border-color:var(--erreur);border-width:2px}
+textarea[aria-invalid=true]{border:2px solid var(--erreur)}
+details.historique{margin-top:.75rem}
+details.historique summary{cursor:pointer;color:var(--bleu);min-height:2.75rem;display:flex;align-items:center}
+details.historique ol{margin:.25rem 0;padding-left:1.4rem;overflow-wrap:anywhere}
+p.actions{display:flex;flex-wrap:wrap;gap:.75rem}
+@media (max-width:36rem){section.reco{padding:.5rem .6rem}main{padding:.6rem}}
+/* ---- end of the decision page ---- */
 `;

@@ -2,7 +2,9 @@
 // `completed` with its `ppp-decision` output (Retenu, Non retenu, Retenu avec modification), or to `rejected` when
 // its owner declines to answer. Whatever door brings it (FHIR PUT or PATCH of the Task today, the decision page
 // later), it goes through `decideTask`: the transition is checked, nothing else of the Task may change, and the
-// decision is audited (`ppp.decision` / `bpm.decision`) in the same transaction.
+// decision is audited (`ppp.decision` / `bpm.decision`) in the same transaction. A PPP's decision can be changed while
+// the PPP is open (every change a new Task version, audited) and is read-only once it is closed; a BPM's is made once.
+// After a PPP decision the pathway checks whether the set is complete (services/pathway/decision-set.ts).
 import type { CarePlan, Task, TaskOutput } from '@medplum/fhirtypes';
 import { PPP_DECISIONS, displayOf } from '../domain/codes.js';
 import { CS } from '../fhir/canonical.js';
@@ -10,6 +12,7 @@ import { businessRule } from '../fhir/outcome.js';
 import { assertValid } from '../fhir/validate.js';
 import type { StoreTransaction, WriteOptions } from '../store/repository.js';
 import { carePlanKind } from './bpm-attachment.js';
+import { afterPppDecisions, pppClosed } from './pathway/decision-set.js';
 
 /** Statuses a decision can still be made from. */
 export const OPEN_STATUSES: ReadonlySet<string> = new Set(['requested', 'received', 'accepted', 'in-progress']);
@@ -25,6 +28,10 @@ export interface DecisionContext {
   requestId?: string;
   /** Clock reading of the request: `lastModified` when the decision does not give one. */
   now: string;
+  /** The person behind the decision (`rpps:<RPPS>`), for the audit row. */
+  person?: string;
+  /** The caller runs the pathway's completion check itself, once for several decisions (the decision page). */
+  deferPathway?: boolean;
 }
 
 /** A recommendation's validation Task (code `reco-validation` of Passerelle's task types). */
@@ -82,7 +89,8 @@ function decisionOutputs(outputs: readonly TaskOutput[], status: string): { code
 
 /**
  * Writes the decision `next` over the stored Task `stored` (the same id) in `tx`, with its audit row. Refused (422,
- * naming the element) unless it is the decision transition: from requested, received, accepted or in-progress to
+ * naming the element) unless it is the decision transition: from requested, received, accepted or in-progress (or,
+ * for a PPP that is not closed, from completed or rejected: a changed decision) to
  * completed with one `ppp-decision` output (and optionally a motif), or to rejected; nothing but status,
  * businessStatus, output, lastModified and statusReason may differ. Writing the Task as stored again changes nothing.
  */
@@ -105,8 +113,18 @@ export async function decideTask(
       `Task.${changed[0]}`,
     );
   }
+  const plans = (stored.basedOn ?? []).map((r) => r.reference).filter((r): r is string => r?.startsWith('CarePlan/') ?? false);
+  let kind: 'ppp' | 'bpm' = 'ppp';
+  let closed = false;
+  for (const ref of plans) {
+    const planId = ref.slice('CarePlan/'.length);
+    const cp = await tx.read<CarePlan>('CarePlan', planId);
+    if (cp && carePlanKind(cp) === 'bpm') kind = 'bpm';
+    if (pppClosed(await tx.pathway.getCase(planId), cp)) closed = true;
+  }
   if (!OPEN_STATUSES.has(stored.status)) {
-    refuse(`Task/${id} is ${stored.status}: a decision is made once, on a Task that is ${[...OPEN_STATUSES].join(', ')}`, 'Task.status');
+    if (kind === 'bpm') refuse(`Task/${id} is ${stored.status}: a BPM decision is made once, on a Task that is ${[...OPEN_STATUSES].join(', ')}`, 'Task.status');
+    if (closed) refuse(`Task/${id} is ${stored.status} and its PPP is closed: its decision is read-only`, 'Task.status');
   }
   if (!DECIDED_STATUSES.has(next.status)) {
     refuse(`A decision moves Task/${id} from ${stored.status} to completed (with its decision output) or rejected, not to ${next.status}`, 'Task.status');
@@ -124,20 +142,18 @@ export async function decideTask(
   assertValid(decided);
   const result = await tx.put(decided, write);
 
-  const plans = (stored.basedOn ?? []).map((r) => r.reference).filter((r): r is string => r?.startsWith('CarePlan/') ?? false);
-  let kind: 'ppp' | 'bpm' = 'ppp';
-  for (const ref of plans) {
-    const cp = await tx.read<CarePlan>('CarePlan', ref.slice('CarePlan/'.length));
-    if (cp && carePlanKind(cp) === 'bpm') kind = 'bpm';
-  }
   await tx.audit({
     action: `${kind}.decision`,
     actor: ctx.actor,
+    ...(ctx.person ? { person: ctx.person } : {}),
     entities: [`Task/${id}`, ...plans, ...(stored.focus?.reference ? [stored.focus.reference] : [])],
     outcome: 'success',
     detail: code !== undefined ? `decision ${code}` : 'declined (rejected)',
     ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
   });
+  if (kind === 'ppp' && !ctx.deferPathway) {
+    for (const ref of plans) await afterPppDecisions(tx, ref.slice('CarePlan/'.length), new Date(ctx.now));
+  }
   return result;
 }
 

@@ -286,10 +286,13 @@ describe('what a domain document produced', () => {
       const again = await put(r.body);
       expect(again.status).toBe(200);
       expect(again.body.meta?.versionId).toBe(r.body.meta?.versionId);
-      // Made once: another decision afterwards is refused.
+      // Changed while the PPP is open (issue 18): a new version, audited; refused once it is closed (test/pages/decision-page.test.ts).
       const change = await put({ ...r.body, output: [decision('non-retenu', 'Non retenu')], businessStatus: undefined } as Task);
-      expect(change.status).toBe(422);
-      expect(expressions(change.body)).toEqual(['Task.status']);
+      expect(change.status).toBe(200);
+      expect(change.body.businessStatus?.coding?.[0]).toMatchObject({ code: 'non-retenu' });
+      expect(change.body.meta?.versionId).not.toBe(r.body.meta?.versionId);
+      const rows = (await srv.store.auditLog({ entity: `Task/${task.id}`, limit: 10 })).filter((a) => a.action === 'ppp.decision');
+      expect(rows.map((a) => a.detail).sort()).toEqual(['decision non-retenu', 'decision retenu']);
     });
 
     it('the PPP sent again (its document knows no decision) does not reopen a decision made', async () => {
