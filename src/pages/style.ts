@@ -45,4 +45,20 @@ button.secondaire{background:#fff;color:var(--bleu)}
 .etat{display:inline-block;padding:.1rem .5rem;border-radius:1rem;background:var(--fond);border:1px solid #ccc;font-size:.9rem}
 form.inline{display:inline}
 @media (max-width:36rem){dl.fiche{grid-template-columns:1fr}dl.fiche dd{margin-bottom:.5rem}h1{font-size:1.35rem}}
+/* ---- prescription request page (D45/D90, src/pages/prescription-page.ts) ---- */
+h3{font-size:1.1rem;margin:0 0 .5rem}
+ol.recos{padding-left:1.5rem}
+ol.recos li{margin:.5rem 0}
+ol.recos p{margin:.15rem 0}
+form.reponse{border:1px solid #ccc;border-radius:4px;padding:1rem;margin:1rem 0}
+form.reponse fieldset.ligne{margin:.5rem 0;padding:.5rem .75rem}
+.ligne-champs{display:grid;grid-template-columns:2fr 1fr 2fr;gap:.5rem 1rem}
+.ligne-champs label{display:block;font-size:.95rem}
+input[type=text]{display:block;width:100%;font:inherit;padding:.5rem;min-height:2.75rem;border:1px solid var(--gris);border-radius:4px;margin-top:.25rem}
+input[type=file]{display:block;font:inherit;margin:.5rem 0;max-width:100%}
+input[aria-invalid=true]{border:2px solid var(--erreur)}
+.erreur-champ{color:var(--erreur);font-weight:600;margin:.25rem 0}
+p.boutons{display:flex;flex-wrap:wrap;gap:.5rem}
+@media (max-width:36rem){.ligne-champs{grid-template-columns:1fr}}
+/* ---- end prescription request page ---- */
 `;
