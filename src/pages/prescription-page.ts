@@ -101,7 +101,7 @@ function lineRow(i: number, l: LineInput | undefined, errors: Map<string, string
 <div class="ligne-champs">
 <div><label for="medicament-${n}">Médicament</label>
 <input type="text" id="medicament-${n}" name="medicament-${n}" maxlength="${MAX_LABEL}" value="${l?.label ?? ''}" autocomplete="off"${describedBy(errors, `medicament-${n}`)}>${fieldError(errors, `medicament-${n}`)}</div>
-<div><label for="code-${n}">Code CIS ou CIP13 <span class="aide">(facultatif)</span></label>
+<div><label for="code-${n}">Code CIS/CIP13</label>
 <input type="text" id="code-${n}" name="code-${n}" inputmode="numeric" maxlength="13" value="${l?.code ?? ''}" autocomplete="off"${describedBy(errors, `code-${n}`)}>${fieldError(errors, `code-${n}`)}</div>
 <div><label for="posologie-${n}">Posologie</label>
 <input type="text" id="posologie-${n}" name="posologie-${n}" maxlength="${MAX_DOSAGE}" value="${l?.dosage ?? ''}" autocomplete="off"${describedBy(errors, `posologie-${n}`)}>${fieldError(errors, `posologie-${n}`)}</div>
@@ -156,11 +156,12 @@ ${fieldError(e, 'ordonnance')}
 <form method="post" action="${ctx.path}" enctype="multipart/form-data" class="reponse" id="form-lignes">
 ${hidden('lignes')}
 <h3>2. Saisir les lignes de l’ordonnance</h3>
-<p class="aide">Une ligne par médicament (${MAX_PRESCRIPTION_LINES} au plus) ; les lignes laissées vides sont ignorées.</p>
+<p class="aide">Une ligne par médicament (${MAX_PRESCRIPTION_LINES} au plus) ; les lignes laissées vides sont ignorées. Le code CIS (8 chiffres) ou CIP13 (13 chiffres) est facultatif.</p>
 ${fieldError(e, 'lignes')}
 ${Array.from({ length: rows }, (_, i) => lineRow(i, state.lines[i], e))}
 <input type="hidden" name="lignes-affichees" value="${rows}">
-<p class="boutons">${rows < MAX_PRESCRIPTION_LINES ? html`<button type="submit" name="plus" value="1" class="secondaire" formnovalidate>Ajouter des lignes</button> ` : ''}<button type="submit">Envoyer les lignes</button></p>
+<p class="boutons"><button type="submit">Envoyer les lignes</button>${rows < MAX_PRESCRIPTION_LINES ? html` <button type="submit" name="plus" value="1" class="secondaire" formnovalidate>Ajouter des lignes</button>` : ''}</p>
+<p class="aide">« Envoyer les lignes » est le bouton par défaut (touche Entrée) ; « Ajouter des lignes » affiche ${ROWS_STEP} lignes de plus sans rien envoyer.</p>
 </form>
 
 <form method="post" action="${ctx.path}" enctype="multipart/form-data" class="reponse" id="form-aucun">

@@ -52,7 +52,7 @@ ol.recos li{margin:.5rem 0}
 ol.recos p{margin:.15rem 0}
 form.reponse{border:1px solid #ccc;border-radius:4px;padding:1rem;margin:1rem 0}
 form.reponse fieldset.ligne{margin:.5rem 0;padding:.5rem .75rem}
-.ligne-champs{display:grid;grid-template-columns:2fr 1fr 2fr;gap:.5rem 1rem}
+.ligne-champs{display:grid;grid-template-columns:2fr 1fr 2fr;gap:.5rem 1rem;align-items:start}
 .ligne-champs label{display:block;font-size:.95rem}
 input[type=text]{display:block;width:100%;font:inherit;padding:.5rem;min-height:2.75rem;border:1px solid var(--gris);border-radius:4px;margin-top:.25rem}
 input[type=file]{display:block;font:inherit;margin:.5rem 0;max-width:100%}
