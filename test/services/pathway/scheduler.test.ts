@@ -9,7 +9,7 @@ import type { CarePlan } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFrom } from '../../../src/config.js';
 import { pathwayStatusOf } from '../../../src/services/pathway/careplan-state.js';
-import { followUpTask } from '../../../src/services/pathway/followup.js';
+import { followUpTask, recordPrescriptionAnswer } from '../../../src/services/pathway/followup.js';
 import { retryDelayMs, startPathwayScheduler, type DueHandler } from '../../../src/services/pathway/scheduler.js';
 import type { DueKind } from '../../../src/store/pathway-repository.js';
 import { openPgStore } from '../../../src/store/pg-store.js';
@@ -17,7 +17,7 @@ import type { ResourceStore } from '../../../src/store/repository.js';
 import { openSqliteStore } from '../../../src/store/sqlite-store.js';
 import { dropPgSchema, PG_TEST_URL, pgUnreachable } from '../../support/pg.js';
 import { available } from '../../support/shared.js';
-import { DAY, pppFixture, sentCase, silent } from './followup-support.js';
+import { contextAt, DAY, pppFixture, sentCase, silent } from './followup-support.js';
 
 const config = configFrom({ baseUrl: 'https://passerelle.example.fr' });
 const PG_SCHEMA = `sched_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -87,6 +87,22 @@ function suite(dialect: 'sqlite' | 'postgresql'): void {
     expect((await store.pathway.dueOf(closed.carePlan)).find((d) => d.kind === 'd45')?.state).toBe('done');
     expect(await s.runDue(noPho.d90)).toEqual({ ran: 2, failed: 0 });
     await s.stop();
+  });
+
+  it('two answers sent at once with the same form: one stored with its proposals, the other refused as a replay', async () => {
+    const { carePlan, d45 } = await sentCase(store, pppFixture('SCHED-4'));
+    const s = startPathwayScheduler({ store, config, logger: silent, poll: false });
+    await s.runDue(d45);
+    await s.stop();
+    const answer = (label: string) =>
+      recordPrescriptionAnswer(store, { carePlan, window: 'd45', rpps: '10101523388', answer: { kind: 'lines', lines: [{ label }] }, expectedAnswers: 0 }, contextAt(d45, config));
+    const results = await Promise.all([answer('KARDEGIC'), answer('DITROPAN'), answer('TAHOR')]);
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok).map((r) => (r.ok ? '' : r.reason))).toEqual(['replayed', 'replayed']);
+    expect(await store.pathway.uploads(carePlan)).toHaveLength(1);
+    const audits = (await store.auditLog({ entity: `CarePlan/${carePlan}`, limit: 100 })).filter((a) => a.action === 'pathway.prescription');
+    expect(audits).toHaveLength(1);
+    await store.pathway.cancelDue(carePlan);
   });
 
   it('a failing handler gives the item back with a backoff and the error; it runs again once the delay is over', async () => {
