@@ -93,4 +93,15 @@ describe('GET /pathway/worklist', () => {
     expect((await list('auditor')).status).toBe(403);
     expect((await list(undefined)).status).toBe(401);
   });
+
+  it('each call is an access audit row pathway.worklist, refusals as failures', async () => {
+    let rows: { action: string; actor: string; outcome: string }[] = [];
+    for (let i = 0; i < 50; i++) {
+      rows = (await srv.store.auditLog({ limit: 1000 })).filter((a) => a.action === 'pathway.worklist');
+      if (rows.some((r) => r.actor === 'lgo-p')) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(rows.some((r) => r.actor === 'admin' && r.outcome === 'success')).toBe(true);
+    expect(rows.filter((r) => r.actor === 'lgo-p').map((r) => r.outcome)).toEqual(['failure']);
+  });
 });
