@@ -12,6 +12,7 @@ import { FHIR_PATH } from './app.js';
 import { requireScope } from './auth/index.js';
 import { auditAccess } from './audit-access.js';
 import { jsonBody } from './json-body.js';
+import { mountWorklistRoute } from './pathway-worklist-route.js';
 import { sendFhir } from './fhir-response.js';
 
 /** Body of link-ctm / unlink-ctm: the CTM's establishment and local id, or a business identifier. */
@@ -83,4 +84,6 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
       return [200, await medicationReview(store, String(req.params.id))];
     }),
   );
+  // The pathway's due work (issue 18): GET /pathway/worklist.
+  mountWorklistRoute(app, deps);
 }

@@ -11,6 +11,7 @@ import * as identity from './commands/identity.js';
 import * as map from './commands/map.js';
 import * as mssante from './commands/mssante.js';
 import * as outbox from './commands/outbox.js';
+import * as pathway from './commands/pathway.js';
 import * as sandbox from './commands/sandbox.js';
 import * as serve from './commands/serve.js';
 import * as validate from './commands/validate.js';
@@ -19,7 +20,7 @@ interface CommandModule {
   register(program: Command): void;
 }
 
-const COMMANDS: CommandModule[] = [annuaire, audit, db, demo, document, identity, map, mssante, outbox, sandbox, serve, validate];
+const COMMANDS: CommandModule[] = [annuaire, audit, db, demo, document, identity, map, mssante, outbox, pathway, sandbox, serve, validate];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -58,4 +58,20 @@ details.historique ol{margin:.25rem 0;padding-left:1.4rem;overflow-wrap:anywhere
 p.actions{display:flex;flex-wrap:wrap;gap:.75rem}
 @media (max-width:36rem){section.reco{padding:.5rem .6rem}main{padding:.6rem}}
 /* ---- end of the decision page ---- */
+
+/* ---- prescription request page (D45/D90, src/pages/prescription-page.ts) ---- */
+h3{font-size:1.1rem;margin:0 0 .5rem}
+ol.recos{padding-left:1.5rem}
+ol.recos li{margin:.5rem 0}
+ol.recos p{margin:.15rem 0}
+form.reponse{border:1px solid #ccc;border-radius:4px;padding:1rem;margin:1rem 0}
+form.reponse fieldset.ligne{margin:.5rem 0;padding:.5rem .75rem}
+.ligne-champs{display:grid;grid-template-columns:2fr 1fr 2fr;gap:.5rem 1rem;align-items:start}
+.ligne-champs label{display:block;font-size:.95rem}
+input[type=text]{display:block;width:100%;font:inherit;padding:.5rem;min-height:2.75rem;border:1px solid var(--gris);border-radius:4px;margin-top:.25rem}
+input[type=file]{display:block;font:inherit;margin:.5rem 0;max-width:100%}
+input[aria-invalid=true]{border:2px solid var(--erreur)}
+p.boutons{display:flex;flex-wrap:wrap;gap:.5rem}
+@media (max-width:36rem){.ligne-champs{grid-template-columns:1fr}}
+/* ---- end prescription request page ---- */
 `;

@@ -23,6 +23,7 @@ import { dovecotInstalled } from '../../sandbox/mssante/dovecot.js';
 import { checkPeopleSignIn, mountPages } from '../../pages/index.js';
 import { smtpSender, type MailSender } from '../../connectors/mssante/transport.js';
 import { loadMailTls, startMssanteIntake, type IntakeCheckpoint, type RunningIntake } from '../../services/mssante-intake.js';
+import { startPathwayScheduler, type RunningScheduler } from '../../services/pathway/scheduler.js';
 
 function circuitsOf(outbox: RunningDispatcher | undefined, config: OutboxConfig): Record<string, string> {
   const out: Record<string, string> = {};
@@ -42,6 +43,8 @@ interface ServeOptions {
   sandboxOidc?: boolean;
   /** Run the local MSSanté peer (SMTP + Dovecot) beside the gateway and mail documents to its demo mailboxes. */
   sandboxMssante?: boolean;
+  /** `--no-scheduler`: do not run the pathway's due work in this process (another process does, or the CLI). */
+  scheduler: boolean;
 }
 
 export function register(program: Command): void {
@@ -55,6 +58,7 @@ export function register(program: Command): void {
     .option('--sandbox-dmp', 'also run the local DMP peer (test PKI in <data>/certs) and send PPP, CTM and BPM documents to it')
     .option('--sandbox-mssante', 'also run the local MSSanté peer (SMTP 8465, IMAP 8993, Dovecot) with the demo mailboxes and mail PPPs to it (TEST only)')
     .option('--sandbox-oidc', 'also run a local OpenID provider (port 8444) whose demo people sign in to the pages (TEST only)')
+    .option('--no-scheduler', 'do not run the pathway scheduler (D45/D90 windows, decisions deadline) in this process, whatever pathway.scheduler.enabled says')
     .addHelpText(
       'after',
       '\nPrecedence: configuration file < environment (PORT, PASSERELLE_DATA, DATABASE_URL, PASSERELLE_BASE_URL, LOG_LEVEL) < options.\n' +
@@ -204,6 +208,12 @@ export function register(program: Command): void {
           return;
         }
       }
+      // The pathway's due work (D45/D90 windows, decisions deadline, documents): claimed once across processes.
+      let scheduler: RunningScheduler | undefined;
+      if (config.pathway.scheduler.enabled && opts.scheduler !== false) {
+        scheduler = startPathwayScheduler({ store, config, logger });
+        logger.info({ worker: scheduler.workerId, pollMs: config.pathway.scheduler.pollMs }, 'pathway scheduler started');
+      }
       // In the background: load the matcher's index (else the first registration waits for it) and write the FHIR
       // Patients a bulk import left pending (an import stopped before its end).
       const identity = identityServiceFor(store);
@@ -224,6 +234,7 @@ export function register(program: Command): void {
         logger.info({ signal }, 'shutting down: no new claims, finishing deliveries in flight');
         // Stop claiming and finish (or release) deliveries, then stop accepting requests, then close the store.
         (intake ? intake.stop() : Promise.resolve())
+          .then(() => scheduler?.stop())
           .then(() => mdnSender?.close())
           .then(() => (outbox ? outbox.stop(config.outbox.leaseMs / 2) : undefined))
           .then(() => running.close())

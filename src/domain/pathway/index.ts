@@ -1,2 +1,3 @@
 export * from './inclusion.js';
 export * from './rcp.js';
+export * from './followup.js';
