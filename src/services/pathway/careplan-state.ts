@@ -46,6 +46,8 @@ export interface PathwayStatus {
   sentAt?: string;
   lastSent?: string;
   closedAt?: string;
+  /** When the document was last regenerated with the decisions received (regenerate.ts): a new CarePlan version. */
+  documentUpdated?: string;
 }
 
 /** The pathway status a CarePlan carries (`passerelle-pathway-status`), if any. */
@@ -56,7 +58,7 @@ export function pathwayStatusOf(carePlan: CarePlan): PathwayStatus | undefined {
   const step = part('step')?.valueCoding?.code as PathwayStep | undefined;
   if (!step) return undefined;
   const at = (name: string) => part(name)?.valueDateTime;
-  return { step, ...(at('sentAt') ? { sentAt: at('sentAt') } : {}), ...(at('lastSent') ? { lastSent: at('lastSent') } : {}), ...(at('closedAt') ? { closedAt: at('closedAt') } : {}) };
+  return { step, ...(at('sentAt') ? { sentAt: at('sentAt') } : {}), ...(at('lastSent') ? { lastSent: at('lastSent') } : {}), ...(at('closedAt') ? { closedAt: at('closedAt') } : {}), ...(at('documentUpdated') ? { documentUpdated: at('documentUpdated') } : {}) };
 }
 
 /**
@@ -70,6 +72,7 @@ export async function setPathwayStatus(tx: StoreTransaction, carePlanId: string,
   if (status.sentAt) parts.push({ url: 'sentAt', valueDateTime: status.sentAt });
   if (status.lastSent) parts.push({ url: 'lastSent', valueDateTime: status.lastSent });
   if (status.closedAt) parts.push({ url: 'closedAt', valueDateTime: status.closedAt });
+  if (status.documentUpdated) parts.push({ url: 'documentUpdated', valueDateTime: status.documentUpdated });
   const extension = [...(stored.extension ?? []).filter((e) => e.url !== EXT.pathwayStatus), { url: EXT.pathwayStatus, extension: parts }];
   const next: CarePlan = { ...stored, extension };
   if (status.sentAt && !next.period?.start) next.period = { ...(next.period ?? {}), start: status.sentAt };

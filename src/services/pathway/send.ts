@@ -12,7 +12,7 @@ import { businessRule, conflict, notFound } from '../../fhir/outcome.js';
 import type { ResourceStore, StoreTransaction } from '../../store/repository.js';
 import { assertPppWritable } from '../access/documents.js';
 import { prepareSubmission, storeSubmissionIn } from '../submission.js';
-import { followupOutcomesOf, setPathwayStatus } from './careplan-state.js';
+import { followupOutcomesOf, pathwayStatusOf, setPathwayStatus } from './careplan-state.js';
 import type { PathwayContext } from './context.js';
 import { decisionTasks, pendingCount } from './decisions.js';
 import { enqueueLinkMail, patientLabel, type LinkDelivery } from './link-mail.js';
@@ -114,7 +114,7 @@ export async function sendPpp(store: ResourceStore, carePlanId: string, ctx: Pat
     const stored = (await tx.read<CarePlan>('CarePlan', carePlanId)) as CarePlan;
     const pending = pendingCount(await decisionTasks(tx, carePlanId, document));
     const step = pathwayStep({ sentAt, pendingDecisions: pending, followUpDone: followUpDone(stored) });
-    await setPathwayStatus(tx, carePlanId, { step: step === 'rcp' ? 'attente-decisions' : step, sentAt, lastSent: at });
+    await setPathwayStatus(tx, carePlanId, { ...(pathwayStatusOf(stored) ?? {}), step: step === 'rcp' ? 'attente-decisions' : step, sentAt, lastSent: at });
 
     // Due work: D45/D90 stay anchored on the first send (planned once); the decisions' deadline moves with each send.
     const due = await tx.pathway.dueOf(carePlanId);
