@@ -32,7 +32,7 @@ beforeAll(async () => {
 afterAll(async () => srv.close());
 
 async function submitPpp(id: string, change: (d: Record<string, unknown>) => void = () => undefined): Promise<string> {
-  const doc = { ...fixture('ppp/ppp-12-medicines.json'), id };
+  const doc: Record<string, unknown> = { ...fixture('ppp/ppp-12-medicines.json'), id };
   delete doc.sentAt;
   change(doc);
   const r = await call<Bundle>(`${srv.url}/ppp`, { body: doc, headers: as('dpi') });

@@ -74,6 +74,8 @@ export interface LinkLetter {
   /** Paragraphs; the link stands alone in its own. */
   paragraphs: string[];
   url: string;
+  /** The text of the link in the HTML alternative. */
+  action: string;
 }
 
 /** What the message says, in French, from the payload. */
@@ -94,6 +96,7 @@ export function linkLetter(l: LinkMessagePayload['link']): LinkLetter {
         'Ce message a été envoyé automatiquement depuis une boîte applicative MSSanté.',
       ],
       url: l.url,
+      action: "Transmettre l'ordonnance",
     };
   }
   return {
@@ -107,6 +110,7 @@ export function linkLetter(l: LinkMessagePayload['link']): LinkLetter {
       'Ce message a été envoyé automatiquement depuis une boîte applicative MSSanté.',
     ],
     url: l.url,
+    action: 'Ouvrir le PPP et donner mes décisions',
   };
 }
 
@@ -132,7 +136,7 @@ export async function composeLinkMessage(input: LinkMessageInput): Promise<{ raw
   const messageId = linkMessageId(l.url, to, input.messageIdDomain);
   const text = `${letter.paragraphs.join('\r\n\r\n')}\r\n`;
   const htmlBody = letter.paragraphs
-    .map((p) => (p === letter.url ? `<p><a href="${escapeHtml(p)}">Ouvrir le PPP</a><br>${escapeHtml(p)}</p>` : `<p>${escapeHtml(p)}</p>`))
+    .map((p) => (p === letter.url ? `<p><a href="${escapeHtml(p)}">${escapeHtml(letter.action)}</a><br>${escapeHtml(p)}</p>` : `<p>${escapeHtml(p)}</p>`))
     .join('\n');
   const html = `<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8"><title>${escapeHtml(letter.subject)}</title></head><body>\n${htmlBody}\n</body></html>\n`;
   const mail = {

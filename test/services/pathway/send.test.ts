@@ -48,7 +48,7 @@ const withMssante = (): Config =>
     outbox: { destinations: { mss: { kind: 'mssante' } } },
   });
 
-const principal = (tenant: Principal['tenant']): Principal => ({ id: 'dpi-test', scopes: ['domain.write', 'fhir.read'], roles: ['dpi'], method: 'token', ...(tenant ? { tenant } : {}) }) as Principal;
+const principal = (tenant: Principal['tenant']): Principal => ({ id: 'dpi-test', scopes: ['domain.write', 'fhir.read'], roles: ['dpi'], method: 'jwt', ...(tenant ? { tenant } : {}) });
 
 function outcomeOf(err: unknown): { status: number; outcome: OperationOutcome } {
   expect(err).toBeInstanceOf(OperationOutcomeError);
