@@ -110,7 +110,8 @@ export async function enqueueLinkMail(tx: StoreTransaction, mail: LinkMail, ctx:
   const messageId = address ? linkMessageId(mail.url, address, messageIdDomainOf(ctx.config.mssante)) : undefined;
   const { message, created } = await tx.outbox.enqueue({
     destination,
-    orderingKey: `CarePlan/${mail.carePlan}`,
+    // One queue per professional and PPP: a letter the MT's server keeps refusing does not hold the PHO's back.
+    orderingKey: `CarePlan/${mail.carePlan}/${mail.role}`,
     // A refused link has no Message-ID: its key is the link's (never the token: a hash of the URL).
     idempotencyKey: messageId ?? `refused-link:${linkMessageId(mail.url, mail.role, 'refused')}`,
     payload,
