@@ -131,6 +131,10 @@ describe('POST /ppp/{id}/send', () => {
 
   it('404 for an unknown PPP or one of a tenant that cannot see it; 403 for the officine that sees it; 403 without domain.write', async () => {
     expect((await call(`${srv.url}/ppp/00000000-0000-5000-8000-000000000000/send`, { method: 'POST', headers: as('dpi', false) })).status).toBe(404);
+    for (const odd of ['x'.repeat(5000), '%E2%80%AEabc', "'%20OR%201=1--", '..%2F..%2Fadmin']) {
+      const r = await call<Outcome>(`${srv.url}/ppp/${odd}/send`, { method: 'POST', headers: as('dpi', false) });
+      expect([400, 404], odd.slice(0, 20)).toContain(r.status);
+    }
     const before = await state(cp);
     expect((await call(`${srv.url}/ppp/${cp}/send`, { method: 'POST', headers: as('other', false) })).status).toBe(404);
     expect((await call(`${srv.url}/ppp/${cp}/send`, { method: 'POST', headers: as('officine', false) })).status).toBe(403);
