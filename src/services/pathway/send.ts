@@ -106,15 +106,14 @@ export async function sendPpp(store: ResourceStore, carePlanId: string, ctx: Pat
     });
     await tx.pathway.markSent(carePlanId, at);
     if (document !== found.ppp) await tx.pathway.updateDocument(carePlanId, document, at);
-    // The PPP stored again with its send date: the CarePlan's period.start and the D45/D90 follow-up Tasks. Not
-    // delivered again (no outbox): the document's content is the same; its regeneration after the decisions is.
+    // The pathway status first (step, sent dates, period.start), then the PPP stored again with its send date, which
+    // carries the status over and adds the D45/D90 follow-up Tasks: one new CarePlan version. Not delivered again (no
+    // outbox): the document's content is the same; its regeneration after the decisions is.
+    const pending = pendingCount(await decisionTasks(tx, carePlanId, document));
+    const step = pathwayStep({ sentAt, pendingDecisions: pending, followUpDone: followUpDone(found.carePlan) });
+    await setPathwayStatus(tx, carePlanId, { ...(pathwayStatusOf(found.carePlan) ?? {}), step: step === 'rcp' ? 'attente-decisions' : step, sentAt, lastSent: at });
     const prepared = prepareSubmission('ppp', document, at);
     await storeSubmissionIn(tx, store, prepared, { now: at, ...who, fhirBase: ctx.fhirBase });
-
-    const stored = (await tx.read<CarePlan>('CarePlan', carePlanId)) as CarePlan;
-    const pending = pendingCount(await decisionTasks(tx, carePlanId, document));
-    const step = pathwayStep({ sentAt, pendingDecisions: pending, followUpDone: followUpDone(stored) });
-    await setPathwayStatus(tx, carePlanId, { ...(pathwayStatusOf(stored) ?? {}), step: step === 'rcp' ? 'attente-decisions' : step, sentAt, lastSent: at });
 
     // Due work: D45/D90 stay anchored on the first send (planned once); the decisions' deadline moves with each send.
     const due = await tx.pathway.dueOf(carePlanId);

@@ -102,7 +102,10 @@ function sendSuite(dialect: 'sqlite' | 'postgresql'): void {
 
   it('sends a PPP: a link each to the MT and the PHO, usable by resolveLink, their mails queued, the PPP marked sent', async () => {
     cp = await submit(ppp('PPP-SEND-1'));
+    const version = Number((await store.read<CarePlan>('CarePlan', cp))?.meta?.versionId);
     first = await sendPpp(store, cp, ctx());
+    // One new CarePlan version for the send (status, period and the re-stored PPP together).
+    expect(Number((await store.read<CarePlan>('CarePlan', cp))?.meta?.versionId)).toBe(version + 1);
     expect(first.links.map((l) => [l.role, l.rpps, l.expires])).toEqual([
       ['MT', MT_RPPS, '2027-01-05T10:00:00.000Z'],
       ['PHO', PHO_RPPS, '2027-01-05T10:00:00.000Z'],
