@@ -74,8 +74,8 @@ function recipientsOf(ppp: Ppp, asked: readonly LinkRole[] | undefined): (LinkRe
 
 /**
  * Sends the PPP `carePlanId` (its case's document) to its MT and PHO: refused (nothing written) when the principal may
- * not change it (404 / 403), when it is unknown (404), closed (409), without an RCP and without a reason (422 on
- * `ppp.noRcpReason`) or without a médecin traitant (422).
+ * not change it (404 / 403), when it is unknown (404), closed (409), a draft (422 on `ppp.status`), without an RCP and
+ * without a reason (422 on `ppp.noRcpReason`) or without a médecin traitant (422).
  */
 export async function sendPpp(store: ResourceStore, carePlanId: string, ctx: PathwayContext & { principal?: Principal }, options: SendOptions = {}): Promise<SendResult> {
   if (ctx.principal) await assertPppWritable(store, ctx.principal, carePlanId);
@@ -83,6 +83,9 @@ export async function sendPpp(store: ResourceStore, carePlanId: string, ctx: Pat
   const who = { actor: ctx.actor, ...(ctx.requestId ? { requestId: ctx.requestId } : {}) };
   return store.transaction(async (tx) => {
     const found = await caseOf(tx, carePlanId);
+    if (found.ppp.status === 'draft') {
+      throw businessRule("Le PPP est un brouillon (status draft) : envoyez-le d'abord actif (POST /ppp, status active) pour le transmettre au médecin traitant et au pharmacien d'officine", 'ppp.status');
+    }
     const rule = rcpRule(found.ppp);
     if (!rule.sendable) {
       throw businessRule(

@@ -212,7 +212,7 @@ function sendSuite(dialect: 'sqlite' | 'postgresql'): void {
     expect((await resolveLink(store, token(pho!.url), { now: NOW, carePlan: id })).ok).toBe(false);
   });
 
-  it('answers 404 for an unknown PPP and 409 for a closed one, writing nothing', async () => {
+  it('answers 404 for an unknown PPP, 409 for a closed one and 422 for a draft, writing nothing', async () => {
     expect((await refusal(sendPpp(store, 'no-such-careplan', ctx()))).status).toBe(404);
     const id = await submit(ppp('PPP-SEND-CLOSED'));
     await store.pathway.close(id, NOW.toISOString());
@@ -223,6 +223,12 @@ function sendSuite(dialect: 'sqlite' | 'postgresql'): void {
     expect(await snapshot(id)).toEqual(before);
     const revoked = await submit(ppp('PPP-SEND-REVOKED', (d) => (d.status = 'revoked')));
     expect((await refusal(sendPpp(store, revoked, ctx()))).status).toBe(409);
+    const draft = await submit(ppp('PPP-SEND-DRAFT', (d) => (d.status = 'draft')));
+    const beforeDraft = await snapshot(draft);
+    const r2 = await refusal(sendPpp(store, draft, ctx()));
+    expect(r2.status).toBe(422);
+    expect(r2.outcome.issue?.[0]?.expression).toEqual(['ppp.status']);
+    expect(await snapshot(draft)).toEqual(beforeDraft);
   });
 
   it('another tenant: 404 when it cannot see the PPP, 403 when it sees it (care team) but it is another establishment’s', async () => {
