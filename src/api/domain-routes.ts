@@ -6,12 +6,13 @@ import type { DocumentKind } from '../domain/parse.js';
 import { invalidIssues, issue } from '../fhir/outcome.js';
 import { linkCtm, medicationReview, unlinkCtm, type CtmRef } from '../services/ctm-link.js';
 import { submitDocument } from '../services/submission.js';
+import { sendPpp } from '../services/pathway/send.js';
 import { assertPppVisible, assertPppWritable } from '../services/access/documents.js';
 import type { AppDeps } from './app.js';
 import { FHIR_PATH } from './app.js';
 import { requireScope } from './auth/index.js';
 import { auditAccess } from './audit-access.js';
-import { jsonBody } from './json-body.js';
+import { jsonBody, parseBody } from './json-body.js';
 import { mountWorklistRoute } from './pathway-worklist-route.js';
 import { sendFhir } from './fhir-response.js';
 
@@ -30,6 +31,21 @@ export function parseCtmRef(body: unknown): CtmRef {
     ),
   );
 }
+
+/** Body of POST /ppp/{id}/send: optional, whom to send to. */
+export const SendBody = z
+  .object({
+    recipients: z
+      .array(z.enum(['MT', 'PHO']))
+      .min(1, 'name at least one recipient (or send no body)')
+      .max(2)
+      .refine((r) => new Set(r).size === r.length, 'a recipient is named twice')
+      .optional(),
+  })
+  .strict();
+
+/** Whether a request carries a body at all (a send may have none). */
+const hasBody = (req: Request): boolean => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 const wrap =
   (fn: (req: Request) => Promise<[number, unknown]>): RequestHandler =>
@@ -75,6 +91,33 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
   };
   app.post('/ppp/:id/link-ctm', requireScope('domain.write'), ...body, wrap(async (req) => [200, (await linkCtm(store, String(req.params.id), await writable(req), actor(req))).carePlan]));
   app.post('/ppp/:id/unlink-ctm', requireScope('domain.write'), ...body, wrap(async (req) => [200, (await unlinkCtm(store, String(req.params.id), await writable(req), actor(req))).carePlan]));
+  // The body is optional: without one, the MT and (when named) the PHO.
+  const optionalBody: RequestHandler = (req, res, next) => {
+    if (!hasBody(req)) return next();
+    const chain = [...body];
+    const step = (err?: unknown): void => {
+      if (err) return next(err);
+      const mw = chain.shift();
+      if (mw) mw(req, res, step);
+      else next();
+    };
+    step();
+  };
+  app.post(
+    '/ppp/:id/send',
+    requireScope('domain.write'),
+    optionalBody,
+    wrap(async (req) => {
+      const parsed = parseBody(SendBody, hasBody(req) ? req.body : {});
+      const result = await sendPpp(
+        store,
+        String(req.params.id),
+        { now: new Date(), actor: req.client.id, requestId: req.requestId, config, fhirBase: fhirBase(), principal: req.client },
+        parsed.recipients ? { recipients: parsed.recipients } : {},
+      );
+      return [200, { links: result.links, deliveries: result.deliveries }];
+    }),
+  );
   app.get(
     '/ppp/:id/medication-review',
     auditAccess(store, 'fhir.read', { prefix: 'CarePlan' }),

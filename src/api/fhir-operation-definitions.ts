@@ -6,15 +6,17 @@ import { CANONICAL_BASE } from '../fhir/canonical.js';
 
 export const operationDefinitionUrl = (name: string): string => `${CANONICAL_BASE}/OperationDefinition/${name}`;
 
-type Param = [name: string, use: 'in' | 'out', min: number, max: string, type: string, documentation: string];
+type Param = [name: string, use: 'in' | 'out', min: number, max: string, type: string, documentation: string, parts?: Param[]];
 
-const param = ([name, use, min, max, type, documentation]: Param): OperationDefinitionParameter => ({
+const param = ([name, use, min, max, type, documentation, parts]: Param): OperationDefinitionParameter => ({
   name,
   use,
   min,
   max,
-  type: type as OperationDefinitionParameter['type'],
+  // A parameter made of parts has no type of its own.
+  ...(parts ? {} : { type: type as OperationDefinitionParameter['type'] }),
   documentation,
+  ...(parts ? { part: parts.map(param) } : {}),
 });
 
 interface Spec {
@@ -89,6 +91,35 @@ const SPECS: Spec[] = [
     instance: true,
     affectsState: true,
     parameter: CTM_PARAMS,
+  },
+  {
+    name: 'send',
+    title: 'Send the PPP to the MT and the PHO',
+    description:
+      "Sends the PPP to its médecin traitant and pharmacien d'officine: a secure link each (a new send revokes the previous ones), mailed through MSSanté when configured; the PPP is marked sent (anchor of the D45/D90 follow-up). 422 without an RCP nor a reason (noRcpReason), or without a médecin traitant; 409 once the PPP is closed.",
+    resource: ['CarePlan'],
+    type: false,
+    instance: true,
+    affectsState: true,
+    parameter: [
+      ['recipient', 'in', 0, '2', 'code', 'MT or PHO (default: the MT, and the PHO when the team names one).'],
+      ['link', 'out', 0, '2', '', 'One link per recipient.', [
+        ['role', 'out', 1, '1', 'code', 'MT or PHO.'],
+        ['rpps', 'out', 1, '1', 'string', 'The professional\'s RPPS.'],
+        ['url', 'out', 1, '1', 'url', 'The link (<base>/p/<token>); the only place the token appears.'],
+        ['expires', 'out', 1, '1', 'instant', 'When the link expires.'],
+      ]],
+      ['delivery', 'out', 0, '2', '', 'How each link went out (MSSanté).', [
+        ['role', 'out', 1, '1', 'code', 'MT or PHO.'],
+        ['rpps', 'out', 1, '1', 'string', 'The professional\'s RPPS.'],
+        ['channel', 'out', 1, '1', 'code', 'mssante.'],
+        ['state', 'out', 1, '1', 'code', 'queued (in the outbox), refused (no address: the message is dead, with the reason) or not-configured.'],
+        ['address', 'out', 0, '1', 'string', 'The MSSanté address written to.'],
+        ['outboxId', 'out', 0, '1', 'string', 'The outbox message.'],
+        ['messageId', 'out', 0, '1', 'string', 'Its Message-ID.'],
+        ['reason', 'out', 0, '1', 'string', 'Why it was not queued.'],
+      ]],
+    ],
   },
   {
     name: 'everything',

@@ -5,6 +5,7 @@ import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { Logger } from 'pino';
 import type { Config, Scope } from '../config.js';
 import { ctmLinkOperationHandler } from './fhir-ctm-link-operation.js';
+import { sendOperationHandler } from './fhir-send-operation.js';
 import { matchOperationHandler } from './fhir-match-operation.js';
 import { forbidden, statusOf } from '../fhir/outcome.js';
 import type { ResourceStore } from '../store/repository.js';
@@ -103,6 +104,7 @@ export function fhirRoutes(ctx: FhirContext): FhirRoute[] {
     { method: 'POST', path: '/:type/_search', interactions: ['search-type'], scope: 'fhir.read', body: 'form', handler: searchHandler(ctx) },
     { method: 'POST', path: '/CarePlan/:id/$link-ctm', interactions: ['operation'], operation: 'link-ctm', scope: 'domain.write', body: 'json', handler: ctmLinkOperationHandler(ctx, 'link') },
     { method: 'POST', path: '/CarePlan/:id/$unlink-ctm', interactions: ['operation'], operation: 'unlink-ctm', scope: 'domain.write', body: 'json', handler: ctmLinkOperationHandler(ctx, 'unlink') },
+    { method: 'POST', path: '/CarePlan/:id/$send', interactions: ['operation'], operation: 'send', scope: 'domain.write', body: 'json', handler: sendOperationHandler(ctx) },
     { method: 'POST', path: '/Patient/$match', interactions: ['operation'], operation: 'match', scope: 'fhir.read', body: 'json', handler: matchOperationHandler(ctx) },
     { method: 'GET', path: '/Patient/:id/$everything', interactions: ['operation'], operation: 'everything', scope: 'fhir.read', handler: everythingHandler(ctx) },
     { method: 'POST', path: '/Patient/:id/$everything', interactions: ['operation'], operation: 'everything', scope: 'fhir.read', body: 'json', handler: everythingHandler(ctx) },

@@ -117,119 +117,126 @@ async function keepCtmLinks(tx: StoreTransaction, carePlan: CarePlan): Promise<v
  * audit row commit together or not at all. Answers the transaction-response Bundle.
  */
 export async function storeSubmission(store: ResourceStore, prepared: PreparedSubmission, ctx: SubmissionContext): Promise<Bundle> {
+  const entry = await store.transaction((tx) => storeSubmissionIn(tx, store, prepared, ctx));
+  return { resourceType: 'Bundle', type: 'transaction-response', entry };
+}
+
+/**
+ * `storeSubmission` inside the caller's transaction `tx` (the pathway re-stores a PPP with what else it writes):
+ * the registration, the resources, the case, the outbox messages and the audit row join `tx`. `store` gives the
+ * identity service and the MSSanté directory (read outside the transaction). Answers the response Bundle's entries.
+ */
+export async function storeSubmissionIn(tx: StoreTransaction, store: ResourceStore, prepared: PreparedSubmission, ctx: SubmissionContext): Promise<BundleEntry[]> {
   const { kind, bundle, patient } = prepared;
   const sourcePatient = patientId(systemUri(patient.sourceId.system), patient.sourceId.value);
   const service = identityServiceFor(store);
   const who = { actor: ctx.actor, ...(ctx.requestId ? { requestId: ctx.requestId } : {}) };
-  const entry = await store.transaction(async (tx) => {
-    const mapped = (bundle.entry ?? []).map((e) => e.resource as Resource);
-    const mappedPatient = mapped.find((r): r is Patient => r.resourceType === 'Patient' && r.id === sourcePatient);
-    const identity = await registerSource(tx, service, patient, who, ...(mappedPatient ? [mappedPatient] : []));
-    const federatedId = identity.result.federatedId;
-    // A document naming a patient by another establishment's identifier (the same source Patient id) does not take
-    // that patient over: the sender must already have a relationship with it, or be its first.
-    if (ctx.principal && readFilter(ctx.principal) !== undefined) {
-      const holders = await tx.access.tenantsOf(sourcePatient);
-      const own = readFilter(ctx.principal) as string;
-      if (holders.length > 0 && !holders.includes(own)) {
-        throw forbidden(`The patient ${patient.sourceId.system}|${patient.sourceId.value} is known to Passerelle through another establishment's identifier; send your own identifier of the patient`);
-      }
+  const mapped = (bundle.entry ?? []).map((e) => e.resource as Resource);
+  const mappedPatient = mapped.find((r): r is Patient => r.resourceType === 'Patient' && r.id === sourcePatient);
+  const identity = await registerSource(tx, service, patient, who, ...(mappedPatient ? [mappedPatient] : []));
+  const federatedId = identity.result.federatedId;
+  // A document naming a patient by another establishment's identifier (the same source Patient id) does not take
+  // that patient over: the sender must already have a relationship with it, or be its first.
+  if (ctx.principal && readFilter(ctx.principal) !== undefined) {
+    const holders = await tx.access.tenantsOf(sourcePatient);
+    const own = readFilter(ctx.principal) as string;
+    if (holders.length > 0 && !holders.includes(own)) {
+      throw forbidden(`The patient ${patient.sourceId.system}|${patient.sourceId.value} is known to Passerelle through another establishment's identifier; send your own identifier of the patient`);
     }
-    // Who may see this patient from now on: the document's establishment (or pharmacy) and every organisation it
-    // names (care team, MT's practice, pharmacist's pharmacy: the owners of its Tasks). Document-level: the source
-    // Patient of this sender and the federated Patient, not the other establishments' source Patients.
-    for (const finess of documentOrganisations(kind, prepared.document)) {
-      await tx.access.grant(finessKey(finess), [sourcePatient, federatedId], finess === documentFiness(kind, prepared.document) ? 'document' : 'care-team');
+  }
+  // Who may see this patient from now on: the document's establishment (or pharmacy) and every organisation it
+  // names (care team, MT's practice, pharmacist's pharmacy: the owners of its Tasks). Document-level: the source
+  // Patient of this sender and the federated Patient, not the other establishments' source Patients.
+  for (const finess of documentOrganisations(kind, prepared.document)) {
+    await tx.access.grant(finessKey(finess), [sourcePatient, federatedId], finess === documentFiness(kind, prepared.document) ? 'document' : 'care-team');
+  }
+  const resources: Resource[] = [];
+  for (const original of mapped) {
+    let resource = original;
+    if (resource === mappedPatient) resource = identity.patient;
+    else if (kind === 'bpm' && !identity.settled && isCarePlanOf('bpm', resource)) resource = holdForIdentity(resource);
+    else if (resource.resourceType === 'Task') resource = await keepDecision(tx, resource as Task);
+    else if (kind === 'ppp' && isCarePlanOf('ppp', resource)) {
+      await keepCtmLinks(tx, resource);
+      await keepPathwayState(tx, resource);
+      // Identity before data: only a PPP whose patient is certain lists the patient's BPMs.
+      resource = withBpmLinks(resource, identity.settled ? await attachedBpms(tx, federatedId) : []);
     }
-    const resources: Resource[] = [];
-    for (const original of mapped) {
-      let resource = original;
-      if (resource === mappedPatient) resource = identity.patient;
-      else if (kind === 'bpm' && !identity.settled && isCarePlanOf('bpm', resource)) resource = holdForIdentity(resource);
-      else if (resource.resourceType === 'Task') resource = await keepDecision(tx, resource as Task);
-      else if (kind === 'ppp' && isCarePlanOf('ppp', resource)) {
-        await keepCtmLinks(tx, resource);
-        await keepPathwayState(tx, resource);
-        // Identity before data: only a PPP whose patient is certain lists the patient's BPMs.
-        resource = withBpmLinks(resource, identity.settled ? await attachedBpms(tx, federatedId) : []);
-      }
-      if (resource !== original) assertValid(resource);
-      resources.push(resource);
-    }
-    const out: BundleEntry[] = [];
-    let rootVersion: string | undefined;
-    for (const resource of resources) {
-      const r = await tx.put(resource);
-      out.push(writtenEntry(ctx.fhirBase, r.resource, r.created ? 201 : 200));
-      if (resource.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan') && rootVersion === undefined) rootVersion = r.resource.meta?.versionId;
-    }
-    // A PPP is a case of the pathway: its canonical document is kept for the pages and the regenerated PDF.
-    const rootResource = resources.find((r) => r.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan'));
-    if (kind === 'ppp' && rootResource?.id) {
-      await recordCase(tx, { carePlan: rootResource.id, document: prepared.document as Ppp, federatedId, now: ctx.now });
-    }
-    // A BPM of a certain patient joins the PPPs of the same federated patient (an on-hold one leaves them).
-    if (kind === 'bpm') await syncAttachments(tx, federatedId, { ...who, cause: `${kind}.submit` });
-    const root = rootResource;
-    let refusals: OperationOutcomeIssue[] = [];
-    if (root && ctx.outbox && ctx.outbox.routes.length > 0) {
-      // One message per stored version: re-sending an unchanged document sends nothing again.
-      const reference = `${root.resourceType}/${root.id}`;
-      // Routes to document destinations (DMP, PDSm) enqueue the clinical document (document-delivery.ts); the others
-      // the event's message.
-      const { destinations, routes } = ctx.outbox;
-      const documentRoutes: OutboxConfig['routes'] = [];
-      const messageRoutes: OutboxConfig['routes'] = [];
-      for (const r of routes) (isDocumentDestination(destinations[r.destination]) ? documentRoutes : messageRoutes).push(r);
-      await raiseEvent(tx, messageRoutes, `${kind}.stored`, {
-        orderingKey: `Patient/${federatedId}`,
-        occurrence: `${reference}/_history/${rootVersion ?? '1'}`,
-        payload: { resource: reference, versionId: rootVersion ?? '1', patient: `Patient/${federatedId}`, fhirBase: ctx.fhirBase },
-        ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
-      });
-      if (documentRoutes.length > 0) {
-        if (!ctx.documents) throw new Error('a document destination is routed but no documents settings were given');
-        refusals = await enqueueDocuments({
-          tx,
-          outbox: ctx.outbox,
-          documents: ctx.documents,
-          event: `${kind}.stored`,
-          kind,
-          document: prepared.document,
-          federatedId,
-          settled: identity.settled,
-          resource: reference,
-          versionId: rootVersion ?? '1',
-          now: ctx.now,
-          actor: ctx.actor,
-          ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
-          ...(ctx.mssante ? { mssante: ctx.mssante } : {}),
-          // MSSanté recipients' addresses: the directory's committed data (read on its own, not in this transaction).
-          directory: store.directory,
-        });
-      }
-    }
-    // The refusals (DMP, PDSm, MSSanté recipients) travel back on the root entry (the document itself is stored).
-    if (refusals.length > 0 && root) {
-      const rootEntry = out.find((e) => e.resource?.resourceType === root.resourceType && e.resource.id === root.id);
-      if (rootEntry?.response) rootEntry.response.outcome = { resourceType: 'OperationOutcome', issue: refusals };
-    }
-    const created = out.filter((e) => e.response?.status.startsWith('201')).length;
-    const waiting = kind === 'bpm' && !identity.settled ? ', awaiting identity' : '';
-    await tx.audit({
-      action: `${kind}.submit`,
-      actor: ctx.actor,
-      entities: [...(root ? [`${root.resourceType}/${root.id}`] : []), `Patient/${federatedId}`],
-      outcome: 'success',
-      detail: `${resources.length} resources, ${created} created; identity ${identity.result.decision}${waiting}`,
+    if (resource !== original) assertValid(resource);
+    resources.push(resource);
+  }
+  const out: BundleEntry[] = [];
+  let rootVersion: string | undefined;
+  for (const resource of resources) {
+    const r = await tx.put(resource);
+    out.push(writtenEntry(ctx.fhirBase, r.resource, r.created ? 201 : 200));
+    if (resource.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan') && rootVersion === undefined) rootVersion = r.resource.meta?.versionId;
+  }
+  // A PPP is a case of the pathway: its canonical document is kept for the pages and the regenerated PDF.
+  const rootResource = resources.find((r) => r.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan'));
+  if (kind === 'ppp' && rootResource?.id) {
+    await recordCase(tx, { carePlan: rootResource.id, document: prepared.document as Ppp, federatedId, now: ctx.now });
+  }
+  // A BPM of a certain patient joins the PPPs of the same federated patient (an on-hold one leaves them).
+  if (kind === 'bpm') await syncAttachments(tx, federatedId, { ...who, cause: `${kind}.submit` });
+  const root = rootResource;
+  let refusals: OperationOutcomeIssue[] = [];
+  if (root && ctx.outbox && ctx.outbox.routes.length > 0) {
+    // One message per stored version: re-sending an unchanged document sends nothing again.
+    const reference = `${root.resourceType}/${root.id}`;
+    // Routes to document destinations (DMP, PDSm) enqueue the clinical document (document-delivery.ts); the others
+    // the event's message.
+    const { destinations, routes } = ctx.outbox;
+    const documentRoutes: OutboxConfig['routes'] = [];
+    const messageRoutes: OutboxConfig['routes'] = [];
+    for (const r of routes) (isDocumentDestination(destinations[r.destination]) ? documentRoutes : messageRoutes).push(r);
+    await raiseEvent(tx, messageRoutes, `${kind}.stored`, {
+      orderingKey: `Patient/${federatedId}`,
+      occurrence: `${reference}/_history/${rootVersion ?? '1'}`,
+      payload: { resource: reference, versionId: rootVersion ?? '1', patient: `Patient/${federatedId}`, fhirBase: ctx.fhirBase },
       ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
     });
-    if (ctx.inTransaction) {
-      await ctx.inTransaction(tx, { federatedId, settled: identity.settled, registration: identity.result, ...(root ? { root: `${root.resourceType}/${root.id}` } : {}) });
+    if (documentRoutes.length > 0) {
+      if (!ctx.documents) throw new Error('a document destination is routed but no documents settings were given');
+      refusals = await enqueueDocuments({
+        tx,
+        outbox: ctx.outbox,
+        documents: ctx.documents,
+        event: `${kind}.stored`,
+        kind,
+        document: prepared.document,
+        federatedId,
+        settled: identity.settled,
+        resource: reference,
+        versionId: rootVersion ?? '1',
+        now: ctx.now,
+        actor: ctx.actor,
+        ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+        ...(ctx.mssante ? { mssante: ctx.mssante } : {}),
+        // MSSanté recipients' addresses: the directory's committed data (read on its own, not in this transaction).
+        directory: store.directory,
+      });
     }
-    return out;
+  }
+  // The refusals (DMP, PDSm, MSSanté recipients) travel back on the root entry (the document itself is stored).
+  if (refusals.length > 0 && root) {
+    const rootEntry = out.find((e) => e.resource?.resourceType === root.resourceType && e.resource.id === root.id);
+    if (rootEntry?.response) rootEntry.response.outcome = { resourceType: 'OperationOutcome', issue: refusals };
+  }
+  const created = out.filter((e) => e.response?.status.startsWith('201')).length;
+  const waiting = kind === 'bpm' && !identity.settled ? ', awaiting identity' : '';
+  await tx.audit({
+    action: `${kind}.submit`,
+    actor: ctx.actor,
+    entities: [...(root ? [`${root.resourceType}/${root.id}`] : []), `Patient/${federatedId}`],
+    outcome: 'success',
+    detail: `${resources.length} resources, ${created} created; identity ${identity.result.decision}${waiting}`,
+    ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
   });
-  return { resourceType: 'Bundle', type: 'transaction-response', entry };
+  if (ctx.inTransaction) {
+    await ctx.inTransaction(tx, { federatedId, settled: identity.settled, registration: identity.result, ...(root ? { root: `${root.resourceType}/${root.id}` } : {}) });
+  }
+  return out;
 }
 
 export async function submitDocument(store: ResourceStore, kind: DocumentKind, input: unknown, ctx: SubmissionContext): Promise<Bundle> {

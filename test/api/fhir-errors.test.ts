@@ -98,6 +98,6 @@ describe('GET /fhir/metadata', () => {
     expect(carePlan?.searchParam?.map((p) => p.name)).toEqual(expect.arrayContaining(['_id', '_lastUpdated', 'identifier', 'patient', 'subject', 'status']));
     expect(carePlan?.searchInclude).toEqual(expect.arrayContaining(['CarePlan:supporting-info', 'CarePlan:activity-reference']));
     expect(carePlan?.supportedProfile).toContain('https://fhir.passerelle.fr/StructureDefinition/passerelle-ppp-careplan');
-    expect(carePlan?.operation?.map((o) => o.name)).toEqual(['validate', 'link-ctm', 'unlink-ctm']);
+    expect(carePlan?.operation?.map((o) => o.name)).toEqual(['validate', 'link-ctm', 'unlink-ctm', 'send']);
   });
 });

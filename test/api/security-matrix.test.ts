@@ -55,6 +55,10 @@ medication-review     own    ok        ok        ok         ok                de
 medication-review     other  hidden    hidden    hidden     ok                denied   denied  ok       denied
 unlink-ctm            own    reached   denied    reached    denied            denied   denied  reached  denied
 unlink-ctm            other  hidden    hidden    hidden     denied            denied   denied  reached  denied
+send                  own    reached   denied    reached    denied            denied   denied  reached  denied
+send                  other  hidden    hidden    hidden     denied            denied   denied  reached  denied
+send-fhir             own    reached   denied    reached    denied            denied   denied  reached  denied
+send-fhir             other  hidden    hidden    hidden     denied            denied   denied  reached  denied
 post-ppp              own    ok        ok        ok         denied            denied   denied  ok       denied
 post-ppp              other  denied    denied    denied     denied            denied   denied  ok       denied
 post-ctm              own    ok        ok        ok         denied            denied   denied  ok       denied
@@ -205,6 +209,10 @@ async function probe(endpoint: string, c: ClientSpec, side: Side): Promise<Probe
       return { path: `/ppp/${d.carePlan}/medication-review` };
     case 'unlink-ctm':
       return { path: `/ppp/${d.carePlan}/unlink-ctm`, init: { body: { ctm: { finess: d.finess, id: d.ctmId } }, headers: json } };
+    case 'send':
+      return { path: `/ppp/${d.carePlan}/send`, init: { body: {}, headers: json } };
+    case 'send-fhir':
+      return { path: `/fhir/CarePlan/${d.carePlan}/$send`, init: { body: { resourceType: 'Parameters' } } };
     case 'post-ppp':
       return { path: '/ppp', init: { body: docFor('ppp/ppp-12-medicines.json', FINESS.A, docFiness), headers: json } };
     case 'post-ctm':

@@ -11,6 +11,7 @@ import { buildMessageDocument, type DocumentConnectorDeps } from '../dmp/connect
 import { loadOrganisationCredentials } from '../dmp/tls.js';
 import { messageIdDomainOf, type MssanteConfig } from './config.js';
 import { composeMssanteMessage, MssanteMessageRefused } from './message.js';
+import { composeLinkMessage, isLinkPayload, type LinkMessagePayload } from './link-message.js';
 import type { MssantePayload } from './payload.js';
 import { smtpSender, SmtpSendError, type MailSender, type MailTls } from './transport.js';
 
@@ -53,10 +54,41 @@ export function mssanteConnector(d: MssanteDestinationConfig, mssante: MssanteCo
     });
     return sending;
   };
+  const send = async (raw: Buffer, to: string, signal: AbortSignal): Promise<void> => {
+    let mail: MailSender;
+    try {
+      mail = await sender();
+    } catch (err) {
+      throw new DeliveryError(`mssante: ${(err as Error).message}`, true);
+    }
+    try {
+      await mail.send(raw, { from: mssante.address, to: [to] }, { signal: AbortSignal.any([signal, AbortSignal.timeout(d.timeoutMs)]) });
+    } catch (err) {
+      if (err instanceof SmtpSendError) throw new DeliveryError(err.message, err.transient);
+      throw new DeliveryError((err as Error).message, true);
+    }
+  };
+  const deliverLink = async (message: OutboxMessage, payload: LinkMessagePayload, signal: AbortSignal, started?: () => Promise<void>): Promise<void> => {
+    await started?.();
+    if (payload.link.refused) throw new DeliveryError(payload.link.refused, false);
+    let composed;
+    try {
+      composed = await composeLinkMessage({ payload, from: { address: mssante.address, name: mssante.name }, nil: mssante.nil, messageIdDomain: domain });
+    } catch (err) {
+      if (err instanceof MssanteMessageRefused) throw new DeliveryError(err.message, false);
+      throw new DeliveryError(`message cannot be composed: ${(err as Error).message}`, false);
+    }
+    if (composed.messageId !== message.idempotencyKey) {
+      throw new DeliveryError(`composed Message-ID ${composed.messageId} differs from the message's key ${message.idempotencyKey} (mssante.address or messageIdDomain changed since it was enqueued?)`, false);
+    }
+    await send(composed.raw, composed.to, signal);
+  };
   return {
     // The attempt starts when the document build leaves the builder's queue, not when it is claimed.
     staged: true,
     async deliver(message: OutboxMessage, { signal, started }) {
+      // A pathway link (not a document): a short letter to one professional, nothing to build.
+      if (isLinkPayload(message.payload)) return deliverLink(message, message.payload, signal, started);
       const part = mssantePart(message);
       if (part.refused) throw new DeliveryError(part.refused, false);
       const to = part.recipient.address;
@@ -85,18 +117,7 @@ export function mssanteConnector(d: MssanteDestinationConfig, mssante: MssanteCo
       if (composed.messageId !== message.idempotencyKey) {
         throw new DeliveryError(`composed Message-ID ${composed.messageId} differs from the message's key ${message.idempotencyKey} (mssante.address or messageIdDomain changed since it was enqueued?)`, false);
       }
-      let mail: MailSender;
-      try {
-        mail = await sender();
-      } catch (err) {
-        throw new DeliveryError(`mssante: ${(err as Error).message}`, true);
-      }
-      try {
-        await mail.send(composed.raw, { from: mssante.address, to: [to] }, { signal: AbortSignal.any([signal, AbortSignal.timeout(d.timeoutMs)]) });
-      } catch (err) {
-        if (err instanceof SmtpSendError) throw new DeliveryError(err.message, err.transient);
-        throw new DeliveryError((err as Error).message, true);
-      }
+      await send(composed.raw, to, signal);
     },
     async close() {
       const s = sending;

@@ -298,13 +298,14 @@ export const EXTENSIONS: readonly ExtensionSpec[] = [
     id: lastSegment(EXT.pathwayStatus),
     url: EXT.pathwayStatus,
     title: 'Étape du parcours',
-    description: 'Où en est le PPP dans le parcours : étape, premier et dernier envoi au MT et au PHO (ancre du suivi J45 / J90), clôture.',
+    description: 'Où en est le PPP dans le parcours : étape, premier et dernier envoi au MT et au PHO (ancre du suivi J45 / J90), clôture, dernière régénération du document avec les décisions.',
     context: ['CarePlan'],
     parts: [
       { name: 'step', min: 1, max: '1', type: 'Coding', valueSet: localVs(CS.pathwayStep), short: 'Étape' },
       { name: 'sentAt', min: 0, max: '1', type: 'dateTime', short: 'Premier envoi au MT et au PHO' },
       { name: 'lastSent', min: 0, max: '1', type: 'dateTime', short: 'Dernier envoi' },
       { name: 'closedAt', min: 0, max: '1', type: 'dateTime', short: 'Clôture du parcours' },
+      { name: 'documentUpdated', min: 0, max: '1', type: 'dateTime', short: 'Document régénéré avec les décisions reçues' },
     ],
   },
   {

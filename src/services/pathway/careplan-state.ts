@@ -46,6 +46,8 @@ export interface PathwayStatus {
   sentAt?: string;
   lastSent?: string;
   closedAt?: string;
+  /** When the document was last regenerated with the decisions received (regenerate.ts): a new CarePlan version. */
+  documentUpdated?: string;
 }
 
 /** The pathway status a CarePlan carries (`passerelle-pathway-status`), if any. */
@@ -56,20 +58,24 @@ export function pathwayStatusOf(carePlan: CarePlan): PathwayStatus | undefined {
   const step = part('step')?.valueCoding?.code as PathwayStep | undefined;
   if (!step) return undefined;
   const at = (name: string) => part(name)?.valueDateTime;
-  return { step, ...(at('sentAt') ? { sentAt: at('sentAt') } : {}), ...(at('lastSent') ? { lastSent: at('lastSent') } : {}), ...(at('closedAt') ? { closedAt: at('closedAt') } : {}) };
+  return { step, ...(at('sentAt') ? { sentAt: at('sentAt') } : {}), ...(at('lastSent') ? { lastSent: at('lastSent') } : {}), ...(at('closedAt') ? { closedAt: at('closedAt') } : {}), ...(at('documentUpdated') ? { documentUpdated: at('documentUpdated') } : {}) };
 }
 
 /**
- * Writes the pathway status on the PPP's CarePlan in `tx` (a new version when it changes; nothing when equal).
+ * Writes the pathway status on the PPP's CarePlan in `tx` (a new version when it changes; nothing when equal), merged
+ * over the status it carries (the fields not given are kept).
  * Every step change of the pathway goes through here, so FHIR readers and Subscriptions see it.
  */
 export async function setPathwayStatus(tx: StoreTransaction, carePlanId: string, status: PathwayStatus): Promise<CarePlan | undefined> {
   const stored = await tx.read<CarePlan>('CarePlan', carePlanId);
   if (!stored) return undefined;
+  // The fields not given are kept: a step change does not lose the send dates or the document's update.
+  status = { ...(pathwayStatusOf(stored) ?? {}), ...status };
   const parts: Extension[] = [{ url: 'step', valueCoding: listCoding(CS.pathwayStep, PATHWAY_STEPS, status.step) }];
   if (status.sentAt) parts.push({ url: 'sentAt', valueDateTime: status.sentAt });
   if (status.lastSent) parts.push({ url: 'lastSent', valueDateTime: status.lastSent });
   if (status.closedAt) parts.push({ url: 'closedAt', valueDateTime: status.closedAt });
+  if (status.documentUpdated) parts.push({ url: 'documentUpdated', valueDateTime: status.documentUpdated });
   const extension = [...(stored.extension ?? []).filter((e) => e.url !== EXT.pathwayStatus), { url: EXT.pathwayStatus, extension: parts }];
   const next: CarePlan = { ...stored, extension };
   if (status.sentAt && !next.period?.start) next.period = { ...(next.period ?? {}), start: status.sentAt };

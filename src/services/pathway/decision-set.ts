@@ -16,7 +16,7 @@ const DECIDED: ReadonlySet<string> = new Set(['completed', 'rejected']);
 const ROLE_OF: Record<LinkRole, string> = { MT: 'medecin-traitant', PHO: 'pharmacien-officine' };
 
 /** A recommendation's validation Task id (the mapping's, src/fhir/map-common.ts `mapValidationTasks`). */
-export function decisionTaskId(ppp: Ppp, recommendation: string, actor: LinkRole): string {
+export function decisionTaskId(ppp: Pick<Ppp, 'id' | 'establishment'>, recommendation: string, actor: LinkRole): string {
   return idFor('Task', ppp.establishment.finess, 'ppp', ppp.id, 'reco-validation', recommendation, actor);
 }
 

@@ -13,7 +13,7 @@ import type { FollowUpWindow, PathwayCase, UploadKind } from '../../store/pathwa
 import type { ResourceStore, StoreTransaction } from '../../store/repository.js';
 import { followupOutcomesOf, mergeFollowupOutcomes, pathwayStatusOf, setPathwayStatus, type FollowupOutcomeEntry } from './careplan-state.js';
 import type { PathwayContext } from './context.js';
-import { enqueueLinkMail, type LinkDelivery } from './link-mail.js';
+import { enqueueLinkMail, patientLabel, type LinkDelivery } from './link-mail.js';
 import { issueLinks, type IssuedLink } from './links.js';
 
 export const WINDOW_LABELS: Record<FollowUpWindow, string> = { d45: 'J45', d90: 'J90' };
@@ -24,12 +24,6 @@ const OPEN_TASK: ReadonlySet<string> = new Set(['requested', 'received', 'accept
 /** The PHO of a PPP (care-team role `pharmacien-officine`), if it names one. */
 export function phoOf(ppp: Ppp): Ppp['team'][number]['practitioner'] | undefined {
   return ppp.team.find((m) => m.role === 'pharmacien-officine')?.practitioner;
-}
-
-/** The patient as a message or page names them: used name (else birth name), first given name, birth date. */
-export function patientLabel(ppp: Ppp): string {
-  const p = ppp.patient;
-  return `${p.usedName ?? p.birthName} ${p.usedGivenName ?? p.firstBirthGivenName}, né(e) le ${p.birthDate}`;
 }
 
 /** The reference of a recommendation's CarePlan activity (`MedicationRequest/…` or `ServiceRequest/…`), as mapped. */
@@ -99,9 +93,10 @@ export async function openFollowUpWindow(store: ResourceStore, carePlan: string,
             url: link.url,
             expires: link.expires,
             window,
-            patientLabel: patientLabel(ppp),
+            patientLabel: patientLabel(ppp.patient),
           },
           ctx,
+          { directory: store.directory },
         );
       }
     }

@@ -23,8 +23,12 @@ export const DEFAULT_DUE_HANDLERS: Record<DueKind, DueHandler> = {
   d90: async (store, item, ctx) => {
     await openFollowUpWindow(store, item.carePlan, 'd90', ctx);
   },
-  document: (store, item, ctx) => regenerateDocument(store, item.carePlan, ctx),
-  'decision-deadline': (store, item, ctx) => regenerateDocument(store, item.carePlan, ctx),
+  document: async (store, item, ctx) => {
+    await regenerateDocument(store, item.carePlan, ctx);
+  },
+  'decision-deadline': async (store, item, ctx) => {
+    await regenerateDocument(store, item.carePlan, ctx);
+  },
 };
 
 /** Backoff after the n-th failed attempt: 1 min, 2, 4, … at most 6 hours. */
