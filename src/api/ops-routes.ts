@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { conflict, invalid, issue, notFound, outcome } from '../fhir/outcome.js';
 import { metrics as processMetrics } from '../observability/metrics.js';
 import { OUTBOX_STATES, type OutboxState } from '../store/outbox-repository.js';
+import { REST_HOOK_DESTINATION } from '../outbox/config.js';
 import type { ResourceStore } from '../store/repository.js';
 import { schemaStatus } from '../store/open.js';
 import type { AppDeps } from './app.js';
@@ -125,7 +126,7 @@ export function mountOpsRoutes(app: Express, deps: AppDeps): void {
     json(async (req) => {
       const action = String(req.params.action);
       if (action !== 'pause' && action !== 'resume') throw notFound(`Unknown action ${action}: pause or resume`);
-      const problem = await unknownDestinationProblem(store, Object.keys(deps.config.outbox.destinations), String(req.params.name));
+      const problem = await unknownDestinationProblem(store, [...Object.keys(deps.config.outbox.destinations), REST_HOOK_DESTINATION], String(req.params.name));
       if (problem) throw notFound(problem);
       await store.outbox.setPaused(String(req.params.name), action === 'pause');
       return { destination: String(req.params.name), paused: action === 'pause' };
