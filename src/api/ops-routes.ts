@@ -59,6 +59,8 @@ export async function knownDestinations(store: ResourceStore, configured: readon
 
 /** Why `destination` cannot be paused or resumed, or undefined when it can. */
 export async function unknownDestinationProblem(store: ResourceStore, configured: readonly string[], destination: string): Promise<string | undefined> {
+  // The FHIR Subscription notifications' destination is always there (src/services/subscriptions.ts).
+  if (destination === REST_HOOK_DESTINATION) return undefined;
   const known = await knownDestinations(store, configured);
   if (known.includes(destination)) return undefined;
   const list = configured.length ? [...configured].sort().join(', ') : 'none (outbox.destinations in the configuration)';
@@ -126,7 +128,7 @@ export function mountOpsRoutes(app: Express, deps: AppDeps): void {
     json(async (req) => {
       const action = String(req.params.action);
       if (action !== 'pause' && action !== 'resume') throw notFound(`Unknown action ${action}: pause or resume`);
-      const problem = await unknownDestinationProblem(store, [...Object.keys(deps.config.outbox.destinations), REST_HOOK_DESTINATION], String(req.params.name));
+      const problem = await unknownDestinationProblem(store, Object.keys(deps.config.outbox.destinations), String(req.params.name));
       if (problem) throw notFound(problem);
       await store.outbox.setPaused(String(req.params.name), action === 'pause');
       return { destination: String(req.params.name), paused: action === 'pause' };
