@@ -225,6 +225,33 @@ function suite(dialect: 'sqlite' | 'pg'): void {
         expect(notJson.status).toBe(400);
       });
 
+      it('through PATCH and in a transaction Bundle: the same checks, nothing written', async () => {
+        const s = await subscribe('dpi-a');
+        const patch = await as<Outcome>('dpi-a', `/fhir/Subscription/${s.id}`, {
+          method: 'PATCH',
+          body: [{ op: 'replace', path: '/channel/endpoint', value: 'http://10.0.0.1/internal' }],
+          headers: { 'content-type': 'application/json-patch+json' },
+        });
+        expect(patch.status).toBe(422);
+        expect(expressions(patch.body)).toContain('Subscription.channel.endpoint');
+        expect((await as<Subscription>('dpi-a', `/fhir/Subscription/${s.id}`)).body.meta?.versionId).toBe(s.meta?.versionId);
+        const before = await subscriptionCount();
+        const bundle = await as<Outcome>('dpi-a', '/fhir', {
+          body: {
+            resourceType: 'Bundle',
+            type: 'transaction',
+            entry: [
+              { resource: subscription(), request: { method: 'POST', url: 'Subscription' } },
+              { resource: subscription({}, { type: 'websocket' }), request: { method: 'POST', url: 'Subscription' } },
+            ],
+          },
+        });
+        expect(bundle.status).toBeGreaterThanOrEqual(400);
+        expect(bundle.status).toBeLessThan(500);
+        expect(await subscriptionCount()).toBe(before);
+        await as('dpi-a', `/fhir/Subscription/${s.id}`, { method: 'DELETE' });
+      });
+
       it('a client without fhir.write (LGO) may not create one; nothing is written', async () => {
         const before = await subscriptionCount();
         const r = await as<Outcome>('lgo-p', '/fhir/Subscription', { body: subscription() });
@@ -281,6 +308,7 @@ function suite(dialect: 'sqlite' | 'pg'): void {
         expect(got.headers['content-type']).toBe('application/fhir+json');
         expect(got.headers.authorization).toBe('Bearer dpi-secret');
         expect(got.headers['x-tenant']).toBe('A');
+        expect(got.headers['idempotency-key']).toBe(`Subscription/${full.id}:Task/${task.id}/_history/${r.body.meta?.versionId}`);
         const sent = JSON.parse(got.body) as Task;
         expect(sent).toMatchObject({ resourceType: 'Task', id: task.id, status: 'completed', meta: { versionId: r.body.meta?.versionId } });
         const bare = await until('the empty notification', () => receiver.at('/hook/empty').find(() => true));
