@@ -73,8 +73,11 @@ class ActiveCache {
     this.list = undefined;
   }
 
+  /** Transactions that wrote a Subscription: what they see is not committed, so it is not kept for the others. */
+  readonly dirty = new WeakSet<StoreTransaction>();
+
   async get(tx: StoreTransaction): Promise<ActiveSubscription[]> {
-    if (this.list && Date.now() - this.loadedAt < this.reloadMs) return this.list;
+    if (!this.dirty.has(tx) && this.list && Date.now() - this.loadedAt < this.reloadMs) return this.list;
     const started = Date.now();
     const out: ActiveSubscription[] = [];
     const status: SearchPredicate = { param: 'status', prefix: 'eq', values: ['active'] };
@@ -88,8 +91,10 @@ class ActiveCache {
       }
       if (page.resources.length < MAX_COUNT) break;
     }
-    this.list = out;
-    this.loadedAt = started;
+    if (!this.dirty.has(tx)) {
+      this.list = out;
+      this.loadedAt = started;
+    }
     return out;
   }
 }
@@ -114,6 +119,7 @@ export function installSubscriptions(store: ResourceStore, settings: Pick<Subscr
   const remove = store.observeWrites(async (tx, { resource }) => {
     const type = resource.resourceType;
     if (type === 'Subscription') {
+      cache.dirty.add(tx);
       cache.invalidate();
       tx.afterCommit(() => cache.invalidate());
       return;
