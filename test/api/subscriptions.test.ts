@@ -16,7 +16,9 @@ import { startServer, type RunningServer } from '../../src/api/app.js';
 import { mountDomainRoutes } from '../../src/api/domain-routes.js';
 import { configFrom } from '../../src/config.js';
 import { CS } from '../../src/fhir/canonical.js';
+import { DEFAULT_SUBSCRIPTIONS } from '../../src/outbox/config.js';
 import { startDispatcher, type RunningDispatcher } from '../../src/services/outbox-dispatch.js';
+import { installSubscriptions, putSubscription } from '../../src/services/subscriptions.js';
 import { openPgStore } from '../../src/store/pg-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
@@ -141,7 +143,7 @@ function suite(dialect: 'sqlite' | 'pg'): void {
         auth: { enabled: true, devTokens: true, clients: CLIENTS, rateLimit: { authentication: { windowMs: 60_000, max: 1_000_000 }, expensive: { windowMs: 60_000, max: 1_000_000 } } },
         outbox: {
           pollMs: 20,
-          subscriptions: { endpoints: [`${receiver.url}/hook/`], maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20, timeoutMs: 2000, maxHeaders: 3, maxHeaderLength: 200, reloadMs: 60_000 },
+          subscriptions: { endpoints: [`${receiver.url}/hook/`], maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20, timeoutMs: 2000, maxHeaders: 3, maxHeaderLength: 200, reloadMs: 300 },
         },
       });
       store = dialect === 'sqlite' ? await openSqliteStore({ file: config.database }) : await openPgStore({ url: PG_TEST_URL, schema, poolSize: 4 });
@@ -404,6 +406,30 @@ function suite(dialect: 'sqlite' | 'pg'): void {
         expect((await as('admin', `/admin/outbox/${dead.id}/redrive`, { method: 'POST' })).status).toBe(200);
         await until('the Subscription active again', async () => ((await as<Subscription>('dpi-a', `/fhir/Subscription/${s.id}`)).body.status === 'active' ? true : undefined));
         await as('dpi-a', `/fhir/Subscription/${s.id}`, { method: 'DELETE' });
+      });
+
+      it.runIf(dialect === 'pg')('a Subscription written by another process (another store on the same database) is seen within reloadMs', async () => {
+        const other = await openPgStore({ url: PG_TEST_URL, schema, poolSize: 2 });
+        try {
+          installSubscriptions(other, { reloadMs: 300 });
+          const written = await other.transaction((tx) =>
+            putSubscription(
+              tx,
+              subscription({ id: `other-${Date.now()}`, criteria: `CarePlan?_id=${carePlanA.id}` }, { endpoint: `${receiver.url}/hook/other-process` }) as unknown as Subscription,
+              { id: 'dpi-a', scopes: ['fhir.read', 'fhir.write'], roles: ['dpi'], tenant: { kind: 'establishment', finess: FINESS.A }, method: 'dev-token' },
+              { ...DEFAULT_SUBSCRIPTIONS, endpoints: [`${receiver.url}/hook/`] },
+              undefined,
+            ),
+          );
+          expect(written.resource.status).toBe('active');
+          await new Promise((r) => setTimeout(r, 400));
+          const current = (await store.read<CarePlan>('CarePlan', carePlanA.id as string)) as CarePlan;
+          await store.transaction((tx) => tx.put({ ...current, note: [{ text: 'seen by the other process' }] }));
+          await until('the notification of a Subscription made elsewhere', () => receiver.at('/hook/other-process').length > 0 || undefined);
+          await other.transaction((tx) => tx.delete('Subscription', written.resource.id as string));
+        } finally {
+          await other.close();
+        }
       });
 
       it('a Subscription turned off: its pending notification is not sent (dead, "not sent"), the status stays off', async () => {
