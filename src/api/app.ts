@@ -9,6 +9,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ConfigError, readSecret, type Config } from '../config.js';
 import type { ResourceStore } from '../store/repository.js';
+import { installSubscriptions } from '../services/subscriptions.js';
 import { authenticate, createAuthRuntime, type AuthRuntime } from './auth/index.js';
 import { expensiveLimiter } from './auth/rate-limit.js';
 import { mountOAuthRoutes } from './auth/token-endpoint.js';
@@ -51,6 +52,8 @@ const PUBLIC = new Set([`GET ${FHIR_PATH}/metadata`, 'GET /health', ...OPS_PUBLI
 
 export function createApp(deps: AppDeps): Express {
   const { config, logger, store } = deps;
+  // Every write through this store notifies the matching FHIR Subscriptions (once per store; the dispatcher too).
+  installSubscriptions(store, config.outbox.subscriptions);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags are FHIR versions, set by the FHIR adapter, not body hashes.

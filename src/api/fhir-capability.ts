@@ -67,6 +67,24 @@ export function listedTypes(routes: readonly FhirRoute[]): string[] {
   return [...new Set([...typed, ...DOCUMENT_TYPES, ...own])].sort();
 }
 
+/** The extension listing the Subscription channel types served (R4 has no element for it). */
+export const SUBSCRIPTION_CHANNEL_EXTENSION = 'https://fhir.passerelle.fr/StructureDefinition/subscription-channel-type';
+
+/** What the statement says of Subscriptions: the rest-hook channel, the criteria and payloads served, the allow-list. */
+function subscriptionDocumentation(ctx: FhirContext): Pick<CapabilityStatementRestResource, 'documentation' | 'extension'> {
+  const allowed = ctx.config.outbox.subscriptions.endpoints;
+  return {
+    extension: [{ url: SUBSCRIPTION_CHANNEL_EXTENSION, valueCode: 'rest-hook' }],
+    documentation:
+      'Channel: rest-hook only (channel.type; others answer 422). Criteria: a search on Task or CarePlan (e.g. ' +
+      '"Task?code=https://fhir.passerelle.fr/CodeSystem/task-type|reco-validation&status=completed"), no chains, _has or result ' +
+      'parameters. Payload: none (an empty POST to channel.endpoint) or application/fhir+json (the resource, PUT to ' +
+      '<channel.endpoint>/<type>/<id>), with the channel.header headers. Notified once per new version that matches, through ' +
+      'the outbox (retries, dead letters; status error after the last attempt). A tenant-bound client is notified only about ' +
+      `its patients' resources. channel.endpoint must start with ${allowed.length ? allowed.map((a) => `"${a}"`).join(' or ') : 'an allowed prefix (none is configured: every Subscription is refused)'}.`,
+  };
+}
+
 function security(ctx: FhirContext): CapabilityStatementRest['security'] {
   if (!ctx.config.auth.enabled) {
     return {
@@ -149,6 +167,7 @@ export function capabilityStatement(ctx: FhirContext, routes: FhirRoute[]): Capa
       ...(searchInclude.length ? { searchInclude } : {}),
       ...(searchRevInclude.length ? { searchRevInclude } : {}),
       searchParam: searchParamsFor(type, served),
+      ...(type === 'Subscription' ? subscriptionDocumentation(ctx) : {}),
       ...(operations.length
         ? { operation: operations.map((name) => ({ name, definition: operationDefinitionUrl(name) })) }
         : {}),

@@ -7,9 +7,10 @@
 // - what a domain document produced (PPP, CTM, BPM) is written by its endpoint, not here (422 naming it), except the
 //   decision on a recommendation (a `reco-validation` Task), which goes through the decision service;
 // - DocumentReference and Binary are the gateway's (405);
+// - a Subscription is checked and tagged with its owner and tenant (src/services/subscriptions.ts);
 // - a resource that current resources refer to is not deleted (409 listing them), unless `_cascade=delete`.
 // The domain endpoints (/ppp, /ctm, /bpm) have their own services and do not come through here.
-import type { OperationOutcomeIssue, Patient, Resource, Task } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Patient, Resource, Subscription, Task } from '@medplum/fhirtypes';
 import { systemUri } from '../fhir/map-common.js';
 import { OperationOutcomeError, businessRule, conflict, forbidden, invalidIssues, issue, outcome } from '../fhir/outcome.js';
 import { assertValid } from '../fhir/validate.js';
@@ -18,6 +19,7 @@ import { documentOwner, GATEWAY_DOCUMENT_TYPES, isFederatedPatient, preciseEndpo
 import { fhirSourcePatient, identityServiceFor, registerSource } from '../services/patient-identity.js';
 import { findReferrers } from '../services/referential-integrity.js';
 import { decideTask, isDecisionTask } from '../services/task-decision.js';
+import { putSubscription } from '../services/subscriptions.js';
 import type { AuthenticatedClient } from './auth/index.js';
 import type { FhirContext } from './fhir-router.js';
 import { classifyReference, findReferences, type PendingWrites } from './fhir-references.js';
@@ -78,6 +80,10 @@ export async function putThroughFhir<T extends Resource>(
   const write: WriteOptions | undefined = options?.ifMatch ? { ifMatchVersion: options.ifMatch } : undefined;
   const stored = assigned ? undefined : await tx.read(type, resource.id);
   await assertTenantWrite(tx, w, resource, stored);
+  if (type === 'Subscription') {
+    const settings = w.ctx.config.outbox.subscriptions;
+    return (await putSubscription(tx, resource as unknown as Subscription, w.client, settings, stored as Subscription | undefined, write)) as unknown as FhirPutResult<T>;
+  }
   const owner = documentOwner(stored) ?? documentOwner(resource);
   if (owner) {
     if (stored && isDecisionTask(stored as Task)) {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { conflict, invalid, issue, notFound, outcome } from '../fhir/outcome.js';
 import { metrics as processMetrics } from '../observability/metrics.js';
 import { OUTBOX_STATES, type OutboxState } from '../store/outbox-repository.js';
+import { REST_HOOK_DESTINATION } from '../outbox/config.js';
 import type { ResourceStore } from '../store/repository.js';
 import { schemaStatus } from '../store/open.js';
 import type { AppDeps } from './app.js';
@@ -58,6 +59,8 @@ export async function knownDestinations(store: ResourceStore, configured: readon
 
 /** Why `destination` cannot be paused or resumed, or undefined when it can. */
 export async function unknownDestinationProblem(store: ResourceStore, configured: readonly string[], destination: string): Promise<string | undefined> {
+  // The FHIR Subscription notifications' destination is always there (src/services/subscriptions.ts).
+  if (destination === REST_HOOK_DESTINATION) return undefined;
   const known = await knownDestinations(store, configured);
   if (known.includes(destination)) return undefined;
   const list = configured.length ? [...configured].sort().join(', ') : 'none (outbox.destinations in the configuration)';

@@ -301,6 +301,13 @@ const TYPE_PARAMS: Record<string, readonly ParamSpec[]> = {
     ['sent', 'date', 'Communication.sent'],
     ['received', 'date', 'Communication.received'],
   ],
+  Subscription: [
+    ['status', 'token', 'Subscription.status'],
+    ['type', 'token', 'Subscription.channel.type'],
+    ['criteria', 'string', 'Subscription.criteria'],
+    ['url', 'uri', 'Subscription.channel.endpoint'],
+    ['payload', 'token', 'Subscription.channel.payload'],
+  ],
   Task: [
     ['identifier', 'token', 'Task.identifier'],
     ['patient', 'reference', 'Task.for.where(resolve() is Patient)'],

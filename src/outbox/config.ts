@@ -130,6 +130,30 @@ export type MssanteDestinationConfig = z.infer<typeof mssanteDestination>;
 export const isDocumentDestination = (d: DestinationConfig): d is DmpDestinationConfig | PdsmDestinationConfig | MssanteDestinationConfig =>
   d.kind === 'dmp' || d.kind === 'pdsm' || d.kind === 'mssante';
 
+/** The outbox destination FHIR Subscription notifications go through (reserved: not a configurable name). */
+export const REST_HOOK_DESTINATION = 'rest-hook';
+
+/**
+ * FHIR R4 Subscriptions (rest-hook channel, docs/pathway.md "Subscriptions"): where their notifications may go, and
+ * how hard they are retried. An endpoint must start with one of `endpoints` (same scheme, host and port; path
+ * prefix), so a client cannot turn the gateway into a request forwarder (SSRF): empty, no Subscription is accepted.
+ */
+export const subscriptionsConfigSchema = z
+  .object({
+    /** Allowed endpoint prefixes, e.g. `https://dpi.chu.example/fhir-notify/`. */
+    endpoints: z.array(z.url()).default([]),
+    /** How often a process reloads the active Subscriptions it caches (writes in this process reload at once). */
+    reloadMs: z.number().int().min(100).max(3_600_000).default(5000),
+    /** `channel.header` entries at most, and the length of one. */
+    maxHeaders: z.number().int().min(0).max(50).default(10),
+    maxHeaderLength: z.number().int().min(16).max(8192).default(1024),
+    ...delivery,
+    maxAttempts: z.number().int().positive().default(8),
+  })
+  .strict();
+export type SubscriptionsConfig = z.infer<typeof subscriptionsConfigSchema>;
+export const DEFAULT_SUBSCRIPTIONS: SubscriptionsConfig = subscriptionsConfigSchema.parse({});
+
 export const outboxConfigSchema = z
   .object({
     /** Run the dispatcher in this process (`passerelle serve`). */
@@ -154,9 +178,14 @@ export const outboxConfigSchema = z
       .default({ timeoutMs: 60_000, maxMemoryMb: 512, threads: 1 }),
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _'), destination).default({}),
     routes: z.array(z.object({ on: z.enum(OUTBOX_EVENTS), destination: z.string() }).strict()).default([]),
+    /** FHIR Subscription notifications (destination `rest-hook`). */
+    subscriptions: subscriptionsConfigSchema.default(DEFAULT_SUBSCRIPTIONS),
   })
   .strict()
   .superRefine((o, ctx) => {
+    if (REST_HOOK_DESTINATION in o.destinations) {
+      ctx.addIssue({ code: 'custom', message: `"${REST_HOOK_DESTINATION}" is the destination of FHIR Subscription notifications: choose another name`, path: ['destinations', REST_HOOK_DESTINATION] });
+    }
     o.routes.forEach((r, i) => {
       if (!(r.destination in o.destinations)) {
         ctx.addIssue({ code: 'custom', message: `unknown destination "${r.destination}"`, path: ['routes', i, 'destination'] });
@@ -172,6 +201,7 @@ export const outboxConfigSchema = z
     rendering: { timeoutMs: 60_000, maxMemoryMb: 512, threads: 1 },
     destinations: {},
     routes: [],
+    subscriptions: DEFAULT_SUBSCRIPTIONS,
   });
 
 export type OutboxConfig = z.infer<typeof outboxConfigSchema>;

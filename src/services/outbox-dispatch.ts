@@ -11,7 +11,9 @@ import { pdsmConnector } from '../connectors/pdsm/connector.js';
 import { mssanteConnector } from '../connectors/mssante/connector.js';
 import type { MssanteConfig } from '../connectors/mssante/config.js';
 import type { MailSender } from '../connectors/mssante/transport.js';
-import { isDocumentDestination, type DestinationConfig, type OutboxConfig } from '../outbox/config.js';
+import { isDocumentDestination, REST_HOOK_DESTINATION, type DestinationConfig, type OutboxConfig } from '../outbox/config.js';
+import { restHookConnector } from '../connectors/rest-hook/connector.js';
+import { installSubscriptions, subscriptionOutcome } from './subscriptions.js';
 import { isolatedDocumentBuilder } from '../documents/isolated-build.js';
 import type { Connector } from '../outbox/connector.js';
 import { Dispatcher, type DestinationSettings } from '../outbox/dispatcher.js';
@@ -77,6 +79,17 @@ export function destinationsOf(
       circuit: d.circuit,
     };
   }
+  // FHIR Subscription notifications (src/services/subscriptions.ts): always delivered where the store is known.
+  if (store) {
+    const s = config.subscriptions;
+    out[REST_HOOK_DESTINATION] = {
+      connector: restHookConnector({ store, endpoints: s.endpoints, timeoutMs: s.timeoutMs }),
+      onOutcome: auditedOutcome(store, REST_HOOK_DESTINATION, subscriptionOutcome(store)),
+      retry: { baseMs: s.baseDelayMs, maxMs: s.maxDelayMs, maxAttempts: s.maxAttempts },
+      concurrency: s.concurrency,
+      circuit: s.circuit,
+    };
+  }
   return out;
 }
 
@@ -92,6 +105,8 @@ export function startDispatcher(
   const resources = options.documents ? documentResources(store, { destinations: config.destinations, ...(options.logger ? { logger: options.logger } : {}) }) : undefined;
   const documents = options.documents && resources ? { ...options.documents, ...(builder ? { builder } : {}), onBuilt: options.documents.onBuilt ?? resources.recordBuilt } : undefined;
   const destinations = destinationsOf(config, documents, resources, store, options.mssante);
+  // Writes of this process notify the matching Subscriptions (once per store; the API installs it too).
+  installSubscriptions(store, config.subscriptions);
   const dispatcher = new Dispatcher({
     outbox: store.outbox,
     destinations,

@@ -37,7 +37,7 @@ import {
 } from './resource-rows.js';
 import { compileSearch, referrersStatement, searchStatements, type SearchDialect } from './search-sql.js';
 import { nativeColumns, numbered } from './sql-dialect.js';
-import { checkApplied, commitHooks } from './store-common.js';
+import { checkApplied, commitHooks, WriteObservers } from './store-common.js';
 import type {
   AuditEntry,
   AuditRecord,
@@ -47,6 +47,7 @@ import type {
   SearchResult,
   StoredVersion,
   StoreTransaction,
+  WriteObserver,
   WriteOptions,
 } from './repository.js';
 
@@ -141,6 +142,8 @@ function withSearchPath(url: string, schema: string): string {
 class PgStoreImpl implements PgStore {
   /** Set while a transaction callback runs, to refuse nested `transaction()` calls instead of deadlocking. */
   private readonly inTransaction = new AsyncLocalStorage<PgStoreImpl>();
+  /** Observers of every new version written (ResourceStore.observeWrites). */
+  private readonly writes = new WriteObservers();
   private closed = false;
   readonly identities: IdentityRepository;
   readonly outbox: OutboxRepository;
@@ -195,6 +198,10 @@ class PgStoreImpl implements PgStore {
     }
   }
 
+  observeWrites(observer: WriteObserver): () => void {
+    return this.writes.add(observer);
+  }
+
   // --- transactions ------------------------------------------------------------------------------------
 
   async transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
@@ -223,7 +230,7 @@ class PgStoreImpl implements PgStore {
         };
         const tx: StoreTransaction = {
           read: async <R extends Resource = Resource>(type: string, id: string) => (await readCurrent(q, type, id, true)) as R | undefined,
-          put: <R extends Resource>(resource: R, opts?: WriteOptions) => putResource(q, resource, opts, this.now),
+          put: async <R extends Resource>(resource: R, opts?: WriteOptions) => this.writes.after(tx, await putResource(q, resource, opts, this.now)),
           delete: (type: string, id: string) => deleteResource(q, type, id, this.now),
           search: (query: SearchQuery) => search(q, query),
           referrers: (targetType: string, targetId: string, limit: number) => referrers(q, targetType, targetId, limit),

@@ -102,6 +102,20 @@ export interface StoreTransaction {
   afterCommit(fn: () => void): void;
 }
 
+/** A new version written by `tx.put` (never an unchanged write), as a write observer sees it. */
+export interface ObservedWrite {
+  resource: Resource;
+  created: boolean;
+}
+
+/**
+ * Called inside the transaction right after each `tx.put` that wrote a new version (whoever called it: the FHIR API,
+ * a domain service, the decision page, the scheduler), before `put` returns: what it writes (e.g. `tx.outbox`) commits
+ * with the write or not at all. A throw fails the `put` (and so the transaction). Registered by an outer layer
+ * (src/services/subscriptions.ts) so the store imports none of it.
+ */
+export type WriteObserver = (tx: StoreTransaction, write: ObservedWrite) => Promise<void>;
+
 export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'mssante' | 'links' | 'pathway' | 'beforeCommit' | 'afterCommit'> {
   /** OAuth2 assertion ids, tenants' access to patients, people's sessions. */
   readonly security: SecurityRepository;
@@ -127,6 +141,11 @@ export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' |
   readonly auditTrail: AuditTrail;
   /** Bulk registry writing (SQLite only; see `BulkRegistryLease`). */
   bulkRegistryLease?(): Promise<BulkRegistryLease>;
+  /**
+   * Registers `observer` for every new version written through this store's transactions; returns the function that
+   * removes it. Deletions are not observed.
+   */
+  observeWrites(observer: WriteObserver): () => void;
   /** Reachability check for readiness probes. */
   ping(): Promise<void>;
   close(): Promise<void>;

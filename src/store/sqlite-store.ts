@@ -38,7 +38,7 @@ import {
 import { compileSearch, referrersStatement, searchStatements, type CompiledPredicate, type SearchDialect } from './search-sql.js';
 import { CACHE_KIB, configureWriter } from './sqlite-connection.js';
 import { textColumns } from './sql-dialect.js';
-import { checkApplied, commitHooks } from './store-common.js';
+import { checkApplied, commitHooks, WriteObservers } from './store-common.js';
 import type { RegistryBatchWriter } from './registry-batch.js';
 import { inThreadRegistryWriter, workerRegistryWriter } from './sqlite-registry-writer.js';
 import type {
@@ -51,6 +51,7 @@ import type {
   SearchResult,
   StoredVersion,
   StoreTransaction,
+  WriteObserver,
   WriteOptions,
 } from './repository.js';
 
@@ -116,6 +117,8 @@ class Mutex {
 
 class SqliteStore implements ResourceStore {
   private readonly mutex = new Mutex();
+  /** Observers of every new version written (ResourceStore.observeWrites). */
+  private readonly writes = new WriteObservers();
   /** Set while a transaction callback runs, to refuse nested `transaction()` calls instead of deadlocking. */
   private readonly inTransaction = new AsyncLocalStorage<SqliteStore>();
   private closed = false;
@@ -183,6 +186,10 @@ class SqliteStore implements ResourceStore {
       reader = new Connection(rdb);
     }
     return new SqliteStore(writer, reader, now, options.driverMaxRows ?? DRIVER_MAX_ROWS, options.file, busy);
+  }
+
+  observeWrites(observer: WriteObserver): () => void {
+    return this.writes.add(observer);
   }
 
   // --- transactions ------------------------------------------------------------------------------------
@@ -266,7 +273,7 @@ class SqliteStore implements ResourceStore {
         },
         put: async <R extends Resource>(resource: R, opts?: WriteOptions) => {
           guard();
-          return putResource(w, resource, opts, this.now);
+          return this.writes.after(tx, putResource(w, resource, opts, this.now));
         },
         delete: async (type: string, id: string) => {
           guard();

@@ -1,5 +1,27 @@
 // What both store dialects do the same way around their transactions and schema.
+import type { Resource } from '@medplum/fhirtypes';
 import type { Migration } from './migrations/migration.js';
+import type { StoreTransaction, WriteObserver } from './repository.js';
+
+/** The write observers of one store (`ResourceStore.observeWrites`). */
+export class WriteObservers {
+  private readonly observers: WriteObserver[] = [];
+
+  add(observer: WriteObserver): () => void {
+    this.observers.push(observer);
+    return () => {
+      const i = this.observers.indexOf(observer);
+      if (i >= 0) this.observers.splice(i, 1);
+    };
+  }
+
+  /** Tells every observer of a put's result (only when it wrote a new version); returns the result unchanged. */
+  async after<T extends Resource>(tx: StoreTransaction, result: { resource: T; created: boolean; changed: boolean }): Promise<{ resource: T; created: boolean; changed: boolean }> {
+    if (!result.changed || this.observers.length === 0) return result;
+    for (const observer of [...this.observers]) await observer(tx, { resource: result.resource, created: result.created });
+    return result;
+  }
+}
 
 /** The hooks a `StoreTransaction` collects: `beforeCommit` ones run in its callback's stead, `afterCommit` ones once it committed. */
 export interface CommitHooks {

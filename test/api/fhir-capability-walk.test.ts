@@ -57,6 +57,13 @@ const FIXTURES: Record<string, () => Record<string, unknown>> = {
     patient: { reference: `Patient/${seed.patient}` },
     policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
   }),
+  // The rest-hook endpoint must be allowed (outbox.subscriptions.endpoints, set in beforeAll); nothing listens there.
+  Subscription: () => ({
+    status: 'requested',
+    reason: 'Walk',
+    criteria: 'Task?status=completed',
+    channel: { type: 'rest-hook', endpoint: 'http://127.0.0.1:9/walk-hook/', payload: 'application/fhir+json' },
+  }),
   Encounter: () => ({
     status: 'finished',
     class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
@@ -142,7 +149,7 @@ async function instanceOf(res: CapabilityStatementRestResource, codes: Set<strin
 }
 
 beforeAll(async () => {
-  srv = await startTestServer();
+  srv = await startTestServer({ outbox: { subscriptions: { endpoints: ['http://127.0.0.1:9/walk-hook/'] } } });
   const p = await call<{ id: string }>(`${srv.fhir}/Patient`, { body: patient('walk-seed') });
   const pr = await call<{ id: string }>(`${srv.fhir}/Practitioner`, { body: { resourceType: 'Practitioner', name: [{ family: 'Seed' }] } });
   const o = await call<{ id: string }>(`${srv.fhir}/Organization`, { body: { resourceType: 'Organization', name: 'Seed' } });

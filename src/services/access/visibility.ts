@@ -7,6 +7,7 @@ import { REGIONAL_ID_SYSTEM } from '../../fhir/federated-patient.js';
 import { referencesOf, type SearchQuery } from '../../fhir/search-params.js';
 import type { ResourceStore, SearchResult, StoreTransaction } from '../../store/repository.js';
 import { isFederatedPatient } from '../fhir-ownership.js';
+import { SUBSCRIPTION_TENANT_SYSTEM, tagOf } from '../../fhir/subscription.js';
 
 /** What handlers read through: a store or a transaction. */
 export type Reader = Pick<StoreTransaction, 'search' | 'read'>;
@@ -31,6 +32,8 @@ export async function mayRead(grants: GrantLookup, principal: Principal, resourc
   if (type === 'Patient' && !maySeeFederated(principal) && isFederatedPatient(resource)) return false;
   const tenant = readFilter(principal);
   if (tenant === undefined || !isPatientData(type)) return true;
+  // A Subscription is its tenant's (src/services/subscriptions.ts tags it when written).
+  if (type === 'Subscription') return tagOf(resource, SUBSCRIPTION_TENANT_SYSTEM) === tenant;
   if (type === 'Patient') return grants.mayAccess(tenant, resource.id as string);
   for (const id of patientReferences(resource)) if (await grants.mayAccess(tenant, id)) return true;
   return false;
@@ -43,6 +46,9 @@ export function scopeQuery(principal: Principal, query: SearchQuery): SearchQuer
     q = { ...q, predicates: [...q.predicates, { param: 'identifier', prefix: 'ne', values: [`${REGIONAL_ID_SYSTEM.replace(/\|/g, '\\|')}|`] }] };
   }
   const tenant = readFilter(principal);
+  if (tenant !== undefined && q.resourceType === 'Subscription') {
+    return { ...q, predicates: [...q.predicates, { param: '_tag', prefix: 'eq', values: [`${SUBSCRIPTION_TENANT_SYSTEM}|${tenant}`] }] };
+  }
   if (tenant !== undefined && isPatientData(q.resourceType)) q = { ...q, tenant };
   return q;
 }
