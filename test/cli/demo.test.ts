@@ -23,8 +23,26 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   let raw = '';
   req.on('data', (c: Buffer) => (raw += c.toString('utf8')));
   req.on('end', () => {
-    const body = JSON.parse(raw) as { id?: string };
+    const body = (raw ? JSON.parse(raw) : {}) as { id?: string };
     received.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], authorization: req.headers.authorization, body });
+    const send = /^\/ppp\/([^/]+)\/send$/.exec(req.url ?? '');
+    if (send) {
+      res.setHeader('Content-Type', 'application/json');
+      const url = (t: string) => `http://gateway.example/p/${t}-${send[1]}`;
+      res.end(
+        JSON.stringify({
+          links: [
+            { role: 'MT', rpps: '10101634078', url: url('mt'), expires: '2027-01-05T10:00:00.000Z' },
+            { role: 'PHO', rpps: '10101523388', url: url('pho'), expires: '2027-01-05T10:00:00.000Z' },
+          ],
+          deliveries: [
+            { role: 'MT', rpps: '10101634078', channel: 'mssante', state: 'queued', address: 'mt@demo.mssante.fr' },
+            { role: 'PHO', rpps: '10101523388', channel: 'mssante', state: 'refused', reason: 'no MSSanté address' },
+          ],
+        }),
+      );
+      return;
+    }
     res.setHeader('Content-Type', 'application/fhir+json');
     if (body.id && reject.has(body.id)) {
       res.statusCode = 422;
@@ -32,7 +50,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       return;
     }
     // One entry per character of the id: a count the test can predict.
-    const entry = Array.from({ length: (body.id ?? '').length }, () => ({ response: { status: '201 Created' } }));
+    const entry: Record<string, unknown>[] = Array.from({ length: (body.id ?? '').length }, () => ({ response: { status: '201 Created' } }));
+    if (req.url === '/ppp') entry[0] = { resource: { resourceType: 'CarePlan', id: `cp-${body.id}` }, response: { status: '201 Created' } };
     res.statusCode = 200;
     res.end(JSON.stringify({ resourceType: 'Bundle', type: 'transaction-response', entry }));
   });
@@ -74,10 +93,24 @@ async function demo(...args: string[]): Promise<{ lines: string[]; exitCode: num
 describe('passerelle demo', () => {
   const fixtures = demoFixtures();
 
-  it('posts every fixture, CTMs first, then PPPs, then BPMs, as JSON with the bearer token', async () => {
+  it('reads the fixtures then the pathway population (hospital PPPs to send, the pharmacy’s BPMs) in posting order', () => {
+    expect(fixtures.filter((f) => f.send).map((f) => f.name)).toEqual(['pathway/hopital-ppp-falcone.json', 'pathway/hopital-ppp-rouault.json']);
+    expect(fixtures.filter((f) => f.name.startsWith('pathway/') && f.kind === 'bpm').map((f) => f.name)).toEqual(['pathway/officine-bpm-falcone.json', 'pathway/officine-bpm-rouault.json']);
+    // The same patients on every side: the pharmacy's BPM names the hospital PPP's patient by the same INS.
+    const ins = (name: string) => (JSON.parse(fixtures.find((f) => f.name === name)!.body) as { patient: { ins: { matricule: string } } }).patient.ins.matricule;
+    expect(ins('pathway/officine-bpm-falcone.json')).toBe(ins('pathway/hopital-ppp-falcone.json'));
+    expect(ins('pathway/officine-bpm-rouault.json')).toBe(ins('pathway/hopital-ppp-rouault.json'));
+  });
+
+  it('posts every fixture, CTMs first, then PPPs, then BPMs, as JSON with the bearer token, then sends the population PPPs', async () => {
     const { lines, exitCode } = await demo('--url', `${base}/`, '--token', 's3cret');
     expect(exitCode).toBe(0);
-    expect(received.map((r) => r.url)).toEqual(fixtures.map((f) => `/${f.kind}`));
+    const sends = fixtures.filter((f) => f.send).map((f) => `/ppp/cp-${(JSON.parse(f.body) as { id: string }).id}/send`);
+    expect(received.map((r) => r.url)).toEqual([...fixtures.map((f) => `/${f.kind}`), ...sends]);
+    expect(lines).toContain('200  send pathway/hopital-ppp-falcone.json  CarePlan/cp-DEMO-IATRO-FALCONE');
+    expect(lines).toContain('     MT  10101634078  http://gateway.example/p/mt-cp-DEMO-IATRO-FALCONE  (expires 2027-01-05T10:00:00.000Z; mailed to mt@demo.mssante.fr)');
+    expect(lines).toContain('     PHO 10101523388  http://gateway.example/p/pho-cp-DEMO-IATRO-FALCONE  (expires 2027-01-05T10:00:00.000Z; not mailed (refused: no MSSanté address))');
+    received.splice(fixtures.length);
     const kinds = received.map((r) => r.url);
     expect(kinds.lastIndexOf('/ctm')).toBeLessThan(kinds.indexOf('/ppp'));
     expect(kinds.lastIndexOf('/ppp')).toBeLessThan(kinds.indexOf('/bpm'));
@@ -87,17 +120,23 @@ describe('passerelle demo', () => {
       expect(r.authorization).toBe('Bearer s3cret');
     }
     expect(received.map((r) => r.body)).toEqual(fixtures.map((f) => JSON.parse(f.body)));
-    expect(lines).toHaveLength(fixtures.length + 1);
     fixtures.forEach((f, i) => {
       const n = (JSON.parse(f.body) as { id: string }).id.length;
       expect(lines[i]).toBe(`200  ${f.name}  ${n} resources`);
     });
-    expect(lines.at(-1)).toBe(`${fixtures.length}/${fixtures.length} documents loaded into ${base}`);
+    expect(lines[fixtures.length]).toBe(`${fixtures.length}/${fixtures.length} documents loaded into ${base}`);
+  });
+
+  it('loads only with --no-send', async () => {
+    const { lines, exitCode } = await demo('--url', base, '--no-send');
+    expect(exitCode).toBe(0);
+    expect(received.map((r) => r.url)).toEqual(fixtures.map((f) => `/${f.kind}`));
+    expect(lines).toHaveLength(fixtures.length + 1);
   });
 
   it('prints the failure and exits 1 when a document is rejected, and still posts the others', async () => {
     reject = new Set(['PPP-2025-0412']);
-    const { lines, exitCode } = await demo('--url', base);
+    const { lines, exitCode } = await demo('--url', base, '--no-send');
     expect(exitCode).toBe(1);
     expect(received).toHaveLength(fixtures.length);
     expect(received.every((r) => r.authorization === undefined)).toBe(true);

@@ -1,5 +1,9 @@
-// `passerelle demo`: load the demo data (test/fixtures/{ctm,ppp,bpm}) into a running gateway through its
-// domain endpoints, one line per document. CTMs go first so that PPPs can be linked to them afterwards.
+// `passerelle demo`: load the demo data into a running gateway through its domain endpoints, one line per document,
+// then start the pathway (issue 18): the fixtures (test/fixtures/{ctm,ppp,bpm}), then the shared test population of
+// demo/pathway/ — the same fictitious patients (test INS) seen from the hospital (a PPP to send), the pharmacy (its
+// BPM) and the GP (the decision link) — and each population PPP is sent to its MT and PHO: the links are printed (and
+// mailed through the MSSanté sandbox), so the whole pathway can be shown: decisions through the page → DMP
+// replacement → D45 → D90 (README, "The pathway in a meeting"). CTMs go first so that PPPs can be linked to them.
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 
@@ -8,28 +12,51 @@ export const DEMO_KINDS = ['ctm', 'ppp', 'bpm'] as const;
 export type DemoKind = (typeof DEMO_KINDS)[number];
 
 const FIXTURES = new URL('../../../test/fixtures/', import.meta.url);
+const POPULATION = new URL('../../../demo/pathway/', import.meta.url);
 
 export interface DemoFixture {
   kind: DemoKind;
-  /** `ctm/admission-divergences.json`, for display. */
+  /** `ctm/admission-divergences.json`, `pathway/hopital-ppp-falcone.json`, for display. */
   name: string;
   body: string;
+  /** A population PPP: sent to its MT and PHO once loaded. */
+  send?: boolean;
 }
 
-/** The demo documents in posting order (golden `*.expected.json` files are outputs, not inputs). */
-export function demoFixtures(root: URL = FIXTURES): DemoFixture[] {
-  return DEMO_KINDS.flatMap((kind) =>
-    readdirSync(new URL(`${kind}/`, root))
+/** The kind of a population file, from its name: `<side>-<kind>-<patient>.json`. */
+function populationKind(file: string): DemoKind | undefined {
+  return DEMO_KINDS.find((k) => file.includes(`-${k}-`));
+}
+
+/**
+ * The demo documents in posting order (golden `*.expected.json` files are outputs, not inputs): per kind, the fixtures
+ * then the population's documents.
+ */
+export function demoFixtures(root: URL = FIXTURES, population: URL | undefined = POPULATION): DemoFixture[] {
+  const people = population
+    ? readdirSync(population)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .map((f) => ({ file: f, kind: populationKind(f) }))
+        .filter((f): f is { file: string; kind: DemoKind } => f.kind !== undefined)
+    : [];
+  return DEMO_KINDS.flatMap((kind) => [
+    ...readdirSync(new URL(`${kind}/`, root))
       .filter((f) => f.endsWith('.json') && !f.endsWith('.expected.json'))
       .sort()
       .map((f) => ({ kind, name: `${kind}/${f}`, body: readFileSync(new URL(`${kind}/${f}`, root), 'utf8') })),
-  );
+    ...people
+      .filter((p) => p.kind === kind)
+      .map((p) => ({ kind, name: `pathway/${p.file}`, body: readFileSync(new URL(p.file, population), 'utf8'), ...(kind === 'ppp' ? { send: true } : {}) })),
+  ]);
 }
 
 interface DemoOptions {
   url: string;
   token?: string;
   timeout: string;
+  /** `--no-send`: load only. */
+  send: boolean;
 }
 
 /** Number of entries of a transaction-response Bundle, or undefined when the body is not one. */
@@ -52,7 +79,7 @@ function outcomeText(body: unknown): string | undefined {
   return text ? `${where}${text}${more}` : undefined;
 }
 
-async function post(base: string, fixture: DemoFixture, opts: DemoOptions): Promise<{ ok: boolean; line: string }> {
+async function post(base: string, fixture: DemoFixture, opts: DemoOptions): Promise<{ ok: boolean; line: string; body?: unknown }> {
   const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/fhir+json, application/json' };
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
   let res: Response;
@@ -76,23 +103,73 @@ async function post(base: string, fixture: DemoFixture, opts: DemoOptions): Prom
   }
   if (res.ok) {
     const count = resourceCount(body);
-    return { ok: true, line: `${res.status}  ${fixture.name}  ${count === undefined ? 'no Bundle in the response' : `${count} resource${count === 1 ? '' : 's'}`}` };
+    return { ok: true, body, line: `${res.status}  ${fixture.name}  ${count === undefined ? 'no Bundle in the response' : `${count} resource${count === 1 ? '' : 's'}`}` };
   }
   return { ok: false, line: `${res.status}  ${fixture.name}  failed: ${outcomeText(body) ?? (res.statusText || 'no OperationOutcome in the response')}` };
+}
+
+
+/** The CarePlan id of a PPP's transaction-response Bundle. */
+function carePlanOf(body: unknown): string | undefined {
+  const entries = (body as { entry?: { resource?: { resourceType?: string; id?: string } }[] } | undefined)?.entry;
+  return Array.isArray(entries) ? entries.find((e) => e.resource?.resourceType === 'CarePlan')?.resource?.id : undefined;
+}
+
+interface SentLink {
+  role: string;
+  rpps: string;
+  url: string;
+  expires: string;
+}
+
+interface SendAnswer {
+  links?: SentLink[];
+  deliveries?: { role: string; rpps: string; state: string; address?: string; reason?: string }[];
+}
+
+/** POST /ppp/{id}/send; the lines to print (links, deliveries) or the failure. */
+async function sendPpp(base: string, fixture: DemoFixture, carePlan: string, opts: DemoOptions): Promise<{ ok: boolean; lines: string[] }> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+  let res: Response;
+  try {
+    res = await fetch(`${base}/ppp/${encodeURIComponent(carePlan)}/send`, { method: 'POST', headers, signal: AbortSignal.timeout(Number(opts.timeout) * 1000) });
+  } catch (err) {
+    return { ok: false, lines: [`---  send ${fixture.name}  request failed: ${err instanceof Error ? err.message : String(err)}`] };
+  }
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok) return { ok: false, lines: [`${res.status}  send ${fixture.name}  failed: ${outcomeText(body) ?? res.statusText}`] };
+  const answer = body as SendAnswer;
+  const lines = [`${res.status}  send ${fixture.name}  CarePlan/${carePlan}`];
+  for (const l of answer.links ?? []) {
+    const d = (answer.deliveries ?? []).find((x) => x.role === l.role && x.rpps === l.rpps);
+    const mail = d ? (d.state === 'queued' ? `mailed to ${d.address ?? '?'}` : `not mailed (${d.state}${d.reason ? `: ${d.reason}` : ''})`) : 'not mailed';
+    lines.push(`     ${l.role.padEnd(3)} ${l.rpps}  ${l.url}  (expires ${l.expires}; ${mail})`);
+  }
+  return { ok: true, lines };
 }
 
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('load the demo documents (CTMs, then PPPs, then BPMs from test/fixtures) into a running gateway')
+    .description('load the demo documents (test/fixtures, then the pathway population of demo/pathway) into a running gateway and send the population PPPs')
     .option('-u, --url <url>', 'base URL of the gateway', 'http://localhost:8080')
     .option('-t, --token <bearer>', 'bearer token, when the gateway requires authentication')
     .option('--timeout <seconds>', 'timeout of each request', '30')
+    .option('--no-send', 'load the documents only: do not send the population PPPs to their MT and PHO')
     .addHelpText(
       'after',
       '\nPOSTs each document to <url>/ctm, <url>/ppp or <url>/bpm and prints one line per document:\n' +
         'HTTP status, fixture, and the number of resources in the transaction-response Bundle (or the error).\n' +
-        'Exit code 1 when any document failed.',
+        'Then each PPP of the pathway population (demo/pathway/hopital-ppp-*.json) is sent (POST /ppp/<id>/send): the MT\'s\n' +
+        'and the PHO\'s secure links are printed, and mailed through MSSanté when the gateway has it (npm start: the sandbox).\n' +
+        'Exit code 1 when any document or send failed.',
     )
     .action(async (opts: DemoOptions) => {
       const seconds = Number(opts.timeout);
@@ -120,13 +197,30 @@ export function register(program: Command): void {
         return;
       }
       let failed = 0;
+      const toSend: { fixture: DemoFixture; carePlan: string }[] = [];
       // One at a time, in order: a PPP may refer to a CTM posted just before it.
       for (const fixture of fixtures) {
         const result = await post(base, fixture, opts);
         if (!result.ok) failed++;
+        const carePlan = fixture.send ? carePlanOf(result.body) : undefined;
+        if (carePlan) toSend.push({ fixture, carePlan });
         process.stdout.write(`${result.line}\n`);
       }
       process.stdout.write(`${fixtures.length - failed}/${fixtures.length} documents loaded into ${base}\n`);
+      if (opts.send && toSend.length > 0) {
+        process.stdout.write('\nThe pathway: each population PPP sent to its MT and PHO (open a link to decide):\n');
+        for (const { fixture, carePlan } of toSend) {
+          const sent = await sendPpp(base, fixture, carePlan, opts);
+          if (!sent.ok) failed++;
+          process.stdout.write(`${sent.lines.join('\n')}\n`);
+        }
+        process.stdout.write(
+          '\nNext: open the links (or read them in the sandbox mailboxes: passerelle mssante read <address>), decide with\n' +
+            'Retenu / Non retenu / Retenu avec modification; the document is regenerated and replaces the DMP copy; jump to the\n' +
+            'follow-up with passerelle pathway due --run --at <send date + 45 days>, then + 90 days; the case manager works on\n' +
+            `${base}/pathway (README, "The pathway in a meeting").\n`,
+        );
+      }
       if (failed > 0) process.exitCode = 1;
     });
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { pino } from 'pino';
 import { startPathwayScheduler } from '../../services/pathway/scheduler.js';
+import { installSubscriptions } from '../../services/subscriptions.js';
 import { openStore, storeTarget } from '../../store/open.js';
 import { configOf } from '../config.js';
 
@@ -54,6 +55,8 @@ export function register(program: Command): void {
       const target = storeTarget({ databaseUrl: config.databaseUrl, file: config.database });
       if (target.dialect === 'sqlite' && config.database !== ':memory:') mkdirSync(path.dirname(path.resolve(config.database)), { recursive: true });
       const store = await openStore({ databaseUrl: config.databaseUrl, file: config.database });
+      // The writes of the items run here notify the DPIs' Subscriptions like a gateway's.
+      const uninstall = installSubscriptions(store, config.outbox.subscriptions);
       try {
         if (opts.run) {
           const logger = pino({ level: config.log.level }, pino.destination(2));
@@ -78,6 +81,7 @@ export function register(program: Command): void {
         process.stderr.write(`passerelle pathway: ${(err as Error).message}\n`);
         process.exitCode = 1;
       } finally {
+        uninstall();
         await store.close();
       }
     });
