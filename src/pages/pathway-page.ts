@@ -115,6 +115,7 @@ async function establishmentsOf(store: ResourceStore, scope: Scope): Promise<{ f
 
 /** The query of the filter form: one value each, known values only (else a message and a 400). */
 function parseFilter(query: Request['query']): { filter: ListFilter; error?: string } {
+  if (Object.keys(query).some((k) => k !== 'etablissement' && k !== 'etape')) return { filter: {}, error: 'Filtre inconnu : choisissez un établissement et une étape dans les listes.' };
   const one = (v: unknown): string | undefined | false => (v === undefined || v === '' ? undefined : typeof v === 'string' ? v : false);
   const finess = one(query.etablissement);
   const step = one(query.etape);
@@ -406,7 +407,9 @@ ${casesTable(rows)}`,
           409: 'Ce PPP est clos : ses résultats de suivi ne peuvent plus changer.',
           422: 'Cette fenêtre de suivi n’est pas encore ouverte.',
         };
-        return show(status >= 400 && status < 500 ? status : 400, { ...read.state, errors: { form: messages[status] ?? 'Le suivi n’a pas pu être enregistré : vérifiez les champs.' } });
+        const message = messages[status] ?? 'Le suivi n’a pas pu être enregistré : vérifiez les champs.';
+        // Said at the top too: a window not open or a closed PPP shows no form to put the message in.
+        return sendPage(res, status >= 400 && status < 500 ? status : 400, `PPP ${d.row.pppId}`, pppDetailView(d, viewer, { state: { ...read.state, errors: { form: message } }, warning: message }), viewer);
       }
       res.redirect(303, `${PATHWAY_PAGE}/${c.carePlan}?enregistre=${read.state.window}#suivi-${read.state.window}`);
     }),
