@@ -180,7 +180,7 @@ ${lines.length > 0 ? html`<ul>${lines.slice(0, 200).map((l) => html`<li>${lineTe
 
 function outcomesTable(w: WindowView, recs: readonly RecommendationView[]): SafeHtml {
   return html`<div class="tableau"><table>
-<caption>Résultats du ${WINDOW_LABELS[w.window].toLowerCase()}</caption>
+<caption>Résultats du ${WINDOW_LABELS[w.window].replace('Suivi', 'suivi')}</caption>
 <thead><tr><th scope="col">Recommandation</th><th scope="col">Proposé</th><th scope="col">Résultat</th><th scope="col">Note</th></tr></thead>
 <tbody>${recs.map((r, i) => {
     const e = w.entries[r.reference];
@@ -211,11 +211,11 @@ ${e?.outcome ? html`<p class="aide">Déjà saisi : ${outcomeLabel(e.outcome)}${e
 <div class="choix-ligne">${FOLLOWUP_OUTCOMES.map(
     (o) => html`<div class="choix"><input type="radio" id="${id}-${o.code}" name="r${i}" value="${o.code}"${chosen === o.code ? html` checked` : ''}><label for="${id}-${o.code}">${o.display}${e?.proposed === o.code ? html` <span class="propose">proposé</span>` : ''}</label></div>`,
   )}</div>
-<label for="${id}-note">Note <span class="aide">(facultative, ${MAX_OUTCOME_NOTE} caractères au plus)</span></label>
+<label for="${id}-note">Note <span class="aide">(facultative, 2 000 caractères au plus)</span></label>
 <textarea id="${id}-note" name="note${i}" rows="2" maxlength="${MAX_OUTCOME_NOTE}">${note}</textarea>
 </fieldset>`;
 })}
-<p><button type="submit">Enregistrer le ${WINDOW_LABELS[w.window].toLowerCase()}</button></p>
+<p><button type="submit">Enregistrer le ${WINDOW_LABELS[w.window].replace('Suivi', 'suivi')}</button></p>
 </form>`;
 }
 
@@ -269,7 +269,7 @@ function readOutcomeForm(body: Record<string, unknown>, d: PppDetail): { state: 
     state.values[i] = { ...(typeof raw === 'string' && OUTCOME_CODES.has(raw) ? { outcome: raw } : {}), ...(note !== undefined ? { note: note.slice(0, MAX_OUTCOME_NOTE * 2) } : {}) };
     const label = `Recommandation ${i + 1}`;
     if (rawNote !== undefined && typeof rawNote !== 'string') state.errors[String(i)] = `${label} : une seule note attendue.`;
-    else if (note && note.length > MAX_REASON_LENGTH) state.errors[String(i)] = `${label} : la note a ${MAX_OUTCOME_NOTE} caractères au plus (${note.length} saisis).`;
+    else if (note && note.length > MAX_REASON_LENGTH) state.errors[String(i)] = `${label} : la note a 2 000 caractères au plus (${note.length} saisis).`;
     else if (note && textCharacterProblem(note)) state.errors[String(i)] = `${label} : la note contient un caractère non permis (caractère de contrôle, de mise en forme bidirectionnelle ou invisible).`;
     else if (raw !== undefined && (typeof raw !== 'string' || !OUTCOME_CODES.has(raw))) state.errors[String(i)] = `${label} : choisissez Implémentée, Non implémentée ou Inconnue.`;
     else if (raw === undefined && note) state.errors[String(i)] = `${label} : choisissez un résultat pour accompagner la note.`;

@@ -153,7 +153,7 @@ describe('the case manager page over HTTP', () => {
       [[['window', 'd45'], ['r0', 'oui']], 'Recommandation 1 : choisissez'],
       [[['window', 'd45'], ['r0', 'implementee'], ['r0', 'inconnue']], 'Recommandation 1 : choisissez'],
       [[['window', 'd45'], ['r0', 'implementee'], ['note0', 'a\u202Eb']], 'caractère non permis'],
-      [[['window', 'd45'], ['r0', 'implementee'], ['note0', 'x'.repeat(2001)]], '2000 caractères au plus'],
+      [[['window', 'd45'], ['r0', 'implementee'], ['note0', 'x'.repeat(2001)]], '2 000 caractères au plus'],
       [[['window', 'd45'], ['note2', 'sans choix']], 'choisissez un résultat pour accompagner la note'],
       [[['window', 'd45']], 'au moins une recommandation'],
     ];
