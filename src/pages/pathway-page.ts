@@ -25,8 +25,10 @@ import { csrfMatches, type PeopleSessions } from './session.js';
 export const PATHWAY_PAGE = '/pathway';
 /** The scope of the page: the people who work the pathway (case manager, hospital pharmacist; admin). */
 export const PATHWAY_SCOPE = 'domain.write' as const;
-/** CarePlan ids are UUIDs; anything else is another route (`/pathway/worklist`) or a 404. */
+/** CarePlan ids are UUIDs (src/fhir/ids.ts); anything else is a 404 page. */
 const CAREPLAN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Paths under /pathway/ served to systems by the api layer (issue 18 point 6), not pages. */
+const SYSTEM_PATHS: ReadonlySet<string> = new Set(['worklist']);
 const UPLOAD_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const FINESS = /^(\d{9}|2[AB]\d{7})$/;
 const STEP_CODES = new Set<string>(PATHWAY_STEPS.map((s) => s.code));
@@ -286,15 +288,16 @@ export function mountPathwayPage(app: IRouter, deps: { store: ResourceStore; con
   const followUp = config.pathway.followUp;
   const notFoundPage = (res: Response, viewer: Viewer) =>
     sendProblem(res, 404, 'PPP introuvable', 'Ce PPP n’existe pas ou ne relève pas de votre établissement.', viewer, html`<p><a href="${PATHWAY_PAGE}">Retour aux PPP</a></p>`);
-  /** Only our CarePlan ids reach these routes; other paths (e.g. `/pathway/worklist`) go on to the next route. */
-  const carePlanParam: RequestHandler = (req, _res, next) => (CAREPLAN_ID.test(String(req.params.carePlan)) ? next() : next('route'));
+  /** The systems' endpoints under `/pathway/` (the due-work list of the follow-up) go on to their own route. */
+  const carePlanParam: RequestHandler = (req, _res, next) => (SYSTEM_PATHS.has(String(req.params.carePlan)) ? next('route') : next());
 
   /** The PPP when the person may see it; else the 404 page (audited as a refused view). */
   const visibleDetail = async (req: Request, res: Response, viewer: Viewer, action: string): Promise<PppDetail | undefined> => {
     const carePlan = String(req.params.carePlan);
-    const c = await store.pathway.getCase(carePlan);
+    const valid = CAREPLAN_ID.test(carePlan);
+    const c = valid ? await store.pathway.getCase(carePlan) : undefined;
     if (!c || !sees(scopeOf(viewer.principal), c.finess)) {
-      await audit(store, req, viewer, { action, entities: [`CarePlan/${carePlan}`], outcome: 'failure', detail: c ? 'other establishment' : 'unknown PPP' });
+      await audit(store, req, viewer, { action, entities: valid ? [`CarePlan/${carePlan}`] : [], outcome: 'failure', detail: c ? 'other establishment' : valid ? 'unknown PPP' : 'not a CarePlan id' });
       notFoundPage(res, viewer);
       return undefined;
     }
@@ -382,7 +385,7 @@ ${casesTable(rows)}`,
       if (!csrfMatches(session.data, body._csrf)) {
         return sendProblem(res, 403, 'Formulaire refusé', 'Ce formulaire a expiré ou ne vient pas de cette passerelle. Rechargez la page et recommencez.', viewer);
       }
-      const c = await store.pathway.getCase(String(req.params.carePlan));
+      const c = CAREPLAN_ID.test(String(req.params.carePlan)) ? await store.pathway.getCase(String(req.params.carePlan)) : undefined;
       if (!c || !sees(scopeOf(viewer.principal), c.finess)) return notFoundPage(res, viewer);
       const d = await pppDetail(store, c.carePlan, { now: new Date(), followUp });
       if (!d) return notFoundPage(res, viewer);

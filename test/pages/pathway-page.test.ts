@@ -131,6 +131,13 @@ describe('the case manager page over HTTP', () => {
     expect(foreign.text).not.toContain('FALCONE');
     expect((await audits(other.carePlan, 'pathway.page-view')).at(-1)).toMatchObject({ outcome: 'failure', detail: 'other establishment', actor: 'person:cm-rouen' });
     expect((await get('/pathway/00000000-0000-5000-8000-000000000000', 'cm-rouen')).status).toBe(404);
+    for (const bad of ['not-a-careplan', '%E2%80%AE', 'x'.repeat(5000)]) {
+      const r = await get(`/pathway/${bad}`, 'cm-rouen');
+      expect(r.status, bad.slice(0, 20)).toBe(404);
+      expect(r.text).toContain('PPP introuvable');
+    }
+    // The systems' due-work list (GET /pathway/worklist, api layer) is not a page: left to its own route.
+    expect((await get('/pathway/worklist', 'cm-rouen')).text).not.toContain('PPP introuvable');
     expect((await get(`/pathway/${other.carePlan}`, 'cm-amiens')).status).toBe(200);
     const draftPage = await get(`/pathway/${draft.carePlan}`, 'cm-rouen');
     expect(draftPage.text).toContain('pas encore été envoyé');

@@ -233,7 +233,7 @@ export async function pathwayOverview(store: ResourceStore, filter: OverviewFilt
   const rows: PathwayRow[] = [];
   for (const c of cases) {
     const row = rowOf(await factsOf(store, c));
-    if (filter.step === undefined ? row.step !== 'clos' || !row.closedAt : row.step === filter.step) rows.push(row);
+    if (filter.step === undefined ? row.step !== 'clos' : row.step === filter.step) rows.push(row);
   }
   return rows;
 }
