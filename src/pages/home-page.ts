@@ -1,7 +1,9 @@
 // GET / and /accueil: who is signed in (name, RPPS, tenant, roles) and the sign-out form.
 import type { IRouter } from 'express';
 import type { RequestHandler } from 'express';
+import { hasScope } from '../domain/access/model.js';
 import { html } from './html.js';
+import { PATHWAY_PAGE, PATHWAY_SCOPE } from './pathway-page.js';
 import { ROLE_LABELS, tenantLabel } from './labels.js';
 import { sendPage } from './layout.js';
 import { personPage } from './person-page.js';
@@ -27,6 +29,8 @@ export function mountHomePage(app: IRouter, sessions: PeopleSessions, pageHeader
 <dt>Rattachement</dt><dd>${tenantLabel(p.tenant)}</dd>
 <dt>Rôles</dt><dd>${p.roles.length ? html`<ul>${p.roles.map((r) => html`<li>${ROLE_LABELS[r]}</li>`)}</ul>` : 'Aucun'}</dd>
 </dl>
+${hasScope(p, PATHWAY_SCOPE) ? html`<h2>Vos pages</h2>
+<ul><li><a href="${PATHWAY_PAGE}">Parcours PPP</a> : les PPP en cours, leur étape et le suivi à J45 et J90</li></ul>` : ''}
 <p class="aide">Vos actions sur la passerelle sont enregistrées sous votre identité.</p>`,
         viewer,
       );

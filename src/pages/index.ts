@@ -5,3 +5,4 @@ export { sessionPrincipal, personPage, type PersonPageContext } from './person-p
 export { PeopleSessions, SESSION_COOKIE } from './session.js';
 export { reviewItemView, mountReviewPage, REVIEW_PAGE } from './review-page.js';
 export { html, escapeHtml, SafeHtml } from './html.js';
+export { mountPathwayPage, pppDetailView, PATHWAY_PAGE, PATHWAY_SCOPE } from './pathway-page.js';

@@ -9,24 +9,31 @@ import { pageHeaders } from './headers.js';
 import { mountHomePage } from './home-page.js';
 import { mountLinkPages } from './link-pages.js';
 import { sendProblem } from './layout.js';
+import { mountPathwayPage } from './pathway-page.js';
 import { mountReviewPage } from './review-page.js';
 import { PeopleSessions } from './session.js';
 import { RelyingParty, mountSignIn } from './sign-in.js';
 import { STYLESHEET, STYLESHEET_PATH } from './style.js';
 
 const FORM_LIMIT = '16kb';
+/** The follow-up outcomes form: 2 fields per recommendation (at most 200) + 2, notes of up to 2,000 characters. */
+const PATHWAY_FORM_LIMIT = '512kb';
+const PATHWAY_FORM_FIELDS = 402;
 
 export function mountPages(app: Express, deps: AppDeps): void {
   const { config, store, logger } = deps;
   const rp = config.auth.oidc ? new RelyingParty(config.auth.oidc, config.baseUrl) : undefined;
   const sessions = new PeopleSessions(store.security, config.auth.people, config.auth.sessionTtl);
   const headers = pageHeaders({ https: config.baseUrl.startsWith('https:'), formOrigins: rp ? [rp.origin] : [] });
-  const parse = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 20 });
-  // The body parser resumes in the socket's async context: carry the request's context over it (audit rows need it).
-  const form: RequestHandler = (req, res, next) => {
-    const context = currentRequestContext();
-    parse(req, res, context ? (err?: unknown) => withRequestContext(context, () => next(err)) : next);
+  const formParser = (limit: string, parameterLimit: number): RequestHandler => {
+    const parse = express.urlencoded({ extended: false, limit, parameterLimit });
+    // The body parser resumes in the socket's async context: carry the request's context over it (audit rows need it).
+    return (req, res, next) => {
+      const context = currentRequestContext();
+      parse(req, res, context ? (err?: unknown) => withRequestContext(context, () => next(err)) : next);
+    };
   };
+  const form = formParser(FORM_LIMIT, 20);
 
   // Failed sign-ins (a refused callback, an undeclared person, a foreign return path) are throttled per source
   // address like the systems' failed authentications (`auth.rateLimit.authentication`); successes are not counted.
@@ -53,6 +60,8 @@ export function mountPages(app: Express, deps: AppDeps): void {
   mountHomePage(pages, sessions, headers);
   mountReviewPage(pages, { store, people: config.auth.people }, sessions, headers, form);
   mountLinkPages(pages, { store, config, logger }, headers, form);
+  // The follow-up form has a choice and a note per recommendation: more fields, and notes of up to 2,000 characters.
+  mountPathwayPage(pages, { store, config }, sessions, headers, formParser(PATHWAY_FORM_LIMIT, PATHWAY_FORM_FIELDS));
 
   // Errors of the pages' own routes (oversized or malformed forms, a failing store) end as an HTML page.
   const pageErrors: ErrorRequestHandler = (err: unknown, req, res, next) => {

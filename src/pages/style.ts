@@ -74,4 +74,20 @@ input[aria-invalid=true]{border:2px solid var(--erreur)}
 p.boutons{display:flex;flex-wrap:wrap;gap:.5rem}
 @media (max-width:36rem){.ligne-champs{grid-template-columns:1fr}}
 /* ---- end prescription request page ---- */
+
+/* ---- case manager page (/pathway, pathway-page.ts) ---- */
+form.filtres{display:flex;flex-wrap:wrap;gap:.75rem 1.5rem;align-items:flex-end;margin:0 0 1rem}
+form.filtres .alerte{flex-basis:100%}
+form.filtres .champ{display:flex;flex-direction:column;gap:.25rem;min-width:12rem;max-width:100%}
+select{font:inherit;min-height:2.75rem;padding:.4rem .5rem;border:1px solid var(--gris);border-radius:4px;background:#fff;color:var(--texte);max-width:100%}
+ul.a-faire li{margin:.25rem 0}
+ul.a-faire li.en-retard{border-left:4px solid var(--erreur);padding-left:.5rem}
+.etape-clos{background:#e6f4ea}
+.etape-attente-decisions{background:#fff4d6}
+.choix-ligne{display:flex;flex-wrap:wrap;gap:0 1.5rem}
+.propose{display:inline-block;margin-left:.25rem;padding:0 .4rem;border-radius:1rem;border:1px solid var(--bleu);color:var(--bleu);font-size:.85rem;font-weight:600}
+form.suivi fieldset .alerte{margin:.25rem 0 .5rem}
+form.suivi textarea{min-height:3.5rem}
+@media (max-width:36rem){form.filtres .champ{min-width:100%}form.filtres button{width:100%}}
+/* ---- end of the case manager page ---- */
 `;

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { startServer } from '../../api/app.js';
 import { mountDomainRoutes } from '../../api/domain-routes.js';
+import { mountPathwayRoutes } from '../../api/pathway-routes.js';
 import { mountIdentityRoutes } from '../../api/identity-routes.js';
 import { ConfigError, loadConfig } from '../../config.js';
 import { validateResource } from '../../fhir/validate.js';
@@ -153,7 +154,7 @@ export function register(program: Command): void {
           logger,
           metrics,
           circuits: () => circuitsOf(outbox, config.outbox),
-          mounts: [mountDomainRoutes, mountIdentityRoutes],
+          mounts: [mountDomainRoutes, mountIdentityRoutes, mountPathwayRoutes],
           pages: [mountPages],
         });
       } catch (err) {
