@@ -31,9 +31,22 @@ export const Rcp = z
     date: z.iso.datetime({ offset: true }),
     /** Deadline for opinions (async). */
     deadline: z.iso.datetime({ offset: true }).optional(),
+    /** How long the meeting lasted (sync), in minutes. */
+    durationMinutes: z
+      .number({ message: 'expected a number' })
+      .int('expected a whole number of minutes')
+      .min(1, 'expected 1 minute or more')
+      .max(600, 'expected at most 600 minutes')
+      .optional()
+      .describe('Synchronous RCP: how long the meeting lasted, in minutes'),
     messages: z.array(RcpMessage).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.mode === 'async' && r.durationMinutes !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['durationMinutes'], message: 'an asynchronous RCP has no meeting: its duration is for a synchronous RCP (mode sync)' });
+    }
+  });
 export type Rcp = z.infer<typeof Rcp>;
 
 export const Consent = z

@@ -28,6 +28,11 @@ import {
   type ReviewContext,
 } from './map-common.js';
 
+/** The instant `minutes` after `iso`, in UTC (FHIR dateTime). */
+function addMinutes(iso: string, minutes: number): string {
+  return new Date(Date.parse(iso) + minutes * 60_000).toISOString();
+}
+
 const FOLLOWUPS = [
   ['followup-d45', 45],
   ['followup-d90', 90],
@@ -104,7 +109,8 @@ export function mapPpp(ppp: Ppp, ctx: MapContext): Bundle {
         type: [concept(listCoding(CS.rcpMode, RCP_MODES, 'sync'))],
         subject: s.patient,
         participant: [{ individual: author }, ...members.filter((m) => m.member.reference !== author.reference).map((m) => ({ individual: m.member }))],
-        period: { start: rcp.date },
+        period: { start: rcp.date, ...(rcp.durationMinutes !== undefined ? { end: addMinutes(rcp.date, rcp.durationMinutes) } : {}) },
+        ...(rcp.durationMinutes !== undefined ? { length: { value: rcp.durationMinutes, unit: 'min', system: SYSTEM.ucum, code: 'min' } } : {}),
         serviceProvider: establishment,
       });
     } else {

@@ -44,3 +44,22 @@ describe('PPP RCP messages', () => {
     expect(pathsOf(input)).toEqual(['ppp.rcp.messages[2].inResponseTo']);
   });
 });
+
+describe('PPP RCP duration', () => {
+  const sync = (): PppInput => JSON.parse(readFileSync(new URL('../fixtures/ppp/ppp-12-medicines.json', import.meta.url), 'utf8')) as PppInput;
+  it('takes the meeting\'s duration in minutes for a synchronous RCP', () => {
+    const input = sync();
+    (input.rcp as Record<string, unknown>).durationMinutes = 45;
+    expect(parseDocument('ppp', input).rcp?.durationMinutes).toBe(45);
+  });
+  it('refuses a duration on an asynchronous RCP, and a duration that is not a whole number of minutes from 1 to 600', () => {
+    const asyncInput = load();
+    (asyncInput.rcp as Record<string, unknown>).durationMinutes = 30;
+    expect(pathsOf(asyncInput)).toEqual(['ppp.rcp.durationMinutes']);
+    for (const bad of ['45', 0, 601, 1.5, -3, null, { minutes: 4 }]) {
+      const input = sync();
+      (input.rcp as Record<string, unknown>).durationMinutes = bad;
+      expect(pathsOf(input), JSON.stringify(bad)).toEqual(['ppp.rcp.durationMinutes']);
+    }
+  });
+});

@@ -20,6 +20,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/api/app.js';
 import { mountDomainRoutes } from '../../src/api/domain-routes.js';
+import { mountPathwayRoutes } from '../../src/api/pathway-routes.js';
 import { configFrom, type Config } from '../../src/config.js';
 import { loadDocumentSettings } from '../../src/documents/settings.js';
 import { CS, EXT } from '../../src/fhir/canonical.js';
@@ -140,7 +141,7 @@ function pathwayFlow(dialect: 'sqlite' | 'postgresql'): void {
     });
     await mkdir(config.dataDir, { recursive: true });
     store = dialect === 'sqlite' ? await openSqliteStore({ file: config.database }) : await openPgStore({ url: PG_TEST_URL, schema, poolSize: 4 });
-    gateway = await startServer({ store, config, logger: pino({ level: 'silent' }), mounts: [mountDomainRoutes], pages: [mountPages] });
+    gateway = await startServer({ store, config, logger: pino({ level: 'silent' }), mounts: [mountDomainRoutes, mountPathwayRoutes], pages: [mountPages] });
     // Links must open on this gateway: its URL is the base URL of the links.
     config.baseUrl = gateway.url;
     dispatcher = startDispatcher(store, config.outbox, {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type {
+  Encounter,
   Bundle,
   CarePlan,
   Communication,
@@ -175,6 +176,18 @@ describe('PPP', () => {
     expect(issues).toHaveLength(doc.problems.length);
     for (const di of issues) expect(plan.supportingInfo).toContainEqual({ reference: key(di) });
     expect(plan.encounter?.reference).toMatch(/^Encounter\//);
+  });
+
+  it('a synchronous RCP is an Encounter with the team and the meeting’s date and duration', () => {
+    const withDuration = mapPpp(ppp('ppp-12-medicines', (d) => ((d.rcp as Record<string, unknown>).durationMinutes = 40)), { now: NOW });
+    const enc = one<Encounter>(withDuration, 'Encounter');
+    expect(enc.length).toEqual({ value: 40, unit: 'min', system: SYSTEM.ucum, code: 'min' });
+    expect(Date.parse(enc.period!.end!) - Date.parse(enc.period!.start!)).toBe(40 * 60_000);
+    // The DAH (author), the MT, the PHO and the rest of the team take part.
+    expect(enc.participant?.length).toBe(doc.team.length);
+    const without = one<Encounter>(b, 'Encounter');
+    expect(without.length).toBeUndefined();
+    expect(without.period).toEqual({ start: doc.rcp!.date });
   });
 
   it('a stop recommendation is a doNotPerform proposal; others are not', () => {
