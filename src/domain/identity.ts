@@ -96,3 +96,8 @@ export const PatientIdentity = z
   })
   .meta({ id: 'PatientIdentity', description: 'Patient identity traits (RNIV strict traits + INS + the sender’s own id). A QUAL identity carries its INS and all five strict traits.' });
 export type PatientIdentity = z.infer<typeof PatientIdentity>;
+
+/** "née", "né" or "né·e", as French agrees with the patient's sex (I: undetermined). */
+export function bornWord(sex: 'F' | 'M' | 'I'): string {
+  return sex === 'F' ? 'née' : sex === 'M' ? 'né' : 'né·e';
+}

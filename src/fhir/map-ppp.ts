@@ -28,9 +28,12 @@ import {
   type ReviewContext,
 } from './map-common.js';
 
-/** The instant `minutes` after `iso`, in UTC (FHIR dateTime). */
-function addMinutes(iso: string, minutes: number): string {
-  return new Date(Date.parse(iso) + minutes * 60_000).toISOString();
+/** The instant `minutes` after `iso`, written with the same offset as `iso` (FHIR dateTime, seconds precision). */
+export function addMinutes(iso: string, minutes: number): string {
+  const offset = /(Z|[+-]\d{2}:\d{2})$/.exec(iso)?.[1] ?? 'Z';
+  const shift = offset === 'Z' ? 0 : (offset.startsWith('-') ? -1 : 1) * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
+  const local = new Date(Date.parse(iso) + (minutes + shift) * 60_000).toISOString().slice(0, 19);
+  return `${local}${offset}`;
 }
 
 const FOLLOWUPS = [

@@ -7,6 +7,7 @@
 //                   → 303 to `/p/<token>/enregistre`; POST etape=modifier goes back to the form, choices kept.
 // The forms carry a one-time token `<n>.<HMAC(link token, PPP|role|RPPS|n)>`: spent once the n-th submission is
 // recorded, so a replayed form is refused (409, form shown again). A closed PPP shows its decisions read-only.
+import { bornWord } from '../domain/identity.js';
 import express, { type Request, type Response } from 'express';
 import type { Task } from '@medplum/fhirtypes';
 import type { CarePlan } from '@medplum/fhirtypes';
@@ -205,7 +206,7 @@ function patientLine(ppp: Ppp, now: Date): SafeHtml {
   const p = ppp.patient;
   const name = `${p.usedGivenName ?? p.firstBirthGivenName} ${p.usedName ?? p.birthName}`;
   const age = ageOn(p.birthDate, now.toISOString().slice(0, 10));
-  const born = p.usedName && p.usedName !== p.birthName ? ` (né·e ${p.birthName})` : '';
+  const born = p.usedName && p.usedName !== p.birthName ? ` (${bornWord(p.sex)} ${p.birthName})` : '';
   return html`<strong>${shown(name + born)}</strong>, ${age} ans <span class="aide">(date de naissance : ${frenchDate(p.birthDate)})</span>`;
 }
 

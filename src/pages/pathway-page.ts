@@ -243,7 +243,7 @@ ${options.notice ? html`<p class="succes" role="status">${options.notice}</p>` :
 ${options.warning ? html`<p class="alerte" role="alert">${options.warning}</p>` : ''}
 <dl class="fiche">
 <dt>PPP</dt><dd><code>${r.pppId}</code></dd>
-<dt>Patient</dt><dd>${r.patient}${r.birthDate ? `, né·e le ${frenchDate(r.birthDate)}` : ''}</dd>
+<dt>Patient</dt><dd>${r.patient}${r.birthDate ? `, ${r.born ?? 'né·e'} le ${frenchDate(r.birthDate)}` : ''}</dd>
 <dt>Établissement</dt><dd>${r.establishment} (FINESS ${r.finess})</dd>
 <dt>Étape</dt><dd><span class="etat etape-${r.step}">${stepLabel(r.step)}</span></dd>
 <dt>Créé le</dt><dd>${frenchInstant(r.created)}</dd>

@@ -21,6 +21,8 @@ import { parseDocument, type DocumentKind } from '../../src/domain/parse.js';
 import type { Ctm } from '../../src/domain/ctm.js';
 import type { Ppp } from '../../src/domain/ppp.js';
 import { mapCtm, mapDocument, mapPpp } from '../../src/fhir/bundle.js';
+import { addMinutes } from '../../src/fhir/map-ppp.js';
+import { validateResource } from '../../src/fhir/validate.js';
 import { CS, EXT, PROFILE, SYSTEM } from '../../src/fhir/canonical.js';
 import { idFor, patientId } from '../../src/fhir/ids.js';
 import { addDays } from '../../src/fhir/map-common.js';
@@ -183,6 +185,12 @@ describe('PPP', () => {
     const enc = one<Encounter>(withDuration, 'Encounter');
     expect(enc.length).toEqual({ value: 40, unit: 'min', system: SYSTEM.ucum, code: 'min' });
     expect(Date.parse(enc.period!.end!) - Date.parse(enc.period!.start!)).toBe(40 * 60_000);
+    // Written in the meeting's own offset, so that the period reads naturally and per-1 (start ≤ end) holds.
+    expect(enc.period!.end!.slice(-6)).toBe(enc.period!.start!.slice(-6));
+    expect(validateResource(enc).filter((i) => i.severity === 'error')).toEqual([]);
+    expect(addMinutes('2026-12-02T12:30:00+01:00', 45)).toBe('2026-12-02T13:15:00+01:00');
+    expect(addMinutes('2026-12-02T23:50:00-03:30', 20)).toBe('2026-12-03T00:10:00-03:30');
+    expect(addMinutes('2026-12-02T23:50:00Z', 10)).toBe('2026-12-03T00:00:00Z');
     // The DAH (author), the MT, the PHO and the rest of the team take part.
     expect(enc.participant?.length).toBe(doc.team.length);
     const without = one<Encounter>(b, 'Encounter');

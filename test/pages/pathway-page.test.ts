@@ -86,7 +86,7 @@ describe('the case manager page over HTTP', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("script-src 'none'");
     expect(page.text).toContain('PG-SENT');
-    expect(page.text).toContain('MARTIN Emma (né·e DURAND)');
+    expect(page.text).toContain('MARTIN Emma (née DURAND)');
     expect(page.text).toContain('En attente des décisions MT / PHO');
     expect(page.text).not.toContain('PG-OTHER');
     expect(page.text).toContain('<label for="etape">Étape</label>');

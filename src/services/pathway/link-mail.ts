@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { messageIdDomainOf } from '../../connectors/mssante/config.js';
 import { LINK_PAYLOAD_KIND, linkMessageId, type LinkMessagePayload } from '../../connectors/mssante/link-message.js';
-import type { PatientIdentity } from '../../domain/identity.js';
+import { bornWord, type PatientIdentity } from '../../domain/identity.js';
 import type { LinkPurpose, LinkRole } from '../../domain/pathway/link-token.js';
 import type { DirectoryRepository } from '../../store/directory-repository.js';
 import type { StoreTransaction } from '../../store/repository.js';
@@ -57,7 +57,7 @@ const FR_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /** "Emma BOVARY née ROUAULT, née le 14/03/1940": the name used, the birth name when it differs, the birth date. */
 export function patientLabel(p: Pick<PatientIdentity, 'birthName' | 'firstBirthGivenName' | 'usedName' | 'usedGivenName' | 'birthDate' | 'sex'>): string {
-  const born = p.sex === 'F' ? 'née' : p.sex === 'M' ? 'né' : 'né(e)';
+  const born = bornWord(p.sex);
   const family = p.usedName ?? p.birthName;
   const name = `${p.usedGivenName ?? p.firstBirthGivenName} ${family}${p.usedName && p.usedName !== p.birthName ? ` ${born} ${p.birthName}` : ''}`;
   const m = FR_DATE.exec(p.birthDate);

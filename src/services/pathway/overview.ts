@@ -2,6 +2,7 @@
 // progress with their step, decision counts and next due date, and one PPP in detail (recommendations with the MT's
 // and the PHO's decisions, the PHO's uploads, the follow-up proposals and outcomes per window). Reads only.
 import type { CarePlan, Task } from '@medplum/fhirtypes';
+import { bornWord } from '../../domain/identity.js';
 import type { Ppp } from '../../domain/ppp.js';
 import type { Recommendation } from '../../domain/review.js';
 import { pathwayStep, type FollowUpWindowCode, type PathwayStep } from '../../domain/pathway/step.js';
@@ -32,6 +33,8 @@ export interface PathwayRow {
   /** The patient's name as the PPP gives it (used name, else birth name, then the given name). */
   patient: string;
   birthDate?: string;
+  /** "née", "né" or "né·e", for the birth date's label. */
+  born?: string;
   created: string;
   sentAt?: string;
   closedAt?: string;
@@ -99,7 +102,7 @@ export function patientName(doc: Ppp): string {
   const p = doc.patient;
   const family = p.usedName ?? p.birthName;
   const given = p.usedGivenName ?? p.firstBirthGivenName;
-  return `${family} ${given}${p.usedName && p.usedName !== p.birthName ? ` (né·e ${p.birthName})` : ''}`;
+  return `${family} ${given}${p.usedName && p.usedName !== p.birthName ? ` (${bornWord(p.sex)} ${p.birthName})` : ''}`;
 }
 
 /** Ids of a PPP's resources, as the mapping makes them (src/fhir/map-ppp.ts). */
@@ -204,6 +207,7 @@ function rowOf(f: CaseFacts): PathwayRow {
     establishment: f.doc.establishment?.name ?? f.case.finess,
     patient: patientName(f.doc),
     ...(f.doc.patient?.birthDate ? { birthDate: f.doc.patient.birthDate } : {}),
+    ...(f.doc.patient?.sex ? { born: bornWord(f.doc.patient.sex) } : {}),
     created: f.case.created,
     ...(f.sentAt ? { sentAt: f.sentAt } : {}),
     ...(closedAt ? { closedAt } : {}),

@@ -66,7 +66,7 @@ function suite(dialect: 'sqlite' | 'postgresql'): void {
     const rows = await pathwayOverview(store, { finess: '760000018', now: NOW });
     expect(rows.map((r) => r.pppId).sort()).toEqual(['CM-DRAFT', 'CM-FRESH', 'CM-SENT']);
     const row = rows.find((r) => r.pppId === 'CM-SENT')!;
-    expect(row).toMatchObject({ finess: '760000018', patient: 'BOVARY Emma (né·e ROUAULT)', step: 'attente-decisions', decisions: { MT: { decided: 1, asked: 6 }, PHO: { decided: 1, asked: 4 } } });
+    expect(row).toMatchObject({ finess: '760000018', patient: 'BOVARY Emma (née ROUAULT)', step: 'attente-decisions', decisions: { MT: { decided: 1, asked: 6 }, PHO: { decided: 1, asked: 4 } } });
     expect(rows.find((r) => r.pppId === 'CM-DRAFT')).toMatchObject({ step: 'rcp' });
     expect((await pathwayOverview(store, { finess: '760000018', step: 'rcp', now: NOW })).map((r) => r.pppId)).toEqual(['CM-DRAFT']);
     expect((await pathwayOverview(store, { finess: '800000317', now: NOW })).map((r) => r.pppId)).toEqual(['CM-OTHER']);
