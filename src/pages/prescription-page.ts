@@ -5,6 +5,7 @@
 // bound to the link: SHA-256 of the link's token, the window and the number of answers already given, so that a form
 // sent once no longer matches (a replay is refused, 409) and nobody without the link can forge it. Bad input is a 4xx
 // page with the message next to the field, and nothing is stored.
+import { bornWord } from '../domain/identity.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import { MAX_DOSAGE, MAX_LABEL, MAX_PRESCRIPTION_LINES, prescriptionCodeKind, type PrescriptionLine } from '../domain/pathway/followup.js';
@@ -66,9 +67,10 @@ interface FormState {
 
 const emptyState = (): FormState => ({ errors: new Map(), lines: [], rows: ROWS_STEP });
 
-function patientOf(ppp: Ppp): { name: string; birth: string } {
+function patientOf(ppp: Ppp): { name: string; birth: string; born: string } {
   const p = ppp.patient;
-  return { name: `${p.usedGivenName ?? p.firstBirthGivenName} ${p.usedName ?? p.birthName}${p.usedName && p.usedName !== p.birthName ? ` (née ou né ${p.birthName})` : ''}`, birth: p.birthDate };
+  const born = bornWord(p.sex);
+  return { name: `${p.usedGivenName ?? p.firstBirthGivenName} ${p.usedName ?? p.birthName}${p.usedName && p.usedName !== p.birthName ? ` (${born} ${p.birthName})` : ''}`, birth: p.birthDate, born };
 }
 
 function ageOn(birthDate: string, now: Date): number | undefined {
@@ -131,7 +133,7 @@ ${state.alert ? html`<div class="alerte" role="alert" id="erreurs"><p>${state.al
 <p>L’équipe qui a rédigé le plan pharmaceutique personnalisé (PPP) de votre patient vous demande son ordonnance en cours, pour savoir quelles recommandations ont été mises en œuvre.</p>
 <dl class="fiche">
 <dt>Patient</dt><dd>${patient.name}</dd>
-<dt>Né(e) le</dt><dd>${frenchDate(patient.birth)}${age !== undefined ? ` (${age} ans)` : ''}</dd>
+<dt>${patient.born.charAt(0).toUpperCase()}${patient.born.slice(1)} le</dt><dd>${frenchDate(patient.birth)}${age !== undefined ? ` (${age} ans)` : ''}</dd>
 <dt>Établissement</dt><dd>${ppp.establishment.name ?? ppp.establishment.finess}</dd>
 <dt>PPP rédigé par</dt><dd>${[ppp.author.given, ppp.author.family].filter(Boolean).join(' ')}, le ${frenchInstant(ppp.created)}</dd>
 ${v.c.sentAt ? html`<dt>Envoyé le</dt><dd>${frenchInstant(v.c.sentAt)}</dd>` : ''}

@@ -17,6 +17,41 @@ interface DueOptions {
   at?: Date;
   finess?: string;
   json?: boolean;
+  url?: string;
+  token?: string;
+}
+
+function gatewayUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('expected the http(s) URL of a running gateway');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('expected the http(s) URL of a running gateway');
+  return url.href.replace(/\/+$/, '');
+}
+
+/** --run --url: the running gateway runs its due work (POST /admin/pathway/run-due), with its own mail settings. */
+async function runAtGateway(opts: DueOptions): Promise<void> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  const res = await fetch(`${opts.url}/admin/pathway/run-due`, { method: 'POST', headers, body: JSON.stringify(opts.at ? { at: opts.at.toISOString() } : {}), signal: AbortSignal.timeout(300_000) });
+  const text = await res.text();
+  let body: { at?: string; ran?: number; failed?: number; issue?: { details?: { text?: string }; diagnostics?: string }[] } = {};
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    // not JSON: reported below
+  }
+  if (!res.ok) {
+    const why = body.issue?.[0]?.details?.text ?? body.issue?.[0]?.diagnostics ?? text.slice(0, 200);
+    process.stderr.write(`passerelle pathway: ${opts.url} answered ${res.status}: ${why}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(opts.json ? `${JSON.stringify(body)}\n` : `ran ${body.ran}, failed ${body.failed} (due at ${body.at}, at ${opts.url})\n`);
+  if ((body.failed ?? 0) > 0) process.exitCode = 1;
 }
 
 function instant(value: string): Date {
@@ -40,6 +75,8 @@ export function register(program: Command): void {
     .option('--at <instant>', 'the instant to list or run at (ISO 8601; a date means its midnight UTC): later jumps ahead, e.g. to D45', instant)
     .option('--finess <FINESS>', 'list only this establishment’s items', finess)
     .option('--json', 'one JSON object per line')
+    .option('-u, --url <url>', 'with --run: ask this running gateway to run its due work (POST /admin/pathway/run-due; its mail settings, e.g. npm start\'s sandbox)', gatewayUrl)
+    .option('-t, --token <bearer>', 'with --url: bearer token of a client with scope admin, when the gateway requires authentication')
     .option('-d, --data <dir>', 'data directory holding the SQLite file (env PASSERELLE_DATA; default ./var; DATABASE_URL selects PostgreSQL instead)')
     .option('-c, --config <file>', 'YAML configuration file (env PASSERELLE_CONFIG)')
     .addHelpText(
@@ -47,9 +84,24 @@ export function register(program: Command): void {
       '\nWithout --run: lists the items not done nor cancelled (due at or before --at when given).\n' +
         'With --run: runs the items due at --at, each once even beside running gateways, and prints how many ran and failed\n' +
         '(a failed item is kept and retried later with a backoff). Exit code 1 when an item failed.\n\n' +
-        'Examples:\n  passerelle pathway due\n  passerelle pathway due --run\n  passerelle pathway due --run --at 2026-03-01T09:00:00Z',
+        'With --run --url: the running gateway runs them itself, with its own configuration (its MSSanté mailbox mails the\n' +
+        'prescription requests); a future --at is refused by a gateway with authentication on (development and demos only).\n\n' +
+        'Examples:\n  passerelle pathway due\n  passerelle pathway due --run\n  passerelle pathway due --run --at 2026-03-01T09:00:00Z\n' +
+        '  passerelle pathway due --run --url http://localhost:8080 --at 2027-01-20T09:00:00Z',
     )
     .action(async (opts: DueOptions) => {
+      if (opts.url) {
+        if (!opts.run) {
+          process.stderr.write('passerelle pathway: --url goes with --run (listing reads the database: --data or DATABASE_URL)\n');
+          process.exitCode = 2;
+          return;
+        }
+        await runAtGateway(opts).catch((err: unknown) => {
+          process.stderr.write(`passerelle pathway: ${opts.url}: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}\n`);
+          process.exitCode = 1;
+        });
+        return;
+      }
       const config = configOf('pathway', opts);
       if (!config) return;
       const target = storeTarget({ databaseUrl: config.databaseUrl, file: config.database });
