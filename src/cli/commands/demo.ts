@@ -79,35 +79,35 @@ function outcomeText(body: unknown): string | undefined {
   return text ? `${where}${text}${more}` : undefined;
 }
 
-async function post(base: string, fixture: DemoFixture, opts: DemoOptions): Promise<{ ok: boolean; line: string; body?: unknown }> {
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/fhir+json, application/json' };
+/** A POST to the gateway: its status and parsed JSON body, or why the request failed. */
+async function postJson(url: string, body: string | undefined, opts: DemoOptions): Promise<{ res: Response; body: unknown } | { failed: string }> {
+  const headers: Record<string, string> = { Accept: 'application/fhir+json, application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
   let res: Response;
   try {
-    res = await fetch(`${base}/${fixture.kind}`, {
-      method: 'POST',
-      headers,
-      body: fixture.body,
-      signal: AbortSignal.timeout(Number(opts.timeout) * 1000),
-    });
+    res = await fetch(url, { method: 'POST', headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(Number(opts.timeout) * 1000) });
   } catch (err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : err instanceof Error ? err.message : String(err);
-    return { ok: false, line: `---  ${fixture.name}  request failed: ${cause}` };
+    return { failed: err instanceof Error && err.cause instanceof Error ? err.cause.message : err instanceof Error ? err.message : String(err) };
   }
   const text = await res.text();
-  let body: unknown;
   try {
-    body = JSON.parse(text);
+    return { res, body: JSON.parse(text) as unknown };
   } catch {
-    body = undefined;
+    return { res, body: undefined };
   }
+}
+
+async function post(base: string, fixture: DemoFixture, opts: DemoOptions): Promise<{ ok: boolean; line: string; body?: unknown }> {
+  const r = await postJson(`${base}/${fixture.kind}`, fixture.body, opts);
+  if ('failed' in r) return { ok: false, line: `---  ${fixture.name}  request failed: ${r.failed}` };
+  const { res, body } = r;
   if (res.ok) {
     const count = resourceCount(body);
     return { ok: true, body, line: `${res.status}  ${fixture.name}  ${count === undefined ? 'no Bundle in the response' : `${count} resource${count === 1 ? '' : 's'}`}` };
   }
   return { ok: false, line: `${res.status}  ${fixture.name}  failed: ${outcomeText(body) ?? (res.statusText || 'no OperationOutcome in the response')}` };
 }
-
 
 /** The CarePlan id of a PPP's transaction-response Bundle. */
 function carePlanOf(body: unknown): string | undefined {
@@ -129,21 +129,9 @@ interface SendAnswer {
 
 /** POST /ppp/{id}/send; the lines to print (links, deliveries) or the failure. */
 async function sendPpp(base: string, fixture: DemoFixture, carePlan: string, opts: DemoOptions): Promise<{ ok: boolean; lines: string[] }> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
-  if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
-  let res: Response;
-  try {
-    res = await fetch(`${base}/ppp/${encodeURIComponent(carePlan)}/send`, { method: 'POST', headers, signal: AbortSignal.timeout(Number(opts.timeout) * 1000) });
-  } catch (err) {
-    return { ok: false, lines: [`---  send ${fixture.name}  request failed: ${err instanceof Error ? err.message : String(err)}`] };
-  }
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
+  const r = await postJson(`${base}/ppp/${encodeURIComponent(carePlan)}/send`, undefined, opts);
+  if ('failed' in r) return { ok: false, lines: [`---  send ${fixture.name}  request failed: ${r.failed}`] };
+  const { res, body } = r;
   if (!res.ok) return { ok: false, lines: [`${res.status}  send ${fixture.name}  failed: ${outcomeText(body) ?? res.statusText}`] };
   const answer = body as SendAnswer;
   const lines = [`${res.status}  send ${fixture.name}  CarePlan/${carePlan}`];
