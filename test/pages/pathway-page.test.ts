@@ -10,6 +10,9 @@ import { mountPages } from '../../src/pages/mount.js';
 import { PeopleSessions, SESSION_COOKIE } from '../../src/pages/session.js';
 import { followupOutcomesOf, mergeFollowupOutcomes } from '../../src/services/pathway/careplan-state.js';
 import { startTestServer, type TestServer } from '../api/server.js';
+import { configFrom } from '../../src/config.js';
+import { startPathwayScheduler } from '../../src/services/pathway/scheduler.js';
+import { pino } from 'pino';
 import { DAY, submitPpp, type Submitted } from '../services/pathway/casemgr-support.js';
 
 const PEOPLE: AuthPerson[] = [
@@ -221,5 +224,21 @@ describe('the case manager page over HTTP', () => {
   it('links the page from the home page for the people allowed to see it', async () => {
     expect((await get('/accueil', 'cm-rouen')).text).toContain('href="/pathway"');
     expect((await get('/accueil', 'regional')).text).not.toContain('href="/pathway"');
+  });
+
+  it('lists the work due (the worklist): a D45 prescription request without answer, overdue, for the person’s establishment only', async () => {
+    // A PPP sent 60 days ago whose D45 window opened 15 days ago: the PHO has not answered.
+    const waiting = await submitPpp(srv.store, 'PG-WAIT', { sentAt: new Date(Date.now() - 60 * DAY), undecided: true });
+    await srv.store.pathway.schedule(waiting.carePlan, 'd45', new Date(Date.now() - 15 * DAY).toISOString());
+    const scheduler = startPathwayScheduler({ store: srv.store, config: configFrom({}), logger: pino({ level: 'silent' }), poll: false, workerId: 'test' });
+    expect(await scheduler.runDue(new Date(Date.now() - 15 * DAY + 60_000))).toEqual({ ran: 1, failed: 0 });
+    await scheduler.stop();
+    const list = await get('/pathway', 'cm-rouen');
+    const todo = /<ul class="a-faire">([\s\S]*?)<\/ul>/.exec(list.text)?.[1] ?? '';
+    const item = todo.split('</li>').find((li) => li.includes('PG-WAIT')) ?? '';
+    expect(item).toContain('class="en-retard"');
+    expect(item).toMatch(/J45\s:\sordonnance demandée au pharmacien le \d{2}\/\d{2}\/\d{4}, sans réponse depuis plus de 14 jours/);
+    expect(item).toContain(`href="/pathway/${waiting.carePlan}"`);
+    expect((await get('/pathway', 'cm-amiens')).text).not.toContain('PG-WAIT');
   });
 });
