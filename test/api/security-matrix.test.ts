@@ -59,6 +59,10 @@ send                  own    reached   denied    reached    denied            de
 send                  other  hidden    hidden    hidden     denied            denied   denied  reached  denied
 send-fhir             own    reached   denied    reached    denied            denied   denied  reached  denied
 send-fhir             other  hidden    hidden    hidden     denied            denied   denied  reached  denied
+outcomes              own    reached   denied    reached    denied            denied   denied  reached  denied
+outcomes              other  hidden    hidden    hidden     denied            denied   denied  reached  denied
+worklist              -      ok        denied    ok         ok                denied   denied  ok       denied
+run-due               -      denied    denied    denied     denied            denied   denied  ok       denied
 post-ppp              own    ok        ok        ok         denied            denied   denied  ok       denied
 post-ppp              other  denied    denied    denied     denied            denied   denied  ok       denied
 post-ctm              own    ok        ok        ok         denied            denied   denied  ok       denied
@@ -213,6 +217,12 @@ async function probe(endpoint: string, c: ClientSpec, side: Side): Promise<Probe
       return { path: `/ppp/${d.carePlan}/send`, init: { body: {}, headers: json } };
     case 'send-fhir':
       return { path: `/fhir/CarePlan/${d.carePlan}/$send`, init: { body: { resourceType: 'Parameters' } } };
+    case 'outcomes':
+      return { path: `/pathway/${d.carePlan}/outcomes`, init: { body: { window: 'd45', outcomes: [] }, headers: json } };
+    case 'worklist':
+      return { path: '/pathway/worklist' };
+    case 'run-due':
+      return { path: '/admin/pathway/run-due', init: { body: {}, headers: json } };
     case 'post-ppp':
       return { path: '/ppp', init: { body: docFor('ppp/ppp-12-medicines.json', FINESS.A, docFiness), headers: json } };
     case 'post-ctm':
