@@ -268,6 +268,18 @@ const fileSchema = z
       })
       .strict()
       .default({ dmp: { enabled: false, port: 8443 }, oidc: { enabled: false, port: 8444 }, mssante: { enabled: false, smtpPort: 8465, imapPort: 8993 } }),
+    /** Integration engineers' mappings (issue 19, docs/mappings.md): vendor formats and code maps. */
+    mappings: z
+      .object({
+        /** The folder holding `formats/` and `codemaps/` (default: the packaged `mappings/`). */
+        dir: z.string().min(1).optional(),
+        /** Reload a changed file without a restart. */
+        watch: z.boolean().default(true),
+        /** Wait this long after the last change before reloading. */
+        debounceMs: z.number().int().min(0).max(60_000).default(300),
+      })
+      .strict()
+      .default({ watch: true, debounceMs: 300 }),
     /** The pathway of issue 18 (docs/pathway.md). */
     pathway: z
       .object({

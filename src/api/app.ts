@@ -18,6 +18,7 @@ import { fhirAdapter } from './fhir-router.js';
 import { accessLog, requestId } from './request-id.js';
 import { OPS_PUBLIC, mountOpsRoutes } from './ops-routes.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { MappingSource } from '../mappings/model.js';
 
 export interface AppDeps {
   store: ResourceStore;
@@ -40,6 +41,11 @@ export interface AppDeps {
   circuits?: () => Record<string, string>;
   /** Authentication state (clients, token key, throttles); built from `config` when absent (`startServer` builds it). */
   auth?: AuthRuntime;
+  /**
+   * The mappings in service (vendor formats, code maps; issue 19): the registry `serve` keeps up to date with
+   * `mappings/`. Absent: no vendor format is accepted and no ConceptMap is served.
+   */
+  mappings?: MappingSource;
 }
 
 export type RouteMount = (app: Express, deps: AppDeps) => void;
