@@ -92,7 +92,7 @@ export function createApp(deps: AppDeps): Express {
     res.json({ status: 'ok' });
   });
   mountOpsRoutes(app, deps);
-  app.use(FHIR_PATH, fhirAdapter({ store, config, logger, fhirBase: `${config.baseUrl}${FHIR_PATH}` }));
+  app.use(FHIR_PATH, fhirAdapter({ store, config, logger, fhirBase: `${config.baseUrl}${FHIR_PATH}`, mappings: deps.mappings }));
   for (const mount of deps.mounts ?? []) mount(app, deps);
 
   app.use(unknownRoute());

@@ -139,6 +139,34 @@ const SPECS: Spec[] = [
       ['return', 'out', 1, '1', 'Bundle', 'A searchset Bundle with total and self/next/previous links.'],
     ],
   },
+  {
+    name: 'translate',
+    title: 'Translate a code with a code map',
+    description:
+      'Translates a code with the ConceptMaps compiled from mappings/codemaps (by url, by id, or every map of the source system). GET with code, system, url; POST with Parameters (coding accepted). Only forward translation (reverse=false).',
+    resource: ['ConceptMap'],
+    type: true,
+    instance: true,
+    affectsState: false,
+    base: 'http://hl7.org/fhir/OperationDefinition/ConceptMap-translate',
+    parameter: [
+      ['url', 'in', 0, '1', 'uri', 'The canonical url of the ConceptMap (https://fhir.passerelle.fr/ConceptMap/<name>).'],
+      ['conceptMapVersion', 'in', 0, '1', 'string', 'The version (sha256 of the file) the ConceptMap must be at.'],
+      ['code', 'in', 0, '1', 'code', 'The code to translate (with system), or give coding.'],
+      ['system', 'in', 0, '1', 'uri', 'The system of the code (the map\'s source system).'],
+      ['version', 'in', 0, '1', 'string', 'The version of the system (ignored).'],
+      ['coding', 'in', 0, '1', 'Coding', 'The code to translate as a Coding (POST only).'],
+      ['targetsystem', 'in', 0, '1', 'uri', 'Only maps to this target system.'],
+      ['reverse', 'in', 0, '1', 'boolean', 'Only false is supported.'],
+      ['result', 'out', 1, '1', 'boolean', 'True when at least one match was found.'],
+      ['message', 'out', 0, '1', 'string', 'Why there is no match, or which map matched.'],
+      ['match', 'out', 0, '*', '', 'A match.', [
+        ['equivalence', 'out', 0, '1', 'code', 'equivalent.'],
+        ['concept', 'out', 0, '1', 'Coding', 'The target code (system, code, display).'],
+        ['source', 'out', 0, '1', 'uri', 'The url of the ConceptMap that matched.'],
+      ]],
+    ],
+  },
 ];
 
 function toResource(s: Spec): OperationDefinition {

@@ -25,6 +25,8 @@ import { validateOperationHandler } from './fhir-validate-operation.js';
 import { assertJsonDepth } from './json-body.js';
 import { auditFhirAccess, statusOfError } from './fhir-audit.js';
 import { auditEventRoutes } from './fhir-audit-event.js';
+import { conceptMapRoutes } from './fhir-concept-map.js';
+import type { MappingSource } from '../mappings/model.js';
 
 /** Methods of a Bundle entry (`Bundle.entry.request.method`). */
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -94,6 +96,8 @@ export interface FhirContext {
   logger: Logger;
   /** Absolute FHIR base URL, e.g. `http://localhost:8080/fhir`. */
   fhirBase: string;
+  /** The mappings in service (issue 19): the code maps served as ConceptMaps. Absent: no ConceptMap. */
+  mappings?: MappingSource;
 }
 
 /** The route table. Order matters only among routes of the same shape (literals listed first). */
@@ -110,6 +114,7 @@ export function fhirRoutes(ctx: FhirContext): FhirRoute[] {
     { method: 'POST', path: '/Patient/:id/$everything', interactions: ['operation'], operation: 'everything', scope: 'fhir.read', body: 'json', handler: everythingHandler(ctx) },
     ...definitionRoutes(ctx),
     ...auditEventRoutes(ctx),
+    ...conceptMapRoutes(ctx),
     ...[...GATEWAY_DOCUMENT_TYPES].flatMap((type) => readOnlyRoutes(ctx, type)),
     { method: 'POST', path: '/:type/$validate', interactions: ['operation'], operation: 'validate', scope: 'fhir.read', body: 'json', handler: validateOperationHandler() },
     { method: 'POST', path: '/:type/:id/$validate', interactions: ['operation'], operation: 'validate', scope: 'fhir.read', body: 'json', handler: validateOperationHandler() },
