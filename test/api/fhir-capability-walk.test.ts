@@ -15,6 +15,7 @@ import type {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODIFIERS_SAID } from '../../src/api/fhir-capability.js';
 import { validateResource } from '../../src/fhir/validate.js';
+import { loadCodeMaps } from '../../src/mappings/codemaps.js';
 import { call, patient, startTestServer, type Outcome, type Reply, type TestServer } from './server.js';
 
 let srv: TestServer;
@@ -149,7 +150,10 @@ async function instanceOf(res: CapabilityStatementRestResource, codes: Set<strin
 }
 
 beforeAll(async () => {
-  srv = await startTestServer({ outbox: { subscriptions: { endpoints: ['http://127.0.0.1:9/walk-hook/'] } } });
+  // The shipped code maps, so that ConceptMap has instances to walk (issue 19).
+  const { codeMaps } = await loadCodeMaps('mappings');
+  const mappings = { current: () => ({ mappings: new Map(), codeMaps, problems: [], loadedAt: new Date().toISOString() }) };
+  srv = await startTestServer({ outbox: { subscriptions: { endpoints: ['http://127.0.0.1:9/walk-hook/'] } } }, [], { deps: { mappings } });
   const p = await call<{ id: string }>(`${srv.fhir}/Patient`, { body: patient('walk-seed') });
   const pr = await call<{ id: string }>(`${srv.fhir}/Practitioner`, { body: { resourceType: 'Practitioner', name: [{ family: 'Seed' }] } });
   const o = await call<{ id: string }>(`${srv.fhir}/Organization`, { body: { resourceType: 'Organization', name: 'Seed' } });
