@@ -103,7 +103,7 @@ function security(ctx: FhirContext): CapabilityStatementRest['security'] {
       `Every request except GET /metadata needs "Authorization: Bearer <access token>" from ${tokenUrl} (OAuth2 client credentials ` +
       'with a private_key_jwt assertion, as SMART Backend Services) or, on the HTTPS listener, a client certificate of a declared client ' +
       '(mutual TLS); static tokens only with auth.devTokens (development). ' +
-      'Scopes: fhir.read (reads, searches, $validate, $match, $everything, definitions), fhir.write (create, update, patch, delete, ' +
+      'Scopes: fhir.read (reads, searches, $validate, $match, $everything, definitions, ConceptMap and $translate), fhir.write (create, update, patch, delete, ' +
       'transaction, batch), domain.write ($link-ctm, $unlink-ctm, $send), admin (all); system/*.read, system/*.write and system/*.* are ' +
       'mapped to them. Reads are limited to the client tenant\'s patients. 401 without valid credentials, 403 without the scope, ' +
       '429 with Retry-After when throttled.',

@@ -213,6 +213,7 @@ export function conceptMapRoutes(ctx: FhirContext): FhirRoute[] {
     { method: 'GET', path: '/ConceptMap/:id/$translate', ...op },
     { method: 'POST', path: '/ConceptMap/:id/$translate', body: 'json', ...op },
     { method: 'GET', path: '/ConceptMap/:id', interactions: ['read'], scope: 'fhir.read', handler: readHandler(ctx) },
+    { method: 'POST', path: '/ConceptMap/_search', interactions: ['search-type'], scope: 'fhir.read', body: 'form', searchParams: SEARCH_PARAMS, handler: searchHandler(ctx) },
     { method: 'GET', path: '/ConceptMap', interactions: ['search-type'], scope: 'fhir.read', searchParams: SEARCH_PARAMS, handler: searchHandler(ctx) },
   ];
 }

@@ -13,9 +13,10 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { CANONICAL_BASE } from '../fhir/canonical.js';
 import type { CodeMap, CodeMapEntry } from './model.js';
 
-export const CODEMAP_URL_BASE = 'https://fhir.passerelle.fr/ConceptMap/';
+export const CODEMAP_URL_BASE = `${CANONICAL_BASE}/ConceptMap/`;
 /** Largest code-map file read (bytes). */
 export const MAX_CODEMAP_BYTES = 5 * 1024 * 1024;
 /** Most entries in one map. */

@@ -39,6 +39,8 @@ describe('ConceptMap read and search', () => {
     expect((await call<Bundle>(`${srv.fhir}/ConceptMap?name=lgo-u`)).body.entry?.[0].resource?.id).toBe('lgo-units');
     expect((await call<Bundle>(`${srv.fhir}/ConceptMap?_id=lgo-routes`)).body.total).toBe(1);
     expect((await call<Bundle>(`${srv.fhir}/ConceptMap?_id=none`)).body.total).toBe(0);
+    const posted = await call<Bundle>(`${srv.fhir}/ConceptMap/_search`, { body: 'name=lgo-r', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(posted.body.entry?.map((e) => e.resource?.id)).toEqual(['lgo-routes']);
     const bad = await call<Outcome>(`${srv.fhir}/ConceptMap?colour=blue`);
     expect(bad.status).toBe(400);
     expect(bad.body.issue[0].expression).toEqual(['colour']);
