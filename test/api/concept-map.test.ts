@@ -136,6 +136,31 @@ describe('$translate', () => {
     expect(notJson.status).toBe(400);
   });
 
+  it('hostile input never answers 5xx', async () => {
+    const bodies: unknown[] = [
+      [],
+      { resourceType: 'Parameters', parameter: [null] },
+      { resourceType: 'Parameters', parameter: [{ name: 'coding', valueCoding: null }] },
+      { resourceType: 'Parameters', parameter: [{ name: 'coding', valueCoding: 'IV' }] },
+      { resourceType: 'Parameters', parameter: [{ name: 'code', valueCode: ['IV'] }] },
+      { resourceType: 'Parameters', parameter: [{ name: 'code', valueCode: 'IV' }, { name: 'reverse', valueBoolean: 'yes' }] },
+      { resourceType: 'Parameters', parameter: [{ name: { toString: 'x' } }] },
+      { resourceType: 'Parameters', parameter: [{ name: 'code', valueCode: '\u0000\u202e' }] },
+    ];
+    for (const body of bodies) {
+      for (const path of ['ConceptMap/$translate', 'ConceptMap/lgo-routes/$translate']) {
+        const r = await call(`${srv.fhir}/${path}`, { body });
+        expect(r.status, `${path} ${JSON.stringify(body)}`).toBeLessThan(500);
+        expect(r.status).not.toBe(404);
+      }
+    }
+    for (const q of ['code=%00', 'code=%E2%80%AE', 'code=IV&system=', 'code=IV&targetsystem=http://standardterms.edqm.eu', 'code=IV&conceptMapVersion=x', 'code[]=1', '_format=json&code=IV']) {
+      const r = await call(`${srv.fhir}/ConceptMap/lgo-routes/$translate?${q}`);
+      expect(r.status, q).toBeLessThan(500);
+    }
+    expect((await call(`${srv.fhir}/ConceptMap/${encodeURIComponent('a b\u202e')}/$translate?code=IV`)).status).toBe(400);
+  });
+
   it('is listed in the CapabilityStatement with its OperationDefinition', async () => {
     const cs = await call<{ rest: { resource: { type: string; operation?: { name: string; definition: string }[]; interaction: { code: string }[] }[] }[] }>(`${srv.fhir}/metadata`);
     const cm = cs.body.rest[0].resource.find((r) => r.type === 'ConceptMap');
