@@ -77,9 +77,7 @@ const sCanon = await timedLoopAsync(() => parseDocument('bpm', fromJsonata), ste
 const sFhir = await timedLoopAsync(() => fhir(canonical), step);
 
 const rss = peakRssMiB();
-const us = (r: LoopResult): string => `${(1000 / r.perSecond).toFixed(1).padStart(7)} µs  (${r.perSecond.toFixed(0)}/s)`.replace(/^/, '');
 const ms2us = (r: LoopResult): string => `${((1e6 / r.perSecond) | 0).toString().padStart(6)} µs/doc  (${r.perSecond.toFixed(0)}/s, p50 ${(r.p50Ms * 1000).toFixed(0)} µs)`;
-void us;
 console.log(`machine: ${machine()}`);
 console.log(`input: officine-xml-bpm examples/full.xml, ${xml.length} bytes, ${canonical.medications.length} lines`);
 console.log(`JSONata path  parse XML + JSONata + canonical + FHIR map/validate : ${jsonataRate.toFixed(0)} BPM/s`);
