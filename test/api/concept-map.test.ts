@@ -27,7 +27,7 @@ describe('ConceptMap read and search', () => {
     expect(r.body.status).toBe('active');
     expect(r.body.group?.[0].source).toBe(ROUTE_SYSTEM);
     expect(r.body.group?.[0].target).toBe('http://standardterms.edqm.eu');
-    expect(r.body.group?.[0].element?.find((e) => e.code === 'IV')?.target?.[0]).toEqual({ code: '20045000', display: 'Intravenous use', equivalence: 'equivalent' });
+    expect(r.body.group?.[0].element?.find((e) => e.code === 'IV')?.target?.[0]).toEqual({ code: '20045000', display: 'Voie intraveineuse', equivalence: 'equivalent' });
     expect((await call(`${srv.fhir}/ConceptMap/nothing`)).status).toBe(404);
   });
 
@@ -63,7 +63,7 @@ describe('$translate', () => {
     expect(param(r.body, 'result')?.valueBoolean).toBe(true);
     const match = param(r.body, 'match');
     expect(match?.part?.find((p) => p.name === 'equivalence')?.valueCode).toBe('equivalent');
-    expect(match?.part?.find((p) => p.name === 'concept')?.valueCoding).toEqual({ system: 'http://standardterms.edqm.eu', code: '20045000', display: 'Intravenous use' });
+    expect(match?.part?.find((p) => p.name === 'concept')?.valueCoding).toEqual({ system: 'http://standardterms.edqm.eu', code: '20045000', display: 'Voie intraveineuse' });
   });
 
   it('GET at instance level, and by system alone', async () => {

@@ -1,0 +1,92 @@
+// Vendor XML BPM (mappings/formats/officine-xml-bpm, example full.xml: 5 lines, 2 problems, 2 proposals) →
+// canonical BPM → validated FHIR, one core: documents per second and the cost split per step.
+// Baseline in the same run: a hand-written TypeScript mapping of the same XML format
+// (bench/support/officine-xml-bpm-hand.ts), same parser, same canonical parse, same FHIR map + validation.
+// Aim (issue 19): the JSONata path at ≥ 50 % of the hand-written one's rate.
+//
+// STAND-IN: until the mappings engine lands, the XML parse and the JSONata run go through
+// test/mappings/format-harness.ts (the model.ts conventions, jsonata called directly). Replace `format.parse` +
+// `format.transform` by the engine's `loadMappingSet(...).mappings.get('officine-xml-bpm').run(xml)` then.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { parseDocument } from '../src/domain/parse.js';
+import { mapDocument } from '../src/fhir/bundle.js';
+import { validateBundle } from '../src/fhir/validate.js';
+import { loadFormat, TEST_CODE_MAPS } from '../test/mappings/format-harness.js';
+import { mapOfficineXmlBpm } from './support/officine-xml-bpm-hand.js';
+import { machine, peakRssMiB, type LoopResult } from './stats.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const dir = fileURLToPath(new URL('../mappings/formats/officine-xml-bpm', import.meta.url));
+const xml = readFileSync(`${dir}/examples/full.xml`, 'utf8');
+const format = loadFormat(dir);
+const display = (map: string, code: string): string | undefined => TEST_CODE_MAPS[map]?.[code]?.display;
+const ctx = { now: '2026-01-15T10:00:00+01:00' };
+
+/** timedLoop of bench/stats.ts for an async step (JSONata evaluates asynchronously). */
+async function timedLoopAsync(fn: () => Promise<unknown> | unknown, seconds: number, warmup = 200): Promise<LoopResult> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(Math.round(seconds * 1e9));
+  let now = start;
+  while (now < deadline) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    now = process.hrtime.bigint();
+    samples.push(Number(now - t0) / 1e6);
+  }
+  const total = Number(now - start) / 1e9;
+  samples.sort((a, b) => a - b);
+  const pct = (p: number): number => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
+  return { iterations: samples.length, seconds: total, perSecond: samples.length / total, p50Ms: pct(0.5), p99Ms: pct(0.99) };
+}
+
+const fhir = (doc: ReturnType<typeof parseDocument<'bpm'>>): void => {
+  const issues = validateBundle(mapDocument('bpm', doc, ctx));
+  if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) throw new Error('invalid bundle');
+};
+const viaJsonata = async (): Promise<void> => fhir(parseDocument('bpm', await format.transform(format.parse(xml))));
+const viaHand = (): void => fhir(parseDocument('bpm', mapOfficineXmlBpm(format.parse(xml), display)));
+
+// Same canonical document both ways (JSON round trip drops JSONata's undefined members and sequence flags).
+const parsed = format.parse(xml);
+const fromJsonata: unknown = JSON.parse(JSON.stringify(await format.transform(parsed)));
+const fromHand: unknown = JSON.parse(JSON.stringify(mapOfficineXmlBpm(parsed, display)));
+if (!isDeepStrictEqual(fromJsonata, fromHand)) throw new Error('the hand-written mapping and the JSONata disagree');
+const canonical = parseDocument('bpm', fromJsonata);
+await viaJsonata();
+
+// Whole paths, alternated twice so that drift of a shared machine hits both.
+const half = SECONDS / 2;
+const j1 = await timedLoopAsync(viaJsonata, half);
+const h1 = await timedLoopAsync(viaHand, half);
+const j2 = await timedLoopAsync(viaJsonata, half);
+const h2 = await timedLoopAsync(viaHand, half);
+const rate = (a: LoopResult, b: LoopResult): number => (a.iterations + b.iterations) / (a.seconds + b.seconds);
+const jsonataRate = rate(j1, j2);
+const handRate = rate(h1, h2);
+
+// Per step (each on the previous step's output, computed once).
+const step = SECONDS / 4;
+const sParse = await timedLoopAsync(() => format.parse(xml), step);
+const sJsonata = await timedLoopAsync(() => format.transform(parsed), step);
+const sHand = await timedLoopAsync(() => mapOfficineXmlBpm(parsed, display), step);
+const sCanon = await timedLoopAsync(() => parseDocument('bpm', fromJsonata), step);
+const sFhir = await timedLoopAsync(() => fhir(canonical), step);
+
+const rss = peakRssMiB();
+const ms2us = (r: LoopResult): string => `${((1e6 / r.perSecond) | 0).toString().padStart(6)} µs/doc  (${r.perSecond.toFixed(0)}/s, p50 ${(r.p50Ms * 1000).toFixed(0)} µs)`;
+console.log(`machine: ${machine()}`);
+console.log(`input: officine-xml-bpm examples/full.xml, ${xml.length} bytes, ${canonical.medications.length} lines`);
+console.log(`JSONata path  parse XML + JSONata + canonical + FHIR map/validate : ${jsonataRate.toFixed(0)} BPM/s`);
+console.log(`hand-written  parse XML + TS map  + canonical + FHIR map/validate : ${handRate.toFixed(0)} BPM/s  (baseline)`);
+console.log(`ratio JSONata/hand-written: ${(jsonataRate / handRate).toFixed(2)}  (aim ≥ 0.50)`);
+console.log('cost per step:');
+console.log(`  parse XML (fast-xml-parser)     ${ms2us(sParse)}`);
+console.log(`  JSONata transform               ${ms2us(sJsonata)}`);
+console.log(`  hand-written TS transform       ${ms2us(sHand)}`);
+console.log(`  canonical parse (zod)           ${ms2us(sCanon)}`);
+console.log(`  FHIR map + validate             ${ms2us(sFhir)}`);
+console.log(`peak RSS: ${rss.toFixed(0)} MiB`);

@@ -1,0 +1,55 @@
+// Golden examples of the shipped vendor formats (mappings/formats/*/examples): input → transform.jsonata → the
+// expected canonical document, which must also pass parseDocument.
+//
+// STAND-IN HARNESS (issue 19): until the engine lands on this branch, `runFormat` below parses the input per the
+// conventions of src/mappings/model.ts and evaluates the JSONata directly. Replace it by the engine's
+// `loadMappingSet('mappings')` + `mapping.run(input)` (and the real code maps) when it does; the cases stay.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseDocument, type DocumentKind } from '../../src/domain/parse.js';
+import { mapOfficineXmlBpm } from '../../bench/support/officine-xml-bpm-hand.js';
+import { loadFormat, runFormat, TEST_CODE_MAPS } from './format-harness.js';
+
+const here = import.meta.dirname;
+const root = join(here, '../../mappings/formats');
+/** The shipped formats, and the tutorial's format of docs/mappings.md (kept here so the doc stays true). */
+const formats = [join(root, 'officine-xml-bpm'), join(root, 'officine-csv-bpm'), join(here, '../fixtures/mappings/pharmanova-bpm')];
+
+for (const dir of formats) {
+  const name = dir.split('/').pop() as string;
+  const cases = readdirSync(join(dir, 'examples')).filter((f) => !f.endsWith('.expected.json'));
+  describe(`shipped format ${name}`, () => {
+    if (!dir.includes('fixtures')) it('has at least two examples', () => expect(cases.length).toBeGreaterThanOrEqual(2));
+    for (const file of cases) {
+      const base = file.replace(/\.(xml|csv|json)$/, '');
+      it(`${base}: output equals ${base}.expected.json and is a valid canonical document`, async () => {
+        const { kind, document } = await runFormat(dir, readFileSync(join(dir, 'examples', file), 'utf8'));
+        const expected: unknown = JSON.parse(readFileSync(join(dir, 'examples', `${base}.expected.json`), 'utf8'));
+        expect(document).toEqual(expected);
+        expect(() => parseDocument(kind as DocumentKind, document)).not.toThrow();
+      });
+    }
+  });
+}
+
+describe('docs/mappings.md tutorial', () => {
+  it('shows the transform and the mapping.yaml of test/fixtures/mappings/pharmanova-bpm', () => {
+    const doc = readFileSync(join(here, '../../docs/mappings.md'), 'utf8');
+    const dir = join(here, '../fixtures/mappings/pharmanova-bpm');
+    expect(doc).toContain(readFileSync(join(dir, 'transform.jsonata'), 'utf8'));
+    expect(doc).toContain(readFileSync(join(dir, 'examples/basic.xml'), 'utf8'));
+  });
+});
+
+describe('bench baseline: the hand-written TS mapping of officine-xml-bpm', () => {
+  const dir = join(root, 'officine-xml-bpm');
+  const format = loadFormat(dir);
+  for (const c of ['full', 'minimal']) {
+    it(`${c}: produces what the JSONata produces`, async () => {
+      const parsed = format.parse(readFileSync(join(dir, 'examples', `${c}.xml`), 'utf8'));
+      const hand = mapOfficineXmlBpm(parsed, (m, code) => TEST_CODE_MAPS[m]?.[code]?.display);
+      expect(JSON.parse(JSON.stringify(hand))).toEqual(JSON.parse(JSON.stringify(await format.transform(parsed))));
+    });
+  }
+});
