@@ -37,6 +37,7 @@ export function fakeMapping(name: string, f: FakeFormat, version = 'v-' + name):
           { severity: 'error', code: 'expression-error', message: 'the date is not a date', mapping: name, rule: '$toMillis(date)', inputPath: 'export.entete.date', outputPath: 'adhesionDate' },
         ]);
       }
+      if (text.startsWith('CRASH')) throw new TypeError('boom');
       if (text.startsWith('INVALID')) return { mapping: name, version, kind, document: { id: 'x' }, diagnostics: [], unusedFields: [], timings: { parseMs: 0, transformMs: 0 } };
       const diagnostics = text.startsWith('WARN')
         ? [{ severity: 'warning' as const, code: 'unmapped-code', message: 'code XYZ not in map units', mapping: name, rule: 'units', inputPath: 'lignes.ligne[0].unite' }]
