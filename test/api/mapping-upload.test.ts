@@ -92,21 +92,14 @@ describe('refusals: 4xx OperationOutcome, nothing stored', () => {
     ['an unknown vendor media type', '/bpm', 'x', { 'content-type': 'application/vnd.unknown.bpm+xml' }, 415, /Unknown vendor media type.*application\/vnd\.pharmagest\.bpm\+xml/],
     ['a body over the format limit', '/bpm', 'A'.repeat(201), { 'content-type': PGX }, 413, /200 bytes.*pharmagest-bpm/],
     ['a compressed body', '/bpm', 'x', { 'content-type': PGX, 'content-encoding': 'gzip' }, 415, /Content-Encoding/],
-    ['control and bidi characters in the format name', '/bpm', 'x', { 'content-type': 'application/xml', 'x-passerelle-format': 'pgx\u202e' }, 400, /Unknown format "pgx\?"/],
+    ['control and bidi characters in the format name', '/bpm', 'x', { 'content-type': 'application/xml', 'x-passerelle-format': 'pgx\u00e2\u0080\u00ae' }, 400, /Unknown format "pgx\?\?\?"/],
     ['a run that throws something else than a MappingFailure', '/bpm', 'CRASH', { 'content-type': PGX }, 400, /mapping pharmagest-bpm: boom/],
     ['an output the submission refuses', '/bpm', 'INVALID', { 'content-type': PGX }, 400, /produced by mapping pharmagest-bpm/],
   ];
   for (const [what, p, body, headers, status, text] of cases) {
     it(`${what}: ${status}`, async () => {
       const before = await count();
-      let r;
-      try {
-        r = await post(p, body, headers);
-      } catch (err) {
-        // A header value fetch refuses to send (bidi characters are not Latin-1): nothing reached the server.
-        expect(String(err)).toMatch(/header|ByteString|invalid/i);
-        return;
-      }
+      const r = await post(p, body, headers);
       expect(r.status).toBe(status);
       expect(r.body.resourceType).toBe('OperationOutcome');
       expect(texts(r.body)).toMatch(text);
