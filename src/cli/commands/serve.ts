@@ -13,6 +13,7 @@ import { openStore, storeTarget } from '../../store/open.js';
 import { identityServiceFor } from '../../services/patient-identity.js';
 import { metrics } from '../../observability/metrics.js';
 import { MappingRegistry } from '../../mappings/registry.js';
+import { attachmentMapper } from '../../mappings/attachments.js';
 import { packagedMappingFile } from '../../mapping-files.js';
 import { configureAccessAudit } from '../../services/audit/access.js';
 import type { OutboxConfig } from '../../outbox/config.js';
@@ -208,6 +209,7 @@ export function register(program: Command): void {
             ...(mdnSender ? { sender: mdnSender } : {}),
             submission: { fhirBase: `${config.baseUrl}/fhir`, outbox: config.outbox, documents: config.documents },
             ...(checkpoint ? { checkpoint } : {}),
+            attachments: attachmentMapper(mappings),
           });
         } catch (err) {
           logger.fatal({ err: (err as Error).message }, 'mssante: cannot take mail in');
