@@ -57,7 +57,13 @@ type Broken = { message: string; file: string; since: string };
 /** `formats/<name>/…` → the format, `codemaps/<name>.<ext>` → the code map; anything else: undefined. */
 export function ownerOf(dir: string, file: string): { kind: MappingFileKind; name: string } | undefined {
   const rel = (path.isAbsolute(file) ? path.relative(dir, file) : file).split(path.sep).join('/');
-  const parts = rel.split('/');
+  let parts = rel.split('/').filter((p) => p !== '' && p !== '.');
+  // A path given from elsewhere (`mappings/formats/x/mapping.yaml`, `../m/codemaps/u.csv`): from its last formats/ or codemaps/.
+  if (parts[0] !== 'formats' && parts[0] !== 'codemaps') {
+    const at = Math.max(parts.lastIndexOf('formats'), parts.lastIndexOf('codemaps'));
+    if (at < 0) return undefined;
+    parts = parts.slice(at);
+  }
   if (parts[0] === 'formats' && parts.length >= 2 && parts[1]) return { kind: 'format', name: parts[1] };
   if (parts[0] === 'codemaps' && parts.length === 2 && parts[1]) return { kind: 'codemap', name: parts[1].replace(/\.[^.]*$/, '') };
   return undefined;

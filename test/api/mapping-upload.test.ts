@@ -118,6 +118,22 @@ describe('refusals: 4xx OperationOutcome, nothing stored', () => {
     expect(await count()).toBe(before);
   });
 
+  it('a streamed body (no Content-Length) over the format limit: 413, nothing stored', async () => {
+    const before = await count();
+    const chunks = [Buffer.alloc(150, 'a'), Buffer.alloc(150, 'b')];
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const c = chunks.shift();
+        if (c) controller.enqueue(c);
+        else controller.close();
+      },
+    });
+    const res = await fetch(`${srv.url}/bpm`, { method: 'POST', headers: { 'content-type': PGX }, body, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as Outcome).issue[0].details?.text).toMatch(/pharmagest-bpm/);
+    expect(await count()).toBe(before);
+  });
+
   it('binary garbage does not crash the gateway', async () => {
     const before = await count();
     const garbage = Buffer.from(Array.from({ length: 150 }, (_, k) => (k * 37 + 11) % 256));

@@ -45,6 +45,8 @@ describe('MappingRegistry', () => {
     expect(ownerOf('/m', '/m/formats/pgx/transform.jsonata')).toEqual({ kind: 'format', name: 'pgx' });
     expect(ownerOf('/m', 'codemaps/units.csv')).toEqual({ kind: 'codemap', name: 'units' });
     expect(ownerOf('/m', '/m/README.md')).toBeUndefined();
+    expect(ownerOf('/m', 'mappings/formats/pgx/mapping.yaml')).toEqual({ kind: 'format', name: 'pgx' });
+    expect(ownerOf('/m', './codemaps/units.yaml')).toEqual({ kind: 'codemap', name: 'units' });
   });
 
   it('loads the folder once; status gives name, kind, version and loadedAt; problems are reported', async () => {
