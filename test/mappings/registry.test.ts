@@ -117,7 +117,7 @@ describe('MappingRegistry', () => {
     const dir = folder();
     writeFormat(dir, 'a', '{"prefix":"A0-"}');
     let loads = 0;
-    const { registry } = await open(dir, { debounceMs: 300, load: async (d) => (loads++, fakeLoad(d)) });
+    const { registry } = await open(dir, { debounceMs: 600, load: async (d) => (loads++, fakeLoad(d)) });
     expect(loads).toBe(1);
     const next = registry.nextReload();
     for (let i = 1; i <= 5; i++) {
