@@ -15,6 +15,7 @@ import { auditAccess } from './audit-access.js';
 import { jsonBody, parseBody } from './json-body.js';
 import { mountWorklistRoute } from './pathway-worklist-route.js';
 import { sendFhir } from './fhir-response.js';
+import { vendorUpload } from './mapping-upload.js';
 
 /** Body of link-ctm / unlink-ctm: the CTM's establishment and local id, or a business identifier. */
 export const CtmRefBody = z.union([
@@ -62,23 +63,24 @@ export function mountDomainRoutes(app: Express, deps: AppDeps): void {
   const fhirBase = (): string => `${deps.config.baseUrl}${FHIR_PATH}`;
 
   for (const kind of ['ppp', 'ctm', 'bpm'] as const satisfies readonly DocumentKind[]) {
+    const submit = (req: Request, document: unknown) =>
+      submitDocument(store, kind, document, {
+        now: new Date().toISOString(),
+        actor: req.client.id,
+        requestId: req.requestId,
+        fhirBase: fhirBase(),
+        outbox: config.outbox,
+        documents: config.documents,
+        ...(config.mssante ? { mssante: config.mssante } : {}),
+        principal: req.client,
+      });
     app.post(
       `/${kind}`,
       requireScope('domain.write'),
+      // A vendor format (Content-Type of a format, or X-Passerelle-Format) is answered there; anything else goes on.
+      vendorUpload(kind, () => deps.mappings, submit),
       ...body,
-      wrap(async (req) => {
-        const bundle = await submitDocument(store, kind, req.body, {
-          now: new Date().toISOString(),
-          actor: req.client.id,
-          requestId: req.requestId,
-          fhirBase: fhirBase(),
-          outbox: config.outbox,
-          documents: config.documents,
-          ...(config.mssante ? { mssante: config.mssante } : {}),
-          principal: req.client,
-        });
-        return [200, bundle];
-      }),
+      wrap(async (req) => [200, await submit(req, req.body)]),
     );
   }
 

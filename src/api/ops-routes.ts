@@ -68,6 +68,8 @@ export async function unknownDestinationProblem(store: ResourceStore, configured
   return `Unknown outbox destination "${destination}"; configured destinations: ${list}${others.length ? `; also known from the outbox: ${others.join(', ')}` : ''}`;
 }
 
+const hasStatus = (s: object): s is { status(): object } => typeof (s as { status?: unknown }).status === 'function';
+
 export function mountOpsRoutes(app: Express, deps: AppDeps): void {
   const { store } = deps;
   const metrics = deps.metrics ?? processMetrics;
@@ -100,6 +102,26 @@ export function mountOpsRoutes(app: Express, deps: AppDeps): void {
   });
 
   const admin = requireScope('admin');
+  // The mappings in service (issue 19): per format and code map the version (content hash) served, when it was
+  // loaded, and the error of a broken file on disk (its last good version keeps serving). Per process.
+  app.get(
+    '/admin/mappings',
+    admin,
+    json(async () => {
+      const source = deps.mappings;
+      if (!source) return { enabled: false, files: [], problems: [] };
+      if (hasStatus(source)) return { enabled: true, ...source.status() };
+      const set = source.current();
+      return {
+        enabled: true,
+        files: [
+          ...[...set.mappings.values()].map((m) => ({ name: m.name, kind: 'format', version: m.version, loadedAt: set.loadedAt, file: m.dir })),
+          ...[...set.codeMaps.values()].map((c) => ({ name: c.name, kind: 'codemap', version: c.version, loadedAt: set.loadedAt, file: c.file })),
+        ],
+        problems: set.problems,
+      };
+    }),
+  );
   app.get(
     '/admin/outbox',
     admin,

@@ -12,6 +12,10 @@ export class Metrics {
   readonly deliveries: Counter<'destination' | 'outcome'>;
   readonly deliveryDuration: Histogram<'destination' | 'outcome'>;
   readonly identityDecisions: Counter<'decision' | 'grade'>;
+  /** Reloads of the mappings folder (issue 19), by result: ok (every file loaded), partial (some kept their last good version), error (nothing could be read). */
+  readonly mappingsReloads: Counter<'result'>;
+  /** Mapping files (formats, code maps) broken on disk, served at their last good version or not at all. */
+  readonly mappingsBroken: Gauge;
   private store: ResourceStore | undefined;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -46,6 +50,17 @@ export class Metrics {
       name: 'passerelle_identity_decisions_total',
       help: 'Identity registrations, by decision (auto-linked, review, new, known) and grade of the deciding comparison',
       labelNames: ['decision', 'grade'],
+      registers: [this.registry],
+    });
+    this.mappingsReloads = new Counter({
+      name: 'passerelle_mappings_reload_total',
+      help: 'Reloads of the mappings folder, by result (ok, partial: a broken file keeps its last good version, error)',
+      labelNames: ['result'],
+      registers: [this.registry],
+    });
+    this.mappingsBroken = new Gauge({
+      name: 'passerelle_mappings_broken',
+      help: 'Mapping files (formats, code maps) whose version on disk does not load',
       registers: [this.registry],
     });
     const depth = new Gauge({

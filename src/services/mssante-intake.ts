@@ -64,7 +64,15 @@ export interface IntakeContext {
   submission?: { fhirBase?: string; outbox?: OutboxConfig; documents?: DocumentsSettings };
   /** Test seam: called at each checkpoint (the crash tests kill the process there). */
   checkpoint?: (point: IntakeCheckpoint) => void;
+  /**
+   * Vendor formats (issue 19): maps an attachment whose file name or media type selects a BPM format to the canonical
+   * BPM (`{ document, format }`), or answers undefined when none does; throws an Error whose message names the mapping,
+   * rule and input path when the run fails. Injected by `serve` (src/mappings/attachments.ts).
+   */
+  attachments?: AttachmentMapper;
 }
+
+export type AttachmentMapper = (attachment: { fileName?: string; contentType?: string; content: Buffer }) => Promise<{ document: unknown; format: string } | undefined>;
 
 /** A JSON BPM attachment may weigh this much; deeper or longer than below it is refused before the schema sees it. */
 export const MAX_JSON_BYTES = 2 * 1024 * 1024;
@@ -298,7 +306,7 @@ function readCda(bytes: Buffer, where: string): { hasIns: boolean } {
  * IHE_XDM.ZIP. Every CDA of the XDM must parse. An XDM with a CDA and no JSON BPM is refused: the canonical BPM needs
  * its medication list and the MT, which a CDA header does not give (903 when even the INS is missing from it).
  */
-async function bpmOf(mail: ParsedMail, config: MssanteConfig): Promise<{ input: unknown; where: string }> {
+async function bpmOf(mail: ParsedMail, config: MssanteConfig, mapper?: AttachmentMapper): Promise<{ input: unknown; where: string }> {
   const found: { input: unknown; where: string }[] = [];
   let cdas = 0;
   let cdaWithoutIns = false;
@@ -320,8 +328,15 @@ async function bpmOf(mail: ParsedMail, config: MssanteConfig): Promise<{ input: 
           if (!readCda(d.bytes, where).hasIns) cdaWithoutIns = true;
         }
       }
-    } else if (isJson(a)) {
-      found.push({ input: readJson(a.content, name), where: name });
+    } else {
+      let mapped: Awaited<ReturnType<AttachmentMapper>>;
+      try {
+        mapped = mapper ? await mapper({ ...(a.filename ? { fileName: a.filename } : {}), ...(a.contentType ? { contentType: a.contentType } : {}), content: a.content }) : undefined;
+      } catch (err) {
+        throw new IntakeRefused(MssanteErrorCode.Other, clip(`${name}: ${clean((err as Error).message)}`));
+      }
+      if (mapped) found.push({ input: mapped.document, where: `${name} (format ${mapped.format})` });
+      else if (isJson(a)) found.push({ input: readJson(a.content, name), where: name });
     }
   }
   if (found.length > 1) throw new IntakeRefused(MssanteErrorCode.Other, `${found.length} BPM documents in one message (${found.map((f) => f.where).join(', ')}); send one BPM per message`);
@@ -434,7 +449,7 @@ async function intake(store: ResourceStore, raw: Buffer, ctx: IntakeContext): Pr
 
   try {
     if (!sender) throw new IntakeRefused(MssanteErrorCode.Other, 'no usable From address');
-    const { input, where } = await bpmOf(mail, ctx.config);
+    const { input, where } = await bpmOf(mail, ctx.config, ctx.attachments);
     const prepared = prepareBpm(input, ctx.now, where);
     const insHeader = mail.headers.get('x-mss-ins');
     checkIns(prepared, typeof insHeader === 'string' ? insHeader.trim().toUpperCase() : undefined);
@@ -541,6 +556,7 @@ export interface MssanteIntakeOptions {
   metrics?: Metrics;
   submission?: IntakeContext['submission'];
   checkpoint?: IntakeContext['checkpoint'];
+  attachments?: IntakeContext['attachments'];
   /** Where PASSERELLE_MSSANTE_PASSPHRASE and the IMAP password's variable are read (default: the process's). */
   env?: Record<string, string | undefined>;
   /** The organisation's credentials already loaded (default: read from `config.tls`). */
@@ -623,6 +639,7 @@ export async function startMssanteIntake(store: ResourceStore, config: MssanteCo
     ...(options.sender ? { sender: options.sender, mdnQueue: mdns } : {}),
     ...(options.submission ? { submission: options.submission } : {}),
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    ...(options.attachments ? { attachments: options.attachments } : {}),
   });
   const folderOf = async (outcome: IntakeOutcome): Promise<ImapDisposition> => {
     if (outcome.state === 'error') return 'error';

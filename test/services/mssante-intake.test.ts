@@ -19,6 +19,9 @@ import { buildMdn, parseReport, type MdnReport } from '../../src/connectors/mssa
 import type { Envelope, MailSender } from '../../src/connectors/mssante/transport.js';
 import { applyReport } from '../../src/services/mssante-receipts.js';
 import { BackgroundQueue, takeIn, type IntakeContext } from '../../src/services/mssante-intake.js';
+import { attachmentMapper } from '../../src/mappings/attachments.js';
+import { MappingFailure } from '../../src/mappings/model.js';
+import { fakeMapping, fakeSet } from '../mappings/fake-loader.js';
 import { submitDocument } from '../../src/services/submission.js';
 import { openPgStore } from '../../src/store/pg-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
@@ -209,6 +212,29 @@ describe.each(dialects)('MSSanté intake (%s)', (_dialect, open) => {
       expect(mdn).toMatchObject({ disposition: 'processed', originalMessageId: out.messageId, finalRecipient: BAL });
       expect(mdn.error).toBeUndefined();
       expect(out.mdn?.equals(sent.at(-1)?.raw as Buffer)).toBe(true);
+    });
+
+    it('as an attachment in a vendor format (file name of a BPM format): mapped, stored and linked; a failing run refuses it, nothing stored', async () => {
+      const base = fakeMapping('lgo-csv', { fileNames: ['*.lgo.csv'], mediaTypes: ['application/vnd.lgo.bpm+csv'] });
+      const lgo = {
+        ...base,
+        async run(input: Buffer | string) {
+          const text = String(input);
+          if (text.startsWith('FAIL')) throw new MappingFailure('lgo-csv', [{ severity: 'error', code: 'parse-error', message: 'no header row', mapping: 'lgo-csv', rule: 'csv', inputPath: 'line 1' }]);
+          return { ...(await base.run('x')), document: bpmOf(text.trim(), patientAs(PHARMACY, 'CLI-LAROQUE')) };
+        },
+      };
+      const attachments = attachmentMapper({ current: () => fakeSet([lgo]) });
+      const raw = await mail({ attachments: [{ filename: 'export-0301.LGO.csv', content: 'BPM-MAIL-LGO', contentType: 'text/csv' }] });
+      const out = await takeIn(store, raw, ctx({ attachments }));
+      expect(out).toMatchObject({ state: 'processed' });
+      expect(await bpmLinks()).toContain(out.resource);
+      const before = await counts();
+      const bad = await takeIn(store, await mail({ attachments: [{ filename: 'x.bin', content: 'FAIL', contentType: 'application/vnd.lgo.bpm+csv' }] }), ctx({ attachments }));
+      expect(bad.state).toBe('error');
+      expect(JSON.stringify(bad)).toMatch(/mapping lgo-csv: no header row \(rule csv, input line 1\)/);
+      const after = await counts();
+      expect({ ...after, audit: 0 }).toEqual({ ...before, audit: 0 });
     });
 
     it('as a JSON document inside IHE_XDM.ZIP, beside a CDA that parses: stored and linked', async () => {

@@ -12,6 +12,9 @@ import { validateResource } from '../../fhir/validate.js';
 import { openStore, storeTarget } from '../../store/open.js';
 import { identityServiceFor } from '../../services/patient-identity.js';
 import { metrics } from '../../observability/metrics.js';
+import { MappingRegistry } from '../../mappings/registry.js';
+import { attachmentMapper } from '../../mappings/attachments.js';
+import { packagedMappingFile } from '../../mapping-files.js';
 import { configureAccessAudit } from '../../services/audit/access.js';
 import type { OutboxConfig } from '../../outbox/config.js';
 import { startDispatcher, type RunningDispatcher } from '../../services/outbox-dispatch.js';
@@ -145,6 +148,14 @@ export function register(program: Command): void {
         config = oidcSandbox.config;
       }
       const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics, documents, ...(config.mssante ? { mssante: { config: config.mssante } } : {}) }) : undefined;
+      // Vendor formats and code maps (issue 19): this process's copy of mappings/, reloaded on change (docs/mappings.md).
+      const mappings = await MappingRegistry.open({
+        dir: config.mappings.dir ?? path.dirname(packagedMappingFile('documents.yaml')),
+        watch: config.mappings.watch,
+        debounceMs: config.mappings.debounceMs,
+        logger,
+        metrics,
+      });
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
         checkPeopleSignIn(config);
@@ -153,6 +164,7 @@ export function register(program: Command): void {
           config,
           logger,
           metrics,
+          mappings,
           circuits: () => circuitsOf(outbox, config.outbox),
           mounts: [mountDomainRoutes, mountIdentityRoutes, mountPathwayRoutes],
           pages: [mountPages],
@@ -163,6 +175,7 @@ export function register(program: Command): void {
         process.stderr.write(`passerelle: ${err.message}\n`);
         process.exitCode = 2;
         await outbox?.stop(0);
+        await mappings.close();
         await sandbox?.peer.close();
         await mssanteSandbox?.peer.close();
         await oidcSandbox?.provider.close();
@@ -196,12 +209,14 @@ export function register(program: Command): void {
             ...(mdnSender ? { sender: mdnSender } : {}),
             submission: { fhirBase: `${config.baseUrl}/fhir`, outbox: config.outbox, documents: config.documents },
             ...(checkpoint ? { checkpoint } : {}),
+            attachments: attachmentMapper(mappings),
           });
         } catch (err) {
           logger.fatal({ err: (err as Error).message }, 'mssante: cannot take mail in');
           process.exitCode = 2;
           await outbox?.stop(0);
           await running.close();
+          await mappings.close();
           await sandbox?.peer.close();
           await mssanteSandbox?.peer.close();
           await oidcSandbox?.provider.close();
@@ -239,6 +254,7 @@ export function register(program: Command): void {
           .then(() => mdnSender?.close())
           .then(() => (outbox ? outbox.stop(config.outbox.leaseMs / 2) : undefined))
           .then(() => running.close())
+          .then(() => mappings.close())
           .then(() => sandbox?.peer.close())
           .then(() => mssanteSandbox?.peer.close())
           .then(() => oidcSandbox?.provider.close())
