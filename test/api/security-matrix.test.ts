@@ -63,6 +63,7 @@ outcomes              own    reached   denied    reached    denied            de
 outcomes              other  hidden    hidden    hidden     denied            denied   denied  reached  denied
 worklist              -      ok        denied    ok         ok                denied   denied  ok       denied
 run-due               -      denied    denied    denied     denied            denied   denied  ok       denied
+admin-mappings        -      denied    denied    denied     denied            denied   denied  ok       denied
 post-ppp              own    ok        ok        ok         denied            denied   denied  ok       denied
 post-ppp              other  denied    denied    denied     denied            denied   denied  ok       denied
 post-ctm              own    ok        ok        ok         denied            denied   denied  ok       denied
@@ -221,6 +222,8 @@ async function probe(endpoint: string, c: ClientSpec, side: Side): Promise<Probe
       return { path: `/pathway/${d.carePlan}/outcomes`, init: { body: { window: 'd45', outcomes: [] }, headers: json } };
     case 'worklist':
       return { path: '/pathway/worklist' };
+    case 'admin-mappings':
+      return { path: '/admin/mappings' };
     case 'run-due':
       return { path: '/admin/pathway/run-due', init: { body: {}, headers: json } };
     case 'post-ppp':
