@@ -22,6 +22,8 @@ export interface MappingSpec extends MappingDefinition {
 
 /** Deepest recursion of an expression's functions. */
 export const MAX_EXPRESSION_DEPTH = 500;
+/** Longest sequence an expression may build (jsonata `sequence` guardrail, error D2015). */
+export const MAX_SEQUENCE = 1_000_000;
 /** Leaves of the input examined for unused fields. */
 const MAX_LEAVES = 200_000;
 /** Unused fields reported at most. */
@@ -122,7 +124,7 @@ export type CompileResult = { ok: true; mapping: CompiledMapping } | { ok: false
 export function compileMapping(spec: MappingSpec, source: string, transformFile: string, codeMaps: ReadonlyMap<string, CodeMap>): CompileResult {
   let expression: jsonata.Expression;
   try {
-    expression = jsonata(source, { timeout: spec.limits.timeoutMs, stack: MAX_EXPRESSION_DEPTH } as jsonata.JsonataOptions);
+    expression = jsonata(source, { timeout: spec.limits.timeoutMs, stack: MAX_EXPRESSION_DEPTH, sequence: MAX_SEQUENCE } as jsonata.JsonataOptions);
   } catch (err) {
     const e = err as JsonataErrorLike;
     const where = typeof e.position === 'number' ? ` (${position(source, e.position - 1)})` : '';

@@ -130,6 +130,10 @@ describe('running a mapping', () => {
     const deep = compile('($f := function($n) { 1 + $f($n + 1) }; $f(0))', spec('json', { limits: { ...LIMITS, timeoutMs: 2000 } }));
     const g = await failure(deep.run('{}'));
     expect(['timeout', 'expression-too-deep']).toContain(g.diagnostics[0]?.code);
+    const t1 = Date.now();
+    const big = compile('$count([1..10000000])', spec('json', { limits: { ...LIMITS, timeoutMs: 200 } }));
+    expect((await failure(big.run('{}'))).diagnostics[0]?.code).toBe('expression-error');
+    expect(Date.now() - t1).toBeLessThan(1000);
   });
   it('refuses an output over the size limit', async () => {
     const m = compile('{"id": $join([1..100000].$string($), ",")}', spec('json', { limits: { ...LIMITS, maxOutputBytes: 10_000 } }));
