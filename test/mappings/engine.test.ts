@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -83,6 +84,14 @@ describe('parsed input conventions', () => {
     expect(f.diagnostics[0]).toMatchObject({ code: 'parse-error', inputPath: 'line 3' });
     const q = await failure((async () => csv('a;b\n"1;2\n'))());
     expect(q.diagnostics[0]?.code).toBe('parse-error');
+  });
+  it('hostile text: control and bidi characters kept as data, huge fields bounded by the input limit', async () => {
+    const csv = (t: string, max = 1e6) => parseInput({ mapping: 't', input: 'csv', maxInputBytes: max }, t);
+    expect(csv('a;b\n\u202eevil\u0007;x\n')).toEqual([{ a: '\u202eevil\u0007', b: 'x' }]);
+    expect((csv(`a\n${'x'.repeat(500_000)}\n`) as { a: string }[])[0]?.a).toHaveLength(500_000);
+    expect((await failure((async () => csv(`a\n${'x'.repeat(2_000_000)}\n`))())).status).toBe(413);
+    const xml = parseInput({ mapping: 't', input: 'xml', maxInputBytes: 1e6 }, '<a b="\u202e">\u200f</a>');
+    expect(xml).toEqual({ a: { '@b': '\u202e', '#text': '\u200f' } });
   });
   it('JSON: depth limit, invalid UTF-8, size limit 413', async () => {
     const json = (t: Buffer | string, max = 1e6) => parseInput({ mapping: 't', input: 'json', maxInputBytes: max }, t);
@@ -208,6 +217,23 @@ describe('loadMappingSet', () => {
     expect(x?.fileNames).toEqual(['*.test.xml']);
     expect(x?.version).toMatch(/^[0-9a-f]{64}$/);
     expect(x?.limits.timeoutMs).toBe(1000);
+  });
+  it('a broken file is a problem naming it, never a throw; the other formats still load', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mappings-load-'));
+    try {
+      cpSync(FIXTURES, dir, { recursive: true });
+      writeFileSync(join(dir, 'formats/test-json/mapping.yaml'), 'name: [unclosed\n');
+      rmSync(join(dir, 'formats/test-csv/transform.jsonata'));
+      mkdirSync(join(dir, 'formats/empty'));
+      const set = await loadMappingSet(dir);
+      expect([...set.mappings.keys()]).toEqual(['test-xml']);
+      const text = set.problems.map((p) => `${p.file}: ${p.message}`).join('\n');
+      expect(text).toMatch(/test-json\/mapping\.yaml is not valid YAML/);
+      expect(text).toMatch(/cannot read .*test-csv\/transform\.jsonata/);
+      expect(text).toMatch(/empty\/mapping\.yaml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it('a missing folder is an empty set', async () => {
     const set = await loadMappingSet(join(FIXTURES, 'missing'));
