@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,4 +76,18 @@ describe('passerelle mappings test', () => {
     expect(r.out).toContain('FAIL test-json/basic');
     expect(r.out).toContain('  id:\n    - expected "BPM-3"\n    + actual   "OTHER"');
   });
+});
+
+describe('passerelle mappings (process)', () => {
+  it('--help on both, and the exit code of a failing check', () => {
+    const bin = join(import.meta.dirname, '../../bin/passerelle.js');
+    const run = (...args: string[]) => spawnSync(process.execPath, [bin, 'mappings', ...args], { encoding: 'utf8', env: { ...process.env, PASSERELLE_CONFIG: '' } });
+    expect(run('check', '--help').stdout).toContain('--dir');
+    expect(run('test', '--help').stdout).toContain('--format');
+    const dir = copy();
+    writeFileSync(join(dir, 'formats/test-xml/examples/one-line.xml'), '<!DOCTYPE x [<!ENTITY a "b">]><export/>');
+    const r = run('check', '--dir', dir);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('doctype-refused');
+  }, 30_000);
 });
