@@ -9,6 +9,7 @@ import * as demo from './commands/demo.js';
 import * as document from './commands/document.js';
 import * as identity from './commands/identity.js';
 import * as map from './commands/map.js';
+import * as mappings from './commands/mappings.js';
 import * as mssante from './commands/mssante.js';
 import * as outbox from './commands/outbox.js';
 import * as pathway from './commands/pathway.js';
@@ -20,7 +21,7 @@ interface CommandModule {
   register(program: Command): void;
 }
 
-const COMMANDS: CommandModule[] = [annuaire, audit, db, demo, document, identity, map, mssante, outbox, pathway, sandbox, serve, validate];
+const COMMANDS: CommandModule[] = [annuaire, audit, db, demo, document, identity, map, mappings, mssante, outbox, pathway, sandbox, serve, validate];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
