@@ -4,16 +4,18 @@
 // (bench/support/officine-xml-bpm-hand.ts), same parser, same canonical parse, same FHIR map + validation.
 // Aim (issue 19): the JSONata path at ≥ 50 % of the hand-written one's rate.
 //
-// STAND-IN: until the mappings engine lands, the XML parse and the JSONata run go through
-// test/mappings/format-harness.ts (the model.ts conventions, jsonata called directly). Replace `format.parse` +
-// `format.transform` by the engine's `loadMappingSet(...).mappings.get('officine-xml-bpm').run(xml)` then.
+// The JSONata path is the engine's: `loadMappingSet('mappings')` then `run(xml)` (parse, transform with the real code
+// maps, output checked). The per-step figures and the hand-written path parse with the engine's `parseInput`.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { parseDocument } from '../src/domain/parse.js';
 import { mapDocument } from '../src/fhir/bundle.js';
 import { validateBundle } from '../src/fhir/validate.js';
-import { loadFormat, TEST_CODE_MAPS } from '../test/mappings/format-harness.js';
+import { loadMappingSet } from '../src/mappings/load.js';
+import { parseInput } from '../src/mappings/parse-input.js';
+import { parse as parseYaml } from 'yaml';
+import { loadFormat } from '../test/mappings/format-harness.js';
 import { mapOfficineXmlBpm } from './support/officine-xml-bpm-hand.js';
 import { machine, peakRssMiB, type LoopResult } from './stats.js';
 
@@ -21,7 +23,13 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const dir = fileURLToPath(new URL('../mappings/formats/officine-xml-bpm', import.meta.url));
 const xml = readFileSync(`${dir}/examples/full.xml`, 'utf8');
 const format = loadFormat(dir);
-const display = (map: string, code: string): string | undefined => TEST_CODE_MAPS[map]?.[code]?.display;
+const set = await loadMappingSet(fileURLToPath(new URL('../mappings', import.meta.url)));
+const mapping = set.mappings.get('officine-xml-bpm');
+if (!mapping) throw new Error(`officine-xml-bpm did not load: ${JSON.stringify(set.problems)}`);
+/** The format's always-array elements, as its mapping.yaml declares them. */
+const xmlArrays = ((parseYaml(readFileSync(`${dir}/mapping.yaml`, 'utf8')) as { xml?: { arrays?: string[] } }).xml?.arrays ?? []);
+const parse = (text: string): unknown => parseInput({ mapping: mapping.name, input: 'xml', maxInputBytes: mapping.limits.maxInputBytes, xmlArrays }, text);
+const display = (map: string, code: string): string | undefined => set.codeMaps.get(map)?.lookup(code)?.display;
 const ctx = { now: '2026-01-15T10:00:00+01:00' };
 
 /** timedLoop of bench/stats.ts for an async step (JSONata evaluates asynchronously). */
@@ -47,13 +55,13 @@ const fhir = (doc: ReturnType<typeof parseDocument<'bpm'>>): void => {
   const issues = validateBundle(mapDocument('bpm', doc, ctx));
   if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) throw new Error('invalid bundle');
 };
-const viaJsonata = async (): Promise<void> => fhir(parseDocument('bpm', await format.transform(format.parse(xml))));
-const viaHand = (): void => fhir(parseDocument('bpm', mapOfficineXmlBpm(format.parse(xml), display)));
+const viaJsonata = async (): Promise<void> => fhir(parseDocument('bpm', (await mapping.run(xml)).document));
+const viaHand = (): void => fhir(parseDocument('bpm', mapOfficineXmlBpm(parse(xml) as never, display)));
 
 // Same canonical document both ways (JSON round trip drops JSONata's undefined members and sequence flags).
-const parsed = format.parse(xml);
-const fromJsonata: unknown = JSON.parse(JSON.stringify(await format.transform(parsed)));
-const fromHand: unknown = JSON.parse(JSON.stringify(mapOfficineXmlBpm(parsed, display)));
+const parsed = parse(xml);
+const fromJsonata: unknown = JSON.parse(JSON.stringify((await mapping.run(xml)).document));
+const fromHand: unknown = JSON.parse(JSON.stringify(mapOfficineXmlBpm(parsed as never, display)));
 if (!isDeepStrictEqual(fromJsonata, fromHand)) throw new Error('the hand-written mapping and the JSONata disagree');
 const canonical = parseDocument('bpm', fromJsonata);
 await viaJsonata();
@@ -70,9 +78,9 @@ const handRate = rate(h1, h2);
 
 // Per step (each on the previous step's output, computed once).
 const step = SECONDS / 4;
-const sParse = await timedLoopAsync(() => format.parse(xml), step);
-const sJsonata = await timedLoopAsync(() => format.transform(parsed), step);
-const sHand = await timedLoopAsync(() => mapOfficineXmlBpm(parsed, display), step);
+const sParse = await timedLoopAsync(() => parse(xml), step);
+const sJsonata = await timedLoopAsync(() => format.transform(parsed as never), step);
+const sHand = await timedLoopAsync(() => mapOfficineXmlBpm(parsed as never, display), step);
 const sCanon = await timedLoopAsync(() => parseDocument('bpm', fromJsonata), step);
 const sFhir = await timedLoopAsync(() => fhir(canonical), step);
 
@@ -80,7 +88,7 @@ const rss = peakRssMiB();
 const ms2us = (r: LoopResult): string => `${((1e6 / r.perSecond) | 0).toString().padStart(6)} µs/doc  (${r.perSecond.toFixed(0)}/s, p50 ${(r.p50Ms * 1000).toFixed(0)} µs)`;
 console.log(`machine: ${machine()}`);
 console.log(`input: officine-xml-bpm examples/full.xml, ${xml.length} bytes, ${canonical.medications.length} lines`);
-console.log(`JSONata path  parse XML + JSONata + canonical + FHIR map/validate : ${jsonataRate.toFixed(0)} BPM/s`);
+console.log(`JSONata path  engine run (parse, JSONata, check) + canonical + FHIR map/validate : ${jsonataRate.toFixed(0)} BPM/s`);
 console.log(`hand-written  parse XML + TS map  + canonical + FHIR map/validate : ${handRate.toFixed(0)} BPM/s  (baseline)`);
 console.log(`ratio JSONata/hand-written: ${(jsonataRate / handRate).toFixed(2)}  (aim ≥ 0.50)`);
 console.log('cost per step:');

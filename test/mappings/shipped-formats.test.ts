@@ -1,20 +1,31 @@
 // Golden examples of the shipped vendor formats (mappings/formats/*/examples): input → transform.jsonata → the
 // expected canonical document, which must also pass parseDocument.
 //
-// STAND-IN HARNESS (issue 19): until the engine lands on this branch, `runFormat` below parses the input per the
-// conventions of src/mappings/model.ts and evaluates the JSONata directly. Replace it by the engine's
-// `loadMappingSet('mappings')` + `mapping.run(input)` (and the real code maps) when it does; the cases stay.
+// The shipped formats run through the engine (`loadMappingSet('mappings')`, the real code maps, `run`); the tutorial's
+// format of docs/mappings.md (a lone folder under test/fixtures) and the bench's equivalence check use the small
+// harness of format-harness.ts (the model.ts conventions, jsonata called directly).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument, type DocumentKind } from '../../src/domain/parse.js';
 import { mapOfficineXmlBpm } from '../../bench/support/officine-xml-bpm-hand.js';
+import { loadMappingSet } from '../../src/mappings/load.js';
 import { loadFormat, runFormat, TEST_CODE_MAPS } from './format-harness.js';
 
 const here = import.meta.dirname;
 const root = join(here, '../../mappings/formats');
 /** The shipped formats, and the tutorial's format of docs/mappings.md (kept here so the doc stays true). */
 const formats = [join(root, 'officine-xml-bpm'), join(root, 'officine-csv-bpm'), join(here, '../fixtures/mappings/pharmanova-bpm')];
+const shipped = loadMappingSet(join(here, '../../mappings'));
+
+describe('the shipped mappings folder', () => {
+  it('loads without a problem: both formats and both code maps', async () => {
+    const set = await shipped;
+    expect(set.problems).toEqual([]);
+    expect([...set.mappings.keys()].sort()).toEqual(['officine-csv-bpm', 'officine-xml-bpm']);
+    expect([...set.codeMaps.keys()].sort()).toEqual(['lgo-routes', 'lgo-units']);
+  });
+});
 
 for (const dir of formats) {
   const name = dir.split('/').pop() as string;
@@ -24,7 +35,8 @@ for (const dir of formats) {
     for (const file of cases) {
       const base = file.replace(/\.(xml|csv|json)$/, '');
       it(`${base}: output equals ${base}.expected.json and is a valid canonical document`, async () => {
-        const { kind, document } = await runFormat(dir, readFileSync(join(dir, 'examples', file), 'utf8'));
+        const input = readFileSync(join(dir, 'examples', file), 'utf8');
+        const { kind, document } = dir.includes('fixtures') ? await runFormat(dir, input) : await (await shipped).mappings.get(name)!.run(input);
         const expected: unknown = JSON.parse(readFileSync(join(dir, 'examples', `${base}.expected.json`), 'utf8'));
         expect(document).toEqual(expected);
         expect(() => parseDocument(kind as DocumentKind, document)).not.toThrow();
