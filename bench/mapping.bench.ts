@@ -17,7 +17,7 @@ import { parseInput } from '../src/mappings/parse-input.js';
 import { parse as parseYaml } from 'yaml';
 import { loadFormat } from '../test/mappings/format-harness.js';
 import { mapOfficineXmlBpm } from './support/officine-xml-bpm-hand.js';
-import { machine, peakRssMiB, type LoopResult } from './stats.js';
+import { machine, peakRssMiB, timedLoopAsync, type LoopResult } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const dir = fileURLToPath(new URL('../mappings/formats/officine-xml-bpm', import.meta.url));
@@ -31,25 +31,6 @@ const xmlArrays = ((parseYaml(readFileSync(`${dir}/mapping.yaml`, 'utf8')) as { 
 const parse = (text: string): unknown => parseInput({ mapping: mapping.name, input: 'xml', maxInputBytes: mapping.limits.maxInputBytes, xmlArrays }, text);
 const display = (map: string, code: string): string | undefined => set.codeMaps.get(map)?.lookup(code)?.display;
 const ctx = { now: '2026-01-15T10:00:00+01:00' };
-
-/** timedLoop of bench/stats.ts for an async step (JSONata evaluates asynchronously). */
-async function timedLoopAsync(fn: () => Promise<unknown> | unknown, seconds: number, warmup = 200): Promise<LoopResult> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const samples: number[] = [];
-  const start = process.hrtime.bigint();
-  const deadline = start + BigInt(Math.round(seconds * 1e9));
-  let now = start;
-  while (now < deadline) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    now = process.hrtime.bigint();
-    samples.push(Number(now - t0) / 1e6);
-  }
-  const total = Number(now - start) / 1e9;
-  samples.sort((a, b) => a - b);
-  const pct = (p: number): number => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
-  return { iterations: samples.length, seconds: total, perSecond: samples.length / total, p50Ms: pct(0.5), p99Ms: pct(0.99) };
-}
 
 const fhir = (doc: ReturnType<typeof parseDocument<'bpm'>>): void => {
   const issues = validateBundle(mapDocument('bpm', doc, ctx));

@@ -7,6 +7,7 @@ import { invalid, notFound } from '../fhir/outcome.js';
 import { conceptMapOf, translate } from '../mappings/concept-map.js';
 import type { CodeMap } from '../mappings/model.js';
 import type { FhirContext, FhirHandler, FhirRequest, FhirRoute, RouteSearchParam } from './fhir-router.js';
+import { canonicalParamMatches } from './fhir-conformance.js';
 import { assertId } from './fhir-write.js';
 
 const SEARCH_PARAMS: RouteSearchParam[] = [
@@ -23,26 +24,11 @@ const MAX_PARAM_LENGTH = 1024;
 const codeMapsOf = (ctx: FhirContext): ReadonlyMap<string, CodeMap> => ctx.mappings?.current().codeMaps ?? new Map();
 
 function matches(m: CodeMap, name: string, values: string[]): boolean {
-  return values.some((v) => {
-    switch (name) {
-      case '_id':
-        return m.name === v;
-      case 'url': {
-        const [url, version] = v.split('|');
-        return m.url === url && (version === undefined || m.version === version);
-      }
-      case 'name':
-        return m.name.toLowerCase().startsWith(v.toLowerCase());
-      case 'source-system':
-        return m.sourceSystem === v;
-      case 'target-system':
-        return m.targetSystem === v;
-      case 'version':
-        return m.version === v;
-      default:
-        return false;
-    }
-  });
+  return values.some(
+    (v) =>
+      canonicalParamMatches({ id: m.name, url: m.url, name: m.name, version: m.version }, name, v) ??
+      (name === 'source-system' ? m.sourceSystem === v : name === 'target-system' ? m.targetSystem === v : false),
+  );
 }
 
 function readHandler(ctx: FhirContext): FhirHandler {

@@ -40,25 +40,29 @@ const SEARCH_PARAMS: RouteSearchParam[] = [
 ];
 const RESULT_PARAMS = new Set(['_format', '_pretty', '_count', '_offset']);
 
-function matches(r: Definition, name: string, values: string[]): boolean {
-  return values.some((v) => {
-    switch (name) {
-      case '_id':
-        return r.id === v;
-      case 'url': {
-        const [url, version] = v.split('|');
-        return r.url === url && (version === undefined || r.version === version);
-      }
-      case 'name':
-        return (r.name ?? '').toLowerCase().startsWith(v.toLowerCase());
-      case 'status':
-        return r.status === v;
-      case 'version':
-        return r.version === v;
-      default:
-        return false;
+/**
+ * The search parameters every canonical resource answers (`_id`, `url` with an optional `|version`, `name` starting
+ * with, any case, `version`); undefined for another parameter.
+ */
+export function canonicalParamMatches(r: { id?: string; url?: string; name?: string; version?: string }, name: string, v: string): boolean | undefined {
+  switch (name) {
+    case '_id':
+      return r.id === v;
+    case 'url': {
+      const [url, version] = v.split('|');
+      return r.url === url && (version === undefined || r.version === version);
     }
-  });
+    case 'name':
+      return (r.name ?? '').toLowerCase().startsWith(v.toLowerCase());
+    case 'version':
+      return r.version === v;
+    default:
+      return undefined;
+  }
+}
+
+function matches(r: Definition, name: string, values: string[]): boolean {
+  return values.some((v) => canonicalParamMatches(r as { id?: string; url?: string; name?: string; version?: string }, name, v) ?? (name === 'status' ? r.status === v : false));
 }
 
 function readDefinitionHandler(type: string): FhirHandler {
