@@ -2,12 +2,14 @@
 // a real gateway, the pharmacy's XML and CSV exports posted to POST /bpm by media type and by X-Passerelle-Format: the
 // BPM is stored and readable over FHIR; a DOCTYPE, a malformed file and an unknown route code are refused with an
 // OperationOutcome naming the mapping, and nothing is stored; ?verbose=true returns the run's diagnostics.
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Bundle, CarePlan, OperationOutcome } from '@medplum/fhirtypes';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountDomainRoutes } from '../../src/api/domain-routes.js';
-import { MappingRegistry } from '../../src/mappings/registry.js';
+import { MappingRegistry, type MappingRegistryStatus } from '../../src/mappings/registry.js';
 import { startTestServer, type TestServer } from '../api/server.js';
 
 const XML = readFileSync('mappings/formats/officine-xml-bpm/examples/full.xml', 'utf8');
@@ -69,5 +71,49 @@ describe('vendor BPM exports posted to /bpm', () => {
     expect(res.status).toBe(422);
     expect(JSON.stringify(await res.json())).toContain('lgo-routes');
     expect(await carePlans()).toBe(before);
+  });
+});
+
+describe('hot reload with the real engine over HTTP', () => {
+  let dir: string;
+  let live: MappingRegistry;
+  let gateway: TestServer;
+  const transform = (): string => path.join(dir, 'formats', 'officine-xml-bpm', 'transform.jsonata');
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'passerelle-vendor-reload-'));
+    cpSync('mappings/formats', path.join(dir, 'formats'), { recursive: true });
+    cpSync('mappings/codemaps', path.join(dir, 'codemaps'), { recursive: true });
+    live = await MappingRegistry.open({ dir, watch: true, debounceMs: 50, logger: pino({ level: 'silent' }) });
+    gateway = await startTestServer({}, [mountDomainRoutes], { deps: { mappings: live } });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await live?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const upload = (xml: string) => fetch(`${gateway.url}/bpm`, { method: 'POST', headers: { 'content-type': XML_TYPE }, body: xml });
+  const served = async (): Promise<MappingRegistryStatus['files'][number]> =>
+    ((await (await fetch(`${gateway.url}/admin/mappings`)).json()) as MappingRegistryStatus).files.find((f) => f.name === 'officine-xml-bpm')!;
+
+  it('a changed transform is served at the next request; a broken one keeps the last good version, shown with its error', async () => {
+    expect((await upload(XML)).status).toBe(200);
+    const v1 = (await served()).version;
+    // A good change: the transform now refuses every document (its output is no BPM) — visible at once.
+    let next = live.nextReload();
+    writeFileSync(transform(), '{ "not": "a BPM" }');
+    await next;
+    const refused = await upload(XML);
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(await refused.json())).toContain('officine-xml-bpm');
+    const v2 = (await served()).version;
+    expect(v2).not.toBe(v1);
+    // A broken change (a syntax error): the previous version keeps serving, /admin/mappings says why.
+    next = live.nextReload();
+    writeFileSync(transform(), '{ "unclosed": ');
+    await next;
+    expect((await upload(XML)).status).toBe(400);
+    const broken = await served();
+    expect(broken.version).toBe(v2);
+    expect(broken.error?.message).toBeTruthy();
   });
 });
