@@ -2,12 +2,12 @@
 // search and `$translate`, from the mapping set in service (`FhirContext.mappings`), never from the store. Read-only:
 // writes to ConceptMap answer 405 (the type has routes of its own, so the generic write routes do not take it).
 import { allOk } from '@medplum/core';
-import type { Bundle, Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
+import type { Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
 import { invalid, notFound } from '../fhir/outcome.js';
 import { conceptMapOf, translate } from '../mappings/concept-map.js';
 import type { CodeMap } from '../mappings/model.js';
 import type { FhirContext, FhirHandler, FhirRequest, FhirRoute, RouteSearchParam } from './fhir-router.js';
-import { canonicalParamMatches } from './fhir-conformance.js';
+import { canonicalParamMatches, searchInMemory } from './fhir-conformance.js';
 import { assertId } from './fhir-write.js';
 
 const SEARCH_PARAMS: RouteSearchParam[] = [
@@ -41,31 +41,9 @@ function readHandler(ctx: FhirContext): FhirHandler {
 }
 
 function searchHandler(ctx: FhirContext): FhirHandler {
-  const known = new Set(SEARCH_PARAMS.map((p) => p.name));
   return async (req) => {
-    let found = [...codeMapsOf(ctx).values()].sort((a, b) => a.name.localeCompare(b.name));
-    for (const [name, value] of req.query) {
-      if (RESULT_PARAMS.has(name)) continue;
-      if (!known.has(name)) throw invalid(`Unknown search parameter "${name}" for ConceptMap (${[...known].join(', ')})`, name);
-      const values = value.split(',').filter((v) => v !== '');
-      if (values.length) found = found.filter((m) => matches(m, name, values));
-    }
-    const num = (name: string, fallback: number): number => {
-      const v = req.query.get(name);
-      if (v === null || v === '') return fallback;
-      if (!/^\d{1,9}$/.test(v)) throw invalid(`${name}: expected a non-negative integer, got "${v}"`, name);
-      return Number(v);
-    };
-    const count = Math.min(num('_count', 100), 1000);
-    const offset = num('_offset', 0);
-    const bundle: Bundle = {
-      resourceType: 'Bundle',
-      type: 'searchset',
-      total: found.length,
-      link: [{ relation: 'self', url: `${ctx.fhirBase}/ConceptMap${req.query.size ? `?${req.query.toString()}` : ''}` }],
-      entry: found.slice(offset, offset + count).map((m) => ({ fullUrl: `${ctx.fhirBase}/ConceptMap/${m.name}`, resource: conceptMapOf(m) as Resource, search: { mode: 'match' } })),
-    };
-    return [allOk, bundle];
+    const maps = [...codeMapsOf(ctx).values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [allOk, searchInMemory(ctx, req, 'ConceptMap', maps, SEARCH_PARAMS, matches, (m) => ({ id: m.name, resource: conceptMapOf(m) as Resource }))];
   };
 }
 

@@ -6,7 +6,7 @@ import { allOk } from '@medplum/core';
 import type { Bundle, CodeSystem, OperationDefinition, Resource, StructureDefinition, ValueSet } from '@medplum/fhirtypes';
 import { readFileSync, readdirSync } from 'node:fs';
 import { invalid, notFound } from '../fhir/outcome.js';
-import type { FhirContext, FhirHandler, FhirRoute, RouteSearchParam } from './fhir-router.js';
+import type { FhirContext, FhirHandler, FhirRequest, FhirRoute, RouteSearchParam } from './fhir-router.js';
 import { OPERATION_DEFINITIONS } from './fhir-operation-definitions.js';
 import { assertId } from './fhir-write.js';
 
@@ -74,34 +74,52 @@ function readDefinitionHandler(type: string): FhirHandler {
   };
 }
 
-function searchDefinitionsHandler(ctx: FhirContext, type: string): FhirHandler {
-  const known = new Set(SEARCH_PARAMS.map((p) => p.name));
-  return async (req) => {
-    let found = [...(definitions().get(type)?.values() ?? [])];
-    for (const [name, value] of req.query) {
-      if (RESULT_PARAMS.has(name)) continue;
-      if (!known.has(name)) throw invalid(`Unknown search parameter "${name}" for ${type} (${[...known].join(', ')})`, name);
-      const values = value.split(',').filter((v) => v !== '');
-      if (values.length) found = found.filter((r) => matches(r, name, values));
-    }
-    const num = (name: string, fallback: number): number => {
-      const v = req.query.get(name);
-      if (v === null || v === '') return fallback;
-      if (!/^\d{1,9}$/.test(v)) throw invalid(`${name}: expected a non-negative integer, got "${v}"`, name);
-      return Number(v);
-    };
-    const count = Math.min(num('_count', 100), 1000);
-    const offset = num('_offset', 0);
-    const page = found.slice(offset, offset + count);
-    const bundle: Bundle = {
-      resourceType: 'Bundle',
-      type: 'searchset',
-      total: found.length,
-      link: [{ relation: 'self', url: `${ctx.fhirBase}/${type}${req.query.size ? `?${req.query.toString()}` : ''}` }],
-      entry: page.map((r) => ({ fullUrl: `${ctx.fhirBase}/${type}/${r.id}`, resource: r as Resource, search: { mode: 'match' } })),
-    };
-    return [allOk, bundle];
+/**
+ * A search over resources held in memory (the packaged definitions, the ConceptMaps of the code maps): each query
+ * parameter filters with `matches` (comma = or), unknown ones are a 400, `_count`/`_offset` page; a searchset Bundle.
+ */
+export function searchInMemory<T>(
+  ctx: FhirContext,
+  req: FhirRequest,
+  type: string,
+  items: readonly T[],
+  params: readonly RouteSearchParam[],
+  matches: (item: T, name: string, values: string[]) => boolean,
+  entryOf: (item: T) => { id: string; resource: Resource },
+): Bundle {
+  const known = new Set(params.map((p) => p.name));
+  let found = [...items];
+  for (const [name, value] of req.query) {
+    if (RESULT_PARAMS.has(name)) continue;
+    if (!known.has(name)) throw invalid(`Unknown search parameter "${name}" for ${type} (${[...known].join(', ')})`, name);
+    const values = value.split(',').filter((v) => v !== '');
+    if (values.length) found = found.filter((r) => matches(r, name, values));
+  }
+  const num = (name: string, fallback: number): number => {
+    const v = req.query.get(name);
+    if (v === null || v === '') return fallback;
+    if (!/^\d{1,9}$/.test(v)) throw invalid(`${name}: expected a non-negative integer, got "${v}"`, name);
+    return Number(v);
   };
+  const count = Math.min(num('_count', 100), 1000);
+  const offset = num('_offset', 0);
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: found.length,
+    link: [{ relation: 'self', url: `${ctx.fhirBase}/${type}${req.query.size ? `?${req.query.toString()}` : ''}` }],
+    entry: found.slice(offset, offset + count).map((item) => {
+      const { id, resource } = entryOf(item);
+      return { fullUrl: `${ctx.fhirBase}/${type}/${id}`, resource, search: { mode: 'match' as const } };
+    }),
+  };
+}
+
+function searchDefinitionsHandler(ctx: FhirContext, type: string): FhirHandler {
+  return async (req) => [
+    allOk,
+    searchInMemory(ctx, req, type, [...(definitions().get(type)?.values() ?? [])], SEARCH_PARAMS, matches, (r) => ({ id: r.id as string, resource: r as Resource })),
+  ];
 }
 
 /** Read and search routes of the definition types; listed before the generic `/:type` routes. */
