@@ -5,7 +5,7 @@ import type { PatientIdentity } from '../domain/identity.js';
 import { OID_PATTERN } from '../fhir/map-common.js';
 import { invalid } from '../fhir/outcome.js';
 import type { Coded, DocumentHeader, DocumentOrganization, DocumentPerson, DocumentRequest, SourceDocument } from './model.js';
-import { documentOrganization, documentSituation, documentTitle, type DocumentSettings, type OrganizationKind } from './settings.js';
+import { type CodeMappedField, documentOrganization, documentSituation, documentTitle, type DocumentSettings, type OrganizationKind } from './settings.js';
 
 /** OIDs of the national identifiers (prefixed values: IDNPS = 8 + RPPS, IdNat_Struct = 1 + FINESS). */
 export const IDNPS_OID = '1.2.250.1.71.4.2.1';
@@ -42,8 +42,9 @@ export function documentHeader(req: DocumentRequest, settings: DocumentSettings)
     typeCode: kindSettings.typeCode,
     classCode: kindSettings.classCode,
     formatCode: PDF_FORMAT_CODE,
-    healthcareFacilityTypeCode: override?.healthcareFacilityTypeCode ?? settings.healthcareFacilityTypeCodes[orgKind],
-    practiceSettingCode: override?.practiceSettingCode ?? settings.practiceSettingCodes[orgKind],
+    healthcareFacilityTypeCode:
+      override?.healthcareFacilityTypeCode ?? codeMapped(settings, 'healthcareFacilityTypeCode', org.finess, source.kind) ?? settings.healthcareFacilityTypeCodes[orgKind],
+    practiceSettingCode: override?.practiceSettingCode ?? codeMapped(settings, 'practiceSettingCode', org.finess, source.kind) ?? settings.practiceSettingCodes[orgKind],
     contentTypeCode: settings.contentTypeCodes[situation],
     confidentiality: CONFIDENTIALITY[req.confidentiality ?? 'N'],
     masking: req.masking ?? [],
@@ -52,6 +53,24 @@ export function documentHeader(req: DocumentRequest, settings: DocumentSettings)
     organization: organizationOf(org.finess, org.name),
     serviceEvent: serviceEventOf(source),
   };
+}
+
+/**
+ * A header code from the code map documents.yaml names for `field`, keyed by the organisation's FINESS. Undefined when
+ * no map is named, or when the map does not list the FINESS and says `unmapped: warning` (reported, the default by kind
+ * applies); a map that says `unmapped: error` refuses the document, naming the FINESS and the map.
+ */
+function codeMapped(settings: DocumentSettings, field: CodeMappedField, finess: string, kind: string): Coded | undefined {
+  const name = settings.codeMapRefs[field];
+  if (!name) return undefined;
+  const path = kind === 'bpm' ? 'bpm.pharmacy.finess' : `${kind}.establishment.finess`;
+  const map = settings.codeMaps?.get(name);
+  if (!map) throw invalid(`${settings.source} names code map "${name}" for ${field} but it is not loaded`, path);
+  const entry = map.lookup(finess);
+  if (entry) return { code: entry.target, codeSystem: map.targetSystem.replace(/^urn:oid:/, ''), display: entry.display ?? entry.target };
+  settings.codeMaps?.onUnmapped?.(name, finess, field);
+  if (map.unmapped === 'error') throw invalid(`FINESS ${finess} is not in code map ${name} (${field}): add it to the map`, path);
+  return undefined;
 }
 
 /**

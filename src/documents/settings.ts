@@ -32,9 +32,36 @@ export interface EstablishmentSettings {
   practiceSettingCode?: Coded;
 }
 
+/** Header fields whose code may come from a code map keyed by the organisation's FINESS (documents.yaml `codeMaps`). */
+export const CODE_MAPPED_FIELDS = ['healthcareFacilityTypeCode', 'practiceSettingCode'] as const;
+export type CodeMappedField = (typeof CODE_MAPPED_FIELDS)[number];
+
+/**
+ * A code map as document metadata sees it (a mappings/codemaps file, loaded by the mappings layer): FINESS → code of
+ * `targetSystem` (`urn:oid:…`). `unmapped` says what a FINESS missing from it is: `error` refuses the document,
+ * `warning` keeps the default by kind of organisation and reports it.
+ */
+export interface MetadataCodeMap {
+  name: string;
+  targetSystem: string;
+  unmapped: 'error' | 'warning';
+  lookup(code: string): { target: string; display?: string } | undefined;
+}
+
+/** The code maps document metadata reads, by name, at the time of each document (so a reloaded map applies at once). */
+export interface MetadataCodeMaps {
+  get(name: string): MetadataCodeMap | undefined;
+  /** Called for every FINESS a map does not list (log, metric). */
+  onUnmapped?(map: string, finess: string, field: CodeMappedField): void;
+}
+
 export interface DocumentSettings {
   /** File the settings came from (or a label for inline settings). */
   source: string;
+  /** Code maps named for header fields (documents.yaml `codeMaps`), FINESS → code. */
+  codeMapRefs: Readonly<Partial<Record<CodeMappedField, string>>>;
+  /** Where those code maps are read from: set by `withCodeMaps` (serve, `passerelle document`). */
+  codeMaps?: MetadataCodeMaps;
   kinds: Readonly<Record<ClinicalDocumentKind, KindSettings>>;
   healthcareFacilityTypeCodes: Readonly<Record<OrganizationKind, Coded>>;
   practiceSettingCodes: Readonly<Record<OrganizationKind, Coded>>;
@@ -69,8 +96,11 @@ const kindSchema = z
   .object({ typeCode: coded, titles, legalAuthenticator: z.enum(['author', 'bmo-validator']).default('author') })
   .strict();
 
+const codeMapName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'expected the name of a code map under mappings/codemaps/');
+
 const settingsSchema = z
   .object({
+    codeMaps: z.object({ healthcareFacilityTypeCode: codeMapName, practiceSettingCode: codeMapName }).partial().strict().default({}),
     kinds: z.object({ ppp: kindSchema, ctm: kindSchema, bpm: kindSchema }).strict(),
     classCodes: z
       .object({
@@ -147,6 +177,7 @@ export function compileDocumentSettings(doc: unknown, source = '(inline)'): Docu
   };
   return {
     source,
+    codeMapRefs: s.codeMaps,
     kinds: { ppp: kindSettings('ppp'), ctm: kindSettings('ctm'), bpm: kindSettings('bpm') },
     healthcareFacilityTypeCodes: s.healthcareFacilityTypeCodes,
     practiceSettingCodes: s.practiceSettingCodes,
@@ -156,6 +187,28 @@ export function compileDocumentSettings(doc: unknown, source = '(inline)'): Docu
     patientIdDomains: s.patientIdDomains,
     establishments: s.establishments,
   };
+}
+
+/** Names of the code maps the settings refer to. */
+export function referencedCodeMaps(settings: DocumentSettings): string[] {
+  return [...new Set(Object.values(settings.codeMapRefs))];
+}
+
+/**
+ * The settings with their code maps: every map they name must exist and code into an OID system (`urn:oid:…`, as
+ * the CDA and XDS metadata need). Throws DocumentSettingsError naming what is missing.
+ */
+export function withCodeMaps(settings: DocumentSettings, codeMaps: MetadataCodeMaps): DocumentSettings {
+  const problems: string[] = [];
+  for (const [field, name] of Object.entries(settings.codeMapRefs)) {
+    const map = codeMaps.get(name);
+    if (!map) problems.push(`  codeMaps.${field}: code map "${name}" is not defined under mappings/codemaps/`);
+    else if (!/^urn:oid:/.test(map.targetSystem) || !OID_PATTERN.test(map.targetSystem.slice(8))) {
+      problems.push(`  codeMaps.${field}: code map "${name}" has target ${map.targetSystem}; document metadata needs an OID (urn:oid:…)`);
+    }
+  }
+  if (problems.length > 0) throw new DocumentSettingsError(`invalid document settings (${settings.source}):\n${problems.join('\n')}`);
+  return { ...settings, codeMaps };
 }
 
 export const DEFAULT_DOCUMENT_SETTINGS_FILE: string = packagedMappingFile('documents.yaml');

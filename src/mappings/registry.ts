@@ -12,6 +12,7 @@
 import path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
+import type { MetadataCodeMaps } from '../documents/settings.js';
 import { metrics as processMetrics, type Metrics } from '../observability/metrics.js';
 import { loadMappingSet } from './load.js';
 import type { CodeMap, CompiledMapping, MappingSet, MappingSource } from './model.js';
@@ -104,6 +105,20 @@ export class MappingRegistry implements MappingSource {
 
   current(): MappingSet {
     return this.set;
+  }
+
+  /**
+   * The code maps as document metadata reads them (documents.yaml `codeMaps`): the version served at the time of each
+   * document, so a reloaded map applies to the next one. A FINESS a map does not list is logged and counted.
+   */
+  metadataCodeMaps(): MetadataCodeMaps {
+    return {
+      get: (name) => this.set.codeMaps.get(name),
+      onUnmapped: (map, finess, field) => {
+        this.metrics.codeMapUnmapped.inc({ map, use: 'document' });
+        this.options.logger?.warn({ map, finess, field }, `FINESS ${finess} is not in code map ${map} (document ${field})`);
+      },
+    };
   }
 
   /** Reload the whole folder now (what a change triggers after the debounce); reloads never overlap. */

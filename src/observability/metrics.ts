@@ -16,6 +16,8 @@ export class Metrics {
   readonly mappingsReloads: Counter<'result'>;
   /** Mapping files (formats, code maps) broken on disk, served at their last good version or not at all. */
   readonly mappingsBroken: Gauge;
+  /** Codes a code map does not list, by map and use (document metadata; mapping runs report theirs as diagnostics). */
+  readonly codeMapUnmapped: Counter<'map' | 'use'>;
   private store: ResourceStore | undefined;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -61,6 +63,12 @@ export class Metrics {
     this.mappingsBroken = new Gauge({
       name: 'passerelle_mappings_broken',
       help: 'Mapping files (formats, code maps) whose version on disk does not load',
+      registers: [this.registry],
+    });
+    this.codeMapUnmapped = new Counter({
+      name: 'passerelle_codemap_unmapped_total',
+      help: 'Codes looked up in a code map that does not list them, by map and use (document: document metadata)',
+      labelNames: ['map', 'use'],
       registers: [this.registry],
     });
     const depth = new Gauge({

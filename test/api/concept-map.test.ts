@@ -34,7 +34,7 @@ describe('ConceptMap read and search', () => {
   it('searches by url, name and _id; unknown parameters are 400', async () => {
     const all = await call<Bundle>(`${srv.fhir}/ConceptMap`);
     expect(all.body.type).toBe('searchset');
-    expect(all.body.total).toBe(2);
+    expect(all.body.total).toBe(3);
     expect((await call<Bundle>(`${srv.fhir}/ConceptMap?url=${encodeURIComponent(ROUTES)}`)).body.total).toBe(1);
     expect((await call<Bundle>(`${srv.fhir}/ConceptMap?name=lgo-u`)).body.entry?.[0].resource?.id).toBe('lgo-units');
     expect((await call<Bundle>(`${srv.fhir}/ConceptMap?_id=lgo-routes`)).body.total).toBe(1);
@@ -72,6 +72,9 @@ describe('$translate', () => {
     expect(param(r.body, 'match')?.part?.find((p) => p.name === 'concept')?.valueCoding?.code).toBe('{tablet}');
     const bySystem = await call<Parameters>(`${srv.fhir}/ConceptMap/$translate?system=${encodeURIComponent(ROUTE_SYSTEM)}&code=SC`);
     expect(param(bySystem.body, 'match')?.part?.find((p) => p.name === 'concept')?.valueCoding?.code).toBe('20066000');
+    // The document-metadata example: FINESS (IdNat_Struct OID) → TRE_R02 activity sector.
+    const sector = await call<Parameters>(`${srv.fhir}/ConceptMap/$translate?system=${encodeURIComponent('urn:oid:1.2.250.1.71.4.2.2')}&code=800009994`);
+    expect(param(sector.body, 'match')?.part?.find((p) => p.name === 'concept')?.valueCoding).toEqual({ system: 'urn:oid:1.2.250.1.71.4.2.4', code: 'SA04', display: 'Etablissement privé non PSPH' });
   });
 
   it('a miss is result false with a message, not an error', async () => {

@@ -244,4 +244,34 @@ describe('passerelle document', () => {
     expect(r.stderr).toMatch(/^ppp\.problems\[0\]\.code: /m);
     expect(existsSync(file)).toBe(false);
   });
+  it(
+    'cda: the facility type comes from the code map documents.yaml names (codeMaps), read from the mappings folder',
+    async () => {
+      // A private clinic the shipped example map (mappings/codemaps/establishment-sectors.yaml) codes SA04.
+      const input = JSON.parse(readFileSync(path.join(root, QUAL_PPP), 'utf8')) as { establishment: { finess: string } };
+      input.establishment.finess = '800009994';
+      const ppp = path.join(dir, 'clinic-ppp.json');
+      writeFileSync(ppp, JSON.stringify(input));
+      const settings = path.join(dir, 'documents-codemaps.yaml');
+      writeFileSync(settings, readFileSync(path.join(root, 'mappings/documents.yaml'), 'utf8').replace('codeMaps: {}', 'codeMaps: { healthcareFacilityTypeCode: establishment-sectors }'));
+      const config = path.join(dir, 'codemaps-config.yaml');
+      writeFileSync(config, `documents:\n  settings: ${JSON.stringify(settings)}\nmappings:\n  dir: ${JSON.stringify(path.join(root, 'mappings'))}\n`);
+      const file = path.join(dir, 'clinic.cda.xml');
+      const r = await run('document', 'cda', 'ppp', ppp, '-o', file, '--config', config, '--now', NOW);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const facility = descendants(parseXml(readFileSync(file, 'utf8')).documentElement, NS.hl7v3, 'healthCareFacility')[0];
+      const code = facility && child(facility, NS.hl7v3, 'code');
+      expect(code?.getAttribute('code')).toBe('SA04');
+      expect(code?.getAttribute('codeSystem')).toBe('1.2.250.1.71.4.2.4');
+      // A settings file naming a map the folder does not have: exit 2, nothing written.
+      writeFileSync(settings, readFileSync(path.join(root, 'mappings/documents.yaml'), 'utf8').replace('codeMaps: {}', 'codeMaps: { healthcareFacilityTypeCode: clinic-sectors }'));
+      const missing = path.join(dir, 'missing.cda.xml');
+      const bad = await run('document', 'cda', 'ppp', ppp, '-o', missing, '--config', config, '--now', NOW);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/code map "clinic-sectors" is not defined/);
+      expect(existsSync(missing)).toBe(false);
+    },
+    CLI_TIMEOUT,
+  );
 });

@@ -19,11 +19,11 @@ const formats = [join(root, 'officine-xml-bpm'), join(root, 'officine-csv-bpm'),
 const shipped = loadMappingSet(join(here, '../../mappings'));
 
 describe('the shipped mappings folder', () => {
-  it('loads without a problem: both formats and both code maps', async () => {
+  it('loads without a problem: both formats and the three code maps', async () => {
     const set = await shipped;
     expect(set.problems).toEqual([]);
     expect([...set.mappings.keys()].sort()).toEqual(['officine-csv-bpm', 'officine-xml-bpm']);
-    expect([...set.codeMaps.keys()].sort()).toEqual(['lgo-routes', 'lgo-units']);
+    expect([...set.codeMaps.keys()].sort()).toEqual(['establishment-sectors', 'lgo-routes', 'lgo-units']);
   });
 });
 

@@ -19,7 +19,9 @@ import type { DocumentRequest, SourceDocument } from '../../documents/model.js';
 import { buildDocument } from '../../documents/pipeline.js';
 import { renderPdf } from '../../documents/pdf.js';
 import { buildXdmPackage, type XdmSoftware } from '../../documents/xdm.js';
-import { documentOrganization, loadDocumentSettings } from '../../documents/settings.js';
+import { documentOrganization, DocumentSettingsError, loadDocumentSettings, referencedCodeMaps, withCodeMaps } from '../../documents/settings.js';
+import { loadMappingSet } from '../../mappings/load.js';
+import { packagedMappingFile } from '../../mapping-files.js';
 import { issuesText, OperationOutcomeError } from '../../fhir/outcome.js';
 import { outboxConfigSchema, type DmpDestinationConfig } from '../../outbox/config.js';
 import { ensureTestPki } from '../../sandbox/pki.js';
@@ -115,7 +117,12 @@ async function write(artefact: Artefact, kind: DocumentKind, file: string, opts:
     effectiveTime: opts.now ?? new Date().toISOString(),
     masking: source.document.dmp?.masking ?? [],
   };
-  const settings = loadDocumentSettings(config.documents.settings);
+  let settings = loadDocumentSettings(config.documents.settings);
+  if (referencedCodeMaps(settings).length > 0) {
+    // Code maps named by the settings (documents.yaml `codeMaps`), read from the configured mappings folder.
+    const set = await loadMappingSet(config.mappings.dir ?? path.dirname(packagedMappingFile('documents.yaml')));
+    settings = withCodeMaps(settings, { get: (n) => set.codeMaps.get(n) });
+  }
   if (artefact === 'pdf') {
     writeFileSync(opts.output, await renderPdf(req, documentHeader(req, settings)));
     return;
@@ -207,7 +214,7 @@ export function register(program: Command): void {
         let message: string;
         if (err instanceof InputError) message = err.issues.map((i) => `${i.path}: ${i.message}`).join('\n');
         else if (err instanceof OperationOutcomeError) message = issuesText(err.outcome.issue, '\n');
-        else if (err instanceof UsageError || err instanceof ConfigError || err instanceof MssanteMessageRefused) message = err.message;
+        else if (err instanceof UsageError || err instanceof ConfigError || err instanceof DocumentSettingsError || err instanceof MssanteMessageRefused) message = err.message;
         else throw err;
         process.stderr.write(`${message}\n`);
         process.exitCode = 2;

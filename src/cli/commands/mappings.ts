@@ -1,8 +1,9 @@
 // `passerelle mappings check|test` (issue 19): validate a mappings folder (files, expressions, code maps, examples'
 // outputs as canonical documents) and run the golden examples with a readable diff.
-import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { Command } from 'commander';
+import { loadDocumentSettings, referencedCodeMaps, withCodeMaps } from '../../documents/settings.js';
 import { loadMappingSet } from '../../mappings/load.js';
 import { canonicalJson, exampleCases, formatDiff, jsonDiff, runExample } from '../../mappings/examples.js';
 import type { MappingDiagnostic } from '../../mappings/model.js';
@@ -35,6 +36,18 @@ export async function checkCommand(dir: string): Promise<number> {
     out(`ok     ${rel(m.dir)}  ${m.kind} from ${m.input}, version ${m.version.slice(0, 12)}`);
   }
   for (const c of set.codeMaps.values()) out(`ok     ${rel(c.file)}  code map ${c.name} (${c.entries.length} entries)`);
+  // The document settings of the folder, when it has them: the code maps they name must exist and code into an OID.
+  const documents = join(dir, 'documents.yaml');
+  if (existsSync(documents)) {
+    try {
+      const settings = withCodeMaps(loadDocumentSettings(documents), { get: (n) => set.codeMaps.get(n) });
+      const refs = referencedCodeMaps(settings);
+      out(`ok     ${rel(documents)}  document settings${refs.length ? ` (code maps: ${refs.join(', ')})` : ''}`);
+    } catch (err) {
+      for (const line of (err as Error).message.split('\n')) out(`error  ${rel(documents)}  ${line.trim()}`);
+      problems++;
+    }
+  }
   out(problems ? `${problems} problem${problems > 1 ? 's' : ''}` : 'all mappings valid');
   return problems ? 1 : 0;
 }

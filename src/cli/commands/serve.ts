@@ -18,7 +18,7 @@ import { packagedMappingFile } from '../../mapping-files.js';
 import { configureAccessAudit } from '../../services/audit/access.js';
 import type { OutboxConfig } from '../../outbox/config.js';
 import { startDispatcher, type RunningDispatcher } from '../../services/outbox-dispatch.js';
-import { loadDocumentSettings } from '../../documents/settings.js';
+import { loadDocumentSettings, withCodeMaps } from '../../documents/settings.js';
 import { submissionSourceId } from '../../documents/ids.js';
 import { startGatewaySandbox, type GatewaySandbox } from '../../sandbox/dmp/with-gateway.js';
 import { startGatewayOidcSandbox, type GatewayOidcSandbox } from '../../sandbox/oidc/with-gateway.js';
@@ -111,12 +111,23 @@ export function register(program: Command): void {
       configureAccessAudit(store, { mode: config.audit.reads });
       // Compile the profiles now rather than on the first request (it takes a second or two).
       validateResource({ resourceType: 'Patient' });
+      // Vendor formats and code maps (issue 19): this process's copy of mappings/, reloaded on change (docs/mappings.md).
+      const mappings = await MappingRegistry.open({
+        dir: config.mappings.dir ?? path.dirname(packagedMappingFile('documents.yaml')),
+        watch: config.mappings.watch,
+        debounceMs: config.mappings.debounceMs,
+        logger,
+        metrics,
+      });
       let documents;
       try {
-        documents = { settings: loadDocumentSettings(config.documents.settings), sourceId: submissionSourceId(config.documents) };
+        // Document metadata may read code maps (documents.yaml `codeMaps`): the registry's, reloaded with them.
+        const settings = withCodeMaps(loadDocumentSettings(config.documents.settings), mappings.metadataCodeMaps());
+        documents = { settings, sourceId: submissionSourceId(config.documents) };
       } catch (err) {
         logger.fatal({ err: (err as Error).message }, 'cannot load the document settings');
         process.exitCode = 2;
+        await mappings.close();
         await store.close();
         return;
       }
@@ -148,14 +159,6 @@ export function register(program: Command): void {
         config = oidcSandbox.config;
       }
       const outbox = config.outbox.dispatcher ? startDispatcher(store, config.outbox, { logger, metrics, documents, ...(config.mssante ? { mssante: { config: config.mssante } } : {}) }) : undefined;
-      // Vendor formats and code maps (issue 19): this process's copy of mappings/, reloaded on change (docs/mappings.md).
-      const mappings = await MappingRegistry.open({
-        dir: config.mappings.dir ?? path.dirname(packagedMappingFile('documents.yaml')),
-        watch: config.mappings.watch,
-        debounceMs: config.mappings.debounceMs,
-        logger,
-        metrics,
-      });
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
         checkPeopleSignIn(config);
