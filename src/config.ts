@@ -101,6 +101,15 @@ const envFlag = z
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
+/**
+ * The pathway's fees (design.md): up to 2024 DAH 220 €, MT 50 €, PHO 50 €; from 2025 DAH 125 €, MT 30 €, PHO 30 €. One
+ * entry per year, so that a year nobody has reviewed yet (after 2027) shows as missing rather than guessed.
+ */
+export const DEFAULT_TARIFFS: Record<string, { DAH: number; MT: number; PHO: number }> = Object.fromEntries([
+  ...[2019, 2020, 2021, 2022, 2023, 2024].map((y) => [String(y), { DAH: 220, MT: 50, PHO: 50 }]),
+  ...[2025, 2026, 2027].map((y) => [String(y), { DAH: 125, MT: 30, PHO: 30 }]),
+]);
+
 const fileSchema = z
   .object({
     port: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -315,6 +324,28 @@ const fileSchema = z
         decisionDeadlineDays: 21,
         scheduler: { enabled: true, pollMs: 30_000, leaseMs: 120_000, batch: 20 },
       }),
+    /** The reports of issue 20 (docs/reports.md): tariffs per year, the billing pseudonyms' key. */
+    reports: z
+      .object({
+        /**
+         * Fees per year of the RCP (YYYY → euros per role). A year missing here leaves the amount of its lines empty and
+         * the report says which years lack a tariff.
+         */
+        tariffs: z
+          .record(
+            z.string().regex(/^\d{4}$/, 'tariff years are written YYYY'),
+            z.object({ DAH: z.number().min(0).max(100_000), MT: z.number().min(0).max(100_000), PHO: z.number().min(0).max(100_000) }).strict(),
+          )
+          .default(DEFAULT_TARIFFS),
+        /**
+         * Key of the billing file's patient pseudonyms (HMAC-SHA-256 of the federated patient id), at least 32
+         * characters (env PASSERELLE_REPORTS_PSEUDONYM_KEY). When absent, one is generated at the first report and kept in
+         * `<dataDir>/reports-pseudonym.key` (0600) so that pseudonyms stay the same from one quarter to the next.
+         */
+        pseudonymKey: z.string().min(32, 'the pseudonym key has at least 32 characters').optional(),
+      })
+      .strict()
+      .default({ tariffs: DEFAULT_TARIFFS }),
     /** Default establishment used when a submission names none. */
     establishment: z
       .object({
@@ -417,6 +448,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     ['LOG_LEVEL', ['log', 'level']],
     ['PASSERELLE_REQUIRE_AUTH', ['requireAuth']],
     ['PASSERELLE_INSECURE_DEV', ['insecureDev']],
+    ['PASSERELLE_REPORTS_PSEUDONYM_KEY', ['reports', 'pseudonymKey']],
   ];
   for (const [name, keys] of fromEnv) {
     const v = env[name];

@@ -13,6 +13,7 @@ import * as mappings from './commands/mappings.js';
 import * as mssante from './commands/mssante.js';
 import * as outbox from './commands/outbox.js';
 import * as pathway from './commands/pathway.js';
+import * as report from './commands/report.js';
 import * as sandbox from './commands/sandbox.js';
 import * as serve from './commands/serve.js';
 import * as validate from './commands/validate.js';
@@ -21,7 +22,7 @@ interface CommandModule {
   register(program: Command): void;
 }
 
-const COMMANDS: CommandModule[] = [annuaire, audit, db, demo, document, identity, map, mappings, mssante, outbox, pathway, sandbox, serve, validate];
+const COMMANDS: CommandModule[] = [annuaire, audit, db, demo, document, identity, map, mappings, mssante, outbox, pathway, report, sandbox, serve, validate];
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 

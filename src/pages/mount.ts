@@ -10,6 +10,7 @@ import { mountHomePage } from './home-page.js';
 import { mountLinkPages } from './link-pages.js';
 import { sendProblem } from './layout.js';
 import { mountPathwayPage } from './pathway-page.js';
+import { mountDashboardPage } from './dashboard-page.js';
 import { mountReviewPage } from './review-page.js';
 import { PeopleSessions } from './session.js';
 import { RelyingParty, mountSignIn } from './sign-in.js';
@@ -62,6 +63,8 @@ export function mountPages(app: Express, deps: AppDeps): void {
   mountLinkPages(pages, { store, config, logger }, headers, form);
   // The follow-up form has a choice and a note per recommendation: more fields, and notes of up to 2,000 characters.
   mountPathwayPage(pages, { store, config }, sessions, headers, formParser(PATHWAY_FORM_LIMIT, PATHWAY_FORM_FIELDS));
+  // The regional activity dashboard (issue 20): charts and tables, read-only.
+  mountDashboardPage(pages, { store, config }, sessions, headers);
 
   // Errors of the pages' own routes (oversized or malformed forms, a failing store) end as an HTML page.
   const pageErrors: ErrorRequestHandler = (err: unknown, req, res, next) => {

@@ -7,12 +7,14 @@
 // After a PPP decision the pathway checks whether the set is complete (services/pathway/decision-set.ts).
 import type { CarePlan, Task, TaskOutput } from '@medplum/fhirtypes';
 import { PPP_DECISIONS, displayOf } from '../domain/codes.js';
+import type { Ppp } from '../domain/ppp.js';
+import type { DecisionState } from '../domain/reports/facts.js';
 import { CS } from '../fhir/canonical.js';
 import { businessRule } from '../fhir/outcome.js';
 import { assertValid } from '../fhir/validate.js';
 import type { StoreTransaction, WriteOptions } from '../store/repository.js';
 import { carePlanKind } from './bpm-attachment.js';
-import { afterPppDecisions, pppClosed } from './pathway/decision-set.js';
+import { afterPppDecisions, expectedDecisionTasks, pppClosed } from './pathway/decision-set.js';
 
 /** Statuses a decision can still be made from. */
 export const OPEN_STATUSES: ReadonlySet<string> = new Set(['requested', 'received', 'accepted', 'in-progress']);
@@ -151,6 +153,15 @@ export async function decideTask(
     detail: code !== undefined ? `decision ${code}` : 'declined (rejected)',
     ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
   });
+  if (kind === 'ppp') {
+    // The reports count the decision now, before the document catches up (docs/reports.md "Decisions").
+    for (const ref of plans) {
+      const planId = ref.slice('CarePlan/'.length);
+      const ppp = (await tx.pathway.getCase(planId))?.document as Ppp | undefined;
+      const expected = ppp ? expectedDecisionTasks(ppp).find((e) => e.id === id) : undefined;
+      if (expected) await tx.pathway.recordDecision(planId, expected.recommendation, expected.actor, (code as DecisionState | undefined) ?? 'declined', decided.lastModified ?? ctx.now);
+    }
+  }
   if (kind === 'ppp' && !ctx.deferPathway) {
     for (const ref of plans) await afterPppDecisions(tx, ref.slice('CarePlan/'.length), new Date(ctx.now));
   }

@@ -1,6 +1,9 @@
 // The pathway's own state (migration 012 / pg 011, docs/pathway.md): one case per PPP (its canonical document as last
 // submitted, send and close dates), the scheduler's due work (claimed once across processes, like outbox messages)
 // and the prescriptions the PHO uploads at D45/D90. Shared by both dialects through a `SqlRunner`.
+import type { LinkRole } from '../domain/pathway/link-token.js';
+import type { Ppp } from '../domain/ppp.js';
+import { pppFacts, type DecisionState } from '../domain/reports/facts.js';
 import type { SqlRunner } from './security-repository.js';
 
 /** A PPP in the pathway. */
@@ -84,6 +87,16 @@ export interface PathwayWriter {
   addUpload(u: PrescriptionUpload): Promise<void>;
   uploads(carePlan: string): Promise<PrescriptionUpload[]>;
   upload(id: string): Promise<PrescriptionUpload | undefined>;
+  // The reports' rows (issue 20, migration 013 / pg 012). saveCase and updateDocument rewrite a PPP's own rows from its
+  // document, markSent and close date them, schedule dates its D45/D90 windows: the calls below are the rest.
+  /** A decision recorded on a validation Task (the decision page or the FHIR door), before the document catches up. */
+  recordDecision(carePlan: string, recommendation: string, actor: LinkRole, decision: DecisionState, at: string): Promise<void>;
+  /** The outcomes of a follow-up window recorded (its completion). */
+  followupDone(carePlan: string, window: FollowUpWindow, at: string): Promise<void>;
+  /** A valid use of a decision or prescription link by the professional (`at`: ISO instant; counted per UTC day). */
+  linkUsed(carePlan: string, role: LinkRole, rpps: string, at: string): Promise<void>;
+  /** Rewrites the report rows of a case from its stored document (after a migration, or `passerelle report rebuild`). */
+  refreshReport(carePlan: string): Promise<boolean>;
 }
 
 export interface PathwayRepository extends PathwayWriter {
@@ -105,9 +118,30 @@ const CASE_COLUMNS = 'careplan, ppp_id, finess, patient, document, created, sent
 const DUE_COLUMNS = 'careplan, kind, due_at, state, claimed_by, claimed_until, attempts, done_at, last_error';
 const UPLOAD_LIST = 'id, careplan, followup, rpps, received, kind, media_type, lines';
 
+const REPORT_PPP_COLUMNS = 'careplan, ppp_id, pathway, finess, establishment_name, patient, created_day, entry_door, rcp_mode, rcp_day, recommendations';
+
 export function pathwaySql(dialect: 'sqlite' | 'pg') {
   const skipLocked = dialect === 'pg' ? ' FOR UPDATE SKIP LOCKED' : '';
   return {
+    reportPpp:
+      `INSERT INTO report_ppp (${REPORT_PPP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (careplan) DO UPDATE SET ` +
+      REPORT_PPP_COLUMNS.split(', ')
+        .slice(1)
+        .map((c) => `${c} = excluded.${c}`)
+        .join(', '),
+    reportMembersClear: 'DELETE FROM report_member WHERE careplan = ?',
+    reportMember: 'INSERT INTO report_member (careplan, role, rpps, name, took_part, pharmacy_finess) VALUES ',
+    reportDecisionsClear: 'DELETE FROM report_decision WHERE careplan = ?',
+    // A decision the document does not carry yet (pending) keeps the one recorded on the Task; one it carries wins.
+    reportDecisionPending: "INSERT INTO report_decision (careplan, recommendation, actor, decision, decided_at) VALUES (?, ?, ?, 'pending', NULL) ON CONFLICT (careplan, recommendation, actor) DO NOTHING",
+    reportDecision:
+      'INSERT INTO report_decision (careplan, recommendation, actor, decision, decided_at) VALUES (?, ?, ?, ?, ?) ' +
+      'ON CONFLICT (careplan, recommendation, actor) DO UPDATE SET decision = excluded.decision, decided_at = excluded.decided_at',
+    reportSent: 'UPDATE report_ppp SET sent_at = COALESCE(sent_at, ?) WHERE careplan = ?',
+    reportClosed: 'UPDATE report_ppp SET closed_at = COALESCE(closed_at, ?) WHERE careplan = ?',
+    reportFollowupDue: 'INSERT INTO report_followup (careplan, followup, due_at, done_at) VALUES (?, ?, ?, NULL) ON CONFLICT (careplan, followup) DO UPDATE SET due_at = excluded.due_at',
+    reportFollowupDone: 'UPDATE report_followup SET done_at = COALESCE(done_at, ?) WHERE careplan = ? AND followup = ?',
+    reportLinkUse: 'INSERT INTO report_link_use (rpps, role, careplan, day) VALUES (?, ?, ?, ?) ON CONFLICT (rpps, role, careplan, day) DO NOTHING',
     saveCase:
       `INSERT INTO pathway_case (${CASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?) ` +
       'ON CONFLICT (careplan) DO UPDATE SET ppp_id = excluded.ppp_id, finess = excluded.finess, patient = excluded.patient, document = excluded.document, created = excluded.created, updated = excluded.updated',
@@ -219,19 +253,62 @@ function uploadOf(r: UploadRow): PrescriptionUpload {
 /** The pathway's rows over one transaction's runner (`tx.pathway`). */
 export function pathwayWriter(run: SqlRunner, dialect: 'sqlite' | 'pg'): PathwayWriter {
   const SQL = pathwaySql(dialect);
+  /** The report rows of a PPP from its canonical document (pppFacts), replacing the previous ones. */
+  const writeReport = async (carePlan: string, patient: string, document: unknown): Promise<void> => {
+    const f = pppFacts(document as Ppp, { carePlan, patient });
+    const p = f.ppp;
+    await run.run(SQL.reportPpp, [carePlan, p.pppId, p.pathway, p.finess, p.establishmentName, patient, p.createdDay, p.entryDoor, p.rcpMode ?? null, p.rcpDay ?? null, p.recommendations]);
+    await run.run(SQL.reportMembersClear, [carePlan]);
+    if (f.members.length > 0) {
+      await run.run(
+        SQL.reportMember + f.members.map(() => '(?, ?, ?, ?, ?, ?)').join(', '),
+        f.members.flatMap((m) => [carePlan, m.role, m.rpps, m.name, m.tookPart ? 1 : 0, m.pharmacyFiness ?? null]),
+      );
+    }
+    // Recommendations no longer expected (removed, or the PHO left the team) lose their rows.
+    const keep = new Set(f.decisions.map((d) => `${d.recommendation}\u0000${d.actor}`));
+    const stored = await run.all<{ recommendation: string; actor: string }>('SELECT recommendation, actor FROM report_decision WHERE careplan = ?', [carePlan]);
+    for (const r of stored) {
+      if (!keep.has(`${r.recommendation}\u0000${r.actor}`)) await run.run('DELETE FROM report_decision WHERE careplan = ? AND recommendation = ? AND actor = ?', [carePlan, r.recommendation, r.actor]);
+    }
+    const ppp = document as Ppp;
+    for (const d of f.decisions) {
+      if (d.decision === 'pending') await run.run(SQL.reportDecisionPending, [carePlan, d.recommendation, d.actor]);
+      else {
+        const date = ppp.recommendations.find((r) => r.id === d.recommendation)?.decisions.find((x) => x.actor === d.actor)?.date ?? null;
+        await run.run(SQL.reportDecision, [carePlan, d.recommendation, d.actor, d.decision, date]);
+      }
+    }
+  };
   return {
     saveCase: async (c) => {
       await run.run(SQL.saveCase, [c.carePlan, c.pppId, c.finess, c.patient, JSON.stringify(c.document), c.created, c.updated]);
+      await writeReport(c.carePlan, c.patient, c.document);
     },
     getCase: async (carePlan) => {
       const [r] = await run.all<CaseRow>(SQL.getCase, [carePlan]);
       return r ? caseOf(r) : undefined;
     },
-    markSent: async (carePlan, at) => (await run.run(SQL.markSent, [at, at, at, carePlan])) === 1,
-    updateDocument: async (carePlan, document, at) => (await run.run(SQL.updateDocument, [JSON.stringify(document), at, carePlan])) === 1,
-    close: async (carePlan, at) => (await run.run(SQL.close, [at, at, carePlan])) === 1,
+    markSent: async (carePlan, at) => {
+      const sent = (await run.run(SQL.markSent, [at, at, at, carePlan])) === 1;
+      if (sent) await run.run(SQL.reportSent, [at, carePlan]);
+      return sent;
+    },
+    updateDocument: async (carePlan, document, at) => {
+      const [row] = await run.all<{ patient: string }>('SELECT patient FROM pathway_case WHERE careplan = ?', [carePlan]);
+      if (!row) return false;
+      await run.run(SQL.updateDocument, [JSON.stringify(document), at, carePlan]);
+      await writeReport(carePlan, row.patient, document);
+      return true;
+    },
+    close: async (carePlan, at) => {
+      const closed = (await run.run(SQL.close, [at, at, carePlan])) === 1;
+      if (closed) await run.run(SQL.reportClosed, [at, carePlan]);
+      return closed;
+    },
     schedule: async (carePlan, kind, dueAt, options) => {
       await run.run(SQL.schedule, [carePlan, kind, dueAt, options?.reopen ? 1 : 0]);
+      if (kind === 'd45' || kind === 'd90') await run.run(SQL.reportFollowupDue, [carePlan, kind, dueAt]);
     },
     cancelDue: async (carePlan, kinds) => {
       if (kinds === undefined) return run.run(SQL.cancelAll, [carePlan]);
@@ -256,6 +333,25 @@ export function pathwayWriter(run: SqlRunner, dialect: 'sqlite' | 'pg'): Pathway
     upload: async (id) => {
       const [r] = await run.all<UploadRow>(SQL.upload, [id]);
       return r ? uploadOf(r) : undefined;
+    },
+    recordDecision: async (carePlan, recommendation, actor, decision, at) => {
+      await run.run(SQL.reportDecision, [carePlan, recommendation, actor, decision, decision === 'pending' ? null : at]);
+    },
+    followupDone: async (carePlan, window, at) => {
+      await run.run(SQL.reportFollowupDone, [at, carePlan, window]);
+    },
+    linkUsed: async (carePlan, role, rpps, at) => {
+      await run.run(SQL.reportLinkUse, [rpps, role, carePlan, at.slice(0, 10)]);
+    },
+    refreshReport: async (carePlan) => {
+      const [r] = await run.all<CaseRow>(SQL.getCase, [carePlan]);
+      if (!r) return false;
+      await writeReport(carePlan, r.patient, JSON.parse(r.document) as unknown);
+      const due = await run.all<{ kind: string; due_at: string }>("SELECT kind, due_at FROM pathway_due WHERE careplan = ? AND kind IN ('d45', 'd90')", [carePlan]);
+      for (const d of due) await run.run(SQL.reportFollowupDue, [carePlan, d.kind, d.due_at]);
+      if (r.sent_at) await run.run(SQL.reportSent, [r.sent_at, carePlan]);
+      if (r.closed_at) await run.run(SQL.reportClosed, [r.closed_at, carePlan]);
+      return true;
     },
   };
 }
@@ -284,6 +380,10 @@ export function pathwayRepository(
     addUpload: inWrite((w, u: PrescriptionUpload) => w.addUpload(u)),
     uploads: reader.uploads,
     upload: reader.upload,
+    recordDecision: inWrite((w, carePlan: string, recommendation: string, actor: LinkRole, decision: DecisionState, at: string) => w.recordDecision(carePlan, recommendation, actor, decision, at)),
+    followupDone: inWrite((w, carePlan: string, window: FollowUpWindow, at: string) => w.followupDone(carePlan, window, at)),
+    linkUsed: inWrite((w, carePlan: string, role: LinkRole, rpps: string, at: string) => w.linkUsed(carePlan, role, rpps, at)),
+    refreshReport: inWrite((w, carePlan: string) => w.refreshReport(carePlan)),
     claimDue: (worker, now, leaseUntil, limit) =>
       write(async (run) =>
         // RETURNING keeps no order: oldest first again.

@@ -18,6 +18,7 @@ import { pgOutboxRepository, pgOutboxWriter } from './pg-outbox-repository.js';
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
 import { pathwayRepository, pathwayWriter, type PathwayRepository } from './pathway-repository.js';
+import { reportRepository, type ReportRepository } from './report-repository.js';
 import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
@@ -152,6 +153,7 @@ class PgStoreImpl implements PgStore {
   readonly mssante: MssanteRepository;
   readonly links: PathwayLinkRepository;
   readonly pathway: PathwayRepository;
+  readonly reports: ReportRepository;
   readonly auditTrail: AuditTrail;
   /** Pool reads: refused once closed. */
   private readonly q: PgQuery;
@@ -176,6 +178,7 @@ class PgStoreImpl implements PgStore {
     this.mssante = mssanteRepository(pgRunner(this.q), write);
     this.links = pathwayLinkRepository(pgRunner(this.q), write);
     this.pathway = pathwayRepository(pgRunner(this.q), write, 'pg');
+    this.reports = reportRepository(pgRunner(this.q));
   }
 
   static async open(options: PgStoreOptions): Promise<PgStoreImpl> {

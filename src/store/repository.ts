@@ -3,6 +3,7 @@
 import type { MssanteRepository, MssanteWriter } from './mssante-repository.js';
 import type { PathwayLinkRepository, PathwayLinkWriter } from './pathway-link-repository.js';
 import type { PathwayRepository, PathwayWriter } from './pathway-repository.js';
+import type { ReportRepository } from './report-repository.js';
 import type { Resource } from '@medplum/fhirtypes';
 
 // The query shape is defined beside the search parameters (fhir layer) so that layer does not import the
@@ -127,6 +128,8 @@ export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' |
   readonly links: PathwayLinkRepository;
   /** The pathway's cases, the scheduler's due work (claims) and uploads, outside transactions. */
   readonly pathway: PathwayRepository;
+  /** The reports' aggregates (issue 20): billing, activity, active professionals. */
+  readonly reports: ReportRepository;
   /** Dispatchers and operations on the outbox (claims, outcomes, listing); enqueue through `tx.outbox`. */
   readonly outbox: OutboxRepository;
   /** The identity registry, read outside transactions; write it through `transaction()` (`tx.identities`). */

@@ -17,6 +17,7 @@ import { sqliteOutboxRepository, sqliteOutboxWriter } from './sqlite-outbox-repo
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
 import { pathwayRepository, pathwayWriter, type PathwayRepository } from './pathway-repository.js';
+import { reportRepository, type ReportRepository } from './report-repository.js';
 import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
 import {
@@ -129,6 +130,7 @@ class SqliteStore implements ResourceStore {
   readonly mssante: MssanteRepository;
   readonly links: PathwayLinkRepository;
   readonly pathway: PathwayRepository;
+  readonly reports: ReportRepository;
   readonly auditTrail: AuditTrail;
 
   private constructor(
@@ -160,6 +162,7 @@ class SqliteStore implements ResourceStore {
     this.mssante = mssanteRepository(read, write);
     this.links = pathwayLinkRepository(read, write);
     this.pathway = pathwayRepository(read, write, 'sqlite');
+    this.reports = reportRepository(read);
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {

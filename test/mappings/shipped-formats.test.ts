@@ -5,11 +5,12 @@
 // format of docs/mappings.md (a lone folder under test/fixtures) and the bench's equivalence check use the small
 // harness of format-harness.ts (the model.ts conventions, jsonata called directly).
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import path, { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument, type DocumentKind } from '../../src/domain/parse.js';
 import { mapOfficineXmlBpm } from '../../bench/support/officine-xml-bpm-hand.js';
 import { loadMappingSet } from '../../src/mappings/load.js';
+import { SHARED_STANDARDS, sharedFile } from '../support/shared.js';
 import { loadFormat, runFormat, TEST_CODE_MAPS } from './format-harness.js';
 
 const here = import.meta.dirname;
@@ -64,4 +65,25 @@ describe('bench baseline: the hand-written TS mapping of officine-xml-bpm', () =
       expect(JSON.parse(JSON.stringify(hand))).toEqual(JSON.parse(JSON.stringify(await format.transform(parsed))));
     });
   }
+});
+
+// The EDQM route codes of the shipped lgo-routes map against the ANS value set that lists some of them
+// (JDV_ImmunizationRouteCodes_CISIS: codes and French displays of EDQM Standard Terms routes).
+const JDV_ROUTES = 'ci-sis-schematrons/legacy-CI-SIS_StructurationMinimale-2024-05/jeuxDeValeurs/JDV_ImmunizationRouteCodes_CISIS.xml';
+describe.runIf(sharedFile(JDV_ROUTES, 'the check of lgo-routes against the ANS route value set'))('lgo-routes against the ANS value set', () => {
+  it('every EDQM code the ANS lists has the same French display in the map, and those codes are all mapped', async () => {
+    const xml = readFileSync(path.join(SHARED_STANDARDS, JDV_ROUTES), 'utf8');
+    const ans = new Map([...xml.matchAll(/code="(200\d{5})"[^>]*?displayName="([^"]+)"/g)].map((m) => [m[1], m[2]]));
+    expect(ans.size).toBeGreaterThanOrEqual(5);
+    const routes = (await shipped).codeMaps.get('lgo-routes');
+    const targets = new Map(routes?.entries.map((e) => [e.target, e.display]));
+    let compared = 0;
+    for (const [code, display] of ans) {
+      if (!targets.has(code)) continue;
+      expect(targets.get(code), code).toBe(display);
+      compared++;
+    }
+    // Oral, subcutaneous, intramuscular and inhaled use are in both (intradermal is not an LGO route here).
+    expect(compared).toBeGreaterThanOrEqual(4);
+  });
 });

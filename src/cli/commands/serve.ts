@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { startServer } from '../../api/app.js';
 import { mountDomainRoutes } from '../../api/domain-routes.js';
 import { mountPathwayRoutes } from '../../api/pathway-routes.js';
+import { mountReportRoutes } from '../../api/report-routes.js';
 import { mountIdentityRoutes } from '../../api/identity-routes.js';
 import { ConfigError, loadConfig } from '../../config.js';
 import { validateResource } from '../../fhir/validate.js';
@@ -169,7 +170,7 @@ export function register(program: Command): void {
           metrics,
           mappings,
           circuits: () => circuitsOf(outbox, config.outbox),
-          mounts: [mountDomainRoutes, mountIdentityRoutes, mountPathwayRoutes],
+          mounts: [mountDomainRoutes, mountIdentityRoutes, mountPathwayRoutes, mountReportRoutes],
           pages: [mountPages],
         });
       } catch (err) {

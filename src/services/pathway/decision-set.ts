@@ -3,41 +3,23 @@
 // FHIR Task update): once every expected Task is decided, the document's regeneration is scheduled and the pathway
 // step follows, in the decision's transaction. Imports no decision writer (task-decision.ts calls it).
 import type { CarePlan, Task } from '@medplum/fhirtypes';
+import { expectedDecisions, recommendationsFor, teamHas, teamRpps } from '../../domain/pathway/decision-set.js';
 import type { LinkRole } from '../../domain/pathway/link-token.js';
 import { pathwayStep, type FollowUpWindowCode } from '../../domain/pathway/step.js';
 import type { Ppp } from '../../domain/ppp.js';
-import type { Recommendation } from '../../domain/review.js';
 import { idFor } from '../../fhir/ids.js';
 import type { PathwayCase } from '../../store/pathway-repository.js';
 import type { StoreTransaction } from '../../store/repository.js';
 import { followupOutcomesOf, pathwayStatusOf, setPathwayStatus } from './careplan-state.js';
 
 const DECIDED: ReadonlySet<string> = new Set(['completed', 'rejected']);
-const ROLE_OF: Record<LinkRole, string> = { MT: 'medecin-traitant', PHO: 'pharmacien-officine' };
 
 /** A recommendation's validation Task id (the mapping's, src/fhir/map-common.ts `mapValidationTasks`). */
 export function decisionTaskId(ppp: Pick<Ppp, 'id' | 'establishment'>, recommendation: string, actor: LinkRole): string {
   return idFor('Task', ppp.establishment.finess, 'ppp', ppp.id, 'reco-validation', recommendation, actor);
 }
 
-/** Whether the team names a professional for the role (a PPP always names its MT). */
-export function teamHas(ppp: Ppp, role: LinkRole): boolean {
-  return ppp.team.some((m) => m.role === ROLE_OF[role]);
-}
-
-/** The team member's RPPS for the role. */
-export function teamRpps(ppp: Ppp, role: LinkRole): string | undefined {
-  return ppp.team.find((m) => m.role === ROLE_OF[role])?.practitioner.rpps;
-}
-
-/**
- * The recommendations the role decides on, as the mapping creates their Tasks: every one for the MT; the drug
- * changes for the PHO (and a non-drug one the document says the PHO answered anyway).
- */
-export function recommendationsFor(ppp: Ppp, role: LinkRole): Recommendation[] {
-  if (role === 'MT') return ppp.recommendations;
-  return ppp.recommendations.filter((r) => r.kind === 'medication' || r.decisions.some((d) => d.actor === 'PHO'));
-}
+export { recommendationsFor, teamHas, teamRpps };
 
 /** A PPP is closed once its case is closed or its CarePlan completed or revoked: decisions are then read-only. */
 export function pppClosed(c: Pick<PathwayCase, 'closedAt'> | undefined, carePlan: CarePlan | undefined): boolean {
@@ -46,8 +28,7 @@ export function pppClosed(c: Pick<PathwayCase, 'closedAt'> | undefined, carePlan
 
 /** The validation Tasks whose decisions complete a PPP: the MT's, and the PHO's when the team has a PHO. */
 export function expectedDecisionTasks(ppp: Ppp): { recommendation: string; actor: LinkRole; id: string }[] {
-  const actors: LinkRole[] = teamHas(ppp, 'PHO') ? ['MT', 'PHO'] : ['MT'];
-  return actors.flatMap((actor) => recommendationsFor(ppp, actor).map((r) => ({ recommendation: r.id, actor, id: decisionTaskId(ppp, r.id, actor) })));
+  return expectedDecisions(ppp).map(({ recommendation: r, actor }) => ({ recommendation: r.id, actor, id: decisionTaskId(ppp, r.id, actor) }));
 }
 
 /**

@@ -109,7 +109,11 @@ export async function resolveLink(store: ResourceStore, token: string, context: 
     if (row) entities.add(`CarePlan/${row.carePlan}`);
     if (context.carePlan !== undefined) entities.add(`CarePlan/${context.carePlan}`);
     const at = context.now.toISOString();
-    if (verdict === 'valid' && row) await tx.links.touch(row.tokenHash, at);
+    if (verdict === 'valid' && row) {
+      await tx.links.touch(row.tokenHash, at);
+      // The professional used the tool (docs/reports.md "Active professionals").
+      await tx.pathway.linkUsed(row.carePlan, row.role, row.rpps, at);
+    }
     await tx.audit({
       action: 'pathway.link-use',
       actor: row ? `link:${row.role}` : 'anonymous',

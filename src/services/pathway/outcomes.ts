@@ -122,6 +122,8 @@ export async function recordOutcomes(store: ResourceStore, carePlanId: string, i
       const taskId = pppResourceId(c, 'Task', `followup-${body.window}`);
       const task = await tx.read<Task>('Task', taskId);
       if (task && task.status !== 'completed') await tx.put<Task>({ ...task, status: 'completed', lastModified: now });
+      // The window's follow-up is complete: counted by the reports (docs/reports.md "Follow-up").
+      await tx.pathway.followupDone(carePlanId, body.window, now);
     }
     const closed = complete && body.window === 'd90';
     if (closed) {
