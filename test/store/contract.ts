@@ -2,10 +2,13 @@
 // the PostgreSQL dialect will call it with its own `open`.
 import { OperationOutcomeError } from '@medplum/core';
 import type { Basic, CarePlan, Patient, Resource, Task } from '@medplum/fhirtypes';
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseSearchParams } from '../../src/fhir/search-params.js';
 import type { LinkIssue } from '../../src/store/pathway-link-repository.js';
 import type { PathwayCase } from '../../src/store/pathway-repository.js';
+import { parseDocument } from '../../src/domain/parse.js';
+import type { Ppp } from '../../src/domain/ppp.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 
 /** A clock the suite controls: every call returns the set time and then advances it by one millisecond. */
@@ -744,12 +747,14 @@ export function storeContract(name: string, open: OpenStore): void {
 
     describe('pathway cases, due work and uploads (issue 18)', () => {
       const T0 = '2026-12-06T10:00:00.000Z';
+      /** The canonical PPP a case keeps (the report rows are derived from it). */
+      const pppDoc = (id: string, changes: Record<string, unknown> = {}): Ppp => ({ ...parseDocument('ppp', JSON.parse(readFileSync('test/fixtures/ppp/hospital-sync-rcp.json', 'utf8'))), id, ...changes });
       const kase = (carePlan: string, extra: Partial<PathwayCase> = {}) => ({
         carePlan,
         pppId: `ppp-${carePlan}`,
         finess: '750000001',
         patient: 'fed-1',
-        document: { id: `ppp-${carePlan}`, note: 'é ✓' },
+        document: pppDoc(`ppp-${carePlan}`, { note: 'é ✓' }) as unknown,
         created: '2026-12-01T09:00:00+01:00',
         updated: T0,
         ...extra,
@@ -761,15 +766,60 @@ export function storeContract(name: string, open: OpenStore): void {
         expect(await store.pathway.markSent('cp1', '2026-12-06T11:00:00.000Z')).toBe(true);
         expect(await store.pathway.markSent('cp1', '2026-12-07T11:00:00.000Z')).toBe(true);
         expect(await store.pathway.markSent('nope', T0)).toBe(false);
-        await store.pathway.saveCase(kase('cp1', { document: { id: 'ppp-cp1', v: 2 }, updated: '2026-12-08T00:00:00.000Z' }));
-        expect(await store.pathway.getCase('cp1')).toMatchObject({ sentAt: '2026-12-06T11:00:00.000Z', lastSent: '2026-12-07T11:00:00.000Z', document: { v: 2 } });
-        expect(await store.transaction((tx) => tx.pathway.updateDocument('cp1', { id: 'ppp-cp1', v: 3 }, '2026-12-09T00:00:00.000Z'))).toBe(true);
+        await store.pathway.saveCase(kase('cp1', { document: pppDoc('ppp-cp1', { note: 'v2' }), updated: '2026-12-08T00:00:00.000Z' }));
+        expect(await store.pathway.getCase('cp1')).toMatchObject({ sentAt: '2026-12-06T11:00:00.000Z', lastSent: '2026-12-07T11:00:00.000Z', document: { note: 'v2' } });
+        expect(await store.transaction((tx) => tx.pathway.updateDocument('cp1', pppDoc('ppp-cp1', { note: 'v3' }), '2026-12-09T00:00:00.000Z'))).toBe(true);
+        expect(await store.transaction((tx) => tx.pathway.updateDocument('nope', pppDoc('ppp-nope'), '2026-12-09T00:00:00.000Z'))).toBe(false);
         await store.pathway.saveCase(kase('cp2', { finess: '750000002' }));
         expect((await store.pathway.cases({ finess: '750000001' })).map((c) => c.carePlan)).toEqual(['cp1']);
         expect(await store.pathway.close('cp1', '2026-12-10T00:00:00.000Z')).toBe(true);
         expect((await store.pathway.cases()).map((c) => c.carePlan)).toEqual(['cp2']);
         expect((await store.pathway.cases({ closed: true })).map((c) => c.carePlan).sort()).toEqual(['cp1', 'cp2']);
-        expect(await store.pathway.getCase('cp1')).toMatchObject({ closedAt: '2026-12-10T00:00:00.000Z', document: { v: 3 } });
+        expect(await store.pathway.getCase('cp1')).toMatchObject({ closedAt: '2026-12-10T00:00:00.000Z', document: { note: 'v3' } });
+      });
+
+      it('keeps the report rows of each case in its transactions (issue 20): counts, participations, decisions, follow-up, link uses', async () => {
+        const period = { from: '2025-01-01', to: '2025-12-31' };
+        const base = pppDoc('ppp-r1');
+        await store.transaction((tx) => tx.pathway.saveCase(kase('r1', { document: base, finess: base.establishment.finess })));
+        // The same PPP without RCP (and a reason), in another case: counted, not billable.
+        const noRcp = pppDoc('ppp-r2', { rcp: undefined, noRcpReason: 'Sortie anticipée', entryDoor: 'ville', stayType: undefined });
+        await store.transaction((tx) => tx.pathway.saveCase(kase('r2', { document: noRcp, patient: 'fed-2', finess: base.establishment.finess })));
+        let a = await store.reports.activity(period, '2100-01-01T00:00:00.000Z');
+        expect(a.establishments).toEqual([
+          expect.objectContaining({ finess: base.establishment.finess, ppp: 2, pppWithRcp: 1, rcpSync: 1, hopital: 1, ville: 1, recommendations: 2 * base.recommendations.length, patients: 2 }),
+        ]);
+        expect(a.months).toEqual([{ month: base.created.slice(0, 7), finess: base.establishment.finess, ppp: 2 }]);
+        // Billable participations: the RCP's DAH, MT and PHO of r1 only.
+        expect((await store.reports.billing(period)).map((b) => [b.carePlan, b.role])).toEqual([['r1', 'DAH'], ['r1', 'MT'], ['r1', 'PHO']]);
+        // A decision recorded on its Task counts at once, and a document re-saved without it does not undo it.
+        const pending = a.decisions.find((d) => d.actor === 'PHO' && d.decision === 'pending')?.count ?? 0;
+        const rec = base.recommendations.find((r) => r.kind === 'medication' && !r.decisions.some((d) => d.actor === 'PHO'));
+        expect(rec).toBeDefined();
+        await store.transaction((tx) => tx.pathway.recordDecision('r1', rec!.id, 'PHO', 'retenu', '2025-06-01T10:00:00.000Z'));
+        await store.transaction((tx) => tx.pathway.updateDocument('r1', base, '2025-06-02T10:00:00.000Z'));
+        a = await store.reports.activity(period, '2100-01-01T00:00:00.000Z');
+        expect(a.decisions.find((d) => d.actor === 'PHO' && d.decision === 'pending')?.count ?? 0).toBe(pending - 1);
+        // Follow-up due by the given instant; done once its outcomes are recorded.
+        await store.transaction(async (tx) => {
+          await tx.pathway.schedule('r1', 'd45', '2025-07-01T00:00:00.000Z');
+          await tx.pathway.schedule('r1', 'd90', '2025-08-15T00:00:00.000Z');
+          await tx.pathway.followupDone('r1', 'd45', '2025-07-10T00:00:00.000Z');
+          await tx.pathway.linkUsed('r1', 'MT', '10101634078', '2025-06-01T09:00:00.000Z');
+          await tx.pathway.linkUsed('r1', 'MT', '10101634078', '2025-06-01T18:00:00.000Z');
+          await tx.pathway.linkUsed('r1', 'PHO', '10101523388', '2026-01-02T09:00:00.000Z');
+        });
+        a = await store.reports.activity(period, '2025-08-01T00:00:00.000Z');
+        expect(a.followUp).toEqual([{ followup: 'd45', due: 1, done: 1 }]);
+        expect(a.activeProfessionals).toEqual([{ role: 'MT', count: 1 }]);
+        const pros = await store.reports.professionals(period);
+        expect(pros.map((p) => [p.rpps, p.role, p.firstUse, p.lastUse, p.establishments])).toEqual([['10101634078', 'MT', '2025-06-01', '2025-06-01', [base.establishment.finess]]]);
+        expect(await store.reports.establishmentKnown(base.establishment.finess)).toBe(true);
+        expect(await store.reports.establishmentKnown('999999999')).toBe(false);
+        // Rebuilt from the stored document, the rows are the same.
+        const before = await store.reports.activity(period, '2100-01-01T00:00:00.000Z');
+        expect(await store.transaction((tx) => tx.pathway.refreshReport('r1'))).toBe(true);
+        expect(await store.reports.activity(period, '2100-01-01T00:00:00.000Z')).toEqual(before);
       });
 
       it('claims due work once, oldest first; a lost lease is taken over; done stays done unless reopened', async () => {

@@ -47,6 +47,7 @@ describe('SQLite store specifics', () => {
       { version: 10, name: 'mssante_mail' },
       { version: 11, name: 'pathway_links' },
       { version: 12, name: 'pathway_cases' },
+      { version: 13, name: 'report_tables' },
     ]);
     db.close();
   });
