@@ -32,8 +32,9 @@ interface ReportOptions extends StoreOptions {
 }
 
 function fail(command: string, message: string, code: number): void {
-  // One line: a message never spreads over several, whatever the input it quotes.
-  process.stderr.write(`passerelle report ${command}: ${message.replace(/[\r\n]+/g, ' ')}\n`);
+  // One line, printable: a message never spreads over several nor reorders the terminal, whatever input it quotes.
+  const text = message.replace(/[\r\n]+/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?');
+  process.stderr.write(`passerelle report ${command}: ${text}\n`);
   process.exitCode = code;
 }
 
