@@ -1,0 +1,21 @@
+// Rebuilding the report rows (issue 20, docs/reports.md "Rebuilding the report rows"): every case's rows rewritten
+// from its stored document, one transaction per case, reading the case ids in pages — after a change of the counting
+// rules, or to repair. Link uses are events, not derived from the document: they are kept as they are.
+import type { ResourceStore } from '../../store/repository.js';
+
+const PAGE = 500;
+
+/** Rewrites the report rows of every case; answers how many cases were rebuilt. */
+export async function rebuildReports(store: Pick<ResourceStore, 'reports' | 'transaction'>, options: { onProgress?: (done: number) => void } = {}): Promise<number> {
+  let after: string | undefined;
+  let count = 0;
+  for (;;) {
+    const ids = await store.reports.caseIds(after, PAGE);
+    for (const id of ids) {
+      if (await store.transaction((tx) => tx.pathway.refreshReport(id))) count += 1;
+    }
+    options.onProgress?.(count);
+    if (ids.length < PAGE) return count;
+    after = ids[ids.length - 1];
+  }
+}
