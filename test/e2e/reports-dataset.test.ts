@@ -227,7 +227,7 @@ function suite(dialect: 'sqlite' | 'postgresql'): void {
   const schema = `reports_ds_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   beforeAll(async () => {
     gw = await openGateway(dialect, schema);
-  }, 600_000);
+  }, 1_800_000);
   afterAll(async () => {
     await gw?.close();
   }, 60_000);
