@@ -144,7 +144,7 @@ async function putPatient(
   // Another tenant's source identity (the same identifier, so the same id) is not rewritten.
   const storedSource = await tx.read<Patient>('Patient', source.id);
   if (storedSource) await assertTenantWrite(tx, w, undefined, storedSource);
-  const registration = await registerSource(tx, identityServiceFor(w.ctx.store), source.identity, { actor: w.client.id, requestId: w.requestId }, { ...patient, id: source.id });
+  const registration = await registerSource(tx, identityServiceFor(w.ctx.store), source.identity, { actor: w.client.id, requestId: w.requestId }, { ...patient, id: source.id }, { anomalies: source.anomalies });
   const federated = `Patient/${registration.result.federatedId}`;
   const claimed = (patient.link ?? []).findIndex((l) => l.type === 'refer' && l.other?.reference !== federated);
   if (claimed >= 0) {

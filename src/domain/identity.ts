@@ -75,17 +75,9 @@ export const PatientIdentity = z
     birthPlaceInsee: InseeCode.optional(),
   })
   .strict()
+  // A QUAL status the traits do not support (no INS, a partial birth date…) is not refused here: the SRI registers
+  // the identity at the status they support and records an anomaly for the sender (identity-support.ts).
   .superRefine((p, ctx) => {
-    if (p.status === 'QUAL' && !p.ins) {
-      ctx.addIssue({ code: 'custom', path: ['ins'], message: 'a qualified (QUAL) identity must carry its INS' });
-    }
-    if (p.status === 'QUAL' && (p.birthDate.length !== 10 || !p.birthPlaceInsee || p.sex === 'I')) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['status'],
-        message: 'a qualified (QUAL) identity needs the five strict traits: full birth date, birthplace INSEE code and sex F/M',
-      });
-    }
     if (p.birthGivenNames && p.birthGivenNames[0] !== p.firstBirthGivenName) {
       ctx.addIssue({
         code: 'custom',
@@ -94,7 +86,7 @@ export const PatientIdentity = z
       });
     }
   })
-  .meta({ id: 'PatientIdentity', description: 'Patient identity traits (RNIV strict traits + INS + the sender’s own id). A QUAL identity carries its INS and all five strict traits.' });
+  .meta({ id: 'PatientIdentity', description: 'Patient identity traits (RNIV strict traits + INS + the sender’s own id). A QUAL identity carries its INS and all five strict traits; one that does not is registered at the status its traits support, with an anomaly for the sender.' });
 export type PatientIdentity = z.infer<typeof PatientIdentity>;
 
 /** "née", "né" or "né·e", as French agrees with the patient's sex (I: undetermined). */

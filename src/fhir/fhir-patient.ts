@@ -13,7 +13,15 @@ export interface PatientTraitIssue {
   message: string;
 }
 
-export type PatientConversion = { ok: true; identity: PatientIdentity } | { ok: false; issues: PatientTraitIssue[] };
+export type PatientConversion =
+  | {
+      ok: true;
+      /** The identity as declared (a status its traits do not support is left to identity-support.ts). */
+      identity: PatientIdentity;
+      /** The sender asserts a check against a high-trust identity document (`verifiedDocumentOf`). */
+      verifiedDocument: boolean;
+    }
+  | { ok: false; issues: PatientTraitIssue[] };
 
 export interface PatientConversionOptions {
   /** The sender's own identifier (system + value) must be present: bulk import needs it; `$match` does not. */
@@ -81,6 +89,23 @@ function statusOf(extensions: readonly Extension[], hasIns: boolean): IdentitySt
     }
   }
   return undefined;
+}
+
+/**
+ * The sender asserts the identity was checked against a high-trust identity document: the identity-reliability
+ * extension carries table 0445 `VALI` ("identité validée"), the RNIV code `VALI`, or a `validationMode` (the document
+ * checked). A bare RNIV `QUAL` code is not such an assertion on its own (docs/identity.md).
+ */
+function verifiedDocumentOf(extensions: readonly Extension[]): boolean {
+  return extensions.some(
+    (e) =>
+      e.url === SYSTEM.frCoreIdentityReliabilityExt &&
+      (e.extension ?? []).some(
+        (x) =>
+          (x.url === 'identityStatus' && x.valueCoding?.code === 'VALI') ||
+          (x.url === 'validationMode' && (text(x.valueCoding?.code) !== undefined || (x.valueCodeableConcept?.coding ?? []).some((c) => text(c.code) !== undefined))),
+      ),
+  );
 }
 
 function birthPlaceOf(extensions: readonly Extension[]): string | undefined {
@@ -164,7 +189,7 @@ export function patientIdentityFromFhir(patient: Patient, options: PatientConver
     ...(birthPlaceInsee ? { birthPlaceInsee } : {}),
   };
   const parsed = PatientIdentity.safeParse(raw);
-  if (parsed.success) return { ok: true, identity: parsed.data };
+  if (parsed.success) return { ok: true, identity: parsed.data, verifiedDocument: verifiedDocumentOf(extensions) };
   return {
     ok: false,
     issues: parsed.error.issues.map((i) => ({ code: 'invalid' as const, expression: expressionOf(i.path), message: i.message })),

@@ -12,6 +12,7 @@ export class Metrics {
   readonly deliveries: Counter<'destination' | 'outcome'>;
   readonly deliveryDuration: Histogram<'destination' | 'outcome'>;
   readonly identityDecisions: Counter<'decision' | 'grade'>;
+  readonly identityAnomalies: Counter<'code'>;
   /** Reloads of the mappings folder (issue 19), by result: ok (every file loaded), partial (some kept their last good version), error (nothing could be read). */
   readonly mappingsReloads: Counter<'result'>;
   /** Mapping files (formats, code maps) broken on disk, served at their last good version or not at all. */
@@ -52,6 +53,12 @@ export class Metrics {
       name: 'passerelle_identity_decisions_total',
       help: 'Identity registrations, by decision (auto-linked, review, new, known) and grade of the deciding comparison',
       labelNames: ['decision', 'grade'],
+      registers: [this.registry],
+    });
+    this.identityAnomalies = new Counter({
+      name: 'passerelle_identity_anomalies_total',
+      help: 'Source identities registered at a lower status than declared, by anomaly code (QUAL_WITHOUT_INS, QUAL_PARTIAL_BIRTH_DATE, …)',
+      labelNames: ['code'],
       registers: [this.registry],
     });
     this.mappingsReloads = new Counter({

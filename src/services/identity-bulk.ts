@@ -25,6 +25,8 @@ import type { SourceIdentity } from '../identity/types.js';
 import { systemUri } from '../fhir/map-common.js';
 import { metrics } from '../observability/metrics.js';
 import type { BulkRegistryLease, StoreTransaction } from '../store/repository.js';
+import type { IdentityAnomaly } from '../domain/identity-support.js';
+import { anomalyRows } from '../store/identity-anomaly-repository.js';
 import { emptyRegistryRows, type RegistryBatchWriter, type RegistryRows } from '../store/registry-batch.js';
 
 /** What the bulk path needs of the identity service. */
@@ -48,6 +50,8 @@ export interface BulkHost {
 
 export interface BulkItem<T> {
   identity: SourceIdentity;
+  /** What the sender declared and the traits did not support: recorded in the same transaction as the registration. */
+  anomalies?: readonly IdentityAnomaly[];
   /** The caller's handle on the item (a line number). */
   tag: T;
 }
@@ -69,6 +73,17 @@ interface InFlight<T> {
   results: RegistrationResult[];
   sourceKeys: string[];
   done: Promise<void>;
+}
+
+/** The anomalies of an item, in the transaction that registers it (the one-by-one path). */
+async function recordAnomaliesIn(tx: StoreTransaction, item: BulkItem<unknown>): Promise<void> {
+  if (!item.anomalies || item.anomalies.length === 0) return;
+  await tx.identityAnomalies.record({ sourceSystem: systemUri(item.identity.sourceId.system), sourceId: item.identity.sourceId.value }, item.anomalies);
+}
+
+/** Once their transaction committed: the anomalies of these items, by code (metrics). */
+function countAnomalies(items: readonly BulkItem<unknown>[]): void {
+  for (const i of items) for (const a of i.anomalies ?? []) metrics.identityAnomalies.inc({ code: a.code });
 }
 
 const sourceKey = (system: string, localId: string): string => `${system}\u001f${localId}`;
@@ -176,6 +191,7 @@ export class BulkRegistrar<T> {
     }
     for (const k of f.sourceKeys) this.planned.delete(k);
     for (const r of f.results) metrics.identityDecisions.inc({ decision: r.decision, grade: r.grade ?? 'none' });
+    countAnomalies(f.items);
     this.options.onCommitted?.(f.items, f.results);
   }
 
@@ -193,13 +209,20 @@ export class BulkRegistrar<T> {
   /** The batch in one transaction through `registerIn`; if it fails, each item alone to find the one(s) refused. */
   private async oneByOne(items: readonly BulkItem<T>[]): Promise<void> {
     const { ctx } = this.options;
+    const registerAll = async (tx: StoreTransaction, all: readonly BulkItem<T>[]): Promise<RegistrationResult[]> => {
+      const results = await this.host.registerEach(tx, all.map((i) => i.identity), ctx);
+      for (const i of all) await recordAnomaliesIn(tx, i);
+      return results;
+    };
     try {
-      const results = await this.transaction((tx) => this.host.registerEach(tx, items.map((i) => i.identity), ctx));
+      const results = await this.transaction((tx) => registerAll(tx, items));
+      countAnomalies(items);
       this.options.onCommitted?.(items, results);
     } catch {
       for (const item of items) {
         try {
-          const results = await this.transaction((tx) => this.host.registerEach(tx, [item.identity], ctx));
+          const results = await this.transaction((tx) => registerAll(tx, [item]));
+          countAnomalies([item]);
           this.options.onCommitted?.([item], results);
         } catch (err) {
           this.options.onFailure?.(item, err);
@@ -223,13 +246,14 @@ export class BulkRegistrar<T> {
     const results: RegistrationResult[] = [];
     let seq = seqBefore;
     try {
-      for (const { identity: source } of items) {
+      for (const { identity: source, anomalies } of items) {
         if (results.length % PART_SIZE === 0 && results.length > 0) {
           writing.send(batch);
           batch = emptyRegistryRows();
         }
         const system = systemUri(source.sourceId.system);
         const localId = source.sourceId.value;
+        if (anomalies && anomalies.length > 0) batch.anomalies.push(...anomalyRows({ sourceSystem: system, sourceId: localId }, anomalies));
         const traits = JSON.stringify(source);
         const n = normaliseIdentity(source);
         const keys = blockingKeys(n);

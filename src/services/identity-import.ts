@@ -12,6 +12,7 @@ import type { IdentityContext, RegistrationDecision } from '../services/identity
 import type { SourceIdentity } from '../identity/types.js';
 import type { ResourceStore } from '../store/repository.js';
 import { identityServiceFor } from './patient-identity.js';
+import { supportedIdentity, type IdentityAnomaly } from '../domain/identity-support.js';
 
 /** Identities per transaction, one by one through `registerIn` (PostgreSQL, or the HTTP import). */
 export const DEFAULT_IMPORT_BATCH = 500;
@@ -91,6 +92,10 @@ export interface ImportSummary {
   new: number;
   /** Source identities seen before (same system and id). */
   known: number;
+  /** Registered at a lower status than declared (a QUAL the traits do not support). */
+  downgraded: number;
+  /** Anomalies recorded for the senders, by code (docs/identity.md "Statuses the data does not support"). */
+  anomalies: Record<string, number>;
   failed: number;
   /** The first failures, by line (at most 1000; `failed` counts them all). */
   failures: ImportFailure[];
@@ -140,10 +145,14 @@ export interface ImportOptions {
 interface Pending {
   line: number;
   identity: SourceIdentity;
+  anomalies: IdentityAnomaly[];
 }
 
-/** Why a Patient line cannot be registered, or its identity. */
-export function identityOfLine(text: string): { identity: SourceIdentity } | { error: string } {
+/**
+ * Why a Patient line cannot be registered, or its identity at the status its traits support (identity-support.ts)
+ * with the anomalies of the declared one.
+ */
+export function identityOfLine(text: string): { identity: SourceIdentity; anomalies: IdentityAnomaly[] } | { error: string } {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -154,7 +163,7 @@ export function identityOfLine(text: string): { identity: SourceIdentity } | { e
     return { error: 'expected a FHIR Patient (resourceType "Patient")' };
   }
   const read = patientIdentityFromFhir(json as Patient, { requireSource: true });
-  if (read.ok) return { identity: read.identity };
+  if (read.ok) return supportedIdentity(read.identity, { verifiedDocument: read.verifiedDocument });
   return { error: read.issues.map((i) => `${i.expression}: ${i.message}`).join('; ') };
 }
 
@@ -171,6 +180,8 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
   const counts: Record<RegistrationDecision, number> = { 'auto-linked': 0, review: 0, new: 0, known: 0 };
   const summary = { lines: 0, registered: 0, failed: 0, failures: [] as ImportFailure[] };
   let bytes = 0;
+  let downgraded = 0;
+  const anomalies: Record<string, number> = {};
 
   const fail = (f: ImportFailure): void => {
     summary.failed++;
@@ -183,8 +194,12 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
   const bulk = await service.openBulk<number>({
     ctx: options.ctx,
     pipeline: options.pipeline !== false,
-    onCommitted: (_items, results) => {
+    onCommitted: (items, results) => {
       for (const r of results) counts[r.decision]++;
+      for (const i of items) {
+        if (i.anomalies?.some((a) => a.code.startsWith('QUAL_'))) downgraded++;
+        for (const a of i.anomalies ?? []) anomalies[a.code] = (anomalies[a.code] ?? 0) + 1;
+      }
       summary.registered += results.length;
       progress();
     },
@@ -192,7 +207,7 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
     ...(options.onFallback ? { onFallback: options.onFallback } : {}),
   });
   const batchSize = Math.max(1, Math.trunc(options.batchSize ?? (bulk.pipelined ? DEFAULT_BULK_BATCH : DEFAULT_IMPORT_BATCH)));
-  const submit = (items: Pending[]): Promise<void> => bulk.add(items.map((i) => ({ identity: i.identity, tag: i.line })));
+  const submit = (items: Pending[]): Promise<void> => bulk.add(items.map((i) => ({ identity: i.identity, anomalies: i.anomalies, tag: i.line })));
 
   let batch: Pending[] = [];
   try {
@@ -205,7 +220,7 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
         fail({ line: l.line, message: read.error });
         continue;
       }
-      batch.push({ line: l.line, identity: read.identity });
+      batch.push({ line: l.line, identity: read.identity, anomalies: read.anomalies });
       if (batch.length >= batchSize) {
         await submit(batch);
         batch = [];
@@ -228,6 +243,8 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
     review: counts.review,
     new: counts.new,
     known: counts.known,
+    downgraded,
+    anomalies,
     failed: summary.failed,
     failures: summary.failures,
     projected,

@@ -18,6 +18,7 @@ import { child, children, parseXml } from '../connectors/dmp/xml-dom.js';
 import { NS } from '../connectors/dmp/xds-constants.js';
 import { INS_OIDS } from '../domain/identity.js';
 import { InputError, parseDocument } from '../domain/parse.js';
+import { unsupportedQualIssues } from '../domain/identity-support.js';
 import { readXdmPackage, XdmRefused } from '../documents/xdm.js';
 import { issuesText, OperationOutcomeError } from '../fhir/outcome.js';
 import { metrics as processMetrics, type Metrics } from '../observability/metrics.js';
@@ -241,7 +242,11 @@ function codeOfIssues(input: unknown, issues: readonly { path: string; message: 
 
 function prepareBpm(input: unknown, now: string, where: string): PreparedSubmission {
   try {
-    parseDocument('bpm', input);
+    const parsed = parseDocument('bpm', input);
+    // The MSSanté profile keeps refusing a QUAL its traits do not support, with its own codes (903 / 905); the other
+    // doors register it at a lower status (identity-support.ts).
+    const unsupported = unsupportedQualIssues(parsed.patient).map((i) => ({ path: `bpm.patient.${i.path}`, message: i.message }));
+    if (unsupported.length > 0) throw new InputError(unsupported);
   } catch (err) {
     if (!(err instanceof InputError)) throw err;
     throw new IntakeRefused(codeOfIssues(input, err.issues), clip(`${where}: ${err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`));

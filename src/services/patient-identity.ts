@@ -4,6 +4,9 @@
 // back with `seealso`). After a merge or a separation the link follows the source.
 import type { OperationOutcomeIssue, Patient } from '@medplum/fhirtypes';
 import type { PatientIdentity } from '../domain/identity.js';
+import { supportedIdentity, type IdentityAnomaly } from '../domain/identity-support.js';
+import { metrics } from '../observability/metrics.js';
+import { systemUri } from '../fhir/map-common.js';
 import { patientIdentityFromFhir } from '../fhir/fhir-patient.js';
 import { mapPatient } from '../fhir/map-common.js';
 import { issue } from '../fhir/outcome.js';
@@ -38,6 +41,24 @@ export interface SourceRegistration {
   patient: Patient;
   /** False while an identity review opened for this source is open: documents for it must wait. */
   settled: boolean;
+  /** What the sender declared and the data did not support (recorded with the registration). */
+  anomalies: IdentityAnomaly[];
+}
+
+export interface SourceRegistrationOptions {
+  /** Anomalies of the declared identity (`supportedIdentity`): `identity` is the one kept. Recorded in `tx`. */
+  anomalies?: readonly IdentityAnomaly[];
+  /** The sending establishment, when the door knows it (recorded with the anomalies). */
+  finess?: string;
+}
+
+/** Records `anomalies` of the source `identity` in `tx`, and counts them once the transaction committed. */
+export async function recordAnomalies(tx: StoreTransaction, identity: SourceIdentity, anomalies: readonly IdentityAnomaly[], finess?: string): Promise<void> {
+  if (anomalies.length === 0) return;
+  await tx.identityAnomalies.record({ sourceSystem: systemUri(identity.sourceId.system), sourceId: identity.sourceId.value, ...(finess ? { finess } : {}) }, anomalies);
+  tx.afterCommit(() => {
+    for (const a of anomalies) metrics.identityAnomalies.inc({ code: a.code });
+  });
 }
 
 /**
@@ -50,13 +71,19 @@ export async function registerSource(
   identity: SourceIdentity,
   ctx: IdentityContext,
   patient: Patient = mapPatient(identity),
+  options: SourceRegistrationOptions = {},
 ): Promise<SourceRegistration> {
   const result = await service.registerIn(tx, identity, ctx);
-  return { result, patient: linkToFederated(patient, result.federatedId), settled: result.link !== 'review' };
+  const anomalies = [...(options.anomalies ?? [])];
+  await recordAnomalies(tx, identity, anomalies, options.finess);
+  return { result, patient: linkToFederated(patient, result.federatedId), settled: result.link !== 'review', anomalies };
 }
 
-/** A Patient sent through FHIR, read as a source identity: its traits and the id its source Patient has. */
-export type FhirSourcePatient = { ok: true; identity: PatientIdentity; id: string } | { ok: false; issues: OperationOutcomeIssue[] };
+/**
+ * A Patient sent through FHIR, read as a source identity: its traits (at the status they support), the anomalies of
+ * its declared status, and the id its source Patient has.
+ */
+export type FhirSourcePatient = { ok: true; identity: PatientIdentity; anomalies: IdentityAnomaly[]; id: string } | { ok: false; issues: OperationOutcomeIssue[] };
 
 /**
  * Reads a Patient written through FHIR as the source identity it is (the sender's identifier and the traits the SRI
@@ -66,8 +93,9 @@ export type FhirSourcePatient = { ok: true; identity: PatientIdentity; id: strin
 export function fhirSourcePatient(patient: Patient): FhirSourcePatient {
   const read = patientIdentityFromFhir(patient, { requireSource: true });
   if (!read.ok) return { ok: false, issues: read.issues.map((i) => issue(i.code, i.message, i.expression)) };
-  const { sourceId } = read.identity;
-  return { ok: true, identity: read.identity, id: sourcePatientId(sourceId.system, sourceId.value) };
+  const { identity, anomalies } = supportedIdentity(read.identity, { verifiedDocument: read.verifiedDocument });
+  const { sourceId } = identity;
+  return { ok: true, identity, anomalies, id: sourcePatientId(sourceId.system, sourceId.value) };
 }
 
 /** Runs in the transaction of every human decision (merge, reject, separate). */

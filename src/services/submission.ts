@@ -5,12 +5,13 @@
 // patient is not certain waits on hold (bpm-attachment.ts); a PPP lists the released BPMs of its patient.
 import type { Bundle, BundleEntry, CarePlan, OperationOutcomeIssue, Patient, Reference, Resource, Task } from '@medplum/fhirtypes';
 import type { PatientIdentity } from '../domain/identity.js';
+import { supportedIdentity, type IdentityAnomaly } from '../domain/identity-support.js';
 import { InputError, parseDocument, type DocumentKind, type DocumentOf } from '../domain/parse.js';
 import { writtenEntry } from '../fhir/bundle-response.js';
 import { mapDocument } from '../fhir/bundle.js';
 import { CS } from '../fhir/canonical.js';
 import { patientId } from '../fhir/ids.js';
-import { systemUri } from '../fhir/map-common.js';
+import { mapPatient, systemUri } from '../fhir/map-common.js';
 import { forbidden, invalidIssues, issue } from '../fhir/outcome.js';
 import { finessKey, mayWriteFor, ownFiness, readFilter, type Principal } from '../domain/access/model.js';
 import { documentFiness, documentOrganisations } from '../domain/access/documents.js';
@@ -81,19 +82,34 @@ export interface PreparedSubmission {
   kind: DocumentKind;
   /** The mapped resources, as the mapping wrote them (identity-dependent changes are made when storing). */
   bundle: Bundle;
-  /** The patient as the sender named them, for the identity service. */
+  /** The patient as the sender named them, at the status their traits support, for the identity service. */
   patient: PatientIdentity;
+  /** What the sender declared and the traits did not support (recorded with the registration, warned in the answer). */
+  anomalies: IdentityAnomaly[];
   /** The canonical document as parsed (what documents sent to the DMP are rendered from). */
   document: DocumentOf<DocumentKind>;
 }
 
-/** Parse, map and validate without storing. */
+/**
+ * Parse, map and validate without storing. A patient whose declared status the traits do not support is mapped (and
+ * kept in the document) at the status they support (identity-support.ts; a canonical document has no field for a
+ * checked identity document, so a QUAL without INS becomes PROV).
+ */
 export function prepareSubmission(kind: DocumentKind, input: unknown, now: string): PreparedSubmission {
-  const doc = parseSubmission(kind, input);
+  const parsed = parseSubmission(kind, input);
+  const supported = supportedIdentity(parsed.patient);
+  const doc = supported.anomalies.length > 0 ? ({ ...parsed, patient: supported.identity } as typeof parsed) : parsed;
   const bundle = mapDocument(kind, doc, { now });
   const errors = validateBundle(bundle).filter((i) => i.severity === 'error' || i.severity === 'fatal');
   if (errors.length > 0) throw invalidIssues(errors);
-  return { kind, bundle, patient: doc.patient, document: doc };
+  return { kind, bundle, patient: doc.patient, anomalies: supported.anomalies, document: doc };
+}
+
+/** The warning the answer carries for each anomaly: the field at fault, what was received and what was kept. */
+export function anomalyIssues(kind: DocumentKind, anomalies: readonly IdentityAnomaly[]): OperationOutcomeIssue[] {
+  return anomalies.map((a) =>
+    issue('business-rule', `${kind}.patient.${a.field}: ${a.received}; registered with ${a.kept} (identity anomaly ${a.code}, recorded for the sender)`, `${kind}.patient.${a.field}`, 'warning'),
+  );
 }
 
 const isCarePlanOf = (kind: 'ppp' | 'bpm', r: Resource): r is CarePlan =>
@@ -133,7 +149,10 @@ export async function storeSubmissionIn(tx: StoreTransaction, store: ResourceSto
   const who = { actor: ctx.actor, ...(ctx.requestId ? { requestId: ctx.requestId } : {}) };
   const mapped = (bundle.entry ?? []).map((e) => e.resource as Resource);
   const mappedPatient = mapped.find((r): r is Patient => r.resourceType === 'Patient' && r.id === sourcePatient);
-  const identity = await registerSource(tx, service, patient, who, ...(mappedPatient ? [mappedPatient] : []));
+  const identity = await registerSource(tx, service, patient, who, mappedPatient ?? mapPatient(patient), {
+    anomalies: prepared.anomalies ?? [],
+    finess: documentFiness(kind, prepared.document),
+  });
   const federatedId = identity.result.federatedId;
   // A document naming a patient by another establishment's identifier (the same source Patient id) does not take
   // that patient over: the sender must already have a relationship with it, or be its first.
@@ -218,7 +237,9 @@ export async function storeSubmissionIn(tx: StoreTransaction, store: ResourceSto
       });
     }
   }
-  // The refusals (DMP, PDSm, MSSanté recipients) travel back on the root entry (the document itself is stored).
+  // The refusals (DMP, PDSm, MSSanté recipients) travel back on the root entry (the document itself is stored), after
+  // the warnings of a patient registered at a lower status than declared.
+  refusals = [...anomalyIssues(kind, prepared.anomalies ?? []), ...refusals];
   if (refusals.length > 0 && root) {
     const rootEntry = out.find((e) => e.resource?.resourceType === root.resourceType && e.resource.id === root.id);
     if (rootEntry?.response) rootEntry.response.outcome = { resourceType: 'OperationOutcome', issue: refusals };

@@ -18,6 +18,7 @@ import { pgOutboxRepository, pgOutboxWriter } from './pg-outbox-repository.js';
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
 import { pathwayRepository, pathwayWriter, type PathwayRepository } from './pathway-repository.js';
+import { identityAnomalyRepository, identityAnomalyWriter, type IdentityAnomalyRepository } from './identity-anomaly-repository.js';
 import { reportRepository, type ReportRepository } from './report-repository.js';
 import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
@@ -153,6 +154,7 @@ class PgStoreImpl implements PgStore {
   readonly mssante: MssanteRepository;
   readonly links: PathwayLinkRepository;
   readonly pathway: PathwayRepository;
+  readonly identityAnomalies: IdentityAnomalyRepository;
   readonly reports: ReportRepository;
   readonly auditTrail: AuditTrail;
   /** Pool reads: refused once closed. */
@@ -178,6 +180,7 @@ class PgStoreImpl implements PgStore {
     this.mssante = mssanteRepository(pgRunner(this.q), write);
     this.links = pathwayLinkRepository(pgRunner(this.q), write);
     this.pathway = pathwayRepository(pgRunner(this.q), write, 'pg');
+    this.identityAnomalies = identityAnomalyRepository(pgRunner(this.q));
     this.reports = reportRepository(pgRunner(this.q));
   }
 
@@ -247,6 +250,7 @@ class PgStoreImpl implements PgStore {
           mssante: mssanteWriter(pgRunner(q)),
           links: pathwayLinkWriter(pgRunner(q)),
           pathway: pathwayWriter(pgRunner(q), 'pg'),
+          identityAnomalies: identityAnomalyWriter(pgRunner(q), this.now),
           beforeCommit: hooks.beforeCommit,
           afterCommit: hooks.afterCommit,
         };

@@ -11,13 +11,19 @@ export type ReviewInsertRow = [id: string, system: string, localId: string, newF
 /** An audit row: action, actor, entities, detail, request id. Outcome `success`. */
 export type AuditInsertRow = [action: string, actor: string, entities: string[], detail: string, requestId: string | null];
 
-/** Rows of a batch (or of one part of it), written in this order: federated inserts, updates, sources, reviews, audit. */
+/** An identity anomaly (identity-anomaly-repository.ts): id, source system, source id, FINESS, code, field, received, kept. */
+export type { AnomalyInsertRow } from './identity-anomaly-repository.js';
+import type { AnomalyInsertRow } from './identity-anomaly-repository.js';
+
+/** Rows of a batch (or of one part of it), written in this order: federated inserts, updates, sources, reviews, anomalies, audit. */
 export interface RegistryRows {
   federatedInserts: FederatedInsertRow[];
   /** Applied in order, after the inserts (an update may change an identity inserted earlier in the batch). */
   federatedUpdates: FederatedUpdateRow[];
   sources: SourceInsertRow[];
   reviews: ReviewInsertRow[];
+  /** Statuses the data did not support, with the registration (identity-support.ts). */
+  anomalies: AnomalyInsertRow[];
   audits: AuditInsertRow[];
 }
 
@@ -36,7 +42,7 @@ export interface BatchEnd {
   projectionPending: string[];
 }
 
-export const emptyRegistryRows = (): RegistryRows => ({ federatedInserts: [], federatedUpdates: [], sources: [], reviews: [], audits: [] });
+export const emptyRegistryRows = (): RegistryRows => ({ federatedInserts: [], federatedUpdates: [], sources: [], reviews: [], anomalies: [], audits: [] });
 
 /** Thrown when the registry changed under a planned batch (another process or connection wrote it). */
 export class RegistryChangedError extends Error {

@@ -3,6 +3,7 @@
 import type { MssanteRepository, MssanteWriter } from './mssante-repository.js';
 import type { PathwayLinkRepository, PathwayLinkWriter } from './pathway-link-repository.js';
 import type { PathwayRepository, PathwayWriter } from './pathway-repository.js';
+import type { IdentityAnomalyRepository, IdentityAnomalyWriter } from './identity-anomaly-repository.js';
 import type { ReportRepository } from './report-repository.js';
 import type { Resource } from '@medplum/fhirtypes';
 
@@ -94,6 +95,8 @@ export interface StoreTransaction {
   links: PathwayLinkWriter;
   /** The pathway's cases, due work and uploads (issue 18), in this same transaction. */
   pathway: PathwayWriter;
+  /** What senders declared and their data did not support (identity-support.ts), with the registration. */
+  identityAnomalies: IdentityAnomalyWriter;
   /**
    * Runs `fn` inside this transaction once the callback has returned, just before the commit (in registration
    * order; a hook may register more). A hook that throws rolls the transaction back.
@@ -117,7 +120,7 @@ export interface ObservedWrite {
  */
 export type WriteObserver = (tx: StoreTransaction, write: ObservedWrite) => Promise<void>;
 
-export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'mssante' | 'links' | 'pathway' | 'beforeCommit' | 'afterCommit'> {
+export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'mssante' | 'links' | 'pathway' | 'identityAnomalies' | 'beforeCommit' | 'afterCommit'> {
   /** OAuth2 assertion ids, tenants' access to patients, people's sessions. */
   readonly security: SecurityRepository;
   /** The local MSSanté directory (Annuaire Santé extraction): imports by generation, lookups. */
@@ -128,6 +131,8 @@ export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' |
   readonly links: PathwayLinkRepository;
   /** The pathway's cases, the scheduler's due work (claims) and uploads, outside transactions. */
   readonly pathway: PathwayRepository;
+  /** Identity anomalies by sender, establishment and kind (the conflict board); written through `tx.identityAnomalies`. */
+  readonly identityAnomalies: IdentityAnomalyRepository;
   /** The reports' aggregates (issue 20): billing, activity, active professionals. */
   readonly reports: ReportRepository;
   /** Dispatchers and operations on the outbox (claims, outcomes, listing); enqueue through `tx.outbox`. */

@@ -7,6 +7,7 @@
 // nothing is written and the batch fails.
 import type Database from 'better-sqlite3';
 import { AUDIT_GENESIS, chainHash, contentOf, INSERT_AUDIT_COLUMNS, insertValues, LAST_AUDIT_HASH } from './audit-trail.js';
+import { ANOMALY_COLUMNS } from './identity-anomaly-repository.js';
 import { RegistryChangedError, type BatchEnd, type BatchStart, type RegistryRows } from './registry-batch.js';
 
 /** Rows per multi-row INSERT (SQLite binds at most 32,766 parameters; the widest row here has 9 columns). */
@@ -98,6 +99,12 @@ export class RegistryBatchApplier {
       10,
       b.reviews,
       (r, out) => out.push(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], now),
+    );
+    this.insertAll(
+      `INSERT INTO identity_anomaly (${ANOMALY_COLUMNS})`,
+      9,
+      b.anomalies ?? [],
+      (r, out) => out.push(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], now),
     );
     // Audit ids: one multi-row INSERT in a write transaction numbers its rows consecutively (AUTOINCREMENT, no other
     // writer), so a chunk's rows are lastInsertRowid − count + 1 … lastInsertRowid.

@@ -17,6 +17,7 @@ import { sqliteOutboxRepository, sqliteOutboxWriter } from './sqlite-outbox-repo
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
 import { pathwayRepository, pathwayWriter, type PathwayRepository } from './pathway-repository.js';
+import { identityAnomalyRepository, identityAnomalyWriter, type IdentityAnomalyRepository } from './identity-anomaly-repository.js';
 import { reportRepository, type ReportRepository } from './report-repository.js';
 import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
 import { accessWriter, securityRepository, type SecurityRepository, type SqlRunner } from './security-repository.js';
@@ -130,6 +131,7 @@ class SqliteStore implements ResourceStore {
   readonly mssante: MssanteRepository;
   readonly links: PathwayLinkRepository;
   readonly pathway: PathwayRepository;
+  readonly identityAnomalies: IdentityAnomalyRepository;
   readonly reports: ReportRepository;
   readonly auditTrail: AuditTrail;
 
@@ -162,6 +164,7 @@ class SqliteStore implements ResourceStore {
     this.mssante = mssanteRepository(read, write);
     this.links = pathwayLinkRepository(read, write);
     this.pathway = pathwayRepository(read, write, 'sqlite');
+    this.identityAnomalies = identityAnomalyRepository(read);
     this.reports = reportRepository(read);
   }
 
@@ -300,6 +303,7 @@ class SqliteStore implements ResourceStore {
         mssante: mssanteWriter(guarded(sqlRunner(w), guard)),
         links: pathwayLinkWriter(guarded(sqlRunner(w), guard)),
         pathway: pathwayWriter(guarded(sqlRunner(w), guard), 'sqlite'),
+        identityAnomalies: identityAnomalyWriter(guarded(sqlRunner(w), guard), this.now),
         beforeCommit: hooks.beforeCommit,
         afterCommit: hooks.afterCommit,
       };

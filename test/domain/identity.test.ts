@@ -1,4 +1,5 @@
 // Identity traits: partial birth dates, birthplace codes, and what a qualified (QUAL) identity must carry.
+import { supportedIdentity } from '../../src/domain/identity-support.js';
 import { describe, expect, it } from 'vitest';
 import { InseeCode, PartialDate, PatientIdentity } from '../../src/domain/index.js';
 
@@ -25,9 +26,10 @@ describe('partial birth dates', () => {
     expect(p.birthDate).toBe('1940-03');
   });
 
-  it('a qualified identity needs the full birth date (error on status)', () => {
-    const r = PatientIdentity.safeParse({ ...base, ins, status: 'QUAL', birthDate: '1940', birthPlaceInsee: '76540' });
-    expect(r.error?.issues.map((i) => i.path)).toEqual([['status']]);
+  it('a qualified identity with a partial birth date is read, then registered RECUP with an anomaly (identity-support.ts)', () => {
+    const p = PatientIdentity.parse({ ...base, ins, status: 'QUAL', birthDate: '1940', birthPlaceInsee: '76540' });
+    const kept = supportedIdentity(p);
+    expect([kept.identity.status, kept.anomalies.map((a) => a.code)]).toEqual(['RECUP', ['QUAL_PARTIAL_BIRTH_DATE']]);
   });
 });
 
@@ -40,9 +42,11 @@ describe('birthplace and qualification', () => {
     expect(p.birthPlaceInsee).toBe('99134');
   });
 
-  it('QUAL without INS is an error on ins; VALI without INS is fine', () => {
+  it('QUAL without INS is read, then registered PROV with an anomaly on ins; VALI without INS is fine', () => {
     const full = { ...base, birthDate: '1940-03-14', birthPlaceInsee: '76540' };
-    expect(PatientIdentity.safeParse({ ...full, status: 'QUAL' }).error?.issues.map((i) => i.path)).toEqual([['ins']]);
-    expect(PatientIdentity.safeParse({ ...full, status: 'VALI' }).success).toBe(true);
+    const kept = supportedIdentity(PatientIdentity.parse({ ...full, status: 'QUAL' }));
+    expect([kept.identity.status, kept.anomalies.map((a) => a.field)]).toEqual(['PROV', ['ins']]);
+    const vali = PatientIdentity.parse({ ...full, status: 'VALI' });
+    expect(supportedIdentity(vali)).toEqual({ identity: vali, anomalies: [] });
   });
 });

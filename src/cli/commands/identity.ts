@@ -70,6 +70,10 @@ function summaryText(file: string, s: ImportSummary): string {
     row('sent to review', s.review) +
     row('new', s.new) +
     row('known', s.known) +
+    row('downgraded', s.downgraded) +
+    Object.entries(s.anomalies)
+      .map(([code, n]) => row(`  ${code}`, n))
+      .join('') +
     row('failed', s.failed) +
     row('identities/s', Math.round(s.identitiesPerSecond)) +
     `  (registry ${s.registrySeconds.toFixed(2)} s, ${Math.round(s.registryIdentitiesPerSecond)} identities/s; ` +
@@ -179,7 +183,8 @@ export function register(program: Command): void {
       '\nEach Patient is read as the SRI reads it: official name (birth name, first given name, FR Core birth-list-given-name),\n' +
         'usual name, gender, birthDate, FR Core birthPlace INSEE code, INS identifier, identity-reliability status.\n' +
         'A line that is not a usable Patient is reported on stderr as <file>:<line>: <reason> and skipped; the rest goes on.\n' +
-        'Prints the summary (auto-linked, sent to review, new, known, failed, identities/s). Exit code 1 when any line\n' +
+        'Prints the summary (auto-linked, sent to review, new, known, downgraded with its anomalies by code, failed,\n' +
+        'identities/s). Exit code 1 when any line\n' +
         'failed, 2 when the file or the configuration cannot be read.',
     )
     .action(runImport);
