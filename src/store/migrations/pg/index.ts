@@ -11,6 +11,8 @@ import { migration as m009 } from './009_mssante_mail.js';
 import { migration as m010 } from './010_pathway_links.js';
 import { migration as m011 } from './011_pathway_cases.js';
 import { migration as m012 } from './012_report_tables.js';
+import { migration as m013 } from './013_reserved.js';
+import { migration as m014 } from './014_review_queue.js';
 import type { Migration } from '../migration.js';
 
-export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012];
+export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014];
