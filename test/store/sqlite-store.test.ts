@@ -48,6 +48,8 @@ describe('SQLite store specifics', () => {
       { version: 11, name: 'pathway_links' },
       { version: 12, name: 'pathway_cases' },
       { version: 13, name: 'report_tables' },
+      { version: 14, name: 'reserved' },
+      { version: 15, name: 'review_queue' },
     ]);
     db.close();
   });
