@@ -1,4 +1,5 @@
-// Identity (SRI) endpoints: the review queue and its decisions, unmerge, the link export and the bulk import.
+// Identity (SRI) endpoints: the review queue (filters, order, counts by grade, assignment) and its decisions, unmerge,
+// the link export and the bulk import.
 // HTTP only adapts: matching, decisions and imports live in src/identity and src/services. Bodies are JSON
 // (NDJSON for the import); errors are OperationOutcomes through the shared error handler.
 import { Readable } from 'node:stream';
@@ -9,6 +10,8 @@ import { invalid, notFound } from '../fhir/outcome.js';
 import { sourcePatientId } from '../fhir/federated-patient.js';
 import type { FederatedView, ReviewDetail } from '../services/identity-registry.js';
 import type { ReviewRecord, SourceIdentityRecord } from '../identity/records.js';
+import type { MatchGrade } from '../identity/types.js';
+import type { ReviewListQuery, ReviewSort } from '../store/identity-repository.js';
 import type { ResourceStore } from '../store/repository.js';
 import { awaitingDocuments } from '../services/bpm-attachment.js';
 import { importPatients, ndjsonLines } from '../services/identity-import.js';
@@ -30,6 +33,74 @@ const DecisionBody = z
     reason: z.string({ message: 'a reason is required' }).trim().min(1, 'a reason is required'),
   })
   .strict();
+
+/** A referent's principal id as the queue stores it: printable, no control or bidi characters. */
+const ASSIGNEE = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,200}$/u;
+
+const AssignBody = z
+  .object({
+    assignee: z.union([z.string().trim().regex(ASSIGNEE, 'expected a principal id of 1 to 200 printable characters'), z.null()], {
+      message: 'the assignee is required (a principal id, or null to unassign)',
+    }),
+  })
+  .strict();
+
+const REVIEW_PARAMS = new Set(['state', 'grade', 'flag', 'establishment', 'assignee', '_sort', '_count', '_offset']);
+const GRADES: readonly MatchGrade[] = ['certain', 'probable', 'possible', 'certainly-not'];
+const SORTS: Record<string, ReviewSort> = {
+  age: { key: 'age', desc: false },
+  '-age': { key: 'age', desc: true },
+  score: { key: 'score', desc: false },
+  '-score': { key: 'score', desc: true },
+};
+
+/**
+ * The queue's search parameters, like a FHIR search: an unknown or repeated parameter, or a value out of its list,
+ * is a 400 naming it. `assignee=me` is the calling principal, `assignee=none` the items assigned to nobody.
+ */
+export function reviewQuery(query: Request['query'], me: string): Omit<ReviewListQuery, 'limit' | 'offset'> {
+  for (const [name, value] of Object.entries(query)) {
+    if (!REVIEW_PARAMS.has(name)) throw invalid(`${name.slice(0, 64)}: unknown parameter (expected ${[...REVIEW_PARAMS].join(', ')})`, name.slice(0, 64));
+    if (typeof value !== 'string') throw invalid(`${name}: give the parameter once (several values: separated by commas)`, name);
+  }
+  const one = (name: string): string | undefined => query[name] as string | undefined;
+  const out: Omit<ReviewListQuery, 'limit' | 'offset'> = {};
+  const state = one('state');
+  if (state !== undefined) {
+    if (state !== 'open' && state !== 'decided') throw invalid('state: expected "open" or "decided"', 'state');
+    out.state = state;
+  }
+  const grade = one('grade');
+  if (grade !== undefined) {
+    const grades = grade.split(',');
+    if (grades.length > GRADES.length || !grades.every((g) => (GRADES as readonly string[]).includes(g))) {
+      throw invalid(`grade: expected ${GRADES.join(', ')} (several separated by commas)`, 'grade');
+    }
+    out.grades = [...new Set(grades)] as MatchGrade[];
+  }
+  const flag = one('flag');
+  if (flag !== undefined) {
+    if (flag !== 'DPOT' && flag !== 'COLP') throw invalid('flag: expected "DPOT" or "COLP"', 'flag');
+    out.flag = flag;
+  }
+  const establishment = one('establishment');
+  if (establishment !== undefined) {
+    if (!/^\d{9}$/.test(establishment)) throw invalid('establishment: expected a 9-digit FINESS number', 'establishment');
+    out.establishment = establishment;
+  }
+  const assignee = one('assignee');
+  if (assignee !== undefined) {
+    if (!ASSIGNEE.test(assignee)) throw invalid('assignee: expected "me", "none" or a principal id of 1 to 200 printable characters', 'assignee');
+    out.assignee = assignee === 'me' ? me : assignee === 'none' ? null : assignee;
+  }
+  const sort = one('_sort');
+  if (sort !== undefined) {
+    const s = SORTS[sort];
+    if (!s) throw invalid('_sort: expected age, -age, score or -score', '_sort');
+    out.sort = s;
+  }
+  return out;
+}
 
 const SeparateBody = z
   .object({
@@ -94,6 +165,7 @@ async function reviewSummary(store: ResourceStore, r: ReviewRecord) {
     source: { system: r.sourceSystem, value: r.sourceId, patient: `Patient/${sourcePatientId(r.sourceSystem, r.sourceId)}` },
     newIdentity: `Patient/${r.newFederatedId}`,
     candidate: `Patient/${r.candidateFederatedId}`,
+    ...(r.assignee ? { assignee: r.assignee } : {}),
     ...(r.decision ? { decision: r.decision, decidedBy: r.decidedBy, decidedAt: r.decidedAt, reason: r.reason } : {}),
     awaiting: await awaitingDocuments(store, r.sourceSystem, r.sourceId),
   };
@@ -120,12 +192,19 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
     auditAccess(store, 'identity.reviews.read'),
     requireScope('identity.review'),
     wrap(async (req) => {
-      const state = req.query.state;
-      if (state !== undefined && state !== 'open' && state !== 'decided') throw invalid('state: expected "open" or "decided"', 'state');
+      const filter = reviewQuery(req.query, req.client.id);
       const limit = intParam(req, '_count', DEFAULT_PAGE, MAX_PAGE);
       const offset = intParam(req, '_offset', 0, Number.MAX_SAFE_INTEGER);
-      const page = await service.listReviews({ ...(state ? { state } : {}), limit, offset });
-      return { total: page.total, offset, count: page.items.length, items: await Promise.all(page.items.map((r) => reviewSummary(store, r))) };
+      const [page, stats] = await Promise.all([service.listReviews({ ...filter, limit, offset }), service.reviewStats(filter)]);
+      return {
+        total: page.total,
+        offset,
+        count: page.items.length,
+        // Counts of the same filter, whatever its grade: what each grade tab holds.
+        byGrade: Object.fromEntries(GRADES.map((g) => [g, stats.byGrade[g] ?? 0])),
+        ...(stats.oldest ? { oldest: stats.oldest } : {}),
+        items: await Promise.all(page.items.map((r) => reviewSummary(store, r))),
+      };
     }),
   );
 
@@ -153,6 +232,18 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
         patient: `Patient/${result.federatedId}`,
         ...(result.replaced ? { replaced: `Patient/${result.replaced}` } : {}),
       };
+    }),
+  );
+
+  // The regional cell assigns items to referents; `null` takes an item back.
+  app.post(
+    '/identity/reviews/:id/assign',
+    requireScope('identity.review'),
+    ...body,
+    wrap(async (req) => {
+      const body = parseBody(AssignBody, req.body);
+      const review = await service.assign(String(req.params.id), body.assignee, ctxOf(req));
+      return reviewSummary(store, review);
     }),
   );
 

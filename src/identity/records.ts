@@ -73,6 +73,8 @@ export interface ReviewRecord {
   decidedAt?: string;
   reason?: string;
   created: string;
+  /** The referent the item is assigned to (a principal id), when the regional cell assigned it. */
+  assignee?: string;
 }
 
 /** A human decision on a pair of federated identities, kept forever (`a` < `b`). */

@@ -1,9 +1,14 @@
 // Prometheus metrics of one gateway process (prom-client): HTTP requests by route and status with latency
 // histograms, outbox depth by destination and state (read from the store at scrape time), delivery attempts and
-// their latency by destination and outcome, identity registrations by decision and grade. Labels never carry
+// their latency by destination and outcome, identity registrations by decision and grade, the identity review queue
+// (open items by grade, the oldest one's age, BPMs on hold; read at scrape time). Labels never carry
 // identities, names or document contents.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ResourceStore } from '../store/repository.js';
+import { CS } from '../fhir/canonical.js';
+
+/** `_tag` token of a BPM waiting for its patient's identity (src/services/bpm-attachment.ts AWAITING_IDENTITY). */
+const AWAITING_IDENTITY_TOKEN = `${CS.identityState}|awaiting-identity`;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -87,6 +92,41 @@ export class Metrics {
         depth.reset();
         if (!this.store) return;
         for (const row of await this.store.outbox.depth()) depth.set({ destination: row.destination, state: row.state }, row.count);
+      },
+    });
+    // The identity review queue (issue 21): open items by grade, the oldest one's age, the BPMs it holds back. The
+    // registry collects gauges concurrently: each reads what it reports (one indexed GROUP BY each).
+    const openStats = async () => this.store?.identities?.reviewStats({ state: 'open' });
+    const reviews = new Gauge({
+      name: 'passerelle_identity_reviews_open',
+      help: 'Open identity review items by grade (read from the database at scrape time)',
+      labelNames: ['grade'],
+      registers: [this.registry],
+      collect: async () => {
+        reviews.reset();
+        const stats = await openStats();
+        if (!stats) return;
+        for (const grade of ['certain', 'probable', 'possible', 'certainly-not'] as const) reviews.set({ grade }, stats.byGrade[grade] ?? 0);
+      },
+    });
+    const oldestAge = new Gauge({
+      name: 'passerelle_identity_review_oldest_age_seconds',
+      help: 'Age of the oldest open identity review item, in seconds (0 when none is open)',
+      registers: [this.registry],
+      collect: async () => {
+        const oldest = (await openStats())?.oldest;
+        oldestAge.set(oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0);
+      },
+    });
+    const onHold = new Gauge({
+      name: 'passerelle_bpm_on_hold',
+      help: 'BPM CarePlans on hold until an identity review settles their patient (read from the database at scrape time)',
+      registers: [this.registry],
+      collect: async () => {
+        onHold.reset();
+        if (!this.store) return;
+        const r = await this.store.search({ resourceType: 'CarePlan', predicates: [{ param: '_tag', prefix: 'eq', values: [AWAITING_IDENTITY_TOKEN] }], count: 0, offset: 0, total: true });
+        onHold.set(r.total ?? 0);
       },
     });
   }

@@ -1,5 +1,5 @@
 // The pages for people, mounted by the api layer before the systems' authentication (`AppDeps.pages`): the style
-// sheet, sign-in / callback / sign-out, the home page and the identity review item. Each page authenticates the
+// sheet, sign-in / callback / sign-out, the home page, the identity review queue and items, the identity's page. Each page authenticates the
 // person by session itself; form bodies are small url-encoded forms; anything that goes wrong becomes a 4xx page.
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
@@ -11,6 +11,7 @@ import { mountLinkPages } from './link-pages.js';
 import { sendProblem } from './layout.js';
 import { mountPathwayPage } from './pathway-page.js';
 import { mountDashboardPage } from './dashboard-page.js';
+import { mountIdentityPage } from './identity-page.js';
 import { mountReviewPage } from './review-page.js';
 import { PeopleSessions } from './session.js';
 import { RelyingParty, mountSignIn } from './sign-in.js';
@@ -60,6 +61,7 @@ export function mountPages(app: Express, deps: AppDeps): void {
   mountSignIn(pages, { config, store, logger }, sessions, rp, headers, form);
   mountHomePage(pages, sessions, headers);
   mountReviewPage(pages, { store, people: config.auth.people }, sessions, headers, form);
+  mountIdentityPage(pages, { store }, sessions, headers, form);
   mountLinkPages(pages, { store, config, logger }, headers, form);
   // The follow-up form has a choice and a note per recommendation: more fields, and notes of up to 2,000 characters.
   mountPathwayPage(pages, { store, config }, sessions, headers, formParser(PATHWAY_FORM_LIMIT, PATHWAY_FORM_FIELDS));

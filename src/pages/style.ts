@@ -90,4 +90,13 @@ form.suivi fieldset .alerte{margin:.25rem 0 .5rem}
 form.suivi textarea{min-height:3.5rem}
 @media (max-width:36rem){form.filtres .champ{min-width:100%}form.filtres button{width:100%}}
 /* ---- end of the case manager page ---- */
+
+/* ---- review queue (/identity/review, review-page.ts; /identity/patient, identity-page.ts) ---- */
+table.cote-a-cote td.diff{background:#fff4d6;font-weight:600}
+table.cote-a-cote tr.ecart-equal td:nth-child(4){color:#2f6b3a}
+table.compteurs td{text-align:center;font-size:1.2rem}
+table.file td,table.file th{vertical-align:top}
+nav.pages{display:flex;gap:1.5rem;margin:1rem 0}
+a:focus-visible,button:focus-visible,select:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #1d4ed8;outline-offset:2px}
+/* ---- end of the review queue ---- */
 `;

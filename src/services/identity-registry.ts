@@ -12,11 +12,10 @@ import type {
   FederatedIdentityRecord,
   LinkRow,
   ReviewRecord,
-  ReviewState,
   SourceDecision,
   SourceIdentityRecord,
 } from '../identity/records.js';
-import type { FederatedInput, IdentityReader } from '../store/identity-repository.js';
+import type { FederatedInput, IdentityReader, ReviewFilter, ReviewListQuery, ReviewStats } from '../store/identity-repository.js';
 import type { ResourceStore, StoreTransaction } from '../store/repository.js';
 import { blockingKeys } from '../identity/blocking.js';
 import { CandidateIndex, IndexOverlay, type IndexEntry } from '../identity/candidate-index.js';
@@ -594,8 +593,33 @@ export class IdentityService {
 
   // ---- review queue ---------------------------------------------------------------------------------
 
-  listReviews(query: { state?: ReviewState; limit?: number; offset?: number } = {}): Promise<{ items: ReviewRecord[]; total: number }> {
-    return this.store.identities.listReviews({ ...(query.state ? { state: query.state } : {}), limit: query.limit ?? 50, offset: query.offset ?? 0 });
+  /** The queue, filtered and sorted (oldest first by default; docs/identity.md, "The review queue"). */
+  listReviews(query: Partial<ReviewListQuery> = {}): Promise<{ items: ReviewRecord[]; total: number }> {
+    return this.store.identities.listReviews({ ...query, limit: query.limit ?? 50, offset: query.offset ?? 0 });
+  }
+
+  /** Items matching `filter` by grade, and the oldest one's opening. */
+  reviewStats(filter: ReviewFilter): Promise<ReviewStats> {
+    return this.store.identities.reviewStats(filter);
+  }
+
+  /** Assigns a review item to a referent (`null`: to nobody), with its audit row; open items only. */
+  async assign(id: string, assignee: string | null, ctx: IdentityContext): Promise<ReviewRecord> {
+    return this.store.transaction(async (tx) => {
+      const review = await tx.identities.getReview(id);
+      if (!review) throw notFound(`Review item ${id} not found`);
+      if (review.state !== 'open') throw conflict(`Review item ${id} is already decided (${review.decision ?? ''})`);
+      await tx.identities.assignReview(id, assignee);
+      await tx.audit({
+        action: 'identity.review-assign',
+        actor: ctx.actor,
+        entities: [`Patient/${review.newFederatedId}`, `Patient/${review.candidateFederatedId}`],
+        outcome: 'success',
+        detail: JSON.stringify({ review: id, assignee, previous: review.assignee ?? null }),
+        ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+      });
+      return (await tx.identities.getReview(id)) as ReviewRecord;
+    });
   }
 
   async getReview(id: string): Promise<ReviewDetail | undefined> {

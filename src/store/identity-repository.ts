@@ -12,10 +12,46 @@ import type {
   SourceDecision,
   SourceIdentityRecord,
 } from '../identity/records.js';
-export interface ReviewListQuery {
+import type { MatchGrade } from '../identity/types.js';
+
+/** What the review queue is filtered on (every filter given must hold); see docs/identity.md, "The review queue". */
+export interface ReviewFilter {
   state?: ReviewState;
+  /** Any of these grades. */
+  grades?: readonly MatchGrade[];
+  flag?: 'DPOT' | 'COLP';
+  /**
+   * A 9-digit FINESS: items where either identity has a source identity whose system holds it as an OID arc
+   * (`urn:oid:1.2.250.1.999.1.<FINESS>.1`): the establishments' patient-id domains carry their FINESS.
+   */
+  establishment?: string;
+  /** Assigned to this referent (principal id); `null`: assigned to nobody. */
+  assignee?: string | null;
+  /** Opened before this instant (ISO 8601): the item's age is at least… */
+  createdBefore?: string;
+  /** Score range, inclusive (0..1). */
+  scoreMin?: number;
+  scoreMax?: number;
+}
+
+/** Queue order: `age` (time since the item was opened) or `score`; `desc` for the largest first. Ties: oldest, then id. */
+export interface ReviewSort {
+  key: 'age' | 'score';
+  desc: boolean;
+}
+
+export interface ReviewListQuery extends ReviewFilter {
+  /** Default: oldest first (`-age`). */
+  sort?: ReviewSort;
   limit: number;
   offset: number;
+}
+
+/** Open review items by grade and the oldest one's opening (metrics, the queue page). */
+export interface ReviewStats {
+  byGrade: Partial<Record<MatchGrade, number>>;
+  /** `created` of the oldest item matching, when there is one. */
+  oldest?: string;
 }
 
 /** A federated identity as written (the store sets `seq`, `created` and `updated`). */
@@ -33,8 +69,10 @@ export interface IdentityReader {
   /** Every remembered decision involving `federatedId`. */
   pairDecisionsOf(federatedId: string): Promise<PairDecisionRecord[]>;
   getReview(id: string): Promise<ReviewRecord | undefined>;
-  /** Oldest first. */
+  /** Filtered and sorted (oldest first by default), one page, with the count of every item matching. */
   listReviews(query: ReviewListQuery): Promise<{ items: ReviewRecord[]; total: number }>;
+  /** Items matching `filter` (its `grades` ignored) counted by grade, and the oldest one's opening. */
+  reviewStats(filter: ReviewFilter): Promise<ReviewStats>;
   /** Open items where `federatedId` is either side. */
   openReviewsOf(federatedId: string): Promise<ReviewRecord[]>;
   /** Ids of the (inactive) federated identities merged into `id`. */
@@ -59,6 +97,8 @@ export interface IdentityWriter extends IdentityReader {
   insertReview(record: Omit<ReviewRecord, 'created' | 'state' | 'decision' | 'decidedBy' | 'decidedAt' | 'reason'>): Promise<void>;
   /** Closes an open item; false when it was not open. */
   closeReview(id: string, decision: { decision: PairDecision; decidedBy: string; reason?: string }): Promise<boolean>;
+  /** Assigns an item to a referent (`null`: to nobody); false when there is no such item. */
+  assignReview(id: string, assignee: string | null): Promise<boolean>;
   /** Open items naming `from` on either side now name `to` (after a merge). */
   retargetOpenReviews(from: string, to: string): Promise<void>;
   /** Insert or replace a human decision on the pair (order of a/b does not matter). */

@@ -1,5 +1,6 @@
 // The identity registry's rows as both dialects store them (SQLite migrations 002/003, PostgreSQL migration 002),
-// their mapping to records, and what both repositories do alike: the review listing and the paged iterations.
+// their mapping to records, and what both repositories do alike: the review queue's listing (filters, order, counts
+// by grade) and the paged iterations.
 // Row types are generic in the dialect's column style (sql-dialect.ts).
 import type { IdentityFlag, IdentityStatus, MatchGrade, MatchResult, SourceIdentity } from '../identity/types.js';
 import type {
@@ -12,8 +13,8 @@ import type {
   SourceDecision,
   SourceIdentityRecord,
 } from '../identity/records.js';
-import type { IdentityRepository, ReviewListQuery } from './identity-repository.js';
-import { listStatements, numbered, type BoolOf, type ColumnStyle, type JsonOf, type RowDecoder, type Statement } from './sql-dialect.js';
+import type { IdentityRepository, ReviewFilter, ReviewListQuery, ReviewStats } from './identity-repository.js';
+import { LIST_MAX, numbered, placeholders, type BoolOf, type ColumnStyle, type JsonOf, type RowDecoder, type Statement } from './sql-dialect.js';
 
 const LINKS_PAGE = 1000;
 const ACTIVE_PAGE = 5000;
@@ -62,6 +63,8 @@ export interface ReviewRow<S extends ColumnStyle> {
   decided_at: string | null;
   reason: string | null;
   created: string;
+  /** Migration SQLite 015 / PostgreSQL 014. */
+  assignee: string | null;
 }
 
 export interface PairRow {
@@ -123,6 +126,7 @@ export function identityRows<S extends ColumnStyle>(d: RowDecoder<S>): IdentityR
       ...(r.decided_at !== null ? { decidedAt: r.decided_at } : {}),
       ...(r.reason !== null ? { reason: r.reason } : {}),
       created: r.created,
+      ...(r.assignee !== null && r.assignee !== undefined ? { assignee: r.assignee } : {}),
     }),
     pairOf: (r) => ({
       a: r.federated_a,
@@ -136,10 +140,89 @@ export function identityRows<S extends ColumnStyle>(d: RowDecoder<S>): IdentityR
   };
 }
 
-/** `listReviews`: oldest first, optionally of one state. */
-export function reviewListStatements(q: ReviewListQuery): { page: Statement; count: Statement } {
-  return listStatements('identity_reviews', { state: q.state }, 'created, id', q);
+/** The WHERE clause of a queue filter (`r` is identity_reviews), `?` placeholders. */
+function reviewWhere(f: ReviewFilter, withGrades: boolean): Statement {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.state) {
+    where.push('r.state = ?');
+    params.push(f.state);
+  }
+  if (withGrades && f.grades && f.grades.length > 0) {
+    where.push(`r.grade IN (${placeholders(f.grades.length)})`);
+    params.push(...f.grades);
+  }
+  if (f.flag) {
+    where.push('r.flag = ?');
+    params.push(f.flag);
+  }
+  if (f.assignee === null) where.push('r.assignee IS NULL');
+  else if (f.assignee !== undefined) {
+    where.push('r.assignee = ?');
+    params.push(f.assignee);
+  }
+  if (f.createdBefore) {
+    where.push('r.created < ?');
+    params.push(f.createdBefore);
+  }
+  if (f.scoreMin !== undefined) {
+    where.push('r.score >= ?');
+    params.push(f.scoreMin);
+  }
+  if (f.scoreMax !== undefined) {
+    where.push('r.score <= ?');
+    params.push(f.scoreMax);
+  }
+  if (f.establishment) {
+    // The FINESS as a whole OID arc of a source system of either identity (or of the item's own source): the
+    // sources of one identity are few and found through identity_sources_federated.
+    const arc = `%.${f.establishment}.%`;
+    where.push(`(('.' || r.source_system || '.') LIKE ?
+      OR EXISTS (SELECT 1 FROM identity_sources s WHERE s.federated_id = r.new_federated_id AND ('.' || s.system || '.') LIKE ?)
+      OR EXISTS (SELECT 1 FROM identity_sources s WHERE s.federated_id = r.candidate_federated_id AND ('.' || s.system || '.') LIKE ?))`);
+    params.push(arc, arc, arc);
+  }
+  return { sql: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params };
 }
+
+const REVIEW_ORDER: Record<string, string> = {
+  // Age is the time since the item was opened: the largest age is the oldest item.
+  '-age': 'r.created, r.id',
+  age: 'r.created DESC, r.id DESC',
+  score: 'r.score, r.created, r.id',
+  '-score': 'r.score DESC, r.created, r.id',
+};
+
+/** `listReviews`: one page of the filtered queue (oldest first unless sorted otherwise) and the count of all. */
+export function reviewListStatements(q: ReviewListQuery): { page: Statement; count: Statement } {
+  const w = reviewWhere(q, true);
+  const order = REVIEW_ORDER[q.sort ? `${q.sort.desc ? '-' : ''}${q.sort.key}` : '-age'];
+  const limit = Math.max(0, Math.min(Math.trunc(q.limit), LIST_MAX));
+  const offset = Math.max(0, Math.trunc(q.offset));
+  return {
+    page: { sql: `SELECT r.* FROM identity_reviews r ${w.sql} ORDER BY ${order} LIMIT ? OFFSET ?`, params: [...w.params, limit, offset] },
+    count: { sql: `SELECT count(*) AS n FROM identity_reviews r ${w.sql}`, params: w.params },
+  };
+}
+
+/** `reviewStats`: counts by grade (the filter's grades ignored) and the oldest opening. */
+export function reviewStatsStatement(f: ReviewFilter): Statement {
+  const w = reviewWhere(f, false);
+  return { sql: `SELECT r.grade AS grade, count(*) AS n, min(r.created) AS oldest FROM identity_reviews r ${w.sql} GROUP BY r.grade`, params: w.params };
+}
+
+/** The rows of `reviewStatsStatement` as `ReviewStats`. */
+export function reviewStatsOf(rows: readonly { grade: MatchGrade; n: number | string; oldest: string | null }[]): ReviewStats {
+  const byGrade: Partial<Record<MatchGrade, number>> = {};
+  let oldest: string | undefined;
+  for (const r of rows) {
+    byGrade[r.grade] = Number(r.n);
+    if (r.oldest !== null && (oldest === undefined || r.oldest < oldest)) oldest = r.oldest;
+  }
+  return { byGrade, ...(oldest !== undefined ? { oldest } : {}) };
+}
+
+export const ASSIGN_REVIEW_SQL = 'UPDATE identity_reviews SET assignee = ? WHERE id = ?';
 
 /** One page of a keyset iteration: the rows after `after` (from the start when undefined), at most `limit`. */
 export type PageReader<K, R> = (after: K | undefined, limit: number) => Promise<R[]>;

@@ -4,6 +4,7 @@
 // (the identity_seq row lock, and `lockRegistry`'s advisory lock).
 import type { QueryResult, QueryResultRow } from 'pg';
 import type { FederatedIdentityRecord, SourceDecision } from '../identity/records.js';
+import type { MatchGrade } from '../identity/types.js';
 import {
   decisionPair,
   orderedPair,
@@ -18,6 +19,9 @@ import {
   identityRows,
   registryIterations,
   reviewListStatements,
+  reviewStatsOf,
+  reviewStatsStatement,
+  ASSIGN_REVIEW_SQL,
   type FederatedRow,
   type LinkSourceRow,
   type PairRow,
@@ -81,6 +85,11 @@ function reader(q: PgQuery): IdentityReader {
       const { rows } = await q<ReviewRow<'native'>>(numbered(page.sql), page.params);
       const total = await q<{ n: number }>(numbered(count.sql), count.params);
       return { items: rows.map(reviewOf), total: total.rows[0].n };
+    },
+    async reviewStats(filter) {
+      const { sql, params } = reviewStatsStatement(filter);
+      const { rows } = await q<{ grade: MatchGrade; n: number; oldest: string | null }>(numbered(sql), params);
+      return reviewStatsOf(rows);
     },
     async openReviewsOf(id) {
       const { rows } = await q<ReviewRow<'native'>>(
@@ -183,6 +192,10 @@ export function pgIdentityWriter(q: PgQuery, now: () => Date, lockRegistry: () =
     },
     async closeReview(id, d) {
       const res = await q(SQL.closeReview, [d.decision, d.decidedBy, stamp(), d.reason ?? null, id]);
+      return res.rowCount === 1;
+    },
+    async assignReview(id, assignee) {
+      const res = await q(numbered(ASSIGN_REVIEW_SQL), [assignee, id]);
       return res.rowCount === 1;
     },
     async retargetOpenReviews(from, to) {

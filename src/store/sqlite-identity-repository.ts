@@ -10,13 +10,19 @@ import {
   type IdentityRepository,
   type FederatedInput,
   type IdentityWriter,
+  type ReviewFilter,
   type ReviewListQuery,
+  type ReviewStats,
 } from './identity-repository.js';
+import type { MatchGrade } from '../identity/types.js';
 import {
   IDENTITY_SQL as SQL,
   identityRows,
   registryIterations,
   reviewListStatements,
+  reviewStatsOf,
+  reviewStatsStatement,
+  ASSIGN_REVIEW_SQL,
   type FederatedRow,
   type LinkSourceRow,
   type PairRow,
@@ -90,6 +96,11 @@ function listReviews(c: SqlConnection, q: ReviewListQuery): { items: ReviewRecor
   const rows = c.prepare(page.sql).all(...page.params) as ReviewRow<'text'>[];
   const { n } = c.prepare(count.sql).get(...count.params) as { n: number };
   return { items: rows.map(reviewOf), total: n };
+}
+
+function reviewStats(c: SqlConnection, f: ReviewFilter): ReviewStats {
+  const { sql, params } = reviewStatsStatement(f);
+  return reviewStatsOf(c.prepare(sql).all(...params) as { grade: MatchGrade; n: number; oldest: string | null }[]);
 }
 
 function openReviewsOf(c: SqlConnection, id: string): ReviewRecord[] {
@@ -217,6 +228,7 @@ function reader(run: RunOn): IdentityReader {
     pairDecisionsOf: (id) => run((c) => pairDecisionsOf(c, id)),
     getReview: (id) => run((c) => getReview(c, id)),
     listReviews: (q) => run((c) => listReviews(c, q)),
+    reviewStats: (f) => run((c) => reviewStats(c, f)),
     openReviewsOf: (id) => run((c) => openReviewsOf(c, id)),
     mergedInto: (id) => run((c) => mergedInto(c, id)),
     countSources: () => run((c) => countSources(c)),
@@ -251,6 +263,7 @@ export function sqliteIdentityWriter(c: SqlConnection, now: () => Date, guard: (
     moveSources: (from, to, decision) => run((x) => moveSources(x, stamp(), from, to, decision)),
     insertReview: (r) => run((x) => insertReview(x, stamp(), r)),
     closeReview: (id, d) => run((x) => closeReview(x, stamp(), id, d)),
+    assignReview: (id, assignee) => run((x) => x.prepare(ASSIGN_REVIEW_SQL).run(assignee, id).changes === 1),
     retargetOpenReviews: (from, to) => run((x) => retargetOpenReviews(x, from, to)),
     putPairDecision: (r) => run((x) => putPairDecision(x, stamp(), r)),
     // BEGIN IMMEDIATE already makes this transaction the only writer.

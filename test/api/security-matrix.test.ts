@@ -50,6 +50,7 @@ identity-reviews      -      denied    denied    denied     ok                de
 identity-links        -      denied    denied    denied     ok                denied   denied  ok       denied
 identity-decision     -      denied    denied    denied     reached           denied   denied  reached  denied
 identity-separate     -      denied    denied    denied     reached           denied   denied  reached  denied
+identity-assign       -      denied    denied    denied     reached           denied   denied  reached  denied
 identity-import       -      denied    denied    denied     reached           denied   denied  reached  denied
 medication-review     own    ok        ok        ok         ok                denied   denied  ok       denied
 medication-review     other  hidden    hidden    hidden     ok                denied   denied  ok       denied
@@ -206,6 +207,8 @@ async function probe(endpoint: string, c: ClientSpec, side: Side): Promise<Probe
       return { path: '/identity/links?format=ndjson' };
     case 'identity-decision':
       return { path: '/identity/reviews/999999/decision', init: { body: { decision: 'same', reason: 'matrix' }, headers: json } };
+    case 'identity-assign':
+      return { path: '/identity/reviews/999999/assign', init: { body: { assignee: 'matrix' }, headers: json } };
     case 'identity-separate':
       return { path: '/identity/separate', init: { body: {}, headers: json } };
     case 'identity-import':

@@ -49,6 +49,7 @@ describe('SQLite store specifics', () => {
       { version: 12, name: 'pathway_cases' },
       { version: 13, name: 'report_tables' },
       { version: 14, name: 'identity_anomaly' },
+      { version: 15, name: 'review_queue' },
     ]);
     db.close();
   });

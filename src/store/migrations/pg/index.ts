@@ -12,6 +12,7 @@ import { migration as m010 } from './010_pathway_links.js';
 import { migration as m011 } from './011_pathway_cases.js';
 import { migration as m012 } from './012_report_tables.js';
 import { migration as m013 } from './013_identity_anomaly.js';
+import { migration as m014 } from './014_review_queue.js';
 import type { Migration } from '../migration.js';
 
-export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013];
+export const pgMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014];
