@@ -132,7 +132,7 @@ interface TableData {
   caption: string;
   head: string[];
   /** The first cell of each row is its header (th scope=row). */
-  rows: (string | number)[][];
+  rows: (string | number | SafeHtml)[][];
 }
 
 /** The dashboard's tables (and the CSV's rows, machine-readable: numbers with a point, shares as decimals). */
@@ -144,11 +144,11 @@ function tables(r: ActivityReport, forCsv: boolean): Record<CsvTable, TableData>
       caption: 'PPP par établissement',
       head: forCsv
         ? ['finess', 'etablissement', 'ppp', 'ppp_avec_rcp', 'part_rcp', 'rcp_synchrone', 'rcp_asynchrone', 'porte_hopital', 'porte_ville', 'recommandations', 'patients']
-        : ['Établissement', 'FINESS', 'PPP', 'Avec RCP', 'Part avec RCP', 'RCP synchrone', 'RCP asynchrone', 'Porte hôpital', 'Porte ville', 'Recommandations', 'Patients'],
+        : ['Établissement', 'PPP', 'Avec RCP', 'Part avec RCP', 'RCP synchrone', 'RCP asynchrone', 'Porte hôpital', 'Porte ville', 'Recommandations', 'Patients'],
       rows: r.establishments.map((e) =>
         forCsv
           ? [e.finess, e.name, e.ppp, e.pppWithRcp, e.rcpShare, e.rcpSync, e.rcpAsync, e.byEntryDoor.hopital, e.byEntryDoor.ville, e.recommendations, e.patients]
-          : [e.name, e.finess, n(e.ppp), n(e.pppWithRcp), share(e.rcpShare), n(e.rcpSync), n(e.rcpAsync), n(e.byEntryDoor.hopital), n(e.byEntryDoor.ville), n(e.recommendations), n(e.patients)],
+          : [html`${e.name}<br><span class="aide">FINESS ${e.finess}</span>`, n(e.ppp), n(e.pppWithRcp), share(e.rcpShare), n(e.rcpSync), n(e.rcpAsync), n(e.byEntryDoor.hopital), n(e.byEntryDoor.ville), n(e.recommendations), n(e.patients)],
       ),
     },
     'entry-doors': {

@@ -24,7 +24,7 @@ const CONFIG = {
   font: 'system-ui, sans-serif',
   background: 'white',
   axis: { labelFontSize: 12, titleFontSize: 12, labelLimit: 260 },
-  legend: { labelFontSize: 12, titleFontSize: 12, orient: 'bottom' },
+  legend: { labelFontSize: 12, titleFontSize: 12, orient: 'bottom', labelLimit: 240, columns: 3 },
   title: { fontSize: 15, anchor: 'start' },
   view: { stroke: null },
 } as const;
@@ -64,7 +64,7 @@ export async function activityCharts(r: ActivityReport): Promise<Chart[]> {
     charts.push({ id, title, svg: await renderSvg({ ...spec, title: { text: title, aria: false } } as TopLevelSpec, `${title}. ${label}`) });
   };
 
-  const estRows = r.establishments.map((e) => ({ etablissement: `${e.name} (${e.finess})`, 'Avec RCP': e.pppWithRcp, 'Sans RCP': e.ppp - e.pppWithRcp, ppp: e.ppp, part: e.rcpShare }));
+  const estRows = r.establishments.map((e) => ({ etablissement: `${e.finess} · ${e.name}`, 'Avec RCP': e.pppWithRcp, 'Sans RCP': e.ppp - e.pppWithRcp, ppp: e.ppp, part: e.rcpShare }));
   await add(
     'establishments',
     'PPP par établissement et part avec RCP',
@@ -77,7 +77,7 @@ export async function activityCharts(r: ActivityReport): Promise<Chart[]> {
           transform: [{ fold: ['Avec RCP', 'Sans RCP'], as: ['rcp', 'n'] }],
           mark: 'bar',
           encoding: {
-            y: { field: 'etablissement', type: 'nominal', title: null, sort: null },
+            y: { field: 'etablissement', type: 'nominal', title: null, sort: null, axis: { labelLimit: 360 } },
             x: { field: 'n', ...count, title: 'Nombre de PPP', stack: 'zero' },
             color: { field: 'rcp', type: 'nominal', title: 'RCP', scale: { domain: ['Avec RCP', 'Sans RCP'], range: [BLEU, '#b8b8e6'] } },
             order: { field: 'rcp', sort: 'ascending' },
@@ -89,7 +89,7 @@ export async function activityCharts(r: ActivityReport): Promise<Chart[]> {
         },
       ],
     } as TopLevelSpec,
-    r.establishments.map((e) => `${e.name} : ${e.ppp} PPP dont ${e.pppWithRcp} avec RCP (${Math.round(e.rcpShare * 100)} %)`).join(' ; '),
+    r.establishments.map((e) => `${e.name} (${e.finess}) : ${e.ppp} PPP dont ${e.pppWithRcp} avec RCP (${Math.round(e.rcpShare * 100)} %)`).join(' ; '),
   );
 
   const doors = [
