@@ -142,9 +142,10 @@ function tables(r: ActivityReport, forCsv: boolean): Record<CsvTable, TableData>
   return {
     establishments: {
       caption: 'PPP par établissement',
+      // Soft hyphens: the long headers may break so the eleven columns fit the page.
       head: forCsv
         ? ['finess', 'etablissement', 'ppp', 'ppp_avec_rcp', 'part_rcp', 'rcp_synchrone', 'rcp_asynchrone', 'porte_hopital', 'porte_ville', 'recommandations', 'patients']
-        : ['Établissement', 'PPP', 'Avec RCP', 'Part avec RCP', 'RCP synchrone', 'RCP asynchrone', 'Porte hôpital', 'Porte ville', 'Recommandations', 'Patients'],
+        : ['Établissement', 'PPP', 'Avec RCP', 'Part avec RCP', 'RCP syn\u00adchrone', 'RCP asyn\u00adchrone', 'Porte hôpital', 'Porte ville', 'Recom\u00adman\u00addations', 'Patients'],
       rows: r.establishments.map((e) =>
         forCsv
           ? [e.finess, e.name, e.ppp, e.pppWithRcp, e.rcpShare, e.rcpSync, e.rcpAsync, e.byEntryDoor.hopital, e.byEntryDoor.ville, e.recommendations, e.patients]

@@ -105,10 +105,10 @@ dl.synthese dd{margin:0;font-size:1.4rem;font-weight:700}
 section.indicateur{margin:2rem 0;border-top:1px solid #ddd}
 figure.graphique{margin:1rem 0;overflow-x:auto}
 figure.graphique svg{max-width:100%;height:auto;display:block}
-table.chiffres{font-size:.95rem}
+table.chiffres{font-size:.9rem}
 table.chiffres td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.chiffres th[scope=row]{min-width:11rem}
-table.chiffres th[scope=col]{vertical-align:bottom}
+table.chiffres th[scope=row]{min-width:10rem}
+table.chiffres th[scope=col]{vertical-align:bottom;hyphens:auto;-webkit-hyphens:auto}
 table.chiffres th .aide{font-size:.85em;font-weight:normal}
 table.chiffres caption{text-align:left;font-weight:600;padding:.25rem 0}
 p.telechargement{margin:.5rem 0 0}
