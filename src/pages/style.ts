@@ -99,4 +99,38 @@ table.file td,table.file th{vertical-align:top}
 nav.pages{display:flex;gap:1.5rem;margin:1rem 0}
 a:focus-visible,button:focus-visible,select:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #1d4ed8;outline-offset:2px}
 /* ---- end of the review queue ---- */
+
+/* ---- dashboard (/reports/dashboard, dashboard-page.ts) ---- */
+form.tableau-de-bord-filtres{align-items:flex-start}
+form.tableau-de-bord-filtres input[type=date]{display:block;font:inherit;padding:.4rem .5rem;min-height:2.75rem;border:1px solid var(--gris);border-radius:4px;margin-top:.25rem}
+form.tableau-de-bord-filtres .champ .aide{margin:0;font-size:.85rem}
+form.tableau-de-bord-filtres .champ:last-child{align-self:flex-end}
+.erreur-champ{color:var(--erreur);font-weight:600;font-size:.95rem}
+.en-erreur input{border:2px solid var(--erreur)}
+dl.synthese{display:grid;grid-template-columns:repeat(auto-fill,minmax(13rem,1fr));gap:.75rem;margin:1rem 0}
+dl.synthese div{border:1px solid #ddd;border-left:4px solid var(--bleu);padding:.5rem .75rem;background:var(--fond)}
+dl.synthese dt{font-size:.9rem;color:var(--gris)}
+dl.synthese dd{margin:0;font-size:1.4rem;font-weight:700}
+section.indicateur{margin:2rem 0;border-top:1px solid #ddd}
+figure.graphique{margin:1rem 0;overflow-x:auto}
+figure.graphique svg{max-width:100%;height:auto;display:block}
+table.chiffres{font-size:.9rem}
+table.chiffres td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.chiffres th[scope=row]{min-width:10rem}
+table.chiffres th[scope=col]{vertical-align:bottom;hyphens:auto;-webkit-hyphens:auto}
+table.chiffres th .aide{font-size:.85em;font-weight:normal}
+table.chiffres caption{text-align:left;font-weight:600;padding:.25rem 0}
+p.telechargement{margin:.5rem 0 0}
+@media print{
+.evitement,.bandeau form,form.tableau-de-bord-filtres,p.telechargement{display:none}
+body{font-size:10pt}
+section.indicateur,figure.graphique,dl.synthese div{break-inside:avoid;page-break-inside:avoid}
+figure.graphique svg{max-width:100%}
+.tableau{overflow:visible}
+table.chiffres{font-size:8.5pt}
+table.chiffres td{white-space:normal}
+table.chiffres th[scope=row]{min-width:0}
+a{color:inherit;text-decoration:none}
+}
+/* ---- end of the dashboard ---- */
 `;
