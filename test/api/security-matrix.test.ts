@@ -65,6 +65,9 @@ outcomes              other  hidden    hidden    hidden     denied            de
 worklist              -      ok        denied    ok         ok                denied   denied  ok       denied
 run-due               -      denied    denied    denied     denied            denied   denied  ok       denied
 admin-mappings        -      denied    denied    denied     denied            denied   denied  ok       denied
+reports-billing       -      denied    denied    denied     denied            ok       denied  ok       denied
+reports-activity      -      denied    denied    denied     denied            ok       denied  ok       denied
+reports-professionals -      denied    denied    denied     denied            ok       denied  ok       denied
 post-ppp              own    ok        ok        ok         denied            denied   denied  ok       denied
 post-ppp              other  denied    denied    denied     denied            denied   denied  ok       denied
 post-ctm              own    ok        ok        ok         denied            denied   denied  ok       denied
@@ -227,6 +230,12 @@ async function probe(endpoint: string, c: ClientSpec, side: Side): Promise<Probe
       return { path: '/pathway/worklist' };
     case 'admin-mappings':
       return { path: '/admin/mappings' };
+    case 'reports-billing':
+      return { path: '/reports/billing?from=2021-01-01&to=2025-12-31&format=json' };
+    case 'reports-activity':
+      return { path: '/reports/activity?from=2021-01-01&to=2025-12-31' };
+    case 'reports-professionals':
+      return { path: '/reports/professionals?from=2021-01-01&to=2025-12-31' };
     case 'run-due':
       return { path: '/admin/pathway/run-due', init: { body: {}, headers: json } };
     case 'post-ppp':

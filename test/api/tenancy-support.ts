@@ -6,6 +6,7 @@ import type { Bundle, CarePlan, Patient } from '@medplum/fhirtypes';
 import { mountDomainRoutes } from '../../src/api/domain-routes.js';
 import { mountIdentityRoutes } from '../../src/api/identity-routes.js';
 import { mountPathwayRoutes } from '../../src/api/pathway-routes.js';
+import { mountReportRoutes } from '../../src/api/report-routes.js';
 import type { Role } from '../../src/domain/access/model.js';
 import { bearer, clientKeys, closeTlsAgents, jwksOf, tlsCall, tokenFor, type ClientKey } from './auth-support.js';
 import { fixture, startTestServer, type Reply, type TestServer } from './server.js';
@@ -69,7 +70,7 @@ export async function startTenancy(clients: ClientSpec[] = CLIENTS): Promise<Ten
   }));
   const srv = await startTestServer(
     { auth: { enabled: true, devTokens: transport === 'dev', clients: declared, rateLimit: LIMITS } },
-    [mountDomainRoutes, mountIdentityRoutes, mountPathwayRoutes],
+    [mountDomainRoutes, mountIdentityRoutes, mountPathwayRoutes, mountReportRoutes],
     { tls: transport === 'jwt' },
   );
   const tokens = new Map<string, { token: string; at: number }>();

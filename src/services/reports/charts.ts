@@ -2,8 +2,7 @@
 // figures, compiled and rendered to SVG on the server by `vega` (renderer `none`: no canvas, no browser, no script in
 // the page). Labels in French; each SVG carries role="img", an aria-label and a <title> (the figures themselves are
 // also given as tables for screen readers); vega's own English ARIA annotations are turned off.
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { ActivityReport } from '../../domain/reports/activity.js';
 
 export interface Chart {
@@ -14,8 +13,19 @@ export interface Chart {
   svg: string;
 }
 
-// French number formats (decimal comma, narrow no-break space between thousands) for every chart.
-vega.formatLocale({ decimal: ',', thousands: '\u202f', grouping: [3], currency: ['', '\u00a0€'] });
+/**
+ * vega and vega-lite, loaded at the first chart (~0.2 s): every `passerelle` command loads the pages through `serve`,
+ * and only the dashboard needs them. French number formats (decimal comma, narrow no-break space between thousands)
+ * are set once, for every chart.
+ */
+let engine: Promise<{ vega: typeof import('vega'); compile: (typeof import('vega-lite'))['compile'] }> | undefined;
+function chartEngine(): NonNullable<typeof engine> {
+  engine ??= Promise.all([import('vega'), import('vega-lite')]).then(([vega, vl]) => {
+    vega.formatLocale({ decimal: ',', thousands: '\u202f', grouping: [3], currency: ['', '\u00a0€'] });
+    return { vega, compile: vl.compile };
+  });
+  return engine;
+}
 
 const BLEU = '#000091';
 const PALETTE = ['#000091', '#6a6af4', '#18753c', '#b34000', '#666666'];
@@ -43,6 +53,7 @@ const xmlEscape = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.cha
 
 /** Renders a Vega-Lite specification to SVG, with role="img", aria-label and a <title> naming it. */
 export async function renderSvg(spec: TopLevelSpec, label: string): Promise<string> {
+  const { vega, compile } = await chartEngine();
   const view = new vega.View(vega.parse(compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec).spec), { renderer: 'none' });
   try {
     // Vega's own annotations (English) go: the SVG is one image, named by `label`.
