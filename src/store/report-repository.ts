@@ -75,8 +75,8 @@ export interface ReportRepository {
   professionals(period: ReportPeriod & { role?: 'MT' | 'PHO' }): Promise<ProfessionalRow[]>;
   /** Whether any PPP was ever recorded for this establishment. */
   establishmentKnown(finess: string): Promise<boolean>;
-  /** The case ids whose report rows can be rebuilt (`passerelle report rebuild`), in pages. */
-  caseIds(after: string | undefined, limit: number): Promise<string[]>;
+  /** The case ids whose report rows can be rebuilt (`passerelle report rebuild`), in pages; `withoutRows`: only those with none. */
+  caseIds(after: string | undefined, limit: number, options?: { withoutRows?: boolean }): Promise<string[]>;
 }
 
 const n = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -235,9 +235,13 @@ export function reportRepository(read: SqlRunner): ReportRepository {
       return (await read.all('SELECT 1 AS one FROM report_ppp WHERE finess = ? LIMIT 1', [finess])).length > 0;
     },
 
-    async caseIds(after, limit) {
+    async caseIds(after, limit, options = {}) {
+      const where = [
+        ...(after !== undefined ? ['c.careplan > ?'] : []),
+        ...(options.withoutRows ? ['NOT EXISTS (SELECT 1 FROM report_ppp p WHERE p.careplan = c.careplan)'] : []),
+      ];
       const rows = await read.all<{ careplan: string }>(
-        `SELECT careplan FROM pathway_case${after !== undefined ? ' WHERE careplan > ?' : ''} ORDER BY careplan LIMIT ?`,
+        `SELECT c.careplan AS careplan FROM pathway_case c${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY c.careplan LIMIT ?`,
         after !== undefined ? [after, limit] : [limit],
       );
       return rows.map((r) => r.careplan);

@@ -20,6 +20,7 @@ import { configureAccessAudit } from '../../services/audit/access.js';
 import type { OutboxConfig } from '../../outbox/config.js';
 import { startDispatcher, type RunningDispatcher } from '../../services/outbox-dispatch.js';
 import { loadDocumentSettings, withCodeMaps } from '../../documents/settings.js';
+import { rebuildReports } from '../../services/reports/rebuild.js';
 import { submissionSourceId } from '../../documents/ids.js';
 import { startGatewaySandbox, type GatewaySandbox } from '../../sandbox/dmp/with-gateway.js';
 import { startGatewayOidcSandbox, type GatewayOidcSandbox } from '../../sandbox/oidc/with-gateway.js';
@@ -110,6 +111,9 @@ export function register(program: Command): void {
       // Reads and searches are audited in groups (one transaction every few ms, docs/security.md "Audit trail"), or each
       // in its own transaction before the answer with `audit.reads: sync`.
       configureAccessAudit(store, { mode: config.audit.reads });
+      // The report rows of PPPs stored before they existed (issue 20): written once, at the first start after the upgrade.
+      const rebuilt = await rebuildReports(store, { missingOnly: true });
+      if (rebuilt > 0) logger.info({ cases: rebuilt }, 'report rows written for PPPs stored before the reports existed');
       // Compile the profiles now rather than on the first request (it takes a second or two).
       validateResource({ resourceType: 'Patient' });
       // Vendor formats and code maps (issue 19): this process's copy of mappings/, reloaded on change (docs/mappings.md).
