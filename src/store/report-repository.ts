@@ -2,6 +2,8 @@
 // transactions (migration 013 / pg 012, written by pathway-repository.ts). The same statements on SQLite and
 // PostgreSQL (`?` placeholders bound per dialect by the SqlRunner); counts come back as numbers whatever the driver.
 // Days are `YYYY-MM-DD` text, compared as text (inclusive bounds).
+import type { RawActivity } from '../domain/reports/activity.js';
+import type { Participation } from '../domain/reports/billing.js';
 import type { SqlRunner } from './security-repository.js';
 
 export interface ReportPeriod {
@@ -14,45 +16,19 @@ export interface ReportPeriod {
 }
 
 /** One establishment's counts over the PPPs created in the period. */
-export interface EstablishmentCounts {
-  finess: string;
-  name: string;
-  ppp: number;
-  pppWithRcp: number;
-  rcpSync: number;
-  rcpAsync: number;
-  hopital: number;
-  ville: number;
-  recommendations: number;
-  patients: number;
-}
+export type EstablishmentCounts = RawActivity['establishments'][number];
 
-export interface ActivityCounts {
-  establishments: EstablishmentCounts[];
-  /** Distinct patients over all the PPPs of the period (a patient with PPPs at two establishments counts once). */
-  patients: number;
-  /** PPPs per month of creation (YYYY-MM) and establishment. */
-  months: { month: string; finess: string; ppp: number }[];
-  decisions: { actor: 'MT' | 'PHO'; decision: string; count: number }[];
-  /** Follow-up windows due by `dueBy` (ISO instant) of the period's PPPs, and those whose outcomes are recorded. */
-  followUp: { followup: 'd45' | 'd90'; due: number; done: number }[];
-  /** Distinct professionals who used a link in the period, by role. */
-  activeProfessionals: { role: 'MT' | 'PHO'; count: number }[];
-}
+/**
+ * The raw counts (the domain's RawActivity, src/domain/reports/activity.ts): per establishment, distinct patients over
+ * all the PPPs of the period, PPPs per month and establishment, decisions by actor and code, the follow-up windows due
+ * by `dueBy` and those whose outcomes are recorded, the distinct professionals who used a link in the period.
+ */
+export type ActivityCounts = RawActivity;
 
-/** A billable participation: a PPP with an RCP in the period and a member who took part. */
-export interface BillingRow {
+/** A billable participation (the domain's Participation): a PPP with an RCP in the period and a member who took part. */
+export interface BillingRow extends Participation {
   carePlan: string;
-  pppId: string;
-  pathway: string;
-  finess: string;
-  establishmentName: string;
-  patient: string;
-  rcpDay: string;
-  rcpMode: 'sync' | 'async';
-  role: 'DAH' | 'MT' | 'PHO';
-  rpps: string;
-  name: string;
+  /** The PHO's pharmacy as the PPP names it. */
   pharmacyFiness?: string;
 }
 
