@@ -24,6 +24,7 @@ import { normaliseIdentity } from '../src/identity/normalise.js';
 import type { BulkRegistrar } from '../src/services/identity-bulk.js';
 import { IdentityService, type RegistrationDecision, type RegistrationResult } from '../src/services/identity-registry.js';
 import { DEFAULT_BULK_BATCH } from '../src/services/identity-import.js';
+import { configureAccessAudit } from '../src/services/audit/access.js';
 import { identityServiceFor } from '../src/services/patient-identity.js';
 import { loadIdentityRules, type IdentityRules } from '../src/identity/rules.js';
 import type { Candidate, MatchResult, NormalisedIdentity } from '../src/identity/types.js';
@@ -402,7 +403,10 @@ async function httpMatch(
     line('$match over HTTP', 'skipped: src/api/fhir-match-operation.ts does not exist yet');
     return;
   }
-  const deps: AppDeps = { store, config: configFrom({ port: 0, log: { level: 'silent' } }), logger: pino({ level: 'silent' }) };
+  const config = configFrom({ port: 0, log: { level: 'silent' } });
+  // As `passerelle serve`: the access rows of reads as configured (group commit by default, not one transaction each).
+  configureAccessAudit(store, { mode: config.audit.reads });
+  const deps: AppDeps = { store, config, logger: pino({ level: 'silent' }) };
   const server = await startServer(deps);
   try {
     const post = async (q: GeneratedIdentity): Promise<{ federatedId: string }[]> => {

@@ -1,0 +1,233 @@
+// `POST /fhir/Patient/$match` over HTTP beside `IdentityService.match` in process, on the same registry, in the same
+// process, alternated round by round (the machine is shared: a load spike hits both sides). Issue 21, point 6: where
+// the gap between the two comes from (GC pauses, Patient reads, JSON, express) — each side's GC pauses during its own
+// rounds are counted from `perf_hooks` 'gc' entries.
+// The registry (N generated source identities through the bulk path, FHIR Patients drained) and its held-out queries
+// are built once into IDENTITY_MATCH_DIR and reused: at 1M the build takes ~30 min.
+// `npm run bench identity-match-http`; knobs: IDENTITY_MATCH_N (100000), IDENTITY_MATCH_QUERIES (1000),
+// IDENTITY_MATCH_ROUNDS (5), IDENTITY_MATCH_DIR (os tmpdir/passerelle-identity-match-<N>-<seed>), IDENTITY_MATCH_BUILD_ONLY, IDENTITY_MATCH_DRAIN (1).
+import { request, Agent } from 'node:http';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+import { pino } from 'pino';
+import { startServer, type AppDeps } from '../src/api/app.js';
+import { configFrom } from '../src/config.js';
+import type { SourceIdentity as PatientIdentity } from '../src/identity/types.js';
+import { configureAccessAudit } from '../src/services/audit/access.js';
+import { identityServiceFor } from '../src/services/patient-identity.js';
+import { openSqliteStore } from '../src/store/sqlite-store.js';
+import { iterateIdentities, toFhirPatient, type GeneratedIdentity } from '../test/support/identity-generator.js';
+import { machine, peakRssMiB } from './stats.js';
+
+const env = (name: string, fallback: number): number => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(v) || v < 0) throw new Error(`${name}: expected a number ≥ 0`);
+  return v;
+};
+const SEED = env('IDENTITY_BENCH_SEED', 20260303) + 1; // the scale part's stream of bench/identity.bench.ts
+const N = env('IDENTITY_MATCH_N', 100_000);
+const QUERIES = env('IDENTITY_MATCH_QUERIES', 1000);
+const ROUNDS = Math.max(1, env('IDENTITY_MATCH_ROUNDS', 5));
+const RESULTS = 10;
+const DIR = process.env.IDENTITY_MATCH_DIR ?? join(tmpdir(), `passerelle-identity-match-${N}-${SEED}`);
+const DB = join(DIR, 'registry.sqlite');
+const READY = join(DIR, 'queries.json');
+const CTX = { actor: 'bench' };
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const ms = (x: number): string => `${x.toFixed(3)} ms`;
+const line = (label: string, figure: string, beside = ''): void => console.log(`${label.padEnd(40)}: ${figure}${beside ? `   ${beside}` : ''}`);
+const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+/** Builds the registry (bulk path, as `passerelle identity import`), writes its Patients, keeps every ~100th corrupted copy out as a query. */
+async function build(): Promise<void> {
+  mkdirSync(DIR, { recursive: true });
+  const store = await openSqliteStore({ file: DB });
+  try {
+    const service = identityServiceFor(store);
+    const bulk = await service.openBulk<undefined>({ ctx: CTX });
+    const queries: PatientIdentity[] = [];
+    const step = Math.max(1, Math.floor((N * 0.1) / Math.max(1, QUERIES)));
+    let seen = 0;
+    let taken = 0;
+    let batch: { identity: PatientIdentity; tag: undefined }[] = [];
+    const t0 = performance.now();
+    const persons = Math.ceil((N + QUERIES) * 0.7 * 1.02);
+    for (const g of iterateIdentities({ seed: SEED, persons, duplicateRate: 0.3 }) as Iterable<GeneratedIdentity>) {
+      if (taken >= N) break;
+      if (queries.length < QUERIES && g.copy > 0 && g.corruptions.length > 0 && seen++ % step === 0) {
+        queries.push(g.identity);
+        continue;
+      }
+      taken++;
+      batch.push({ identity: g.identity, tag: undefined });
+      if (batch.length === 1000) {
+        await bulk.add(batch);
+        batch = [];
+      }
+      if (taken % 100_000 === 0) console.log(`  built ${int(taken)} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    }
+    if (batch.length) await bulk.add(batch);
+    await bulk.finish();
+    const t1 = performance.now();
+    // IDENTITY_MATCH_DRAIN=0: registry only (the Patients stay pending; $match then answers the few it finds): the
+    // heap and GC of a large index without the hour of Patient writes at 1M.
+    const drained = env('IDENTITY_MATCH_DRAIN', 1) > 0 ? await service.drainProjections() : 0;
+    console.log(`registry built: ${int(taken)} sources in ${((t1 - t0) / 1000).toFixed(0)} s; ${int(drained)} federated Patients written in ${((performance.now() - t1) / 1000).toFixed(0)} s`);
+    writeFileSync(READY, JSON.stringify(queries));
+  } finally {
+    await store.close();
+  }
+}
+
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak',
+};
+
+interface Side {
+  label: string;
+  latencies: number[];
+  gc: Map<string, { count: number; ms: number; max: number }>;
+  run: (q: PatientIdentity) => Promise<string[]>;
+}
+
+function percentiles(samples: number[]): { p50: number; p90: number; p99: number; max: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s[s.length - 1] };
+}
+
+async function measure(): Promise<void> {
+  const queries = JSON.parse(readFileSync(READY, 'utf8')) as PatientIdentity[];
+  const store = await openSqliteStore({ file: DB });
+  const service = identityServiceFor(store);
+  const t0 = performance.now();
+  const indexed = await service.warm();
+  const warmSeconds = (performance.now() - t0) / 1000;
+  const config = configFrom({ port: 0, log: { level: 'silent' } });
+  // As `passerelle serve`: the access rows of reads as configured (group commit by default).
+  configureAccessAudit(store, { mode: config.audit.reads });
+  const deps: AppDeps = { store, config, logger: pino({ level: 'silent' }) };
+  const server = await startServer(deps);
+  const url = `${server.url}/fhir/Patient/$match`;
+  const bodies = queries.map((q) => JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'resource', resource: toFhirPatient(q) }, { name: 'count', valueInteger: RESULTS }] }));
+  const index = new Map(queries.map((q, i) => [q, i]));
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const { hostname, port } = new URL(server.url);
+  /** The same POST through node:http (keep-alive, no Accept-Encoding): the client's own cost kept small. */
+  const post = (body: string): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      const req = request({ agent, hostname, port, method: 'POST', path: '/fhir/Patient/$match', headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const sides: Side[] = [
+    {
+      label: 'IdentityService.match (in process)',
+      latencies: [],
+      gc: new Map(),
+      run: async (q) => (await service.match(q, { count: RESULTS })).map((r) => r.federatedId),
+    },
+    {
+      label: 'POST $match (HTTP, fetch, gzip)',
+      latencies: [],
+      gc: new Map(),
+      run: async (q) => {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' }, body: bodies[index.get(q)!] });
+        const json = (await res.json()) as { resourceType?: string; entry?: { resource?: { id?: string } }[] };
+        if (res.status !== 200 || json.resourceType !== 'Bundle') throw new Error(`HTTP ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
+        return (json.entry ?? []).map((e) => e.resource?.id ?? '?');
+      },
+    },
+    {
+      label: 'POST $match (HTTP, node:http, no gzip)',
+      latencies: [],
+      gc: new Map(),
+      run: async (q) => {
+        const res = await post(bodies[index.get(q)!]);
+        const json = JSON.parse(res.text) as { resourceType?: string; entry?: { resource?: { id?: string } }[] };
+        if (res.status !== 200 || json.resourceType !== 'Bundle') throw new Error(`HTTP ${res.status} ${res.text.slice(0, 300)}`);
+        return (json.entry ?? []).map((e) => e.resource?.id ?? '?');
+      },
+    },
+  ];
+  const only = process.env.IDENTITY_MATCH_ONLY;
+  const active = only ? sides.filter((s) => s.label.includes(only)) : sides;
+  let current: Side | undefined;
+  const observer = new PerformanceObserver((list) => {
+    if (!current) return;
+    for (const e of list.getEntries()) {
+      const kind = GC_KINDS[((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? -1] ?? 'other';
+      const g = current.gc.get(kind) ?? { count: 0, ms: 0, max: 0 };
+      g.count++;
+      g.ms += e.duration;
+      g.max = Math.max(g.max, e.duration);
+      current.gc.set(kind, g);
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    // Warm-up: one pass each, untimed; then the answers of both sides must name the same identities.
+    let differ = 0;
+    for (const q of queries) {
+      const a = await sides[0].run(q);
+      const b = await (active.find((x) => x !== sides[0]) ?? sides[2]).run(q);
+      if (a.length !== b.length || a.some((id) => !b.includes(id))) differ++;
+    }
+    // IDENTITY_MATCH_HEAPSAMPLE=file (with --expose-gc): what the HTTP side allocates and a minor GC does not free
+    // (objects promoted to the old generation), sampled over one round — diagnosis only.
+    const sampleTo = process.env.IDENTITY_MATCH_HEAPSAMPLE;
+    if (sampleTo) {
+      const { Session } = await import('node:inspector/promises');
+      const session = new Session();
+      session.connect();
+      globalThis.gc?.();
+      await session.post('HeapProfiler.startSampling', { samplingInterval: 4096 });
+      for (const q of queries) await sides[2].run(q);
+      (globalThis.gc as unknown as ((o: { type: string }) => void) | undefined)?.({ type: 'minor' });
+      const { profile } = await session.post('HeapProfiler.stopSampling');
+      writeFileSync(sampleTo, JSON.stringify(profile));
+      session.disconnect();
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const side of round % 2 === 0 ? active : [...active].reverse()) {
+        current = side;
+        for (const q of queries) {
+          const t = performance.now();
+          await side.run(q);
+          side.latencies.push(performance.now() - t);
+        }
+        current = undefined;
+        await new Promise((r) => setImmediate(r)); // lets the observer deliver this side's entries
+      }
+    }
+    const heap = getHeapStatistics();
+    console.log(`machine: ${machine()}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version} ${process.execArgv.join(' ')}`);
+    line('registry', `${int(indexed)} active federated identities (index load ${warmSeconds.toFixed(1)} s)`, `heap used ${mib(heap.used_heap_size)}, peak RSS ${int(peakRssMiB())} MiB`);
+    line('answers', differ === 0 ? `same identities in process and over HTTP for all ${int(queries.length)} queries` : `${differ} queries differ (HTTP ranks by grade first)`);
+    for (const side of active) {
+      const p = percentiles(side.latencies);
+      const gc = [...side.gc].map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms (max ${g.max.toFixed(1)})`).join(', ');
+      line(side.label, `p50 ${ms(p.p50)}  p90 ${ms(p.p90)}  p99 ${ms(p.p99)}  max ${ms(p.max)}`, `(${int(side.latencies.length)} sequential, ${ROUNDS} rounds alternated; GC in its rounds: ${gc || 'none'})`);
+    }
+  } finally {
+    observer.disconnect();
+    agent.destroy();
+    await server.close();
+    await store.close();
+  }
+}
+
+if (!existsSync(READY)) await build();
+if (!process.env.IDENTITY_MATCH_BUILD_ONLY) await measure();
