@@ -99,4 +99,14 @@ table.file td,table.file th{vertical-align:top}
 nav.pages{display:flex;gap:1.5rem;margin:1rem 0}
 a:focus-visible,button:focus-visible,select:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #1d4ed8;outline-offset:2px}
 /* ---- end of the review queue ---- */
+
+/* ---- conflict board (/identity/conflicts, conflict-board-page.ts) ---- */
+table.synthese td{font-weight:600}
+table.conflits td,table.conflits th{vertical-align:top}
+form.attribution{display:flex;flex-wrap:wrap;gap:.25rem .5rem;align-items:center;margin:0}
+form.attribution select{min-width:10rem}
+span.finess{font-variant-numeric:tabular-nums;white-space:nowrap}
+details>summary{cursor:pointer;min-height:2.75rem;display:list-item;padding:.5rem 0}
+details>summary:focus-visible{outline:3px solid #1d4ed8;outline-offset:2px}
+/* ---- end of the conflict board ---- */
 `;
