@@ -1,7 +1,8 @@
 // The conflict board's reads (issue 21 point 3, docs/identity.md "The conflict board"): for one establishment (a
 // FINESS that is a whole OID arc of a source identity's system, as for the review queue's `establishment` filter),
 // the open review items involving it with every source system of both identities (the other establishments), and
-// the active federated identities flagged COLV (collision avérée) that hold one of its sources, with their systems.
+// the active federated identities flagged COLV (collision avérée) that hold one of its sources or that one of its
+// sources left (a separation), with their systems.
 // Shared by both dialects through a `SqlRunner` (`?` placeholders); what differs (flags as JSON text or text[], the
 // active column as 0/1 or boolean) is chosen by `dialect`.
 import type { SqlRunner } from './security-repository.js';
@@ -22,7 +23,10 @@ export interface BoardReviewRow {
   systems: string[];
 }
 
-/** An active federated identity flagged COLV holding a source of the establishment. */
+/**
+ * An active federated identity flagged COLV that holds a source of the establishment, or that one of its sources left:
+ * remembered as a different person (`identity_pair_decisions`) from an identity holding a source of it.
+ */
 export interface BoardCollisionRow {
   id: string;
   status: string;
@@ -34,7 +38,7 @@ export interface BoardCollisionRow {
 export interface ConflictBoardRepository {
   /** Every open review item involving `finess`, oldest first. */
   openReviews(finess: string): Promise<BoardReviewRow[]>;
-  /** Active COLV identities with a source of `finess`, most recently changed first. */
+  /** Active COLV identities holding a source of `finess` or that one left (see BoardCollisionRow), most recently changed first. */
   collisions(finess: string): Promise<BoardCollisionRow[]>;
   /** The source systems of these federated identities (distinct), by identity. */
   systemsOf(federatedIds: readonly string[]): Promise<Map<string, string[]>>;
@@ -118,12 +122,17 @@ export function conflictBoardRepository(read: SqlRunner, dialect: 'sqlite' | 'pg
       return [...byId.values()];
     },
     async collisions(finess) {
+      const arc = finessArc(finess);
       const rows = await read.all<{ id: string; status: string; updated: string }>(
         `SELECT f.id, f.status, f.updated FROM identity_federated f
-         WHERE ${active} AND ${colv}
-           AND EXISTS (SELECT 1 FROM identity_sources s WHERE s.federated_id = f.id AND ('.' || s.system || '.') LIKE ?)
+         WHERE ${active} AND ${colv} AND (
+           EXISTS (SELECT 1 FROM identity_sources s WHERE s.federated_id = f.id AND ('.' || s.system || '.') LIKE ?)
+           OR EXISTS (SELECT 1 FROM identity_pair_decisions d JOIN identity_sources s ON s.federated_id = d.federated_b
+             WHERE d.federated_a = f.id AND d.decision = 'different' AND ('.' || s.system || '.') LIKE ?)
+           OR EXISTS (SELECT 1 FROM identity_pair_decisions d JOIN identity_sources s ON s.federated_id = d.federated_a
+             WHERE d.federated_b = f.id AND d.decision = 'different' AND ('.' || s.system || '.') LIKE ?))
          ORDER BY f.updated DESC, f.id`,
-        [finessArc(finess)],
+        [arc, arc, arc],
       );
       const systems = await systemsOf(rows.map((r) => r.id));
       return rows.map((r) => ({ id: r.id, status: r.status, updated: r.updated, systems: systems.get(r.id) ?? [] }));

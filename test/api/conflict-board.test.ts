@@ -150,8 +150,11 @@ function boardTests(dialect: 'sqlite' | 'postgresql', open: () => Promise<{ stor
         for (const code of expectedAnomalies(p)) for (const f of finessesOf(systemOf(p))) entry(f).anomalies[code] = (entry(f).anomalies[code] ?? 0) + 1;
       }
       for (const s of separated) {
-        for (const f of await finessOfSources(s.from)) entry(f).collisions.push(s.from);
-        for (const f of new Set([...(await finessOfSources(s.from)), ...(await finessOfSources(s.to))])) entry(f).separations++;
+        // The COLV identity concerns the establishments of its sources and that of the source that left it.
+        for (const f of new Set([...(await finessOfSources(s.from)), ...(await finessOfSources(s.to))])) {
+          entry(f).collisions.push(s.from);
+          entry(f).separations++;
+        }
       }
     }, 240_000);
     afterAll(async () => close?.());
