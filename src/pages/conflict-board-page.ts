@@ -130,7 +130,7 @@ function items(b: ConflictBoard, page: number, viewer: Viewer, regional: boolean
 <th scope="row"><a href="${REVIEW_PAGE}/${i.id}">Examiner <code>${i.id.slice(-8)}</code></a></th>
 <td>${GRADE_LABELS[i.grade] ?? i.grade}<br><span class="aide">${FLAG_LABELS[i.flag] ?? i.flag}, score ${String(Math.round(i.score * 100))} %</span></td>
 <td>${frenchInstant(i.created)}<br><span class="aide">depuis ${i.ageDays < 1 ? 'moins d’un jour' : i.ageDays === 1 ? '1 jour' : `${i.ageDays} jours`}</span></td>
-<td><code>${i.source.value}</code><br><span class="aide">${finess ? `FINESS ${finess}` : i.source.system}</span></td>
+<td><code>${i.source.value}</code><br><span class="aide finess">${finess ? `FINESS ${finess}` : i.source.system}</span></td>
 <td>${others(i.otherEstablishments)}</td>
 <td>${regional ? assignForm(i.id, i.assignee, viewer, referents, context) : who(i.assignee)}</td>
 </tr>`;
@@ -157,7 +157,7 @@ function anomalies(b: ConflictBoard): SafeHtml {
 function collisions(b: ConflictBoard): SafeHtml {
   if (b.collisions.total === 0) return html`<p>Aucune collision avérée sur les identités de cet établissement.</p>`;
   return html`<div class="tableau"><table class="collisions">
-<caption>Identités régionales en collision avérée (COLV) ayant une identité source de l’établissement</caption>
+<caption>Identités régionales en collision avérée (COLV) liées à l’établissement (une de ses identités sources y est, ou en a été séparée)</caption>
 <thead><tr><th scope="col">Identité régionale</th><th scope="col">Statut</th><th scope="col">Modifiée le</th><th scope="col">Autre établissement</th></tr></thead>
 <tbody>${b.collisions.items.map((c) => html`<tr><th scope="row"><a href="${IDENTITY_PAGE}/${c.id}"><code>${c.id}</code></a></th><td>${STATUS_LABELS[c.status] ?? c.status}</td><td>${frenchInstant(c.updated)}</td><td>${others(c.otherEstablishments)}</td></tr>`)}</tbody>
 </table></div>`;
