@@ -91,13 +91,13 @@ function byAge(b: ConflictBoard): SafeHtml {
 </table></div>`;
 }
 
-function byEstablishment(b: ConflictBoard): SafeHtml {
+function byEstablishment(b: ConflictBoard, regional: boolean): SafeHtml {
   if (b.reviews.open === 0) return html`<p>Aucun dossier à décider ne concerne cet établissement.</p>`;
   return html`<div class="tableau"><table class="etablissements">
 <caption>Dossiers à décider par établissement concerné (à mettre en relation)</caption>
 <thead><tr><th scope="col">Autre établissement (FINESS)</th><th scope="col">Dossiers à décider</th><th scope="col">Son tableau</th></tr></thead>
 <tbody>${b.reviews.byEstablishment.map(
-    (e) => html`<tr><th scope="row">${e.finess}</th><td>${String(e.open)}</td><td><a href="${CONFLICTS_PAGE}?establishment=${e.finess}">Tableau de ${e.finess}</a></td></tr>`,
+    (e) => html`<tr><th scope="row">${e.finess}</th><td>${String(e.open)}</td><td>${regional ? html`<a href="${CONFLICTS_PAGE}?establishment=${e.finess}">Tableau de ${e.finess}</a>` : '—'}</td></tr>`,
   )}
 <tr><th scope="row">Cet établissement seul (doublons internes)</th><td>${String(b.reviews.internal)}</td><td>—</td></tr></tbody>
 </table></div>`;
@@ -127,7 +127,7 @@ function items(b: ConflictBoard, page: number, viewer: Viewer, regional: boolean
 <tbody>${b.reviews.items.map((i) => {
     const finess = finessOfSystem(i.source.system);
     return html`<tr>
-<th scope="row"><a href="${REVIEW_PAGE}/${i.id}">Examiner <code>${i.id.slice(-8)}</code></a></th>
+<th scope="row">${regional ? html`<a href="${REVIEW_PAGE}/${i.id}">Examiner <code>${i.id.slice(-8)}</code></a>` : html`<code>${i.id.slice(-8)}</code>`}</th>
 <td>${GRADE_LABELS[i.grade] ?? i.grade}<br><span class="aide">${FLAG_LABELS[i.flag] ?? i.flag}, score ${String(Math.round(i.score * 100))} %</span></td>
 <td>${frenchInstant(i.created)}<br><span class="aide">depuis ${i.ageDays < 1 ? 'moins d’un jour' : i.ageDays === 1 ? '1 jour' : `${i.ageDays} jours`}</span></td>
 <td><code>${i.source.value}</code><br><span class="aide finess">${finess ? `FINESS ${finess}` : i.source.system}</span></td>
@@ -137,6 +137,9 @@ function items(b: ConflictBoard, page: number, viewer: Viewer, regional: boolean
   })}</tbody></table></div>
 <nav aria-label="Pages des dossiers" class="pages">${page > 1 ? html`<a rel="prev" href="${link(page - 1)}">Page précédente</a>` : ''}${page < pages ? html` <a rel="next" href="${link(page + 1)}">Page suivante</a>` : ''}</nav>`;
 }
+
+/** An identity's id, linked to its page (separation) for the regional cell only: the page is identitovigilance's. */
+const identityLink = (id: string, regional: boolean): SafeHtml => (regional ? html`<a href="${IDENTITY_PAGE}/${id}"><code>${id}</code></a>` : html`<code>${id}</code>`);
 
 function anomalies(b: ConflictBoard): SafeHtml {
   const codes = Object.entries(b.anomalies.byCode);
@@ -154,22 +157,22 @@ function anomalies(b: ConflictBoard): SafeHtml {
 </table></div></details>`;
 }
 
-function collisions(b: ConflictBoard): SafeHtml {
+function collisions(b: ConflictBoard, regional: boolean): SafeHtml {
   if (b.collisions.total === 0) return html`<p>Aucune collision avérée sur les identités de cet établissement.</p>`;
   return html`<div class="tableau"><table class="collisions">
 <caption>Identités régionales en collision avérée (COLV) liées à l’établissement (une de ses identités sources y est, ou en a été séparée)</caption>
 <thead><tr><th scope="col">Identité régionale</th><th scope="col">Statut</th><th scope="col">Modifiée le</th><th scope="col">Autre établissement</th></tr></thead>
-<tbody>${b.collisions.items.map((c) => html`<tr><th scope="row"><a href="${IDENTITY_PAGE}/${c.id}"><code>${c.id}</code></a></th><td>${STATUS_LABELS[c.status] ?? c.status}</td><td>${frenchInstant(c.updated)}</td><td>${others(c.otherEstablishments)}</td></tr>`)}</tbody>
+<tbody>${b.collisions.items.map((c) => html`<tr><th scope="row">${identityLink(c.id, regional)}</th><td>${STATUS_LABELS[c.status] ?? c.status}</td><td>${frenchInstant(c.updated)}</td><td>${others(c.otherEstablishments)}</td></tr>`)}</tbody>
 </table></div>`;
 }
 
-function separations(b: ConflictBoard): SafeHtml {
+function separations(b: ConflictBoard, regional: boolean): SafeHtml {
   if (b.separations.total === 0) return html`<p>Aucune séparation depuis ${String(SEPARATION_DAYS)} jours.</p>`;
   return html`<div class="tableau"><table class="separations">
 <caption>Séparations des ${String(SEPARATION_DAYS)} derniers jours</caption>
 <thead><tr><th scope="col">Le</th><th scope="col">Décision</th><th scope="col">Par</th><th scope="col">Identités</th><th scope="col">Autre établissement</th></tr></thead>
 <tbody>${b.separations.items.map(
-    (s) => html`<tr><th scope="row">${frenchInstant(s.at)}</th><td>${ACTION_LABELS[s.action] ?? s.action}</td><td>${s.actor}</td><td>${s.identities.map((p, i) => html`${i ? ', ' : ''}<a href="${IDENTITY_PAGE}/${p.slice('Patient/'.length)}"><code>${p.slice('Patient/'.length)}</code></a>`)}</td><td>${others(s.otherEstablishments)}</td></tr>`,
+    (s) => html`<tr><th scope="row">${frenchInstant(s.at)}</th><td>${ACTION_LABELS[s.action] ?? s.action}</td><td>${s.actor}</td><td>${s.identities.map((p, i) => html`${i ? ', ' : ''}${identityLink(p.slice('Patient/'.length), regional)}`)}</td><td>${others(s.otherEstablishments)}</td></tr>`,
   )}</tbody>
 </table></div>`;
 }
@@ -178,18 +181,18 @@ export function boardView(b: ConflictBoard, page: number, viewer: Viewer, region
   return html`<h1>Conflits d’identité de l’établissement ${b.establishment}</h1>
 ${notice ? html`<p class="succes" role="status">${notice}</p>` : ''}
 ${regional ? chooser(b.establishment) : ''}
-<p><a href="${CONFLICTS_PAGE}?establishment=${b.establishment}&amp;_format=csv" download>Exporter le tableau en CSV</a> · <a href="${REVIEW_PAGE}?etablissement=${b.establishment}">Ouvrir la file des dossiers de cet établissement</a></p>
+<p><a href="${CONFLICTS_PAGE}?establishment=${b.establishment}&amp;_format=csv" download>Exporter le tableau en CSV</a>${regional ? html` · <a href="${REVIEW_PAGE}?etablissement=${b.establishment}">Ouvrir la file des dossiers de cet établissement</a>` : ''}</p>
 ${summary(b)}
 <h2>Dossiers à décider</h2>
 ${byAge(b)}
-${byEstablishment(b)}
+${byEstablishment(b, regional)}
 ${items(b, page, viewer, regional, referents)}
 <h2>Anomalies du flux</h2>
 ${anomalies(b)}
 <h2>Collisions avérées</h2>
-${collisions(b)}
+${collisions(b, regional)}
 <h2>Séparations récentes</h2>
-${separations(b)}
+${separations(b, regional)}
 <p class="aide">Tant qu’un dossier n’est pas décidé, les deux identités restent distinctes.</p>`;
 }
 

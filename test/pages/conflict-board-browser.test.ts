@@ -97,6 +97,7 @@ describe.skipIf(!run)('conflict board in a browser', () => {
     ]);
     const items = page.locator('table.conflits tbody tr');
     expect(await items.count()).toBe(4);
+    expect(await items.locator('a[href^="/identity/review/"]').count()).toBe(4);
     expect(await items.filter({ hasText: 'LEMAIRE-B' }).locator('td').nth(3).textContent()).toBe(BORDEAUX);
     expect(await items.filter({ hasText: 'PERRIN-B' }).locator('td').nth(3).textContent()).toBe('ce seul établissement');
     expect(await page.locator('table.anomalies tbody').textContent()).toContain('Qualifiée sans INS');
@@ -156,6 +157,8 @@ describe.skipIf(!run)('conflict board in a browser', () => {
     await expect(page.locator('h1').textContent()).resolves.toBe(`Conflits d’identité de l’établissement ${ROUEN}`);
     expect(await page.locator('table.conflits tbody tr').count()).toBe(4);
     expect(await page.locator('form.attribution').count()).toBe(0);
+    // The queue and identity pages are the regional cell's: no links to them here.
+    expect(await page.locator('a[href^="/identity/review"], a[href^="/identity/patient"]').count()).toBe(0);
     await screenshot(page, 'conflict-board-establishment');
     const other = await page.goto(`${env.gw}/identity/conflicts?establishment=${BORDEAUX}`);
     expect(other?.status()).toBe(403);
