@@ -9,7 +9,7 @@ import type { IRouter, Request, RequestHandler } from 'express';
 import type { AuthPerson } from '../config.js';
 import { OperationOutcomeError, statusOf } from '../fhir/outcome.js';
 import { ownFiness } from '../domain/access/model.js';
-import { AGE_BUCKETS, SEPARATION_DAYS, boardAccess, boardCsv, conflictBoard, type ConflictBoard } from '../services/conflict-board.js';
+import { AGE_BUCKETS, SEPARATION_DAYS, boardAccess, isRegionalCell, boardCsv, conflictBoard, type ConflictBoard } from '../services/conflict-board.js';
 import { identityServiceFor } from '../services/patient-identity.js';
 import type { ResourceStore } from '../store/repository.js';
 import { html, type SafeHtml } from './html.js';
@@ -211,7 +211,7 @@ export function mountConflictBoardPage(app: IRouter, deps: { store: ResourceStor
       if (parsed.error) return sendPage(res, 400, title, html`<h1>${title}</h1>${chooser(parsed.form.establishment, parsed.error)}`, viewer);
       const finess = parsed.form.establishment ?? ownFiness(viewer.principal);
       if (!finess) {
-        if (boardAccess(viewer.principal, '000000000') !== 'regional') return sendProblem(res, 403, 'Accès refusé', 'Votre rôle ne donne pas accès au tableau des conflits.', viewer);
+        if (!isRegionalCell(viewer.principal)) return sendProblem(res, 403, 'Accès refusé', 'Votre rôle ne donne pas accès au tableau des conflits.', viewer);
         return sendPage(res, 200, title, html`<h1>${title}</h1><p>Choisissez l’établissement dont vous voulez voir les conflits d’identité.</p>${chooser(undefined)}`, viewer);
       }
       const access = boardAccess(viewer.principal, finess);

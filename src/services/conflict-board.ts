@@ -47,9 +47,14 @@ export function otherEstablishments(systems: readonly string[], finess: string):
  * (or pharmacy) tenant with `fhir.read` or `identity.review` its own establishment's only.
  */
 export function boardAccess(p: Principal, finess: string): 'regional' | 'own' | 'refused' {
-  if (hasScope(p, 'identity.review') && !isTenantBound(p)) return 'regional';
+  if (isRegionalCell(p)) return 'regional';
   if ((hasScope(p, 'fhir.read') || hasScope(p, 'identity.review')) && ownFiness(p) === finess) return 'own';
   return 'refused';
+}
+
+/** The regional identitovigilance cell: `identity.review` without a tenant binding. */
+export function isRegionalCell(p: Principal): boolean {
+  return hasScope(p, 'identity.review') && !isTenantBound(p);
 }
 
 export interface BoardReviewItem {
