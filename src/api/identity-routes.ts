@@ -1,5 +1,5 @@
 // Identity (SRI) endpoints: the review queue (filters, order, counts by grade, assignment) and its decisions, unmerge,
-// the link export and the bulk import.
+// the link export and the bulk import; the conflict board per establishment (conflict-board-routes.ts).
 // HTTP only adapts: matching, decisions and imports live in src/identity and src/services. Bodies are JSON
 // (NDJSON for the import); errors are OperationOutcomes through the shared error handler.
 import { Readable } from 'node:stream';
@@ -22,6 +22,7 @@ import { requireScope } from './auth/index.js';
 import { auditAccess } from './audit-access.js';
 import { jsonBody, parseBody } from './json-body.js';
 import { unsupportedMediaType } from './fhir-response.js';
+import { mountConflictBoardRoutes } from './conflict-board-routes.js';
 
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 1000;
@@ -291,4 +292,7 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
       return summary;
     }),
   );
+
+  // The conflict board per establishment (its own access rule: the regional cell, or the establishment itself).
+  mountConflictBoardRoutes(app, deps);
 }

@@ -1,5 +1,5 @@
 // The pages for people, mounted by the api layer before the systems' authentication (`AppDeps.pages`): the style
-// sheet, sign-in / callback / sign-out, the home page, the identity review queue and items, the identity's page. Each page authenticates the
+// sheet, sign-in / callback / sign-out, the home page, the identity review queue and items, the identity's page, the conflict board. Each page authenticates the
 // person by session itself; form bodies are small url-encoded forms; anything that goes wrong becomes a 4xx page.
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
@@ -10,6 +10,7 @@ import { mountHomePage } from './home-page.js';
 import { mountLinkPages } from './link-pages.js';
 import { sendProblem } from './layout.js';
 import { mountPathwayPage } from './pathway-page.js';
+import { mountConflictBoardPage } from './conflict-board-page.js';
 import { mountDashboardPage } from './dashboard-page.js';
 import { mountIdentityPage } from './identity-page.js';
 import { mountReviewPage } from './review-page.js';
@@ -62,6 +63,8 @@ export function mountPages(app: Express, deps: AppDeps): void {
   mountHomePage(pages, sessions, headers);
   mountReviewPage(pages, { store, people: config.auth.people }, sessions, headers, form);
   mountIdentityPage(pages, { store }, sessions, headers, form);
+  // The conflict board per establishment (issue 21 point 3); systems' JSON requests pass through to the API route.
+  mountConflictBoardPage(pages, { store, people: config.auth.people }, sessions, headers, form);
   mountLinkPages(pages, { store, config, logger }, headers, form);
   // The follow-up form has a choice and a note per recommendation: more fields, and notes of up to 2,000 characters.
   mountPathwayPage(pages, { store, config }, sessions, headers, formParser(PATHWAY_FORM_LIMIT, PATHWAY_FORM_FIELDS));

@@ -133,4 +133,14 @@ table.chiffres th[scope=row]{min-width:0}
 a{color:inherit;text-decoration:none}
 }
 /* ---- end of the dashboard ---- */
+
+/* ---- conflict board (/identity/conflicts, conflict-board-page.ts) ---- */
+table.synthese td{font-weight:600}
+table.conflits td,table.conflits th{vertical-align:top}
+form.attribution{display:flex;flex-wrap:wrap;gap:.25rem .5rem;align-items:center;margin:0}
+form.attribution select{min-width:10rem}
+span.finess{font-variant-numeric:tabular-nums;white-space:nowrap}
+details>summary{cursor:pointer;min-height:2.75rem;display:list-item;padding:.5rem 0}
+details>summary:focus-visible{outline:3px solid #1d4ed8;outline-offset:2px}
+/* ---- end of the conflict board ---- */
 `;

@@ -27,6 +27,11 @@ export interface AnomalySource {
 export interface AnomalyFilter {
   sourceSystem?: string;
   finess?: string;
+  /**
+   * The establishment's own feed: anomalies recorded with this FINESS, or from a sender whose system holds it as a
+   * whole OID arc (as the review queue's `establishment`).
+   */
+  establishment?: string;
   code?: string;
   /** Newest first; default 100, at most 1000. */
   limit?: number;
@@ -70,6 +75,11 @@ function where(filter: AnomalyFilter): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   if (filter.sourceSystem !== undefined) (parts.push('source_system = ?'), params.push(filter.sourceSystem));
   if (filter.finess !== undefined) (parts.push('finess = ?'), params.push(filter.finess));
+  if (filter.establishment !== undefined) {
+    if (!/^\d{9}$/.test(filter.establishment)) throw new Error('identity anomalies: establishment is a 9-digit FINESS');
+    parts.push("(finess = ? OR ('.' || source_system || '.') LIKE ?)");
+    params.push(filter.establishment, `%.${filter.establishment}.%`);
+  }
   if (filter.code !== undefined) (parts.push('code = ?'), params.push(filter.code));
   return { sql: parts.length > 0 ? ` WHERE ${parts.join(' AND ')}` : '', params };
 }

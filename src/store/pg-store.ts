@@ -18,6 +18,7 @@ import { pgOutboxRepository, pgOutboxWriter } from './pg-outbox-repository.js';
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
 import { pathwayRepository, pathwayWriter, type PathwayRepository } from './pathway-repository.js';
+import { conflictBoardRepository, type ConflictBoardRepository } from './conflict-board-repository.js';
 import { identityAnomalyRepository, identityAnomalyWriter, type IdentityAnomalyRepository } from './identity-anomaly-repository.js';
 import { reportRepository, type ReportRepository } from './report-repository.js';
 import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
@@ -155,6 +156,7 @@ class PgStoreImpl implements PgStore {
   readonly links: PathwayLinkRepository;
   readonly pathway: PathwayRepository;
   readonly identityAnomalies: IdentityAnomalyRepository;
+  readonly conflictBoard: ConflictBoardRepository;
   readonly reports: ReportRepository;
   readonly auditTrail: AuditTrail;
   /** Pool reads: refused once closed. */
@@ -181,6 +183,7 @@ class PgStoreImpl implements PgStore {
     this.links = pathwayLinkRepository(pgRunner(this.q), write);
     this.pathway = pathwayRepository(pgRunner(this.q), write, 'pg');
     this.identityAnomalies = identityAnomalyRepository(pgRunner(this.q));
+    this.conflictBoard = conflictBoardRepository(pgRunner(this.q), 'pg');
     this.reports = reportRepository(pgRunner(this.q));
   }
 

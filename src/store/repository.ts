@@ -16,6 +16,7 @@ import type { RegistryBatchWriter } from './registry-batch.js';
 import type { AccessWriter, SecurityRepository } from './security-repository.js';
 import type { DirectoryRepository } from './directory-repository.js';
 import type { AuditTrail } from './audit-trail.js';
+import type { ConflictBoardRepository } from './conflict-board-repository.js';
 export type { SearchPredicate, SearchQuery } from '../fhir/search-params.js';
 
 export interface SearchResult {
@@ -133,6 +134,8 @@ export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' |
   readonly pathway: PathwayRepository;
   /** Identity anomalies by sender, establishment and kind (the conflict board); written through `tx.identityAnomalies`. */
   readonly identityAnomalies: IdentityAnomalyRepository;
+  /** The conflict board's reads by establishment: open review items and COLV identities with their source systems. */
+  readonly conflictBoard: ConflictBoardRepository;
   /** The reports' aggregates (issue 20): billing, activity, active professionals. */
   readonly reports: ReportRepository;
   /** Dispatchers and operations on the outbox (claims, outcomes, listing); enqueue through `tx.outbox`. */

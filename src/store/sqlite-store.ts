@@ -17,6 +17,7 @@ import { sqliteOutboxRepository, sqliteOutboxWriter } from './sqlite-outbox-repo
 import { directoryRepository, type DirectoryRepository } from './directory-repository.js';
 import { mssanteRepository, mssanteWriter, type MssanteRepository } from './mssante-repository.js';
 import { pathwayRepository, pathwayWriter, type PathwayRepository } from './pathway-repository.js';
+import { conflictBoardRepository, type ConflictBoardRepository } from './conflict-board-repository.js';
 import { identityAnomalyRepository, identityAnomalyWriter, type IdentityAnomalyRepository } from './identity-anomaly-repository.js';
 import { reportRepository, type ReportRepository } from './report-repository.js';
 import { pathwayLinkRepository, pathwayLinkWriter, type PathwayLinkRepository } from './pathway-link-repository.js';
@@ -132,6 +133,7 @@ class SqliteStore implements ResourceStore {
   readonly links: PathwayLinkRepository;
   readonly pathway: PathwayRepository;
   readonly identityAnomalies: IdentityAnomalyRepository;
+  readonly conflictBoard: ConflictBoardRepository;
   readonly reports: ReportRepository;
   readonly auditTrail: AuditTrail;
 
@@ -165,6 +167,7 @@ class SqliteStore implements ResourceStore {
     this.links = pathwayLinkRepository(read, write);
     this.pathway = pathwayRepository(read, write, 'sqlite');
     this.identityAnomalies = identityAnomalyRepository(read);
+    this.conflictBoard = conflictBoardRepository(read, 'sqlite');
     this.reports = reportRepository(read);
   }
 

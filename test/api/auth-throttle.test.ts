@@ -118,6 +118,8 @@ describe('expensive endpoints', () => {
     expect(isExpensive('GET', '/fhir/Patient/abc/$everything')).toBe(true);
     expect(isExpensive('POST', '/fhir/Patient/abc/%24everything')).toBe(true);
     expect(isExpensive('GET', '/identity/links')).toBe(true);
+    // The conflict board reads every open item of an establishment.
+    expect(isExpensive('GET', '/identity/conflicts')).toBe(true);
     expect(isExpensive('POST', '/identity/import')).toBe(true);
     expect(isExpensive('GET', '/fhir/Patient/abc')).toBe(false);
     expect(isExpensive('POST', '/fhir/Patient')).toBe(false);

@@ -52,6 +52,8 @@ identity-decision     -      denied    denied    denied     reached           de
 identity-separate     -      denied    denied    denied     reached           denied   denied  reached  denied
 identity-assign       -      denied    denied    denied     reached           denied   denied  reached  denied
 identity-import       -      denied    denied    denied     reached           denied   denied  reached  denied
+identity-conflicts    own    ok        ok        ok         ok                denied   denied  ok       denied
+identity-conflicts    other  denied    denied    denied     ok                denied   denied  ok       denied
 medication-review     own    ok        ok        ok         ok                denied   denied  ok       denied
 medication-review     other  hidden    hidden    hidden     ok                denied   denied  ok       denied
 unlink-ctm            own    reached   denied    reached    denied            denied   denied  reached  denied
@@ -216,6 +218,9 @@ async function probe(endpoint: string, c: ClientSpec, side: Side): Promise<Probe
       return { path: '/identity/separate', init: { body: {}, headers: json } };
     case 'identity-import':
       return { path: '/identity/import', init: { body: '\n', headers: { 'content-type': 'application/x-ndjson' } } };
+    case 'identity-conflicts':
+      // The conflict board: the regional cell reads every establishment's, a tenant-bound client its own only.
+      return { path: `/identity/conflicts?establishment=${side === 'other' ? FINESS.C : ownFiness}` };
     case 'medication-review':
       return { path: `/ppp/${d.carePlan}/medication-review` };
     case 'unlink-ctm':

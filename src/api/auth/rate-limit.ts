@@ -74,7 +74,7 @@ export function isExpensive(method: string, rawPath: string): boolean {
   }
   p = p.replace(/\/+$/, '').toLowerCase();
   if (method === 'POST') return p === '/fhir' || p === '/fhir/patient/$match' || p === '/identity/import' || /^\/fhir\/patient\/[^/]+\/\$everything$/.test(p);
-  if (method === 'GET') return p === '/identity/links' || /^\/fhir\/patient\/[^/]+\/\$everything$/.test(p);
+  if (method === 'GET') return p === '/identity/links' || p === '/identity/conflicts' || /^\/fhir\/patient\/[^/]+\/\$everything$/.test(p);
   return false;
 }
 
