@@ -7,7 +7,7 @@
 // The cases are written as the gateway writes them: `tx.pathway.saveCase` (pathway_case + the report rows) in batches
 // of 1,000, plus the D45/D90 schedule, recorded decisions, completed windows and link uses of the pathway subset.
 // The figures are checked against the generator's own (expectedActivity / expectedBilling) before timing.
-// Env: BENCH_PPPS (default 100000), BENCH_RUNS (default 5), PASSERELLE_TEST_PG_URL.
+// Env: BENCH_PPPS (default 100000), BENCH_RUNS (default 5), BENCH_STORES (default sqlite,postgresql), PASSERELLE_TEST_PG_URL.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -148,8 +148,9 @@ async function measure(dialect: 'sqlite' | 'postgresql'): Promise<Row> {
 
 console.log(`${machine()}`);
 console.log(`${N} PPPs generated in ${genSeconds.toFixed(1)} s (${ppps.filter((p) => p.events).length} with pathway events); median of ${RUNS} runs after one warm-up`);
-const rows: Row[] = [await measure('sqlite')];
-const pgDown = await pgUnreachable();
+const STORES = (process.env.BENCH_STORES ?? 'sqlite,postgresql').split(',');
+const rows: Row[] = STORES.includes('sqlite') ? [await measure('sqlite')] : [];
+const pgDown = STORES.includes('postgresql') ? await pgUnreachable() : 'not asked (BENCH_STORES)';
 if (pgDown === undefined) rows.push(await measure('postgresql'));
 else console.log(`PostgreSQL not measured: ${pgDown}`);
 console.log('\n| store | load (saveCase, 1,000 per tx) | activity, all establishments | activity, one establishment | billing 2025 (lines) | baseline: load all cases + count in memory |');
