@@ -1,6 +1,6 @@
 // Comparison vector of a query identity against one candidate: one agreement level per field, each level worth
 // the log-odds weight of the rules; compareIdentities adds the RNIV decision policy (decide.ts).
-import { decide, distinctRule, isCertainlyNot } from './decide.js';
+import { decide, distinctRule, isCertainlyNot, usedNameResembles } from './decide.js';
 import { PACKED_FIELD as F, type PackedTraitsView } from './candidate-index.js';
 import { birthDepartment, compareDateParts, compareDates } from './normalise.js';
 import { jaroWinkler } from './phonetic.js';
@@ -83,7 +83,7 @@ export function compareIdentities(query: MatchTraits, candidate: Candidate, rule
   let sum = 0;
   for (const c of comparisons) sum += c.weight;
   const weight = Math.round(sum * 1000) / 1000;
-  if (options.explain === false && isCertainlyNot(comparisons, weight, query.birthDate.defaultDate || candidate.identity.birthDate.defaultDate, rules)) {
+  if (options.explain === false && isCertainlyNot(query, candidate.identity, comparisons, weight, rules)) {
     return { federatedId: candidate.federatedId, weight, score: scoreOf(weight, rules), grade: 'certainly-not', comparisons, reasons: [] };
   }
   const decision = decide(query, candidate, comparisons, weight, rules);
@@ -240,5 +240,6 @@ export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules:
   // Weighed for review: a `policy.distinct` rule may still settle it (rare, so the levels are only looked up here).
   if (rules.policy.distinct.length === 0) return false;
   const levels: Record<ComparedField, string> = { ins: lIns, birthName: lBn, givenName: lGn, birthDate: lDate, sex: lSex, birthPlace: lBp };
-  return distinctRule((f) => levels[f], q.birthDate.defaultDate || c.defaultDate, rules) !== undefined;
+  if (distinctRule((f) => levels[f], q.birthDate.defaultDate || c.defaultDate, rules) === undefined) return false;
+  return !usedNameResembles(q.usedNameKey, q.birthNameKey, c.hasUsedName ? c.text(F.usedNameKey) : undefined, c.text(F.birthNameKey), rules);
 }

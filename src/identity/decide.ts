@@ -1,5 +1,6 @@
 // The RNIV decision policy (identity.md §2.4, issue 3 item 5): `certain` only from an INS shared by two qualified
 // identities or from five equal strict traits with a QUAL / VALI side; everything fuzzy goes to human review.
+import { jaroWinkler } from './phonetic.js';
 import type { ComparedField, DistinctRule, IdentityRules } from './rules.js';
 import type { Candidate, FieldComparison, IdentityStatus, MatchGrade, MatchResult, MatchTraits } from './types.js';
 
@@ -30,7 +31,7 @@ const TRUSTED: ReadonlySet<IdentityStatus> = new Set(['QUAL', 'VALI']);
  * without the same INS — a strict trait not equal and a weight below `possible` or a `policy.distinct` rule holding.
  * Lets the matcher skip explaining the many candidates it drops.
  */
-export function isCertainlyNot(comparisons: readonly FieldComparison[], weight: number, defaultDate: boolean, rules: IdentityRules): boolean {
+export function isCertainlyNot(query: MatchTraits, candidate: MatchTraits, comparisons: readonly FieldComparison[], weight: number, rules: IdentityRules): boolean {
   let ins: string | undefined;
   let allStrictEqual = true;
   for (const c of comparisons) {
@@ -40,7 +41,10 @@ export function isCertainlyNot(comparisons: readonly FieldComparison[], weight: 
   if (ins === 'different') return true;
   if (ins === 'same' || allStrictEqual) return false;
   if (weight < rules.thresholds.possible) return true;
-  return rules.policy.distinct.length > 0 && distinctRule((f) => comparisons.find((c) => c.field === f)?.level ?? 'missing', defaultDate, rules) !== undefined;
+  if (rules.policy.distinct.length === 0) return false;
+  const defaultDate = query.birthDate.defaultDate || candidate.birthDate.defaultDate;
+  if (distinctRule((f) => comparisons.find((c) => c.field === f)?.level ?? 'missing', defaultDate, rules) === undefined) return false;
+  return !usedNameResembles(query.usedNameKey, query.birthNameKey, candidate.usedNameKey, candidate.birthNameKey, rules);
 }
 
 /**
@@ -62,6 +66,15 @@ export function distinctRule(levelOf: (field: ComparedField) => string, defaultD
     if (holds) return rule;
   }
   return undefined;
+}
+
+/**
+ * A used name on one side resembling the other's birth name (Jaro-Winkler ≥ the birth-name threshold: a married name
+ * sent as birth name, with a typo): the names are not "different" to a referent, so no distinct rule holds.
+ */
+export function usedNameResembles(qUsed: string | undefined, qBirth: string, cUsed: string | undefined, cBirth: string, rules: IdentityRules): boolean {
+  const t = rules.jaroWinkler.birthName;
+  return (qUsed !== undefined && cBirth !== '' && jaroWinkler(qUsed, cBirth) >= t) || (cUsed !== undefined && qBirth !== '' && jaroWinkler(cUsed, qBirth) >= t);
 }
 
 const fmt = (w: number): string => String(Math.round(w * 10) / 10);
@@ -134,7 +147,7 @@ export function decide(
   // Same INS: a possible collision or a missing trait, always for a human.
   if (ins !== 'same' && weight >= rules.thresholds.possible) {
     const rule = distinctRule((f) => level.get(f) ?? 'missing', query.birthDate.defaultDate || c.birthDate.defaultDate, rules);
-    if (rule) {
+    if (rule && !usedNameResembles(query.usedNameKey, query.birthNameKey, c.usedNameKey, c.birthNameKey, rules)) {
       return { grade: 'certainly-not', reasons: [...reasons, `distinct rule ${rule.name}: a referent always answers "different persons" (a new identity, never a link)`] };
     }
   }
