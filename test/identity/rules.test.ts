@@ -114,14 +114,16 @@ describe('field-named errors', () => {
       { name: 'bad-level', levels: { sex: ['other'] } },
       { name: 'same-ins', levels: { ins: ['same'], sex: ['different'] } },
       { name: 'empty', levels: {} },
-      { name: 'twice', levels: { sex: ['different'] } },
-      { name: 'twice', levels: { birthDate: ['different'] } },
     ];
     const message = errorOf(doc);
     expect(message).toContain('policy.distinct.0.levels.sex.0:');
     expect(message).toContain('policy.distinct.1.levels.ins.0:');
     expect(message).toContain('policy.distinct.2.levels: name at least one field');
-    expect(message).toContain('policy.distinct: two rules have the same name');
+    doc.policy.distinct = [
+      { name: 'twice', levels: { sex: ['different'] } },
+      { name: 'twice', levels: { birthDate: ['different'] } },
+    ];
+    expect(errorOf(doc)).toContain('policy.distinct: two rules have the same name');
   });
 
   it('reads the distinct rules of the package file, and none when the setting is absent', () => {
