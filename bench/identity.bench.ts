@@ -154,6 +154,16 @@ class Ledger {
   extraCopies = 0;
   reviewItems = 0;
   reviewItemsRight = 0;
+  /** Review items naming two different persons, by the comparison levels the matcher saw (signature → count). */
+  readonly wrongBySignature = new Map<string, number>();
+  /** Review items naming one person, by the same signature (to see what a rule on a signature would lose). */
+  readonly rightBySignature = new Map<string, number>();
+  /** Right review items by what damaged the pair: typo, damaged date, both, another corruption, none. */
+  readonly rightByDamage = new Map<string, number>();
+  /** Right review items by corruption kind (the two sides' kinds together; an item counts once per kind). */
+  readonly rightByKind = new Map<string, number>();
+  /** Wrong review items by hard case: twin, homonym, other (unrelated persons). */
+  readonly wrongByKind: Record<HardCaseKind | 'other', number> = { twin: 0, homonym: 0, other: 0 };
   falseAutoLinks = 0;
   readonly falseByKind: Record<HardCaseKind | 'other', number> = { twin: 0, homonym: 0, other: 0 };
   readonly hard: Record<HardCaseKind, { n: number; falseAuto: number; reviewedWithPartner: number; review: number }> = {
@@ -168,8 +178,8 @@ class Ledger {
     return hq?.of === p ? hq.kind : 'other';
   }
 
-  /** One registration, in stream order; `candidates`: federated ids its review items name. */
-  record(g: GeneratedIdentity, r: RegistrationResult, candidates: readonly string[]): void {
+  /** One registration, in stream order; `candidates`: the review items it opened (candidate id and comparison). */
+  record(g: GeneratedIdentity, r: RegistrationResult, candidates: readonly ReviewedCandidate[]): void {
     const p = g.personId;
     this.registrations++;
     this.decisions[r.decision]++;
@@ -196,11 +206,25 @@ class Ledger {
     }
     if (r.decision === 'known') throw new Error('a generated source id was registered twice');
     this.members.set(r.federatedId, new Map([[p, 1]]));
-    for (const c of candidates) {
+    for (const { federatedId: c, comparison } of candidates) {
       this.edges.add(edgeKey(r.federatedId, c));
       this.reviewItems++;
-      if (this.members.get(c)?.has(p)) this.reviewItemsRight++;
-      if (hard && this.members.get(c)?.has(hard.of)) this.hard[hard.kind].reviewedWithPartner++;
+      const sig = signature(comparison);
+      const m = this.members.get(c);
+      if (m?.has(p)) {
+        this.reviewItemsRight++;
+        bump(this.rightBySignature, sig);
+        const kinds = new Set<string>(g.corruptions);
+        for (const s of own) if (s.federatedId === c) for (const k of s.corruptions) kinds.add(k);
+        const typo = kinds.has('typo');
+        const date = [...kinds].some((k) => DATE_DAMAGE.has(k));
+        bump(this.rightByDamage, typo && date ? 'typo and damaged date' : typo ? 'typo (date intact)' : date ? 'damaged date (no typo)' : kinds.size > 0 ? 'other corruptions only' : 'no corruption');
+        for (const k of kinds.size === 0 ? ['(none)'] : kinds) bump(this.rightByKind, k);
+      } else {
+        bump(this.wrongBySignature, sig);
+        this.wrongByKind[m ? this.pairKind(p, [...m.keys()][0]) : 'other']++;
+      }
+      if (hard && m?.has(hard.of)) this.hard[hard.kind].reviewedWithPartner++;
     }
     if (hard && r.decision === 'review') this.hard[hard.kind].review++;
   }
@@ -273,6 +297,20 @@ class Ledger {
     byKinds.set(label, (byKinds.get(label) ?? 0) + 1);
   }
 }
+
+/** A review item as the bench reads it back: the candidate it names and the comparison stored with it. */
+interface ReviewedCandidate {
+  federatedId: string;
+  comparison: MatchResult;
+}
+const DATE_DAMAGE: ReadonlySet<string> = new Set(['day-month-swap', 'partial-date', 'default-date']);
+const bump = (m: Map<string, number>, k: string): void => {
+  m.set(k, (m.get(k) ?? 0) + 1);
+};
+const SHORT: Record<string, string> = { ins: 'ins', birthName: 'name', givenName: 'given', birthDate: 'date', sex: 'sex', birthPlace: 'place' };
+/** The comparison levels of a review item, e.g. `name exact · given exact · date different · sex different · place different · ins missing`. */
+const signature = (r: MatchResult): string =>
+  ['birthName', 'givenName', 'birthDate', 'sex', 'birthPlace', 'ins'].map((f) => `${SHORT[f]} ${r.comparisons.find((c) => c.field === f)?.level ?? '?'}`).join(' · ');
 
 const edgeKey = (x: string, y: string): string => (x < y ? `${x}\u001f${y}` : `${y}\u001f${x}`);
 
@@ -471,10 +509,10 @@ async function accuracy(dir: string): Promise<AccuracyOutcome> {
     chunkSeconds += seconds;
     for (let i = 0; i < batch.length; i++) {
       const r = results[i];
-      const candidates: string[] = [];
+      const candidates: ReviewedCandidate[] = [];
       for (const id of r.reviewIds ?? []) {
         const review = await store.identities.getReview(id);
-        if (review) candidates.push(review.candidateFederatedId);
+        if (review) candidates.push({ federatedId: review.candidateFederatedId, comparison: review.comparison });
       }
       ledger.record(batch[i], r, candidates);
     }
@@ -522,6 +560,17 @@ async function accuracy(dir: string): Promise<AccuracyOutcome> {
   line('decisions auto / review / new', `${int(ledger.decisions['auto-linked'])} / ${int(ledger.decisions.review)} / ${int(ledger.decisions.new)}`, `baseline auto ${int(baseline.autoLinks)}`);
   line('review rate (registrations sent to review)', pct(ledger.decisions.review, n), 'baseline 0 % (it never asks)');
   line('review items opened / naming the same person', `${int(ledger.reviewItems)} / ${int(ledger.reviewItemsRight)} (${pct(ledger.reviewItemsRight, ledger.reviewItems, 1)})`, `${(ledger.reviewItems / Math.max(1, ledger.decisions.review)).toFixed(2)} items per review registration`);
+  const wrong = ledger.reviewItems - ledger.reviewItemsRight;
+  line('  naming two different persons', `${int(wrong)} (${pct(wrong, ledger.reviewItems, 1)})`, `twins ${int(ledger.wrongByKind.twin)}, homonyms ${int(ledger.wrongByKind.homonym)}, unrelated ${int(ledger.wrongByKind.other)}`);
+  const damage = (k: string): number => ledger.rightByDamage.get(k) ?? 0;
+  const typoOrDate = damage('typo and damaged date') + damage('typo (date intact)') + damage('damaged date (no typo)');
+  line('  naming one person, after a typo or damaged date', `${int(typoOrDate)} (${pct(typoOrDate, ledger.reviewItemsRight, 1)} of the right items)`, [...ledger.rightByDamage].sort((x, y) => y[1] - x[1]).map(([k, c]) => `${k} ${int(c)}`).join(', '));
+  console.log('  right review items by corruption kind (either side; an item counts once per kind):');
+  console.log(`    ${[...ledger.rightByKind].sort((x, y) => y[1] - x[1]).map(([k, c]) => `${k} ${int(c)}`).join(', ')}`);
+  console.log('  wrong review items by comparison levels (commonest; right items with the same levels beside):');
+  for (const [sig, c] of [...ledger.wrongBySignature].sort((x, y) => y[1] - x[1]).slice(0, 12)) {
+    console.log(`    ${int(c).padStart(6)} wrong ${int(ledger.rightBySignature.get(sig) ?? 0).padStart(6)} right   ${sig}`);
+  }
   line('auto+review pairwise recall (target ≥ 99.5 %)', pct(pairs.covered, pairs.truePairs), `baseline (auto only) ${pct(base.autoTrue, pairs.truePairs)}`);
   line('  after accepting every right proposal', pct(pairs.closure, pairs.truePairs), '(review items joining identities of one person, merged transitively)');
   console.log('per corruption kind (true pairs where either copy carries it; a copy may carry 2–3 kinds):');

@@ -1,6 +1,6 @@
 // Comparison vector of a query identity against one candidate: one agreement level per field, each level worth
 // the log-odds weight of the rules; compareIdentities adds the RNIV decision policy (decide.ts).
-import { decide, isCertainlyNot } from './decide.js';
+import { decide, distinctRule, isCertainlyNot, usedNameResembles } from './decide.js';
 import { PACKED_FIELD as F, type PackedTraitsView } from './candidate-index.js';
 import { birthDepartment, compareDateParts, compareDates } from './normalise.js';
 import { jaroWinkler } from './phonetic.js';
@@ -83,7 +83,7 @@ export function compareIdentities(query: MatchTraits, candidate: Candidate, rule
   let sum = 0;
   for (const c of comparisons) sum += c.weight;
   const weight = Math.round(sum * 1000) / 1000;
-  if (options.explain === false && isCertainlyNot(comparisons, weight, rules)) {
+  if (options.explain === false && isCertainlyNot(query, candidate.identity, comparisons, weight, rules)) {
     return { federatedId: candidate.federatedId, weight, score: scoreOf(weight, rules), grade: 'certainly-not', comparisons, reasons: [] };
   }
   const decision = decide(query, candidate, comparisons, weight, rules);
@@ -131,9 +131,15 @@ function departmentLength(c0: number, c1: number, length: number): number {
 export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules: IdentityRules): boolean {
   const w = rules.weights;
   let wIns: number;
+  // The levels, for the `policy.distinct` rules at the end (the weights below are the rules' weights of these levels).
+  let lIns: LevelOf<'ins'>;
+  let lBn: LevelOf<'birthName'>;
+  let lGn: LevelOf<'givenName'>;
+  let lSex: LevelOf<'sex'>;
+  let lBp: LevelOf<'birthPlace'>;
   // ins (insLevel): the same INS is never certainly-not, a different one under one authority always is.
-  if (q.ins === undefined || !c.hasIns) wIns = w.ins.missing;
-  else if (!c.equals(F.insOid, q.ins.oid)) wIns = w.ins['other-authority'];
+  if (q.ins === undefined || !c.hasIns) wIns = w.ins[(lIns = 'missing')];
+  else if (!c.equals(F.insOid, q.ins.oid)) wIns = w.ins[(lIns = 'other-authority')];
   else return !c.equals(F.insMatricule, q.ins.matricule);
 
   // birthName (birthNameLevel); `bnFuzzy`: only jaro-winkler, used-name or different remain.
@@ -142,13 +148,14 @@ export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules:
   let bnFuzzy = false;
   let bnUsed = false;
   if (q.birthNameKey === '' || c.length(F.birthNameKey) === 0) {
-    wBn = w.birthName.missing;
+    wBn = w.birthName[(lBn = 'missing')];
     strict = false;
-  } else if (c.equals(F.birthNameForm, q.birthNameForm)) wBn = w.birthName.exact;
+  } else if (c.equals(F.birthNameForm, q.birthNameForm)) wBn = w.birthName[(lBn = 'exact')];
   else {
     strict = false;
-    if (c.equals(F.birthNameKey, q.birthNameKey) || c.equals(F.birthNameNoParticles, q.birthNameNoParticles)) wBn = w.birthName.collapsed;
-    else if (q.birthNamePhonetic !== '' && c.equals(F.birthNamePhonetic, q.birthNamePhonetic)) wBn = w.birthName.phonetic;
+    lBn = 'different'; // settled below for the fuzzy levels
+    if (c.equals(F.birthNameKey, q.birthNameKey) || c.equals(F.birthNameNoParticles, q.birthNameNoParticles)) wBn = w.birthName[(lBn = 'collapsed')];
+    else if (q.birthNamePhonetic !== '' && c.equals(F.birthNamePhonetic, q.birthNamePhonetic)) wBn = w.birthName[(lBn = 'phonetic')];
     else {
       bnFuzzy = true;
       bnUsed = (q.usedNameKey !== undefined && c.equals(F.birthNameKey, q.usedNameKey)) || (c.hasUsedName && c.equals(F.usedNameKey, q.birthNameKey));
@@ -159,13 +166,14 @@ export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules:
   let wGn = 0;
   let gnFuzzy = false;
   if (q.firstGivenKey === '' || c.length(F.firstGivenKey) === 0) {
-    wGn = w.givenName.missing;
+    wGn = w.givenName[(lGn = 'missing')];
     strict = false;
-  } else if (c.equals(F.firstGivenForm, q.firstGivenForm)) wGn = w.givenName.exact;
+  } else if (c.equals(F.firstGivenForm, q.firstGivenForm)) wGn = w.givenName[(lGn = 'exact')];
   else {
     strict = false;
-    if (c.equals(F.firstGivenKey, q.firstGivenKey)) wGn = w.givenName.collapsed;
-    else if (c.listIncludes(F.givenKeys, q.firstGivenKey) || anyEquals(c, F.firstGivenKey, q.givenKeys)) wGn = w.givenName['other-form'];
+    lGn = 'different'; // settled below when fuzzy
+    if (c.equals(F.firstGivenKey, q.firstGivenKey)) wGn = w.givenName[(lGn = 'collapsed')];
+    else if (c.listIncludes(F.givenKeys, q.firstGivenKey) || anyEquals(c, F.firstGivenKey, q.givenKeys)) wGn = w.givenName[(lGn = 'other-form')];
     else gnFuzzy = true;
   }
 
@@ -173,7 +181,8 @@ export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules:
   const { year, month, day } = q.birthDate;
   const date = compareDateParts(year, month ?? 0, day ?? 0, c.year, c.month, c.day);
   let wDate: number;
-  if (date === 'exact') wDate = q.birthDate.defaultDate || c.defaultDate ? w.birthDate['exact-default'] : w.birthDate.exact;
+  const lDate: LevelOf<'birthDate'> = date === 'exact' && (q.birthDate.defaultDate || c.defaultDate) ? 'exact-default' : date;
+  if (date === 'exact') wDate = w.birthDate[lDate];
   else {
     wDate = w.birthDate[date];
     strict = false;
@@ -182,11 +191,11 @@ export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules:
   // sex (sexLevel)
   let wSex: number;
   if (q.sex === 'I' || c.sex === 'I') {
-    wSex = w.sex.missing;
+    wSex = w.sex[(lSex = 'missing')];
     strict = false;
-  } else if (q.sex === c.sex) wSex = w.sex.same;
+  } else if (q.sex === c.sex) wSex = w.sex[(lSex = 'same')];
   else {
-    wSex = w.sex.different;
+    wSex = w.sex[(lSex = 'different')];
     strict = false;
   }
 
@@ -194,14 +203,15 @@ export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules:
   const place = q.birthPlace;
   let wBp: number;
   if (place === undefined || !c.hasBirthPlace) {
-    wBp = w.birthPlace.missing;
+    wBp = w.birthPlace[(lBp = 'missing')];
     strict = false;
-  } else if (c.equals(F.birthPlace, place.code)) wBp = place.abroad ? w.birthPlace['same-country'] : w.birthPlace.exact;
+  } else if (c.equals(F.birthPlace, place.code)) wBp = w.birthPlace[(lBp = place.abroad ? 'same-country' : 'exact')];
   else {
     strict = false;
     const n = departmentLength(place.code.charCodeAt(0), place.code.charCodeAt(1), place.code.length);
     const m = departmentLength(c.charCodeAt(F.birthPlace, 0), c.charCodeAt(F.birthPlace, 1), c.length(F.birthPlace));
-    wBp = !place.abroad && !c.abroad && n === m && samePrefix(place.code, c, F.birthPlace, n) ? w.birthPlace['same-department'] : w.birthPlace.different;
+    lBp = !place.abroad && !c.abroad && n === m && samePrefix(place.code, c, F.birthPlace, n) ? 'same-department' : 'different';
+    wBp = w.birthPlace[lBp];
   }
 
   // Five equal strict traits may be certain: the full comparison decides.
@@ -218,9 +228,18 @@ export function isCertainlyNotPacked(q: MatchTraits, c: PackedTraitsView, rules:
   if (bnFuzzy) {
     const t = rules.jaroWinkler.birthName;
     const jw = jaroWinkler(q.birthNameKey, c.text(F.birthNameKey)) >= t || jaroWinkler(q.birthNameNoParticles, c.text(F.birthNameNoParticles)) >= t;
-    wBn = jw ? w.birthName['jaro-winkler'] : bnOther;
+    lBn = jw ? 'jaro-winkler' : bnUsed ? 'used-name' : 'different';
+    wBn = w.birthName[lBn];
     if (rounded(wIns, wBn, gnMax, wDate, wSex, wBp) < possible) return true;
   }
-  if (gnFuzzy) wGn = jaroWinkler(q.firstGivenKey, c.text(F.firstGivenKey)) >= rules.jaroWinkler.givenName ? w.givenName['jaro-winkler'] : w.givenName.different;
-  return rounded(wIns, wBn, wGn, wDate, wSex, wBp) < possible;
+  if (gnFuzzy) {
+    lGn = jaroWinkler(q.firstGivenKey, c.text(F.firstGivenKey)) >= rules.jaroWinkler.givenName ? 'jaro-winkler' : 'different';
+    wGn = w.givenName[lGn];
+  }
+  if (rounded(wIns, wBn, wGn, wDate, wSex, wBp) < possible) return true;
+  // Weighed for review: a `policy.distinct` rule may still settle it (rare, so the levels are only looked up here).
+  if (rules.policy.distinct.length === 0) return false;
+  const levels: Record<ComparedField, string> = { ins: lIns, birthName: lBn, givenName: lGn, birthDate: lDate, sex: lSex, birthPlace: lBp };
+  if (distinctRule((f) => levels[f], q.birthDate.defaultDate || c.defaultDate, rules) === undefined) return false;
+  return !usedNameResembles(q.usedNameKey, q.birthNameKey, c.hasUsedName ? c.text(F.usedNameKey) : undefined, c.text(F.birthNameKey), rules);
 }

@@ -1,6 +1,7 @@
 // The RNIV decision policy (identity.md §2.4, issue 3 item 5): `certain` only from an INS shared by two qualified
 // identities or from five equal strict traits with a QUAL / VALI side; everything fuzzy goes to human review.
-import type { IdentityRules } from './rules.js';
+import { jaroWinkler } from './phonetic.js';
+import type { ComparedField, DistinctRule, IdentityRules } from './rules.js';
 import type { Candidate, FieldComparison, IdentityStatus, MatchGrade, MatchResult, MatchTraits } from './types.js';
 
 export interface Decision {
@@ -27,10 +28,10 @@ const TRUSTED: ReadonlySet<IdentityStatus> = new Set(['QUAL', 'VALI']);
 
 /**
  * What `decide` would grade `certainly-not`, without building its reasons: different INS under one authority, or —
- * without the same INS — a strict trait not equal and a weight below `possible`. Lets the matcher skip explaining
- * the many candidates it drops.
+ * without the same INS — a strict trait not equal and a weight below `possible` or a `policy.distinct` rule holding.
+ * Lets the matcher skip explaining the many candidates it drops.
  */
-export function isCertainlyNot(comparisons: readonly FieldComparison[], weight: number, rules: IdentityRules): boolean {
+export function isCertainlyNot(query: MatchTraits, candidate: MatchTraits, comparisons: readonly FieldComparison[], weight: number, rules: IdentityRules): boolean {
   let ins: string | undefined;
   let allStrictEqual = true;
   for (const c of comparisons) {
@@ -38,7 +39,42 @@ export function isCertainlyNot(comparisons: readonly FieldComparison[], weight: 
     else if (c.field !== 'usedName' && !STRICT_EQUAL[c.field].has(c.level)) allStrictEqual = false;
   }
   if (ins === 'different') return true;
-  return ins !== 'same' && !allStrictEqual && weight < rules.thresholds.possible;
+  if (ins === 'same' || allStrictEqual) return false;
+  if (weight < rules.thresholds.possible) return true;
+  if (rules.policy.distinct.length === 0) return false;
+  const defaultDate = query.birthDate.defaultDate || candidate.birthDate.defaultDate;
+  if (distinctRule((f) => comparisons.find((c) => c.field === f)?.level ?? 'missing', defaultDate, rules) === undefined) return false;
+  return !usedNameResembles(query.usedNameKey, query.birthNameKey, candidate.usedNameKey, candidate.birthNameKey, rules);
+}
+
+/**
+ * The first rule of `policy.distinct` whose every field is at one of its levels (`levelOf` gives a field's level), or
+ * undefined; `defaultDate`: either birth date is a default date (01-01 / 12-31). Callers apply it only where the weight alone would open a review item: never to the same INS, never to
+ * five equal strict traits.
+ */
+export function distinctRule(levelOf: (field: ComparedField) => string, defaultDate: boolean, rules: IdentityRules): DistinctRule | undefined {
+  for (const rule of rules.policy.distinct) {
+    if (defaultDate && rule.unlessDefaultDate) continue;
+    let holds = true;
+    for (const f in rule.levels) {
+      const allowed = rule.levels[f as ComparedField] as readonly string[];
+      if (!allowed.includes(levelOf(f as ComparedField))) {
+        holds = false;
+        break;
+      }
+    }
+    if (holds) return rule;
+  }
+  return undefined;
+}
+
+/**
+ * A used name on one side resembling the other's birth name (Jaro-Winkler ≥ the birth-name threshold: a married name
+ * sent as birth name, with a typo): the names are not "different" to a referent, so no distinct rule holds.
+ */
+export function usedNameResembles(qUsed: string | undefined, qBirth: string, cUsed: string | undefined, cBirth: string, rules: IdentityRules): boolean {
+  const t = rules.jaroWinkler.birthName;
+  return (qUsed !== undefined && cBirth !== '' && jaroWinkler(qUsed, cBirth) >= t) || (cUsed !== undefined && qBirth !== '' && jaroWinkler(cUsed, qBirth) >= t);
 }
 
 const fmt = (w: number): string => String(Math.round(w * 10) / 10);
@@ -107,7 +143,15 @@ export function decide(
     return { grade: 'certain', reasons: [`${equal}: ${via}at least one side VALI or QUAL, no INS conflict`] };
   }
 
-  return byWeight([`not certain: ${describe(notEqual)}`], 'DPOT', false);
+  const reasons = [`not certain: ${describe(notEqual)}`];
+  // Same INS: a possible collision or a missing trait, always for a human.
+  if (ins !== 'same' && weight >= rules.thresholds.possible) {
+    const rule = distinctRule((f) => level.get(f) ?? 'missing', query.birthDate.defaultDate || c.birthDate.defaultDate, rules);
+    if (rule && !usedNameResembles(query.usedNameKey, query.birthNameKey, c.usedNameKey, c.birthNameKey, rules)) {
+      return { grade: 'certainly-not', reasons: [...reasons, `distinct rule ${rule.name}: a referent always answers "different persons" (a new identity, never a link)`] };
+    }
+  }
+  return byWeight(reasons, 'DPOT', false);
 }
 
 /**

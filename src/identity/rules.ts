@@ -20,6 +20,19 @@ export type LevelWeights = { [F in ComparedField]: Readonly<Record<LevelOf<F>, n
 
 const IDENTITY_FLAGS = ['DPOT', 'DOUA', 'COLP', 'COLV', 'HOMD', 'HOMA', 'DOUT', 'FICT', 'DESA'] as const satisfies readonly IdentityFlag[];
 
+/**
+ * A review item a referent would always answer "different persons": when every field it names is at one of the listed
+ * levels, the pair is `certainly-not` (a new identity) instead of `possible` / `probable`. Never applied to a pair
+ * with the same INS (a possible collision, COLP) nor to five equal strict traits: a rule only removes review items,
+ * it never links.
+ */
+export interface DistinctRule {
+  name: string;
+  levels: { readonly [F in ComparedField]?: readonly LevelOf<F>[] };
+  /** The rule does not hold when either birth date is a default date (01-01 / 12-31), the commonest date error. */
+  unlessDefaultDate: boolean;
+}
+
 export interface IdentityRules {
   /** File the rules came from (or a label for inline rules). */
   source: string;
@@ -29,7 +42,7 @@ export interface IdentityRules {
   thresholds: { probable: number; possible: number };
   score: { midpointWeight: number; scale: number };
   blocking: { maxCandidatesPerKey: number };
-  policy: { flagsBlockingCertain: readonly IdentityFlag[]; certainOnDefaultDateAbroad: boolean };
+  policy: { flagsBlockingCertain: readonly IdentityFlag[]; certainOnDefaultDateAbroad: boolean; distinct: readonly DistinctRule[] };
 }
 
 export class IdentityRulesError extends Error {
@@ -71,6 +84,28 @@ function fieldSchema(levels: readonly string[]) {
     });
 }
 
+const distinctLevels = <F extends ComparedField>(f: F) =>
+  z.array(z.enum(COMPARISON_LEVELS[f] as unknown as [LevelOf<F>, ...LevelOf<F>[]])).min(1, 'list at least one level').optional();
+
+const distinctRuleSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a rule name is lower case letters, digits and hyphens'),
+    levels: z
+      .object({
+        // `same` INS is left out on purpose: a rule never settles a possible collision.
+        ins: z.array(z.enum(['different', 'other-authority', 'missing'])).min(1, 'list at least one level').optional(),
+        birthName: distinctLevels('birthName'),
+        givenName: distinctLevels('givenName'),
+        birthDate: distinctLevels('birthDate'),
+        sex: distinctLevels('sex'),
+        birthPlace: distinctLevels('birthPlace'),
+      })
+      .strict()
+      .refine((l) => Object.keys(l).length > 0, { message: 'name at least one field' }),
+    unlessDefaultDate: z.boolean().default(false),
+  })
+  .strict();
+
 const similarity = z.number().gt(0, 'a similarity threshold must be in (0, 1)').lt(1, 'a similarity threshold must be in (0, 1)');
 
 const rulesSchema = z
@@ -97,6 +132,10 @@ const rulesSchema = z
       .object({
         flagsBlockingCertain: z.array(z.enum(IDENTITY_FLAGS)),
         certainOnDefaultDateAbroad: z.boolean(),
+        distinct: z
+          .array(distinctRuleSchema)
+          .default([])
+          .refine((rules) => new Set(rules.map((r) => r.name)).size === rules.length, { message: 'two rules have the same name' }),
       })
       .strict(),
   })

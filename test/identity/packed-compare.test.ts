@@ -95,6 +95,12 @@ describe('isCertainlyNotPacked agrees with the full comparison', () => {
     doc.jaroWinkler = { birthName: 0.8, givenName: 0.85 };
     doc.fields.birthName['used-name'] = { m: 0.01, u: 0.00001 };
     doc.thresholds = { probable: 20, possible: 2 };
+    // Distinct rules on the levels the cheap path settles last (similarities, used name) and on a default date.
+    (doc as unknown as { policy: Record<string, unknown> }).policy.distinct = [
+      { name: 'fuzzy-names', levels: { birthName: ['jaro-winkler', 'used-name'], givenName: ['jaro-winkler', 'different'] } },
+      { name: 'swapped-abroad', levels: { birthDate: ['day-month-swapped', 'exact-default'], birthPlace: ['same-country', 'missing'] }, unlessDefaultDate: true },
+      { name: 'other-authority', levels: { ins: ['other-authority'], sex: ['missing', 'different'] } },
+    ];
     const tuned = compileIdentityRules(doc, 'tuned');
     fc.assert(
       fc.property(identity, identity, (a, b) => {

@@ -107,6 +107,33 @@ describe('field-named errors', () => {
     expect(message).toContain('blocking.maxCandidatesPerKey: at least 1 candidate per key');
     expect(message.startsWith('invalid identity rules (test.yaml):')).toBe(true);
   });
+
+  it('checks the distinct rules: known levels only, never the same INS, a field at least, unique names', () => {
+    const doc = defaultDoc();
+    doc.policy.distinct = [
+      { name: 'bad-level', levels: { sex: ['other'] } },
+      { name: 'same-ins', levels: { ins: ['same'], sex: ['different'] } },
+      { name: 'empty', levels: {} },
+    ];
+    const message = errorOf(doc);
+    expect(message).toContain('policy.distinct.0.levels.sex.0:');
+    expect(message).toContain('policy.distinct.1.levels.ins.0:');
+    expect(message).toContain('policy.distinct.2.levels: name at least one field');
+    doc.policy.distinct = [
+      { name: 'twice', levels: { sex: ['different'] } },
+      { name: 'twice', levels: { birthDate: ['different'] } },
+    ];
+    expect(errorOf(doc)).toContain('policy.distinct: two rules have the same name');
+  });
+
+  it('reads the distinct rules of the package file, and none when the setting is absent', () => {
+    const rules = loadIdentityRules();
+    expect(rules.policy.distinct.length).toBeGreaterThan(0);
+    for (const r of rules.policy.distinct) expect(r.levels.ins ?? []).not.toContain('same');
+    const doc = defaultDoc();
+    delete doc.policy.distinct;
+    expect(compileIdentityRules(doc).policy.distinct).toEqual([]);
+  });
 });
 
 describe('scoreOf', () => {
