@@ -133,9 +133,16 @@ export function pathwaySql(dialect: 'sqlite' | 'pg') {
     reportMember: 'INSERT INTO report_member (careplan, role, rpps, name, took_part, pharmacy_finess) VALUES ',
     reportDecisionsClear: 'DELETE FROM report_decision WHERE careplan = ?',
     // A decision the document does not carry yet (pending) keeps the one recorded on the Task; one it carries wins.
-    reportDecisionPending: "INSERT INTO report_decision (careplan, recommendation, actor, decision, decided_at) VALUES (?, ?, ?, 'pending', NULL) ON CONFLICT (careplan, recommendation, actor) DO NOTHING",
+    reportDecisionPending:
+      "INSERT INTO report_decision (careplan, recommendation, actor, decision, decided_at, created_day, finess) VALUES (?, ?, ?, 'pending', NULL, ?, ?) " +
+      'ON CONFLICT (careplan, recommendation, actor) DO UPDATE SET created_day = excluded.created_day, finess = excluded.finess',
     reportDecision:
-      'INSERT INTO report_decision (careplan, recommendation, actor, decision, decided_at) VALUES (?, ?, ?, ?, ?) ' +
+      'INSERT INTO report_decision (careplan, recommendation, actor, decision, decided_at, created_day, finess) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
+      'ON CONFLICT (careplan, recommendation, actor) DO UPDATE SET decision = excluded.decision, decided_at = excluded.decided_at, created_day = excluded.created_day, finess = excluded.finess',
+    // A decision recorded on its Task: the PPP's day and establishment from its report row (none: nothing to count).
+    reportTaskDecision:
+      'INSERT INTO report_decision (careplan, recommendation, actor, decision, decided_at, created_day, finess) ' +
+      'SELECT ?, ?, ?, ?, ?, p.created_day, p.finess FROM report_ppp p WHERE p.careplan = ? ' +
       'ON CONFLICT (careplan, recommendation, actor) DO UPDATE SET decision = excluded.decision, decided_at = excluded.decided_at',
     reportSent: 'UPDATE report_ppp SET sent_at = COALESCE(sent_at, ?) WHERE careplan = ?',
     reportClosed: 'UPDATE report_ppp SET closed_at = COALESCE(closed_at, ?) WHERE careplan = ?',
@@ -273,10 +280,10 @@ export function pathwayWriter(run: SqlRunner, dialect: 'sqlite' | 'pg'): Pathway
     }
     const ppp = document as Ppp;
     for (const d of f.decisions) {
-      if (d.decision === 'pending') await run.run(SQL.reportDecisionPending, [carePlan, d.recommendation, d.actor]);
+      if (d.decision === 'pending') await run.run(SQL.reportDecisionPending, [carePlan, d.recommendation, d.actor, p.createdDay, p.finess]);
       else {
         const date = ppp.recommendations.find((r) => r.id === d.recommendation)?.decisions.find((x) => x.actor === d.actor)?.date ?? null;
-        await run.run(SQL.reportDecision, [carePlan, d.recommendation, d.actor, d.decision, date]);
+        await run.run(SQL.reportDecision, [carePlan, d.recommendation, d.actor, d.decision, date, p.createdDay, p.finess]);
       }
     }
   };
@@ -335,7 +342,7 @@ export function pathwayWriter(run: SqlRunner, dialect: 'sqlite' | 'pg'): Pathway
       return r ? uploadOf(r) : undefined;
     },
     recordDecision: async (carePlan, recommendation, actor, decision, at) => {
-      await run.run(SQL.reportDecision, [carePlan, recommendation, actor, decision, decision === 'pending' ? null : at]);
+      await run.run(SQL.reportTaskDecision, [carePlan, recommendation, actor, decision, decision === 'pending' ? null : at, carePlan]);
     },
     followupDone: async (carePlan, window, at) => {
       await run.run(SQL.reportFollowupDone, [at, carePlan, window]);

@@ -85,10 +85,12 @@ export function reportRepository(read: SqlRunner): ReportRepository {
           GROUP BY SUBSTR(p.created_day, 1, 7), p.finess ORDER BY month, finess`,
         params,
       );
+      // The decision rows carry their PPP's day and establishment: counted over their own index, without a join.
+      const ds = scope(period, 'd.finess');
       const decisions = await read.all<Record<string, unknown>>(
-        `SELECT d.actor AS actor, d.decision AS decision, COUNT(*) AS count FROM report_decision d JOIN report_ppp p ON p.careplan = d.careplan
-          WHERE ${inPeriod} GROUP BY d.actor, d.decision ORDER BY actor, decision`,
-        params,
+        `SELECT d.actor AS actor, d.decision AS decision, COUNT(*) AS count FROM report_decision d
+          WHERE d.created_day >= ? AND d.created_day <= ?${ds.sql} GROUP BY d.actor, d.decision ORDER BY actor, decision`,
+        [period.from, period.to, ...ds.params],
       );
       const followUp = await read.all<Record<string, unknown>>(
         `SELECT f.followup AS followup, COUNT(*) AS due, SUM(CASE WHEN f.done_at IS NOT NULL THEN 1 ELSE 0 END) AS done

@@ -41,8 +41,11 @@ CREATE TABLE report_decision (
   actor           text COLLATE "C" NOT NULL,         -- MT | PHO
   decision        text COLLATE "C" NOT NULL,         -- pending | retenu | non-retenu | retenu-modifie | declined
   decided_at      text COLLATE "C",
+  created_day     text COLLATE "C" NOT NULL,  -- the PPP's creation day (as report_ppp): the period without a join
+  finess          text COLLATE "C" NOT NULL,  -- the PPP's establishment
   PRIMARY KEY (careplan, recommendation, actor)
 );
+CREATE INDEX report_decision_period ON report_decision (created_day, finess, actor, decision);
 CREATE TABLE report_followup (
   careplan   text COLLATE "C" NOT NULL,
   followup   text COLLATE "C" NOT NULL,              -- d45 | d90

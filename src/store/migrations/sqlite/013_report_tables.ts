@@ -41,8 +41,11 @@ CREATE TABLE report_decision (
   actor           TEXT NOT NULL,         -- MT | PHO
   decision        TEXT NOT NULL,         -- pending | retenu | non-retenu | retenu-modifie | declined
   decided_at      TEXT,
+  created_day     TEXT NOT NULL,  -- the PPP's creation day (as report_ppp): the period without a join
+  finess          TEXT NOT NULL,  -- the PPP's establishment
   PRIMARY KEY (careplan, recommendation, actor)
 );
+CREATE INDEX report_decision_period ON report_decision (created_day, finess, actor, decision);
 CREATE TABLE report_followup (
   careplan   TEXT NOT NULL,
   followup   TEXT NOT NULL,              -- d45 | d90
