@@ -146,7 +146,11 @@ export function pathwaySql(dialect: 'sqlite' | 'pg') {
       'ON CONFLICT (careplan, recommendation, actor) DO UPDATE SET decision = excluded.decision, decided_at = excluded.decided_at',
     reportSent: 'UPDATE report_ppp SET sent_at = COALESCE(sent_at, ?) WHERE careplan = ?',
     reportClosed: 'UPDATE report_ppp SET closed_at = COALESCE(closed_at, ?) WHERE careplan = ?',
-    reportFollowupDue: 'INSERT INTO report_followup (careplan, followup, due_at, done_at) VALUES (?, ?, ?, NULL) ON CONFLICT (careplan, followup) DO UPDATE SET due_at = excluded.due_at',
+    // A window of a PPP with report rows (the case is saved before it is sent), dated by the PPP's own day.
+    reportFollowupDue:
+      'INSERT INTO report_followup (careplan, followup, due_at, done_at, created_day, finess) SELECT ?, ?, ?, NULL, p.created_day, p.finess FROM report_ppp p WHERE p.careplan = ? ' +
+      'ON CONFLICT (careplan, followup) DO UPDATE SET due_at = excluded.due_at',
+    reportFollowupPeriod: 'UPDATE report_followup SET created_day = ?, finess = ? WHERE careplan = ?',
     reportFollowupDone: 'UPDATE report_followup SET done_at = COALESCE(done_at, ?) WHERE careplan = ? AND followup = ?',
     reportLinkUse: 'INSERT INTO report_link_use (rpps, role, careplan, day) VALUES (?, ?, ?, ?) ON CONFLICT (rpps, role, careplan, day) DO NOTHING',
     saveCase:
@@ -265,6 +269,7 @@ export function pathwayWriter(run: SqlRunner, dialect: 'sqlite' | 'pg'): Pathway
     const f = pppFacts(document as Ppp, { carePlan, patient });
     const p = f.ppp;
     await run.run(SQL.reportPpp, [carePlan, p.pppId, p.pathway, p.finess, p.establishmentName, patient, p.createdDay, p.entryDoor, p.rcpMode ?? null, p.rcpDay ?? null, p.recommendations]);
+    await run.run(SQL.reportFollowupPeriod, [p.createdDay, p.finess, carePlan]);
     await run.run(SQL.reportMembersClear, [carePlan]);
     if (f.members.length > 0) {
       await run.run(
@@ -315,7 +320,7 @@ export function pathwayWriter(run: SqlRunner, dialect: 'sqlite' | 'pg'): Pathway
     },
     schedule: async (carePlan, kind, dueAt, options) => {
       await run.run(SQL.schedule, [carePlan, kind, dueAt, options?.reopen ? 1 : 0]);
-      if (kind === 'd45' || kind === 'd90') await run.run(SQL.reportFollowupDue, [carePlan, kind, dueAt]);
+      if (kind === 'd45' || kind === 'd90') await run.run(SQL.reportFollowupDue, [carePlan, kind, dueAt, carePlan]);
     },
     cancelDue: async (carePlan, kinds) => {
       if (kinds === undefined) return run.run(SQL.cancelAll, [carePlan]);
@@ -355,7 +360,7 @@ export function pathwayWriter(run: SqlRunner, dialect: 'sqlite' | 'pg'): Pathway
       if (!r) return false;
       await writeReport(carePlan, r.patient, JSON.parse(r.document) as unknown);
       const due = await run.all<{ kind: string; due_at: string }>("SELECT kind, due_at FROM pathway_due WHERE careplan = ? AND kind IN ('d45', 'd90')", [carePlan]);
-      for (const d of due) await run.run(SQL.reportFollowupDue, [carePlan, d.kind, d.due_at]);
+      for (const d of due) await run.run(SQL.reportFollowupDue, [carePlan, d.kind, d.due_at, carePlan]);
       if (r.sent_at) await run.run(SQL.reportSent, [r.sent_at, carePlan]);
       if (r.closed_at) await run.run(SQL.reportClosed, [r.closed_at, carePlan]);
       return true;

@@ -92,11 +92,12 @@ export function reportRepository(read: SqlRunner): ReportRepository {
           WHERE d.created_day >= ? AND d.created_day <= ?${ds.sql} GROUP BY d.actor, d.decision ORDER BY actor, decision`,
         [period.from, period.to, ...ds.params],
       );
+      const fs = scope(period, 'f.finess');
       const followUp = await read.all<Record<string, unknown>>(
         `SELECT f.followup AS followup, COUNT(*) AS due, SUM(CASE WHEN f.done_at IS NOT NULL THEN 1 ELSE 0 END) AS done
-           FROM report_followup f JOIN report_ppp p ON p.careplan = f.careplan
-          WHERE ${inPeriod} AND f.due_at <= ? GROUP BY f.followup ORDER BY followup`,
-        [...params, dueBy],
+           FROM report_followup f
+          WHERE f.created_day >= ? AND f.created_day <= ?${fs.sql} AND f.due_at <= ? GROUP BY f.followup ORDER BY followup`,
+        [period.from, period.to, ...fs.params, dueBy],
       );
       const active = await read.all<Record<string, unknown>>(
         `SELECT u.role AS role, COUNT(DISTINCT u.rpps) AS count FROM report_link_use u

@@ -51,8 +51,11 @@ CREATE TABLE report_followup (
   followup   text COLLATE "C" NOT NULL,              -- d45 | d90
   due_at     text COLLATE "C" NOT NULL,
   done_at    text COLLATE "C",                       -- the outcomes recorded for the window
+  created_day text COLLATE "C" NOT NULL,  -- the PPP's creation day (as report_ppp): the period without a join
+  finess      text COLLATE "C" NOT NULL,  -- the PPP's establishment
   PRIMARY KEY (careplan, followup)
 );
+CREATE INDEX report_followup_period ON report_followup (created_day, finess, followup, due_at);
 CREATE TABLE report_link_use (
   rpps      text COLLATE "C" NOT NULL,
   role      text COLLATE "C" NOT NULL,               -- MT | PHO

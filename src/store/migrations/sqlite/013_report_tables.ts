@@ -51,8 +51,11 @@ CREATE TABLE report_followup (
   followup   TEXT NOT NULL,              -- d45 | d90
   due_at     TEXT NOT NULL,
   done_at    TEXT,                       -- the outcomes recorded for the window
+  created_day TEXT NOT NULL,  -- the PPP's creation day (as report_ppp): the period without a join
+  finess      TEXT NOT NULL,  -- the PPP's establishment
   PRIMARY KEY (careplan, followup)
 );
+CREATE INDEX report_followup_period ON report_followup (created_day, finess, followup, due_at);
 CREATE TABLE report_link_use (
   rpps      TEXT NOT NULL,
   role      TEXT NOT NULL,               -- MT | PHO
