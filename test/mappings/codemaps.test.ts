@@ -76,7 +76,7 @@ describe('loadCodeMaps', () => {
   it('the shipped maps load', async () => {
     const { codeMaps, problems } = await loadCodeMaps('mappings');
     expect(problems).toEqual([]);
-    expect([...codeMaps.keys()].sort()).toEqual(['lgo-routes', 'lgo-units']);
+    expect([...codeMaps.keys()].sort()).toEqual(['establishment-sectors', 'lgo-routes', 'lgo-units']);
     expect(codeMaps.get('lgo-routes')?.unmapped).toBe('error');
     expect(codeMaps.get('lgo-units')?.unmapped).toBe('warning');
   });
