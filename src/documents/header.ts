@@ -64,7 +64,9 @@ function codeMapped(settings: DocumentSettings, field: CodeMappedField, finess: 
   const name = settings.codeMapRefs[field];
   if (!name) return undefined;
   const path = kind === 'bpm' ? 'bpm.pharmacy.finess' : `${kind}.establishment.finess`;
-  const map = settings.codeMaps?.get(name);
+  // The live maps (this thread), or their data as a worker thread receives it (clonableSettings: already reported).
+  const data = settings.codeMapEntries?.[name];
+  const map = settings.codeMaps?.get(name) ?? (data ? { targetSystem: data.targetSystem, unmapped: data.unmapped, lookup: (c: string) => data.entries[c] } : undefined);
   if (!map) throw invalid(`${settings.source} names code map "${name}" for ${field} but it is not loaded`, path);
   const entry = map.lookup(finess);
   if (entry) return { code: entry.target, codeSystem: map.targetSystem.replace(/^urn:oid:/, ''), display: entry.display ?? entry.target };

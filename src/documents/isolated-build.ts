@@ -10,7 +10,7 @@ import { Piscina } from 'piscina';
 import type { BuildReply, BuildTask, WarmUpTask } from './build-worker.js';
 import type { DocumentRequest } from './model.js';
 import { buildDocument, type BuildOptions, type BuiltDocument } from './pipeline.js';
-import type { DocumentSettings } from './settings.js';
+import { clonableSettings, documentOrganization, type DocumentSettings } from './settings.js';
 
 export interface IsolationLimits {
   /** Longest time one document may take to build (PDF, CDA, metadata), in ms. */
@@ -119,7 +119,8 @@ export function isolatedDocumentBuilder(limits: Partial<IsolationLimits> = {}): 
       }
       const signal = AbortSignal.timeout(l.timeoutMs);
       try {
-        reply = await pool.run({ request, settings, options }, { signal });
+        // Code maps are functions on this thread: the worker gets the entry of this document's organisation as data.
+        reply = await pool.run({ request, settings: clonableSettings(settings, documentOrganization(request.source).finess), options }, { signal });
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (signal.aborted || code === 'ERR_WORKER_OUT_OF_MEMORY') ready = warmUp();

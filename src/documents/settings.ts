@@ -62,6 +62,11 @@ export interface DocumentSettings {
   codeMapRefs: Readonly<Partial<Record<CodeMappedField, string>>>;
   /** Where those code maps are read from: set by `withCodeMaps` (serve, `passerelle document`). */
   codeMaps?: MetadataCodeMaps;
+  /**
+   * The same maps as plain data (`clonableSettings`), for a worker thread, which receives the settings by structured
+   * clone (no functions): each map reduced to the entry of the one document's FINESS, unmapped codes already reported.
+   */
+  codeMapEntries?: Readonly<Record<string, { targetSystem: string; unmapped: 'error' | 'warning'; entries: Readonly<Record<string, { target: string; display?: string }>> }>>;
   kinds: Readonly<Record<ClinicalDocumentKind, KindSettings>>;
   healthcareFacilityTypeCodes: Readonly<Record<OrganizationKind, Coded>>;
   practiceSettingCodes: Readonly<Record<OrganizationKind, Coded>>;
@@ -209,6 +214,27 @@ export function withCodeMaps(settings: DocumentSettings, codeMaps: MetadataCodeM
   }
   if (problems.length > 0) throw new DocumentSettingsError(`invalid document settings (${settings.source}):\n${problems.join('\n')}`);
   return { ...settings, codeMaps };
+}
+
+/**
+ * The settings as a worker thread can receive them (structured clone: no functions): the code maps they name reduced
+ * to the entry of `finess` (the document's organisation), a FINESS a map does not list reported here, on the calling
+ * thread (log, metric). Settings without code maps are returned as they are.
+ */
+export function clonableSettings(settings: DocumentSettings, finess: string): DocumentSettings {
+  const { codeMaps, ...rest } = settings;
+  if (!codeMaps) return settings;
+  const maps: Record<string, { targetSystem: string; unmapped: 'error' | 'warning'; entries: Record<string, { target: string; display?: string }> }> = {};
+  for (const [field, name] of Object.entries(settings.codeMapRefs) as [CodeMappedField, string][]) {
+    const map = codeMaps.get(name);
+    if (!map) continue;
+    const entry = map.lookup(finess);
+    if (!entry) codeMaps.onUnmapped?.(name, finess, field);
+    const entries = maps[name]?.entries ?? {};
+    if (entry) entries[finess] = { target: entry.target, ...(entry.display !== undefined ? { display: entry.display } : {}) };
+    maps[name] = { targetSystem: map.targetSystem, unmapped: map.unmapped, entries };
+  }
+  return { ...rest, codeMapEntries: maps };
 }
 
 export const DEFAULT_DOCUMENT_SETTINGS_FILE: string = packagedMappingFile('documents.yaml');
