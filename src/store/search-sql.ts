@@ -305,7 +305,7 @@ function chained(type: string, param: string, target: string, inner: Atom, diale
       ids: {
         sql:
           `SELECT c.id AS id FROM search_index c${dialect.indexedBy('search_index_value')} ` +
-          `WHERE c.type = ? AND c.param = ? AND c.value IN (${targets.ids.sql}) AND c.system = ?`,
+          `WHERE c.type = ? AND c.param = ? AND c.value IN (${targets.ids.sql}) AND c.system = ?${notRef('c')}`,
         params: [type, param, ...targets.ids.params, system],
       },
       // The targets' rows stand for the references to them (each is usually referred to a few times).
@@ -321,7 +321,7 @@ function reverseChained(type: string, source: string, ref: string, inner: Atom, 
   const filter = {
     sql:
       `EXISTS (SELECT 1 FROM search_index h${dialect.indexedBy('search_index_value')} ` +
-      `WHERE h.type = ? AND h.param = ? AND h.value = r.id AND h.system = r.type AND ${onSource.sql})`,
+      `WHERE h.type = ? AND h.param = ? AND h.value = r.id AND h.system = r.type${notRef('h')} AND ${onSource.sql})`,
     params: [source, ref, ...onSource.params],
   };
   const sources = atomDriver(source, inner, 't', dialect);
@@ -390,6 +390,14 @@ function atomOnKey(atom: Atom, typeSql: string, idSql: string, dialect: SearchDi
   }
 }
 
+/**
+ * The term every query through search_index_value carries: the index leaves the `_ref` rows out (SQLite migration
+ * 016, PostgreSQL 015), and a partial index serves a query only when its condition appears in the query's own.
+ */
+function notRef(alias: string): string {
+  return ` AND ${alias}.param <> '_ref'`;
+}
+
 /** Ids of the live resources of `type` matching a positive atom (by key or by index), for a driver; else undefined. */
 function atomDriver(type: string, atom: Atom, alias: string, dialect: SearchDialect): CompiledPredicate['driver'] {
   if (atom.kind === 'column' && atom.ids) {
@@ -405,7 +413,7 @@ function atomDriver(type: string, atom: Atom, alias: string, dialect: SearchDial
   }
   if (atom.kind !== 'index' || atom.negate) return undefined;
   const m = atom.match(alias);
-  const sql = `FROM search_index ${alias}${dialect.indexedBy(atom.index)} WHERE ${alias}.type = ? AND ${alias}.param = ? AND (${m.sql})`;
+  const sql = `FROM search_index ${alias}${dialect.indexedBy(atom.index)} WHERE ${alias}.type = ? AND ${alias}.param = ?${atom.index === 'search_index_value' ? notRef(alias) : ''} AND (${m.sql})`;
   const params = [type, atom.param, ...m.params];
   return {
     ids: { sql: `SELECT ${alias}.id AS id ${sql}`, params },

@@ -5,6 +5,15 @@ import type Database from 'better-sqlite3';
 export const CACHE_KIB = 64 * 1024;
 /** WAL pages after which a commit checkpoints (SQLite's default is 1000). */
 const WAL_AUTOCHECKPOINT_PAGES = 16_384;
+/**
+ * The store's own writer, whose WAL a background worker checkpoints (sqlite-checkpointer.ts): its commits checkpoint
+ * only past ~256 MiB of WAL, a bound should the worker fall behind; and the WAL file is cut back to 64 MiB when it
+ * restarts, so a burst does not leave a large file behind.
+ */
+export function configureStoreWriter(db: Database.Database): void {
+  db.pragma(`wal_autocheckpoint = ${4 * WAL_AUTOCHECKPOINT_PAGES}`);
+  db.pragma(`journal_size_limit = ${64 * 2 ** 20}`);
+}
 
 /** Settings of a connection that writes (the store's, or the bulk registry writer's on its worker thread). */
 export function configureWriter(db: Database.Database, memory: boolean, busyTimeoutMs: number): void {

@@ -50,6 +50,7 @@ describe('SQLite store specifics', () => {
       { version: 13, name: 'report_tables' },
       { version: 14, name: 'identity_anomaly' },
       { version: 15, name: 'review_queue' },
+      { version: 16, name: 'search_index_value_no_ref' },
     ]);
     db.close();
   });

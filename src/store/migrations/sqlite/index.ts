@@ -14,6 +14,7 @@ import { migration as m012 } from './012_pathway_cases.js';
 import { migration as m013 } from './013_report_tables.js';
 import { migration as m014 } from './014_identity_anomaly.js';
 import { migration as m015 } from './015_review_queue.js';
+import { migration as m016 } from './016_search_index_value_no_ref.js';
 import type { Migration } from '../migration.js';
 
-export const sqliteMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m015];
+export const sqliteMigrations: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m015, m016];
