@@ -78,8 +78,8 @@ export interface CrashRunResult {
   seconds: number;
 }
 
-
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 right now (the gateway is given it in its configuration). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
