@@ -149,11 +149,6 @@ export async function storeSubmissionIn(tx: StoreTransaction, store: ResourceSto
   const who = { actor: ctx.actor, ...(ctx.requestId ? { requestId: ctx.requestId } : {}) };
   const mapped = (bundle.entry ?? []).map((e) => e.resource as Resource);
   const mappedPatient = mapped.find((r): r is Patient => r.resourceType === 'Patient' && r.id === sourcePatient);
-  const identity = await registerSource(tx, service, patient, who, mappedPatient ?? mapPatient(patient), {
-    anomalies: prepared.anomalies ?? [],
-    finess: documentFiness(kind, prepared.document),
-  });
-  const federatedId = identity.result.federatedId;
   // A document naming a patient by another establishment's identifier (the same source Patient id) does not take
   // that patient over: the sender must already have a relationship with it, or be its first.
   if (ctx.principal && readFilter(ctx.principal) !== undefined) {
@@ -165,34 +160,52 @@ export async function storeSubmissionIn(tx: StoreTransaction, store: ResourceSto
   }
   // Who may see this patient from now on: the document's establishment (or pharmacy) and every organisation it
   // names (care team, MT's practice, pharmacist's pharmacy: the owners of its Tasks). Document-level: the source
-  // Patient of this sender and the federated Patient, not the other establishments' source Patients.
-  for (const finess of documentOrganisations(kind, prepared.document)) {
-    await tx.access.grant(finessKey(finess), [sourcePatient, federatedId], finess === documentFiness(kind, prepared.document) ? 'document' : 'care-team');
-  }
-  const resources: Resource[] = [];
-  for (const original of mapped) {
-    let resource = original;
-    if (resource === mappedPatient) resource = identity.patient;
-    else if (kind === 'bpm' && !identity.settled && isCarePlanOf('bpm', resource)) resource = holdForIdentity(resource);
-    else if (resource.resourceType === 'Task') resource = await keepDecision(tx, resource as Task);
-    else if (kind === 'ppp' && isCarePlanOf('ppp', resource)) {
-      await keepCtmLinks(tx, resource);
-      await keepPathwayState(tx, resource);
-      // Identity before data: only a PPP whose patient is certain lists the patient's BPMs.
-      resource = withBpmLinks(resource, identity.settled ? await attachedBpms(tx, federatedId) : []);
-    }
-    if (resource !== original) assertValid(resource);
-    resources.push(resource);
-  }
-  const out: BundleEntry[] = [];
-  let rootVersion: string | undefined;
-  for (const resource of resources) {
+  // Patient of this sender and the federated Patient, not the other establishments' source Patients. The source
+  // Patient's grants come before any resource is written (a tenant's Subscription on Tasks checks them).
+  const organisations = documentOrganisations(kind, prepared.document);
+  const grantReason = (finess: string) => (finess === documentFiness(kind, prepared.document) ? 'document' : 'care-team');
+  for (const finess of organisations) await tx.access.grant(finessKey(finess), [sourcePatient], grantReason(finess));
+  // The resources that do not depend on the patient's identity are written before it is registered: on PostgreSQL
+  // the registration holds the registry lock until the commit, and concurrent submissions wait on it only for what
+  // is left after it (issue 22). The answer keeps the mapping's order.
+  const dependsOnIdentity = (r: Resource): boolean => r === mappedPatient || (kind !== 'ctm' && isCarePlanOf(kind, r));
+  const resources: Resource[] = [...mapped];
+  const written: { resource: Resource; created: boolean }[] = new Array(mapped.length);
+  const write = async (i: number, resource: Resource): Promise<void> => {
+    if (resource !== mapped[i]) assertValid(resource);
+    resources[i] = resource;
     const r = await tx.put(resource);
-    out.push(writtenEntry(ctx.fhirBase, r.resource, r.created ? 201 : 200));
-    if (resource.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan') && rootVersion === undefined) rootVersion = r.resource.meta?.versionId;
+    written[i] = { resource: r.resource, created: r.created };
+  };
+  for (let i = 0; i < mapped.length; i++) {
+    const original = mapped[i];
+    if (dependsOnIdentity(original)) continue;
+    await write(i, original.resourceType === 'Task' ? await keepDecision(tx, original as Task) : original);
   }
+  const identity = await registerSource(tx, service, patient, who, mappedPatient ?? mapPatient(patient), {
+    anomalies: prepared.anomalies ?? [],
+    finess: documentFiness(kind, prepared.document),
+  });
+  const federatedId = identity.result.federatedId;
+  for (const finess of organisations) await tx.access.grant(finessKey(finess), [federatedId], grantReason(finess));
+  for (let i = 0; i < mapped.length; i++) {
+    let resource = mapped[i];
+    if (!dependsOnIdentity(resource)) continue;
+    if (resource === mappedPatient) resource = identity.patient;
+    else if (kind === 'bpm') resource = identity.settled ? resource : holdForIdentity(resource as CarePlan);
+    else {
+      await keepCtmLinks(tx, resource as CarePlan);
+      await keepPathwayState(tx, resource as CarePlan);
+      // Identity before data: only a PPP whose patient is certain lists the patient's BPMs.
+      resource = withBpmLinks(resource as CarePlan, identity.settled ? await attachedBpms(tx, federatedId) : []);
+    }
+    await write(i, resource);
+  }
+  const out: BundleEntry[] = written.map((w) => writtenEntry(ctx.fhirBase, w.resource, w.created ? 201 : 200));
+  const rootIndex = resources.findIndex((r) => r.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan'));
+  const rootVersion = rootIndex >= 0 ? written[rootIndex].resource.meta?.versionId : undefined;
   // A PPP is a case of the pathway: its canonical document is kept for the pages and the regenerated PDF.
-  const rootResource = resources.find((r) => r.resourceType === (kind === 'ctm' ? 'Composition' : 'CarePlan'));
+  const rootResource = rootIndex >= 0 ? resources[rootIndex] : undefined;
   if (kind === 'ppp' && rootResource?.id) {
     await recordCase(tx, { carePlan: rootResource.id, document: prepared.document as Ppp, federatedId, now: ctx.now });
   }
