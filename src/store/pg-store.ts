@@ -278,6 +278,7 @@ class PgStoreImpl implements PgStore {
   }
 
   async readJson(resourceType: string, ids: readonly string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
     // `json` is PostgreSQL's json type: its text is the one written, byte for byte.
     const { rows } = await this.q<{ id: string; json: string }>(
       'SELECT id, json::text AS json FROM resources WHERE type = $1 AND id = ANY($2::text[]) AND NOT deleted',

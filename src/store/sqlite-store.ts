@@ -362,6 +362,8 @@ class SqliteStore implements ResourceStore {
   }
 
   readJson(resourceType: string, ids: readonly string[]): Promise<Map<string, string>> {
+    // No query for no ids (a $match without candidates): the IN list alone costs ~10 µs.
+    if (ids.length === 0) return Promise.resolve(new Map());
     return this.readOp((c) => {
       // The ids as one JSON array parameter: one prepared statement whatever their number.
       const rows = c
