@@ -140,7 +140,7 @@ async function measure(): Promise<void> {
       run: async (q) => (await service.match(q, { count: RESULTS })).map((r) => r.federatedId),
     },
     {
-      label: 'POST $match (HTTP, fetch, gzip)',
+      label: 'POST $match (HTTP, fetch, gzip accepted)',
       latencies: [],
       gc: new Map(),
       run: async (q) => {

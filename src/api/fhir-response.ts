@@ -19,8 +19,21 @@ export function methodNotAllowed(text: string): OperationOutcomeError {
   return new OperationOutcomeError(outcome([issue('not-supported', text)], 'method-not-allowed'));
 }
 
+// Answers whose JSON text their handler wrote itself, by the object the handler returned.
+const written = new WeakMap<Resource, string>();
+
+/**
+ * Hands `resource` back with its JSON text already written, which `sendFhir` then sends as is. For a Bundle that
+ * splices stored resources without parsing them ($match): the object stands for the answer where the router still
+ * needs one (its audit row reads the entries' keys), the text is the answer.
+ */
+export function withJsonText<T extends Resource>(resource: T, json: string): T {
+  written.set(resource, json);
+  return resource;
+}
+
 export function sendFhir(res: Response, status: number, body: Resource | OperationOutcome): void {
-  res.status(status).type(FHIR_JSON).send(JSON.stringify(body));
+  res.status(status).type(FHIR_JSON).send(written.get(body) ?? JSON.stringify(body));
 }
 
 /**

@@ -277,6 +277,16 @@ class PgStoreImpl implements PgStore {
     return readCurrent(this.q, resourceType, id, false) as Promise<T | undefined>;
   }
 
+  async readJson(resourceType: string, ids: readonly string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    // `json` is PostgreSQL's json type: its text is the one written, byte for byte.
+    const { rows } = await this.q<{ id: string; json: string }>(
+      'SELECT id, json::text AS json FROM resources WHERE type = $1 AND id = ANY($2::text[]) AND NOT deleted',
+      [resourceType, ids],
+    );
+    return new Map(rows.map((r) => [r.id, r.json]));
+  }
+
   async search(query: SearchQuery): Promise<SearchResult> {
     if (!(query.total && query.count > 0)) return search(this.q, query);
     // Count and page from one snapshot, so they agree.

@@ -144,6 +144,11 @@ export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' |
   readonly identities: IdentityRepository;
   /** Run `fn` in one database transaction: everything it writes commits together or not at all. */
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  /**
+   * The current versions of `ids` (of `resourceType`) as the JSON text they are stored as, by id; missing and deleted
+   * ones are absent. One query, and no parse: for answers that splice the resources whole into a Bundle ($match).
+   */
+  readJson(resourceType: string, ids: readonly string[]): Promise<Map<string, string>>;
   vread(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined>;
   /** Versions newest first. */
   history(resourceType: string, id: string): Promise<StoredVersion[]>;

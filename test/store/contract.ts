@@ -165,6 +165,23 @@ export function storeContract(name: string, open: OpenStore): void {
         expect(again.resource.meta?.versionId).toBe('3');
         expect(ids(await find('CarePlan', 'patient=p1'))).toEqual(['cp1']);
       });
+
+      it('readJson: the current versions of several ids as the JSON text read() parses, in one call; deleted, missing and other types left out', async () => {
+        const p1 = (await put(patient('p1', { gender: 'female', name: [{ family: 'DUPONT', given: ['Élise'] }] }))).resource;
+        await put(patient('p1', { gender: 'male' }));
+        await put(patient('p2'));
+        await put(patient('p3'));
+        await store.transaction((tx) => tx.delete('Patient', 'p3'));
+        await put(carePlan('p4', 'p1', 'active'));
+        const texts = await store.readJson('Patient', ['p2', 'p1', 'p3', 'p4', 'nope', 'p1']);
+        expect([...texts.keys()].sort()).toEqual(['p1', 'p2']);
+        // The current version, as read() gives it; and the very text JSON.stringify writes (spliced whole into answers).
+        const current = await store.read('Patient', 'p1');
+        expect(JSON.parse(texts.get('p1') as string)).toEqual(current);
+        expect(texts.get('p1')).toBe(JSON.stringify(current));
+        expect(current).not.toEqual(p1);
+        expect(await store.readJson('Patient', [])).toEqual(new Map());
+      });
     });
 
     describe('transactions', () => {
