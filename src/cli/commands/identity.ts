@@ -125,7 +125,9 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
       onProjection: ({ done, total }) => {
         const written = `FHIR Patients of ${done}/${total} federated identities`;
         bar?.update(half + Math.floor((half * done) / Math.max(total, 1)), { phase: written });
-        if (!bar && (done === 0 || done >= nextProjectionReport || done === total)) {
+        // Like the registry's lines, only for a phase of at least --progress-every identities: its start, every
+        // --progress-every identities, and its end.
+        if (!bar && total >= opts.progressEvery && (done === 0 || done >= nextProjectionReport || done === total)) {
           process.stderr.write(`${file}: ${written} written (${Math.round((100 * done) / Math.max(total, 1))}%)\n`);
           while (nextProjectionReport <= done) nextProjectionReport += opts.progressEvery;
         }
