@@ -126,7 +126,7 @@ describe('identity import: the FHIR Patients written a batch at a time', () => {
 
     const bulk = await openSqliteStore({ file: bulkFile });
     const progress: ProjectionProgress[] = [];
-    // Batches of 50: several transactions, and `putMany` statements of full chunks and of single rows.
+    // Batches of 150: several transactions, and `putMany` statements of full chunks and of single rows.
     const projected = await identityServiceFor(bulk).drainProjections({ batchSize: 150, onProgress: (p) => progress.push(p) });
     expect(projected).toBe(pending);
     expect(progress[0]).toEqual({ done: 0, total: pending });
