@@ -18,6 +18,12 @@ import { supportedIdentity, type IdentityAnomaly } from '../domain/identity-supp
 export const DEFAULT_IMPORT_BATCH = 500;
 /** Identities per transaction on the bulk path (SQLite): larger transactions write each index page fewer times. */
 export const DEFAULT_BULK_BATCH = 5000;
+/**
+ * Federated identities whose FHIR Patients are written per transaction at the end of an import (the store's other
+ * writes wait anyway): each transaction rewrites the index pages its rows land on, all over the file, so a few large
+ * ones write each page fewer times than many small ones.
+ */
+export const IMPORT_PROJECTION_BATCH = 10_000;
 /** A line longer than this is refused (a Patient is a few kilobytes). */
 export const MAX_LINE_BYTES = 1 << 20;
 /** Failures listed one by one in the summary; beyond, they are only counted. */
@@ -120,6 +126,11 @@ export interface ImportProgress {
   bytes: number;
 }
 
+export interface ProjectionProgress {
+  done: number;
+  total: number;
+}
+
 export interface ImportOptions {
   ctx: IdentityContext;
   /** Identities per transaction (default 5000 on the bulk path, 500 otherwise). */
@@ -130,8 +141,11 @@ export interface ImportOptions {
   onFailure?: (f: ImportFailure) => void;
   /** Write the pending FHIR Patients before returning (default true; false leaves them to the next drain). */
   project?: boolean;
-  /** While the FHIR Patients are written: federated identities done so far. */
-  onProjection?: (done: number) => void;
+  /**
+   * While the FHIR Patients are written, after the registry: federated identities done so far, of `total` pending
+   * when the phase began (called once with `done` 0 as it begins, then after each transaction).
+   */
+  onProjection?: (p: ProjectionProgress) => void;
   /**
    * Match the next batch while the previous one is written (`IdentityService.openBulk`: SQLite only, holds the
    * store's write lock for the whole import). Default true; the HTTP import turns it off so that the gateway's
@@ -231,7 +245,10 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
     await bulk.finish();
   }
   const registered = process.hrtime.bigint();
-  const projected = options.project === false ? 0 : await service.drainProjections({ ...(options.onProjection ? { onProgress: options.onProjection } : {}) });
+  const projected =
+    options.project === false
+      ? 0
+      : await service.drainProjections({ batchSize: IMPORT_PROJECTION_BATCH, ...(options.onProjection ? { onProgress: options.onProjection } : {}) });
   const ended = process.hrtime.bigint();
 
   const seconds = Number(ended - started) / 1e9;

@@ -146,8 +146,12 @@ export const timeOrderedId = (): string => uuidv7({ rng: pooledRandom });
 
 /** Rows read per catch-up query. */
 const CATCH_UP_PAGE = 5000;
-/** Pending projections written per transaction by `drainProjections`. */
-const PROJECTION_BATCH = 250;
+/**
+ * Pending projections written per transaction by `drainProjections`: on SQLite the commit (and the WAL checkpoint it
+ * triggers) cost more than the rows when a transaction holds a few hundred identities, since the index pages they
+ * touch are rewritten by every transaction.
+ */
+const PROJECTION_BATCH = 2500;
 
 /** The traits that decide matching: a change of any of them re-runs the matcher for a known source. */
 function identityKey(s: SourceIdentity): string {
@@ -884,42 +888,63 @@ export class IdentityService {
     const ids = [...state.touched];
     state.touched.clear();
     if (state.deferProjection) await tx.identities.markProjectionPending(ids);
-    else for (const id of ids) await this.project(tx, id, { sources: false });
+    else for (const id of ids) await this.project(tx, id);
   }
 
-  /**
-   * Writes the FHIR Patient of a federated identity; with `sources`, also each source's Patient that is missing or
-   * does not point at it (bulk import writes neither until its projections are drained).
-   */
-  private async project(tx: StoreTransaction, federatedId: string, options: { sources: boolean }): Promise<void> {
+  /** Writes the FHIR Patient of a federated identity (not its sources' Patients: `registerSource` writes those). */
+  private async project(tx: StoreTransaction, federatedId: string): Promise<void> {
     const ids = tx.identities;
     const f = await ids.getFederated(federatedId);
     if (!f) return;
     const [sources, replaces] = await Promise.all([ids.sourcesOf(f.id), ids.mergedInto(f.id)]);
     await this.putValid(tx, federatedPatient({ identity: f, sources, replaces }));
-    if (!options.sources) return;
-    for (const s of sources) {
-      const current = await tx.read<Patient>('Patient', sourcePatientId(s.system, s.localId));
-      if (current && refersTo(current, f.id)) continue;
-      await this.putValid(tx, linkToFederated(current ?? mapPatient(s.traits), f.id));
+  }
+
+  /**
+   * Writes the FHIR Patients of federated identities a bulk import left pending: each one's Patient, then each of its
+   * sources' Patients that is missing or does not point at it. The registry is read and the Patients written a whole
+   * batch at a time (`sourcesAndMergedOf`, `readMany`, `putMany`): the same Patients, in the same order, as writing
+   * them one by one.
+   */
+  private async projectPending(tx: StoreTransaction, federatedIds: readonly string[]): Promise<void> {
+    const ids = tx.identities;
+    const [federated, related] = await Promise.all([ids.getFederatedMany(federatedIds), ids.sourcesAndMergedOf(federatedIds)]);
+    const sourcePatientIds: string[] = [];
+    for (const f of federated) for (const s of related.get(f.id)?.sources ?? []) sourcePatientIds.push(sourcePatientId(s.system, s.localId));
+    const current = await tx.readMany<Patient>('Patient', sourcePatientIds);
+    const patients: Patient[] = [];
+    for (const f of federated) {
+      const { sources, replaces } = related.get(f.id) ?? { sources: [], replaces: [] };
+      patients.push(federatedPatient({ identity: f, sources, replaces }));
+      for (const s of sources) {
+        const existing = current.get(sourcePatientId(s.system, s.localId));
+        if (existing && refersTo(existing, f.id)) continue;
+        patients.push(linkToFederated(existing ?? mapPatient(s.traits), f.id));
+      }
     }
+    for (const p of patients) assertValid(p);
+    await tx.putMany(patients);
   }
 
   /**
    * Writes the FHIR Patients a bulk import left pending, a transaction per batch, until none is left (also after a
-   * crash: the pending list is durable). Returns how many federated identities were projected.
+   * crash: the pending list is durable, and a batch leaves it in the transaction that writes its Patients). Returns
+   * how many federated identities were projected; `onProgress` after each batch, and once before the first, with the
+   * pending count at the start (`total`, never below `done`).
    */
-  async drainProjections(options: { batchSize?: number; onProgress?: (done: number) => void } = {}): Promise<number> {
+  async drainProjections(options: { batchSize?: number; onProgress?: (p: { done: number; total: number }) => void } = {}): Promise<number> {
     const size = Math.max(1, Math.trunc(options.batchSize ?? PROJECTION_BATCH));
+    const pending = options.onProgress ? await this.store.identities.countProjectionPending() : 0;
+    if (pending > 0) options.onProgress?.({ done: 0, total: pending });
     let done = 0;
     for (;;) {
       const n = await this.store.transaction(async (tx) => {
         const ids = await tx.identities.takeProjectionPending(size);
-        for (const id of ids) await this.project(tx, id, { sources: true });
+        await this.projectPending(tx, ids);
         return ids.length;
       });
       done += n;
-      if (n > 0) options.onProgress?.(done);
+      if (n > 0) options.onProgress?.({ done, total: Math.max(pending, done) });
       if (n < size) return done;
     }
   }

@@ -77,6 +77,11 @@ export interface IdentityReader {
   openReviewsOf(federatedId: string): Promise<ReviewRecord[]>;
   /** Ids of the (inactive) federated identities merged into `id`. */
   mergedInto(id: string): Promise<string[]>;
+  /**
+   * `sourcesOf` and `mergedInto` of many federated identities in two statements (the FHIR Patients of a bulk import
+   * are written by the thousand): each id asked maps to its lists, in the same order as the one-id reads.
+   */
+  sourcesAndMergedOf(ids: readonly string[]): Promise<Map<string, { sources: SourceIdentityRecord[]; replaces: string[] }>>;
   countSources(): Promise<number>;
   /** Federated identities whose FHIR Patients are still to be written. */
   countProjectionPending(): Promise<number>;

@@ -308,5 +308,21 @@ export const IDENTITY_SQL = {
        decided_at = excluded.decided_at, reason = excluded.reason, review_id = excluded.review_id`,
 } as const;
 
+/**
+ * `sourcesAndMergedOf`'s answer from the rows of its two statements (sources ordered by system and local id, merged
+ * ids by id, as `sourcesOf` and `mergedInto` order them): every id asked has an entry, empty lists included.
+ */
+export function sourcesAndMergedOf(
+  ids: readonly string[],
+  sources: readonly SourceIdentityRecord[],
+  merged: readonly { id: string; replaced_by: string }[],
+): Map<string, { sources: SourceIdentityRecord[]; replaces: string[] }> {
+  const out = new Map<string, { sources: SourceIdentityRecord[]; replaces: string[] }>();
+  for (const id of ids) out.set(id, { sources: [], replaces: [] });
+  for (const s of sources) out.get(s.federatedId)?.sources.push(s);
+  for (const m of merged) out.get(m.replaced_by)?.replaces.push(m.id);
+  return out;
+}
+
 /** `IDENTITY_SQL` with PostgreSQL's numbered placeholders. */
 export const PG_IDENTITY_SQL = Object.fromEntries(Object.entries(IDENTITY_SQL).map(([k, sql]) => [k, numbered(sql)])) as Record<keyof typeof IDENTITY_SQL, string>;

@@ -19,6 +19,7 @@ import {
   identityRows,
   registryIterations,
   reviewListStatements,
+  sourcesAndMergedOf,
   reviewStatsOf,
   reviewStatsStatement,
   ASSIGN_REVIEW_SQL,
@@ -104,6 +105,13 @@ function reader(q: PgQuery): IdentityReader {
     async mergedInto(id) {
       const { rows } = await q<{ id: string }>(SQL.mergedInto, [id]);
       return rows.map((r) => r.id);
+    },
+    async sourcesAndMergedOf(ids) {
+      if (ids.length === 0) return new Map();
+      const list = [[...new Set(ids)]];
+      const sources = await q<SourceRow<'native'>>('SELECT * FROM identity_sources WHERE federated_id = ANY($1::text[]) ORDER BY federated_id, system, local_id', list);
+      const merged = await q<{ id: string; replaced_by: string }>('SELECT id, replaced_by FROM identity_federated WHERE replaced_by = ANY($1::text[]) ORDER BY replaced_by, id', list);
+      return sourcesAndMergedOf(ids, sources.rows.map(sourceOf), merged.rows);
     },
     async countSources() {
       return (await q<{ n: number }>(SQL.countSources)).rows[0].n;

@@ -240,6 +240,26 @@ class PgStoreImpl implements PgStore {
         const tx: StoreTransaction = {
           read: async <R extends Resource = Resource>(type: string, id: string) => (await readCurrent(q, type, id, true)) as R | undefined,
           put: async <R extends Resource>(resource: R, opts?: WriteOptions) => this.writes.after(tx, await putResource(q, resource, opts, this.now)),
+          // One resource at a time, as `read` and `put` (the bulk path of the identity import runs on SQLite).
+          readMany: async <R extends Resource = Resource>(type: string, ids: readonly string[]) => {
+            const out = new Map<string, R>();
+            for (const id of ids) {
+              const r = await readCurrent(q, type, id, true);
+              if (r) out.set(id, r as R);
+            }
+            return out;
+          },
+          putMany: async <R extends Resource>(resources: readonly R[]) => {
+            const keys = new Set<string>();
+            for (const r of resources) {
+              const key = `${r.resourceType}/${r.id ?? ''}`;
+              if (keys.has(key)) throw new Error(`putMany: ${key} appears twice`);
+              keys.add(key);
+            }
+            const results: { resource: R; created: boolean; changed: boolean }[] = [];
+            for (const r of resources) results.push(await this.writes.after(tx, await putResource(q, r, undefined, this.now)));
+            return results;
+          },
           delete: (type: string, id: string) => deleteResource(q, type, id, this.now),
           search: (query: SearchQuery) => search(q, query),
           referrers: (targetType: string, targetId: string, limit: number) => referrers(q, targetType, targetId, limit),

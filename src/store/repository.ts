@@ -75,6 +75,17 @@ export interface StoreTransaction {
    * (ignoring meta), no new version is written and the current one is returned with `changed: false`.
    */
   put<T extends Resource>(resource: T, options?: WriteOptions): Promise<{ resource: T; created: boolean; changed: boolean }>;
+  /**
+   * `read` of many resources of one type at once (bulk writes: one statement on SQLite): the live ones, by id; an id
+   * with no live version is absent from the map.
+   */
+  readMany<T extends Resource = Resource>(resourceType: string, ids: readonly string[]): Promise<Map<string, T>>;
+  /**
+   * `put` of each resource (no `If-Match`), in order: the same results, versions, index rows and observer calls as
+   * that many `put`s, written with multi-row statements (the FHIR Patients of a bulk import). A resource may appear
+   * only once per call.
+   */
+  putMany<T extends Resource>(resources: readonly T[]): Promise<{ resource: T; created: boolean; changed: boolean }[]>;
   delete(resourceType: string, id: string): Promise<boolean>;
   search(query: SearchQuery): Promise<SearchResult>;
   /**
@@ -121,7 +132,7 @@ export interface ObservedWrite {
  */
 export type WriteObserver = (tx: StoreTransaction, write: ObservedWrite) => Promise<void>;
 
-export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'mssante' | 'links' | 'pathway' | 'identityAnomalies' | 'beforeCommit' | 'afterCommit'> {
+export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'readMany' | 'putMany' | 'delete' | 'audit' | 'identities' | 'outbox' | 'access' | 'mssante' | 'links' | 'pathway' | 'identityAnomalies' | 'beforeCommit' | 'afterCommit'> {
   /** OAuth2 assertion ids, tenants' access to patients, people's sessions. */
   readonly security: SecurityRepository;
   /** The local MSSanté directory (Annuaire Santé extraction): imports by generation, lookups. */

@@ -20,6 +20,7 @@ import {
   identityRows,
   registryIterations,
   reviewListStatements,
+  sourcesAndMergedOf,
   reviewStatsOf,
   reviewStatsStatement,
   ASSIGN_REVIEW_SQL,
@@ -119,6 +120,19 @@ function openReviewsOf(c: SqlConnection, id: string): ReviewRecord[] {
 function mergedInto(c: SqlConnection, id: string): string[] {
   const rows = c.prepare(SQL.mergedInto).all(id) as { id: string }[];
   return rows.map((r) => r.id);
+}
+
+/** The ids as one JSON array parameter (`json_each`): one statement whatever their number. */
+function sourcesAndMerged(c: SqlConnection, ids: readonly string[]): ReturnType<typeof sourcesAndMergedOf> {
+  if (ids.length === 0) return new Map();
+  const list = JSON.stringify(ids);
+  const sources = c
+    .prepare('SELECT s.* FROM json_each(?) j CROSS JOIN identity_sources s WHERE s.federated_id = j.value ORDER BY s.federated_id, s.system, s.local_id')
+    .all(list) as SourceRow<'text'>[];
+  const merged = c
+    .prepare('SELECT f.id, f.replaced_by FROM json_each(?) j CROSS JOIN identity_federated f WHERE f.replaced_by = j.value ORDER BY f.replaced_by, f.id')
+    .all(list) as { id: string; replaced_by: string }[];
+  return sourcesAndMergedOf(ids, sources.map(sourceOf), merged);
 }
 
 function countSources(c: SqlConnection): number {
@@ -231,6 +245,7 @@ function reader(run: RunOn): IdentityReader {
     reviewStats: (f) => run((c) => reviewStats(c, f)),
     openReviewsOf: (id) => run((c) => openReviewsOf(c, id)),
     mergedInto: (id) => run((c) => mergedInto(c, id)),
+    sourcesAndMergedOf: (ids) => run((c) => sourcesAndMerged(c, ids)),
     countSources: () => run((c) => countSources(c)),
     countProjectionPending: () => run((c) => countProjectionPending(c)),
     identitySeq: () => run((c) => identitySeq(c)),

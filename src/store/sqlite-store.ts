@@ -390,6 +390,16 @@ class SqliteStore implements ResourceStore {
         guard();
         return this.writes.after(tx, putResource(w, resource, opts, this.now));
       },
+      readMany: async <R extends Resource = Resource>(type: string, ids: readonly string[]) => {
+        guard();
+        return readCurrentMany(w, type, ids) as Map<string, R>;
+      },
+      putMany: async <R extends Resource>(resources: readonly R[]) => {
+        guard();
+        const results = putResources(w, resources, this.now);
+        for (const r of results) await this.writes.after(tx, r);
+        return results;
+      },
       delete: async (type: string, id: string) => {
         guard();
         return deleteResource(w, type, id, this.now);
@@ -671,6 +681,105 @@ function replaceIndex(c: Connection, resource: Resource, hadRows: boolean): void
   const remove = c.prepare('DELETE FROM search_index WHERE rowid = ?');
   for (const rid of stale) remove.run(rid);
   for (const row of missing) insert.run(type, id, row.param, row.system, row.value, row.start, row.end);
+}
+
+// --- bulk writes (tx.readMany, tx.putMany) -----------------------------------------------------------------
+
+/** Rows per multi-row INSERT of `putResources`: full chunks share one prepared statement, the remainder goes row by row. */
+const BULK_ROWS = 100;
+
+/** Index rows ([type, id, param, system, value, …]) in search_index_value's key order: type, param, value, system, id. */
+function compareIndexRows(a: unknown[], b: unknown[]): number {
+  for (const i of [0, 2, 4, 3, 1]) {
+    const x = a[i] as string | null;
+    const y = b[i] as string | null;
+    if (x === y) continue;
+    if (x === null) return -1;
+    if (y === null) return 1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+/** The current rows of `ids` of one type, by id: one statement (the ids as a JSON array). */
+function readRows(c: Connection, type: string, ids: readonly string[]): Map<string, ResourceRow<'text'>> {
+  if (ids.length === 0) return new Map();
+  const rows = c
+    .prepare('SELECT j.value AS id, r.version, r.deleted, r.json FROM json_each(?) j CROSS JOIN resources r WHERE r.type = ? AND r.id = j.value')
+    .all(JSON.stringify(ids), type) as (ResourceRow<'text'> & { id: string })[];
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+function readCurrentMany(c: Connection, type: string, ids: readonly string[]): Map<string, Resource> {
+  const out = new Map<string, Resource>();
+  for (const [id, row] of readRows(c, type, ids)) if (row.deleted === 0) out.set(id, JSON.parse(row.json) as Resource);
+  return out;
+}
+
+/** `INSERT head VALUES (…)…tail` of every row (each `width` values), BULK_ROWS rows per statement. */
+function insertRows(c: Connection, head: string, width: number, rows: readonly unknown[][], tail = ''): void {
+  const one = `(${new Array<string>(width).fill('?').join(', ')})`;
+  let at = 0;
+  if (rows.length >= BULK_ROWS) {
+    const many = c.prepare(`${head} VALUES ${new Array<string>(BULK_ROWS).fill(one).join(', ')}${tail}`);
+    for (; at + BULK_ROWS <= rows.length; at += BULK_ROWS) many.run(rows.slice(at, at + BULK_ROWS).flat());
+  }
+  if (at === rows.length) return;
+  const single = c.prepare(`${head} VALUES ${one}${tail}`);
+  for (; at < rows.length; at++) single.run(rows[at]);
+}
+
+/**
+ * `putResource` of each resource, planned the same way (`planWrite`), its current rows read in one statement per type
+ * and its new rows written with multi-row statements. A resource that was live has its index rows replaced as `put`
+ * does; a new one gets its rows inserted with the others.
+ */
+function putResources<T extends Resource>(c: Connection, resources: readonly T[], now: () => Date): { resource: T; created: boolean; changed: boolean }[] {
+  const keys = resources.map((r) => resourceKeyOf(r));
+  const byType = new Map<string, string[]>();
+  for (const { type, id } of keys) {
+    const ids = byType.get(type) ?? [];
+    ids.push(id);
+    byType.set(type, ids);
+  }
+  const current = new Map<string, ResourceRow<'text'> | undefined>();
+  for (const [type, ids] of byType) {
+    const rows = readRows(c, type, ids);
+    for (const id of ids) {
+      const key = `${type}/${id}`;
+      if (current.has(key)) throw new Error(`putMany: ${key} appears twice`);
+      current.set(key, rows.get(id));
+    }
+  }
+  const versions: unknown[][] = [];
+  const index: unknown[][] = [];
+  const replaced: Resource[] = [];
+  const results = resources.map((resource, i) => {
+    const { type, id } = keys[i];
+    const plan = planWrite(type, id, resource, current.get(`${type}/${id}`), textColumns, undefined, now);
+    if (plan.write) {
+      const { version, lastUpdated, json, replacing } = plan.write;
+      versions.push([type, id, version, lastUpdated, 0, json]);
+      if (replacing) replaced.push(plan.result.resource);
+      else for (const row of extractIndexValues(plan.result.resource)) index.push([type, id, row.param, row.system, row.value, row.start, row.end]);
+    }
+    return plan.result;
+  });
+  insertRows(
+    c,
+    'INSERT INTO resources (type, id, version, last_updated, deleted, json)',
+    6,
+    versions,
+    ` ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = excluded.last_updated,
+       deleted = excluded.deleted, json = excluded.json`,
+  );
+  insertRows(c, 'INSERT INTO resource_versions (type, id, version, last_updated, deleted, json)', 6, versions);
+  // In the order of the widest index (search_index_value): its pages are then visited once each, in turn, rather than
+  // at random for every row (the order of the rows is not otherwise observable).
+  index.sort((a, b) => compareIndexRows(a, b));
+  insertRows(c, 'INSERT INTO search_index (type, id, param, system, value, date_start, date_end)', 7, index);
+  for (const r of replaced) replaceIndex(c, r, true);
+  return results;
 }
 
 /**

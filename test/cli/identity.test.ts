@@ -62,7 +62,7 @@ describe('passerelle identity', () => {
     expect(imported.stderr).toMatch(/Patient\.birthDate/);
     expect(imported.stderr).toMatch(/Patient\.identifier/);
     // Not a terminal: progress lines instead of a bar.
-    expect(imported.stderr).toMatch(/: \d+ lines, \d+ registered, 1 failed \(\d+%\)/);
+    expect(imported.stderr).toMatch(/: \d+ lines, \d+ registered, 1 failed \(registry \d+% of the file\)/);
     const s = imported.stdout;
     expect(count(s, 'failed')).toBe(1);
     expect(count(s, 'auto-linked') + count(s, 'sent to review') + count(s, 'new') + count(s, 'known')).toBe(500);
@@ -102,6 +102,9 @@ describe('passerelle identity', () => {
       expect(federated).toBeGreaterThan(0);
       expect(n("SELECT count(*) AS n FROM resources WHERE type = 'Patient' AND deleted = 0")).toBe(federated + 500);
       expect(Number(/the FHIR Patients of (\d+) federated identities/.exec(imported.stdout)?.[1])).toBe(federated);
+      // The progress lines go on through the Patient phase, from its start to 100 % at its end.
+      expect(imported.stderr).toContain(`${file}: FHIR Patients of 0/${federated} federated identities written (0%)\n`);
+      expect(imported.stderr).toContain(`${file}: FHIR Patients of ${federated}/${federated} federated identities written (100%)\n`);
     } finally {
       db.close();
     }

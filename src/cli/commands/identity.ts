@@ -92,14 +92,17 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
   const opened = await openStore(opts);
   if (!opened) return;
   const { store } = opened;
-  // A bar only for a person watching; logs and pipes get a plain line every N lines instead.
+  // A bar only for a person watching; logs and pipes get a plain line every N lines instead. The bar covers both
+  // phases, half each: the registry (bytes of the file read) then the FHIR Patients (federated identities written),
+  // so it reaches 100 % only once the last Patient is written.
   const bar = process.stdout.isTTY
     ? new cliProgress.SingleBar(
-        { format: 'importing [{bar}] {percentage}% | {registered} registered, {failed} failed | eta {eta_formatted}', hideCursor: true, clearOnComplete: true },
+        { format: 'importing [{bar}] {percentage}% | {phase}: {registered} registered, {failed} failed | eta {eta_formatted}', hideCursor: true, clearOnComplete: true },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  bar?.start(Math.max(size, 1), 0, { registered: 0, failed: 0 });
+  const half = Math.max(size, 1);
+  bar?.start(2 * half, 0, { phase: 'registry', registered: 0, failed: 0 });
   let nextReport = opts.progressEvery;
   let nextProjectionReport = opts.progressEvery;
   // Under a bar, failures are printed once it is gone (they would tear it apart); otherwise as they come.
@@ -113,15 +116,19 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
       ctx: { actor: opts.actor },
       ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
       onProgress: (p) => {
-        bar?.update(p.bytes, { registered: p.registered, failed: p.failed });
+        bar?.update(Math.min(p.bytes, half), { registered: p.registered, failed: p.failed });
         if (!bar && p.lines >= nextReport) {
-          process.stderr.write(`${file}: ${p.lines} lines, ${p.registered} registered, ${p.failed} failed (${Math.round((100 * p.bytes) / Math.max(size, 1))}%)\n`);
+          process.stderr.write(`${file}: ${p.lines} lines, ${p.registered} registered, ${p.failed} failed (registry ${Math.round((100 * p.bytes) / half)}% of the file)\n`);
           while (nextReport <= p.lines) nextReport += opts.progressEvery;
         }
       },
-      onProjection: (done) => {
-        if (!bar && done >= nextProjectionReport) {
-          process.stderr.write(`${file}: FHIR Patients written for ${done} federated identities\n`);
+      onProjection: ({ done, total }) => {
+        const written = `FHIR Patients of ${done}/${total} federated identities`;
+        bar?.update(half + Math.floor((half * done) / Math.max(total, 1)), { phase: written });
+        // Like the registry's lines, only for a phase of at least --progress-every identities: its start, every
+        // --progress-every identities, and its end.
+        if (!bar && total >= opts.progressEvery && (done === 0 || done >= nextProjectionReport || done === total)) {
+          process.stderr.write(`${file}: ${written} written (${Math.round((100 * done) / Math.max(total, 1))}%)\n`);
           while (nextProjectionReport <= done) nextProjectionReport += opts.progressEvery;
         }
       },
