@@ -499,10 +499,14 @@ export async function pgSchemaStatus(options: { url: string; schema?: string }):
 
 // --- writes ----------------------------------------------------------------------------------------------
 
-/** The current row; inside a transaction (`lock`), locked until its end so read-modify-write loses nothing. */
-async function readRow(q: PgQuery, type: string, id: string, lock: boolean): Promise<ResourceRow<'native'> | undefined> {
+/**
+ * The current row; inside a transaction (`lock`), locked until its end: `update` (or true) so read-modify-write loses
+ * nothing, `key share` so it is not deleted meanwhile.
+ */
+async function readRow(q: PgQuery, type: string, id: string, lock: boolean | 'update' | 'key share'): Promise<ResourceRow<'native'> | undefined> {
+  const clause = lock === 'key share' ? ' FOR KEY SHARE' : lock ? ' FOR UPDATE' : '';
   const { rows } = await q<ResourceRow<'native'>>(
-    `SELECT version, deleted, json FROM resources WHERE type = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`,
+    `SELECT version, deleted, json FROM resources WHERE type = $1 AND id = $2${clause}`,
     [type, id],
   );
   return rows[0];
@@ -521,8 +525,21 @@ async function putResource<T extends Resource>(
   attempt = 0,
 ): Promise<{ resource: T; created: boolean; changed: boolean }> {
   const { type, id } = resourceKeyOf(resource);
-  const current = await readRow(q, type, id, true);
-  const plan = planWrite(type, id, resource, current, nativeColumns, options, now);
+  // Read without a lock first. A resource whose content is unchanged (the Practitioners and Organizations every PPP
+  // of an establishment repeats) then takes only FOR KEY SHARE, which concurrent submissions share; a lock until the
+  // commit for each of them made every submission of the establishment wait for the one before (issue 22). KEY
+  // SHARE still holds a DELETE back until the commit, so a referred resource cannot vanish under the submission.
+  let current = await readRow(q, type, id, false);
+  let plan = planWrite(type, id, resource, current, nativeColumns, options, now);
+  if (!plan.write && current) {
+    const held = await readRow(q, type, id, 'key share');
+    if (held && held.version === current.version) return plan.result;
+  }
+  if (current) {
+    // A write: the row locked until the commit, and the plan made again from it (it may have changed since).
+    current = await readRow(q, type, id, 'update');
+    plan = planWrite(type, id, resource, current, nativeColumns, options, now);
+  }
   if (!plan.write) return plan.result;
   const { version, lastUpdated, json, replacing } = plan.write;
   if (!current) {
