@@ -177,11 +177,18 @@ export async function storeSubmissionIn(tx: StoreTransaction, store: ResourceSto
     const r = await tx.put(resource);
     written[i] = { resource: r.resource, created: r.created };
   };
+  // In one `putMany`: a few statements for them all rather than several per resource (PostgreSQL round trips).
+  const first: number[] = [];
   for (let i = 0; i < mapped.length; i++) {
     const original = mapped[i];
     if (dependsOnIdentity(original)) continue;
-    await write(i, original.resourceType === 'Task' ? await keepDecision(tx, original as Task) : original);
+    const resource = original.resourceType === 'Task' ? await keepDecision(tx, original as Task) : original;
+    if (resource !== original) assertValid(resource);
+    resources[i] = resource;
+    first.push(i);
   }
+  const firstWritten = await tx.putMany(first.map((i) => resources[i]));
+  first.forEach((i, k) => (written[i] = { resource: firstWritten[k].resource, created: firstWritten[k].created }));
   const identity = await registerSource(tx, service, patient, who, mappedPatient ?? mapPatient(patient), {
     anomalies: prepared.anomalies ?? [],
     finess: documentFiness(kind, prepared.document),

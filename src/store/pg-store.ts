@@ -256,8 +256,8 @@ class PgStoreImpl implements PgStore {
               if (keys.has(key)) throw new Error(`putMany: ${key} appears twice`);
               keys.add(key);
             }
-            const results: { resource: R; created: boolean; changed: boolean }[] = [];
-            for (const r of resources) results.push(await this.writes.after(tx, await putResource(q, r, undefined, this.now)));
+            const results = await putResources(q, resources, this.now);
+            for (const r of results) await this.writes.after(tx, r);
             return results;
           },
           delete: (type: string, id: string) => deleteResource(q, type, id, this.now),
@@ -557,6 +557,76 @@ async function putResource<T extends Resource>(
   await writeVersion(q, { type, id, version, lastUpdated, json }, false, current !== undefined);
   await replaceIndex(q, plan.result.resource, replacing);
   return plan.result;
+}
+
+/**
+ * `putMany`: the puts of many resources in a few round trips (each statement is a round trip to the server, and a
+ * PPP is 55 resources). Their current rows are read in one query; the new ones are inserted with one statement per
+ * table; the unchanged ones are held FOR KEY SHARE in one query (as `putResource` does). What needs more — an update,
+ * an unchanged row that changed meanwhile, a creation another transaction won — goes through `putResource`.
+ */
+async function putResources<T extends Resource>(q: PgQuery, resources: readonly T[], now: () => Date): Promise<{ resource: T; created: boolean; changed: boolean }[]> {
+  const keys = resources.map((r) => resourceKeyOf(r));
+  const pairs = (list: readonly number[]) => [list.map((i) => keys[i].type), list.map((i) => keys[i].id)];
+  const all = keys.map((_, i) => i);
+  const found = await q<ResourceRow<'native'> & { type: string; id: string }>(
+    'SELECT r.type, r.id, r.version, r.deleted, r.json FROM resources r JOIN unnest($1::text[], $2::text[]) AS k(type, id) ON r.type = k.type AND r.id = k.id',
+    pairs(all),
+  );
+  const currentOf = new Map(found.rows.map((r) => [`${r.type}/${r.id}`, r]));
+  const results: { resource: T; created: boolean; changed: boolean }[] = new Array(resources.length);
+  const alone: number[] = [];
+  const unchanged: number[] = [];
+  const fresh: { i: number; version: number; lastUpdated: string; json: string }[] = [];
+  for (const i of all) {
+    const { type, id } = keys[i];
+    const current = currentOf.get(`${type}/${id}`);
+    const plan = planWrite(type, id, resources[i], current, nativeColumns, undefined, now);
+    results[i] = plan.result;
+    if (!current && plan.write) fresh.push({ i, ...plan.write });
+    else if (current && !plan.write) unchanged.push(i);
+    else alone.push(i);
+  }
+  if (unchanged.length > 0) {
+    const held = await q<{ type: string; id: string; version: number }>(
+      'SELECT r.type, r.id, r.version FROM resources r JOIN unnest($1::text[], $2::text[]) AS k(type, id) ON r.type = k.type AND r.id = k.id FOR KEY SHARE OF r',
+      pairs(unchanged),
+    );
+    const version = new Map(held.rows.map((r) => [`${r.type}/${r.id}`, r.version]));
+    for (const i of unchanged) {
+      const key = `${keys[i].type}/${keys[i].id}`;
+      if (version.get(key) !== currentOf.get(key)?.version) alone.push(i);
+    }
+  }
+  if (fresh.length > 0) {
+    const inserted = await q<{ type: string; id: string }>(
+      `INSERT INTO resources (type, id, version, last_updated, deleted, json)
+       SELECT t, i, v, l, false, j::json FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[]) AS u(t, i, v, l, j)
+       ON CONFLICT (type, id) DO NOTHING RETURNING type, id`,
+      [...pairs(fresh.map((f) => f.i)), fresh.map((f) => f.version), fresh.map((f) => f.lastUpdated), fresh.map((f) => f.json)],
+    );
+    const mine = new Set(inserted.rows.map((r) => `${r.type}/${r.id}`));
+    const written = fresh.filter((f) => mine.has(`${keys[f.i].type}/${keys[f.i].id}`));
+    // Created meanwhile by another transaction (now committed): from its row, on its own.
+    for (const f of fresh) if (!mine.has(`${keys[f.i].type}/${keys[f.i].id}`)) alone.push(f.i);
+    if (written.length > 0) {
+      await q(
+        `INSERT INTO resource_versions (type, id, version, last_updated, deleted, json)
+         SELECT t, i, v, l, false, j::json FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[]) AS u(t, i, v, l, j)`,
+        [...pairs(written.map((f) => f.i)), written.map((f) => f.version), written.map((f) => f.lastUpdated), written.map((f) => f.json)],
+      );
+      const rows = written.flatMap((f) => indexRowsOf(results[f.i].resource).map((r) => ({ ...r, type: keys[f.i].type, id: keys[f.i].id })));
+      if (rows.length > 0) {
+        await q(
+          `INSERT INTO search_index (type, id, param, system, value, date_start, date_end)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+          [rows.map((r) => r.type), rows.map((r) => r.id), rows.map((r) => r.param), rows.map((r) => r.system), rows.map((r) => r.value), rows.map((r) => r.start), rows.map((r) => r.end)],
+        );
+      }
+    }
+  }
+  for (const i of alone.sort((a, b) => a - b)) results[i] = await putResource(q, resources[i], undefined, now);
+  return results;
 }
 
 /**
