@@ -261,32 +261,43 @@ class SqliteStore implements ResourceStore {
     }
   }
 
-  /** One group: BEGIN, the queued callbacks in savepoints (up to GROUP_MAX, or GROUP_MS of work), COMMIT. */
+  /**
+   * One group: BEGIN, the queued callbacks (up to GROUP_MAX, or GROUP_MS of work), COMMIT. The group's first callback
+   * runs without a savepoint (if it fails, the transaction is rolled back and the group starts again): a savepoint
+   * copies every page it is the first to change, which a lone large transaction (a bulk import's) would pay in full.
+   */
   private async runGroup(): Promise<void> {
     const db = this.writer.db;
-    try {
-      this.assertOpen();
-      db.exec('BEGIN IMMEDIATE');
-    } catch (err) {
-      for (const job of this.queued.splice(0)) job.reject(err);
-      return;
-    }
+    const begin = (): boolean => {
+      try {
+        this.assertOpen();
+        db.exec('BEGIN IMMEDIATE');
+        return true;
+      } catch (err) {
+        for (const job of this.queued.splice(0)) job.reject(err);
+        return false;
+      }
+    };
+    if (!begin()) return;
     const started = performance.now();
     const done: { job: QueuedTransaction; result: unknown; hooks: CommitHooks }[] = [];
     while (this.queued.length > 0 && done.length < GROUP_MAX && performance.now() - started < GROUP_MS) {
       const job = this.queued.shift() as QueuedTransaction;
-      db.exec('SAVEPOINT passerelle_tx');
+      const alone = done.length === 0;
+      if (!alone) db.exec('SAVEPOINT passerelle_tx');
       try {
         const { result, hooks } = await this.runCallback(job.fn);
-        db.exec('RELEASE passerelle_tx');
+        if (!alone) db.exec('RELEASE passerelle_tx');
         done.push({ job, result, hooks });
       } catch (err) {
         job.reject(err);
-        if (!db.inTransaction) {
-          // SQLite rolled the whole transaction back (an I/O error, the disk full): the group's earlier callbacks
-          // are lost with it; they were not answered yet, so they fail now.
+        if (alone || !db.inTransaction) {
+          // The first callback's failure, or SQLite rolled the whole transaction back (an I/O error, the disk full):
+          // the group's earlier callbacks, if any, are lost with it; they were not answered yet, so they fail now.
+          if (db.inTransaction) db.exec('ROLLBACK');
           for (const d of done) d.job.reject(err);
-          return;
+          if (this.queued.length === 0 || !alone || !begin()) return;
+          continue;
         }
         db.exec('ROLLBACK TO passerelle_tx');
         db.exec('RELEASE passerelle_tx');
