@@ -49,7 +49,7 @@ export function startCheckpointer(file: string, options: { intervalMs?: number; 
   // The process may exit without closing the store (a CLI command that ends): the worker does not keep it alive.
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  worker.on('message', (m: CheckpointReport & { busy?: number }) => {
+  worker.on('message', (m: CheckpointReport) => {
     if ('error' in m) process.emitWarning(`store: background WAL checkpoint failed: ${m.error}`);
     options.onReport?.(m);
   });

@@ -17,11 +17,10 @@ import { configFrom } from '../../src/config.js';
 import type { Patient } from '@medplum/fhirtypes';
 import { BOARD_CSV_HEADER, type ConflictBoard } from '../../src/services/conflict-board.js';
 import { identityServiceFor } from '../../src/services/patient-identity.js';
-import { openPgStore } from '../../src/store/pg-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { generateIdentities, toFhirPatient } from '../support/identity-generator.js';
-import { PG_TEST_URL, dropPgSchema, pgUnreachable } from '../support/pg.js';
+import { PG_TEST_URL, pgUnreachable } from '../support/pg.js';
+import { pgTestStore, sqliteTestStore, type TestStore } from '../support/dialect-stores.js';
 import { available } from '../support/shared.js';
 import { call, type Outcome } from './server.js';
 
@@ -59,7 +58,7 @@ interface Expected {
   separations: number;
 }
 
-function boardTests(dialect: 'sqlite' | 'postgresql', open: () => Promise<{ store: ResourceStore; cleanup(): Promise<void> }>): void {
+function boardTests(dialect: 'sqlite' | 'postgresql', open: () => Promise<TestStore>): void {
   describe(`GET /identity/conflicts on ${dialect}`, () => {
     let url: string;
     let store: ResourceStore;
@@ -254,29 +253,9 @@ function boardTests(dialect: 'sqlite' | 'postgresql', open: () => Promise<{ stor
   });
 }
 
-boardTests('sqlite', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'passerelle-board-db-'));
-  const store = await openSqliteStore({ file: path.join(dir, 'db.sqlite') });
-  return {
-    store,
-    async cleanup() {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+boardTests('sqlite', () => sqliteTestStore('board'));
 
 const unreachable = await pgUnreachable();
 if (available(`PostgreSQL at ${PG_TEST_URL} (${unreachable ?? ''})`, !unreachable, 'the conflict board on PostgreSQL')) {
-  boardTests('postgresql', async () => {
-    const schema = `board_${process.pid}_${Date.now()}`;
-    const store = await openPgStore({ url: PG_TEST_URL, schema, poolSize: 4 });
-    return {
-      store,
-      async cleanup() {
-        await store.close();
-        await dropPgSchema(schema);
-      },
-    };
-  });
+  boardTests('postgresql', () => pgTestStore('board'));
 }

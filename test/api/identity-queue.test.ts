@@ -14,10 +14,9 @@ import { configFrom } from '../../src/config.js';
 import { PatientIdentity } from '../../src/domain/identity.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { identityServiceFor } from '../../src/services/patient-identity.js';
-import { openPgStore } from '../../src/store/pg-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { PG_TEST_URL, dropPgSchema, pgUnreachable } from '../support/pg.js';
+import { PG_TEST_URL, pgUnreachable } from '../support/pg.js';
+import { pgTestStore, sqliteTestStore, type TestStore } from '../support/dialect-stores.js';
 import { available } from '../support/shared.js';
 import { call, type Outcome } from './server.js';
 
@@ -65,7 +64,7 @@ async function seed(store: ResourceStore): Promise<void> {
   }
 }
 
-function queueTests(dialect: 'sqlite' | 'postgresql', open: () => Promise<{ store: ResourceStore; cleanup(): Promise<void> }>): void {
+function queueTests(dialect: 'sqlite' | 'postgresql', open: () => Promise<TestStore>): void {
   describe(`GET /identity/reviews on ${dialect}`, () => {
     let url: string;
     let store: ResourceStore;
@@ -228,29 +227,9 @@ function queueTests(dialect: 'sqlite' | 'postgresql', open: () => Promise<{ stor
   });
 }
 
-queueTests('sqlite', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'passerelle-queue-db-'));
-  const store = await openSqliteStore({ file: path.join(dir, 'db.sqlite') });
-  return {
-    store,
-    async cleanup() {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+queueTests('sqlite', () => sqliteTestStore('queue'));
 
 const unreachable = await pgUnreachable();
 if (available(`PostgreSQL at ${PG_TEST_URL} (${unreachable ?? ''})`, !unreachable, 'the review queue on PostgreSQL')) {
-  queueTests('postgresql', async () => {
-    const schema = `queue_${process.pid}_${Date.now()}`;
-    const store = await openPgStore({ url: PG_TEST_URL, schema, poolSize: 4 });
-    return {
-      store,
-      async cleanup() {
-        await store.close();
-        await dropPgSchema(schema);
-      },
-    };
-  });
+  queueTests('postgresql', () => pgTestStore('queue'));
 }

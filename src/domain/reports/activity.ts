@@ -49,17 +49,8 @@ export interface EstablishmentActivity {
 export interface ActivityReport {
   period: { from: string; to: string };
   establishment?: string;
-  total: {
-    ppp: number;
-    pppWithRcp: number;
-    rcpShare: number;
-    rcpSync: number;
-    rcpAsync: number;
-    byEntryDoor: EntryDoors;
-    recommendations: number;
-    patients: number;
-    recommendationsPerPatient: number;
-  };
+  /** An establishment's figures over all of them, with the recommendations per patient. */
+  total: Omit<EstablishmentActivity, 'finess' | 'name'> & { recommendationsPerPatient: number };
   establishments: EstablishmentActivity[];
   months: { month: string; ppp: number }[];
   decisions: { mt: DecisionCounts; pho: DecisionCounts };
