@@ -5,9 +5,13 @@
 // The registry (N generated source identities through the bulk path, FHIR Patients drained) and its held-out queries
 // are built once into IDENTITY_MATCH_DIR and reused: at 1M the build takes ~30 min.
 // `npm run bench identity-match-http`; knobs: IDENTITY_MATCH_N (100000), IDENTITY_MATCH_QUERIES (1000),
-// IDENTITY_MATCH_ROUNDS (5), IDENTITY_MATCH_DIR (os tmpdir/passerelle-identity-match-<N>-<seed>), IDENTITY_MATCH_BUILD_ONLY, IDENTITY_MATCH_DRAIN (1).
+// IDENTITY_MATCH_ROUNDS (5), IDENTITY_MATCH_DIR (os tmpdir/passerelle-identity-match-<N>-<seed>), IDENTITY_MATCH_BUILD_ONLY, IDENTITY_MATCH_DRAIN (1),
+// IDENTITY_MATCH_SERVE (1: a fourth side, the same POST to a real `passerelle serve` child process on the same registry,
+// as a DPI would call it: the server's heap and event loop hold no client and no bench), IDENTITY_MATCH_SERVE_ARGS
+// (extra node options of that process, e.g. `--trace-gc` or `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { request, Agent } from 'node:http';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
@@ -21,6 +25,7 @@ import { identityServiceFor } from '../src/services/patient-identity.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 import { iterateIdentities, toFhirPatient, type GeneratedIdentity } from '../test/support/identity-generator.js';
 import { machine, peakRssMiB } from './stats.js';
+import { freePort } from '../test/support/crash-harness.js';
 
 const env = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback);
@@ -90,6 +95,59 @@ const GC_KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak',
 };
 
+interface Served {
+  url: string;
+  warmSeconds: number;
+  /** Stops the process; gives the `durationMs` of its access-log lines for `$match` (the server's own view of each request) and its `--trace-gc` lines. */
+  stop(): Promise<{ durations: number[]; gcLines: string[] }>;
+}
+
+/** `node bin/passerelle.js serve` on the registry file (auth off as the local default, no scheduler); ready once its index is loaded. */
+async function serveRegistry(): Promise<Served> {
+  const dir = mkdtempSync(join(tmpdir(), 'passerelle-match-serve-'));
+  const port = await freePort();
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ port, dataDir: dir, database: DB, log: { level: 'info' } }));
+  const extra = (process.env.IDENTITY_MATCH_SERVE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const t0 = performance.now();
+  const child: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=64', ...extra, 'bin/passerelle.js', 'serve', '-c', config, '--no-scheduler'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let log = '';
+  const logFile = join(dir, 'serve.log');
+  const out = createWriteStream(logFile);
+  child.stdout!.pipe(out);
+  const loaded = new Promise<void>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      log = (log + chunk).slice(-20_000);
+      if (log.includes('identity index loaded')) resolve();
+      if (log.includes('identity index: loading')) reject(new Error(`the gateway could not load its index: ${log.slice(-2000)}`));
+    });
+    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}: ${log.slice(-2000)}`)));
+  });
+  await loaded;
+  const warmSeconds = (performance.now() - t0) / 1000;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    warmSeconds,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      await new Promise((r) => out.end(r));
+      const durations: number[] = [];
+      const gcLines: string[] = [];
+      for (const l of readFileSync(logFile, 'utf8').split('\n')) {
+        if (l.startsWith('{')) {
+          const entry = JSON.parse(l) as { route?: string; durationMs?: number };
+          if (entry.route?.includes('$match') && typeof entry.durationMs === 'number') durations.push(entry.durationMs);
+        } else if (/Scavenge|Mark-Compact|Mark-sweep/i.test(l)) gcLines.push(l.trim());
+      }
+      rmSync(dir, { recursive: true, force: true });
+      return { durations, gcLines };
+    },
+  };
+}
+
 interface Side {
   label: string;
   latencies: number[];
@@ -119,10 +177,11 @@ async function measure(): Promise<void> {
   const bodies = queries.map((q) => JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'resource', resource: toFhirPatient(q) }, { name: 'count', valueInteger: RESULTS }] }));
   const index = new Map(queries.map((q, i) => [q, i]));
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const { hostname, port } = new URL(server.url);
+  const served = env('IDENTITY_MATCH_SERVE', 1) > 0 ? await serveRegistry() : undefined;
   /** The same POST through node:http (keep-alive, no Accept-Encoding): the client's own cost kept small. */
-  const post = (body: string): Promise<{ status: number; text: string }> =>
+  const post = (body: string, to = server.url): Promise<{ status: number; text: string }> =>
     new Promise((resolve, reject) => {
+      const { hostname, port } = new URL(to);
       const req = request({ agent, hostname, port, method: 'POST', path: '/fhir/Patient/$match', headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', 'content-length': Buffer.byteLength(body) } }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -161,6 +220,21 @@ async function measure(): Promise<void> {
         return (json.entry ?? []).map((e) => e.resource?.id ?? '?');
       },
     },
+    ...(served
+      ? [
+          {
+            label: 'POST $match (HTTP, node:http, to `serve`)',
+            latencies: [],
+            gc: new Map(),
+            run: async (q: PatientIdentity) => {
+              const res = await post(bodies[index.get(q)!], served.url);
+              const json = JSON.parse(res.text) as { resourceType?: string; entry?: { resource?: { id?: string } }[] };
+              if (res.status !== 200 || json.resourceType !== 'Bundle') throw new Error(`HTTP ${res.status} ${res.text.slice(0, 300)}`);
+              return (json.entry ?? []).map((e) => e.resource?.id ?? '?');
+            },
+          } satisfies Side,
+        ]
+      : []),
   ];
   const only = process.env.IDENTITY_MATCH_ONLY;
   const active = only ? sides.filter((s) => s.label.includes(only)) : sides;
@@ -182,8 +256,10 @@ async function measure(): Promise<void> {
     let differ = 0;
     for (const q of queries) {
       const a = await sides[0].run(q);
-      const b = await (active.find((x) => x !== sides[0]) ?? sides[2]).run(q);
-      if (a.length !== b.length || a.some((id) => !b.includes(id))) differ++;
+      for (const side of active.filter((x) => x !== sides[0])) {
+        const b = await side.run(q);
+        if (a.length !== b.length || a.some((id) => !b.includes(id))) differ++;
+      }
     }
     // IDENTITY_MATCH_HEAPSAMPLE=file (with --expose-gc): what the HTTP side allocates and a minor GC does not free
     // (objects promoted to the old generation), sampled over one round — diagnosis only.
@@ -214,16 +290,27 @@ async function measure(): Promise<void> {
     }
     const heap = getHeapStatistics();
     console.log(`machine: ${machine()}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version} ${process.execArgv.join(' ')}`);
-    line('registry', `${int(indexed)} active federated identities (index load ${warmSeconds.toFixed(1)} s)`, `heap used ${mib(heap.used_heap_size)}, peak RSS ${int(peakRssMiB())} MiB`);
+    line('registry', `${int(indexed)} active federated identities (index load ${warmSeconds.toFixed(1)} s${served ? `; \`serve\` ready in ${served.warmSeconds.toFixed(1)} s` : ''})`, `heap used ${mib(heap.used_heap_size)}, peak RSS ${int(peakRssMiB())} MiB`);
     line('answers', differ === 0 ? `same identities in process and over HTTP for all ${int(queries.length)} queries` : `${differ} queries differ (HTTP ranks by grade first)`);
     for (const side of active) {
       const p = percentiles(side.latencies);
       const gc = [...side.gc].map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms (max ${g.max.toFixed(1)})`).join(', ');
-      line(side.label, `p50 ${ms(p.p50)}  p90 ${ms(p.p90)}  p99 ${ms(p.p99)}  max ${ms(p.max)}`, `(${int(side.latencies.length)} sequential, ${ROUNDS} rounds alternated; GC in its rounds: ${gc || 'none'})`);
+      const gcNote = side.label.includes('`serve`') ? 'GC: in the other process (IDENTITY_MATCH_SERVE_ARGS=--trace-gc)' : `GC in its rounds: ${gc || 'none'}`;
+      line(side.label, `p50 ${ms(p.p50)}  p90 ${ms(p.p90)}  p99 ${ms(p.p99)}  max ${ms(p.max)}`, `(${int(side.latencies.length)} sequential, ${ROUNDS} rounds alternated; ${gcNote})`);
     }
   } finally {
     observer.disconnect();
     agent.destroy();
+    const log = await served?.stop();
+    if (log) {
+      // The server's own durations (access log: from the request's first middleware to the answer's end), warm-up included.
+      const p = percentiles(log.durations.length ? log.durations : [NaN]);
+      line('`serve` access log, $match durationMs', `p50 ${ms(p.p50)}  p90 ${ms(p.p90)}  p99 ${ms(p.p99)}  max ${ms(p.max)}`, `(${int(log.durations.length)} requests, warm-up included; 0.1 ms resolution)`);
+      if (log.gcLines.length) {
+        const pauses = log.gcLines.map((l) => Number(/([\d.]+) \/ [\d.]+ ms/.exec(l)?.[1] ?? NaN)).filter(Number.isFinite);
+        line('`serve` GC (--trace-gc)', `${log.gcLines.length} collections, longest ${Math.max(...pauses).toFixed(1)} ms, total ${pauses.reduce((a, b) => a + b, 0).toFixed(0)} ms`);
+      }
+    }
     await server.close();
     await store.close();
   }
