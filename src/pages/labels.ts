@@ -60,4 +60,13 @@ export const LEVEL_LABELS: Record<string, string> = {
   'day-month-swapped': 'jour et mois inversés',
   missing: 'absent',
   different: 'différent',
+  'jaro-winkler': 'orthographe voisine',
+  'used-name': 'égal au nom utilisé de l’autre identité',
+  'other-form': 'présent parmi les prénoms de l’autre identité',
+  'exact-default': 'identique (date par défaut 01/01 ou 31/12)',
+  'partial-agree': 'compatible (date incomplète)',
+  'year-only': 'même année seulement',
+  'same-country': 'même pays (né à l’étranger)',
+  'same-department': 'même département',
+  'other-authority': 'attribué par une autre autorité',
 };

@@ -16,6 +16,7 @@ import { formText } from './form-text.js';
 import { html, type SafeHtml } from './html.js';
 import { DECISION_LABELS, FIELD_LABELS, FLAG_LABELS, GRADE_LABELS, LEVEL_LABELS, SEX_LABELS, STATUS_LABELS, frenchDate, frenchInstant } from './labels.js';
 import { IDENTITY_PAGE } from './identity-page.js';
+import { UNTRANSLATED_PREFIX, translateReason } from './match-reasons.js';
 import { DIFF_LABELS, dateDiff, levelOf, nameDiff, plainDiff, type DiffKind } from './review-diff.js';
 import type { FieldComparison, MatchGrade } from '../identity/types.js';
 import type { ReviewRecord } from '../identity/records.js';
@@ -25,6 +26,8 @@ import { personPage } from './person-page.js';
 import { csrfMatches, type PeopleSessions } from './session.js';
 
 export const REVIEW_PAGE = '/identity/review';
+/** What the queue and its items need; the home page links them on the same test. */
+export const REVIEW_SCOPE = 'identity.review' as const;
 const REVIEW_ID = /^[A-Za-z0-9-]{1,64}$/;
 const MAX_REASON = 1000;
 
@@ -80,6 +83,12 @@ ${ROWS.map((r) => {
 </tbody></table></div>`;
 }
 
+/** One reason of the matcher in French; a text no template knows stays as written, marked and in its language. */
+function reasonItem(reason: string): SafeHtml {
+  const french = translateReason(reason);
+  return french ? html`<li>${french.text}</li>` : html`<li>${UNTRANSLATED_PREFIX} <span lang="en">${reason}</span></li>`;
+}
+
 function comparison(d: ReviewDetail): SafeHtml {
   const c = d.review.comparison;
   return html`<div class="tableau"><table>
@@ -87,7 +96,7 @@ function comparison(d: ReviewDetail): SafeHtml {
 <thead><tr><th scope="col">Trait</th><th scope="col">Accord</th><th scope="col">Poids</th></tr></thead>
 <tbody>${c.comparisons.map((f) => html`<tr><th scope="row">${FIELD_LABELS[f.field] ?? f.field}</th><td>${LEVEL_LABELS[f.level] ?? f.level}</td><td>${f.weight.toFixed(2)}</td></tr>`)}</tbody>
 </table></div>
-${c.reasons.length ? html`<ul>${c.reasons.map((r) => html`<li>${r}</li>`)}</ul>` : ''}`;
+${c.reasons.length ? html`<h3>Pourquoi ce degré</h3><ul>${c.reasons.map(reasonItem)}</ul>` : ''}`;
 }
 
 
@@ -326,7 +335,7 @@ export function mountReviewPage(app: IRouter, deps: { store: ResourceStore; peop
   app.get(
     REVIEW_PAGE,
     pageHeaders,
-    personPage(sessions, { scope: 'identity.review', route: `GET ${REVIEW_PAGE}` }, async (req, res, { viewer }) => {
+    personPage(sessions, { scope: REVIEW_SCOPE, route: `GET ${REVIEW_PAGE}` }, async (req, res, { viewer }) => {
       const now = new Date();
       const parsed = parseQueue(req.query as Record<string, unknown>, viewer.principal.id, now);
       const title = 'File des rapprochements d’identités';
@@ -355,7 +364,7 @@ export function mountReviewPage(app: IRouter, deps: { store: ResourceStore; peop
   app.get(
     `${REVIEW_PAGE}/:id`,
     pageHeaders,
-    personPage(sessions, { scope: 'identity.review', route: `GET ${REVIEW_PAGE}/:id` }, async (req, res, { viewer }) => {
+    personPage(sessions, { scope: REVIEW_SCOPE, route: `GET ${REVIEW_PAGE}/:id` }, async (req, res, { viewer }) => {
       const id = idOf(req);
       if (!id) return sendProblem(res, 404, 'Dossier introuvable', 'Ce dossier de rapprochement n’existe pas.', viewer);
       const ctx = contextOf(req.query.file, viewer.principal.id);
@@ -370,7 +379,7 @@ export function mountReviewPage(app: IRouter, deps: { store: ResourceStore; peop
     `${REVIEW_PAGE}/:id`,
     pageHeaders,
     form,
-    personPage(sessions, { scope: 'identity.review', route: `POST ${REVIEW_PAGE}/:id` }, async (req, res, { session, viewer }) => {
+    personPage(sessions, { scope: REVIEW_SCOPE, route: `POST ${REVIEW_PAGE}/:id` }, async (req, res, { session, viewer }) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
       if (!csrfMatches(session.data, body._csrf)) {
         return sendProblem(res, 403, 'Formulaire refusé', 'Ce formulaire a expiré ou ne vient pas de cette passerelle. Rechargez la page et recommencez.', viewer);
