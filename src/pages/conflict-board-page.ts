@@ -8,7 +8,7 @@
 import type { IRouter, Request, RequestHandler } from 'express';
 import type { AuthPerson } from '../config.js';
 import { OperationOutcomeError, statusOf } from '../fhir/outcome.js';
-import { ownFiness } from '../domain/access/model.js';
+import { ownFiness, type Principal } from '../domain/access/model.js';
 import { AGE_BUCKETS, SEPARATION_DAYS, boardAccess, isRegionalCell, boardCsv, conflictBoard, type ConflictBoard } from '../services/conflict-board.js';
 import { identityServiceFor } from '../services/patient-identity.js';
 import type { ResourceStore } from '../store/repository.js';
@@ -37,6 +37,16 @@ export const ANOMALY_LABELS: Record<string, string> = {
 };
 const AGE_LABELS: Record<string, string> = { lt1d: 'Moins d’un jour', '1-7d': '1 à 7 jours', '7-30d': '7 à 30 jours', '30-90d': '30 à 90 jours', gt90d: 'Plus de 90 jours' };
 const ACTION_LABELS: Record<string, string> = { 'identity.separate': 'Séparation (défusion)', 'identity.collision-different': 'Collision : patients différents' };
+
+/**
+ * Where the home page sends a person for the board, or undefined when the board would refuse them (the GET handler's
+ * rule, from the same predicates): the regional cell to the listing, anyone else to their own establishment's board.
+ */
+export function boardLinkFor(p: Principal): string | undefined {
+  if (isRegionalCell(p)) return CONFLICTS_PAGE;
+  const own = ownFiness(p);
+  return own !== undefined && boardAccess(p, own) === 'own' ? `${CONFLICTS_PAGE}?establishment=${own}` : undefined;
+}
 
 /** A page request: a browser asking for HTML without an Authorization header. Anything else goes to the API route. */
 export function wantsPage(req: Request): boolean {

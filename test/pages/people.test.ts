@@ -1,11 +1,13 @@
 // People sign in through OpenID Connect against the local provider (the real `oidc-provider`), in headless Chromium:
 // an identitovigilance referent opens a review item, is sent to sign in, fills the provider's form, comes back,
-// decides "Même patient" with the keyboard, and the decision and its audit row name them. Around it: no session,
+// reads why the matcher sent it (in French), decides "Même patient" with the keyboard, and the decision and its
+// audit row name them; the home page links the identity workspace. Around it: no session,
 // a forged or missing CSRF token, an undeclared person, a person without the role, sign-out, the security headers,
 // the open redirect and hostile form values — each refused with a 4xx page and nothing written.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PatientIdentity } from '../../src/domain/identity.js';
+import { UNTRANSLATED_PREFIX } from '../../src/pages/match-reasons.js';
 import { SESSION_COOKIE } from '../../src/pages/session.js';
 import type { OidcSandbox } from '../../src/sandbox/oidc/provider.js';
 import { identityServiceFor } from '../../src/services/patient-identity.js';
@@ -75,6 +77,12 @@ describe.skipIf(!run)('people: OpenID Connect sign-in and the identity review pa
     await page.waitForURL(`${gw}/identity/review/${id}`);
     expect((await page.getByRole('heading', { level: 1 }).textContent())?.trim()).toBe('Rapprochement d’identités');
     expect(await page.locator('td.diff').first().textContent()).toBe('LEMERE');
+    // The matcher's reasons in French (stored in English): the sound-alike birth name and the weight against the threshold.
+    const body = (await page.locator('body').textContent()) ?? '';
+    expect(body).toContain('Correspondance non « certaine » : Nom de naissance : proche à l’oreille');
+    expect(body).toMatch(/Poids \d+(,\d)?, au moins le seuil de la correspondance « (probable|possible) »/);
+    expect(body).not.toMatch(/threshold|not certain/);
+    expect(body).not.toContain(UNTRANSLATED_PREFIX);
     await screenshot(page, 'identity-review');
 
     await page.getByLabel('Même patient').focus();
@@ -109,6 +117,9 @@ describe.skipIf(!run)('people: OpenID Connect sign-in and the identity review pa
     expect(await page.locator('dl.fiche').textContent()).toContain(REFERENT.rpps);
     expect(await page.locator('dl.fiche').textContent()).toContain('Référent identitovigilance');
     expect(await page.locator('dl.fiche').textContent()).toContain('Région 28');
+    // The identity workspace, linked for the referent of the regional cell.
+    expect(await page.getByRole('link', { name: 'File des rapprochements d’identités' }).getAttribute('href')).toBe('/identity/review');
+    expect(await page.getByRole('link', { name: 'Conflits d’identité par établissement' }).getAttribute('href')).toBe('/identity/conflicts');
     await screenshot(page, 'home');
     await context.close();
   }, 60_000);
