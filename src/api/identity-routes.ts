@@ -6,7 +6,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Express, Request, RequestHandler } from 'express';
 import { z } from 'zod';
-import { invalid, notFound } from '../fhir/outcome.js';
+import { forbidden, invalid, notFound } from '../fhir/outcome.js';
+import { Finess } from '../domain/actors.js';
+import { mayWriteFor, ownFiness } from '../domain/access/model.js';
 import { sourcePatientId } from '../fhir/federated-patient.js';
 import type { FederatedView, ReviewDetail } from '../services/identity-registry.js';
 import type { ReviewRecord, SourceIdentityRecord } from '../identity/records.js';
@@ -126,6 +128,23 @@ const wrap =
   (req, res, next) => {
     fn(req).then((body) => res.status(200).json(body), next);
   };
+
+/**
+ * The import's `finess` parameter (the establishment whose feed the body is; its anomalies go to that board): a FINESS
+ * as documents give it, given once; a client bound to an establishment may name its own only, as for its documents.
+ */
+function importFiness(req: Request): string | undefined {
+  const value = req.query.finess;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw invalid('finess: give the parameter once', 'finess');
+  const parsed = Finess.safeParse(value);
+  if (!parsed.success) throw invalid('finess: expected a FINESS number of 9 characters (digits, 2A/2B for Corsica)', 'finess');
+  if (!mayWriteFor(req.client, parsed.data)) {
+    const own = ownFiness(req.client);
+    throw forbidden(`finess: client "${req.client.id}" imports for ${own ? `FINESS ${own}` : 'no establishment'} only, not ${parsed.data}`);
+  }
+  return parsed.data;
+}
 
 const ctxOf = (req: Request): { actor: string; requestId: string } => ({ actor: req.client.id, requestId: req.requestId });
 
@@ -287,7 +306,9 @@ export function mountIdentityRoutes(app: Express, deps: AppDeps): void {
       else next();
     },
     wrap(async (req) => {
-      const summary = await importPatients(store, ndjsonLines(req), { ctx: ctxOf(req), pipeline: false });
+      // Checked before the body is read: a refused import writes nothing.
+      const finess = importFiness(req);
+      const summary = await importPatients(store, ndjsonLines(req), { ctx: ctxOf(req), pipeline: false, ...(finess ? { finess } : {}) });
       if (summary.lines === 0) throw invalid('The body holds no Patient (one FHIR Patient per line)', 'body');
       return summary;
     }),

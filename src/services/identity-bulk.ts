@@ -26,7 +26,7 @@ import { systemUri } from '../fhir/map-common.js';
 import { metrics } from '../observability/metrics.js';
 import type { BulkRegistryLease, StoreTransaction } from '../store/repository.js';
 import type { IdentityAnomaly } from '../domain/identity-support.js';
-import { anomalyRows } from '../store/identity-anomaly-repository.js';
+import { anomalyRows, type AnomalySource } from '../store/identity-anomaly-repository.js';
 import { emptyRegistryRows, type RegistryBatchWriter, type RegistryRows } from '../store/registry-batch.js';
 
 /** What the bulk path needs of the identity service. */
@@ -58,6 +58,11 @@ export interface BulkItem<T> {
 
 export interface BulkOptions<T> {
   ctx: IdentityContext;
+  /**
+   * The establishment whose feed this is (a validated FINESS), recorded with every anomaly so that its conflict board
+   * counts them even when the sender's system holds no FINESS arc; undefined: the anomalies name no establishment.
+   */
+  finess?: string;
   /** Source identities per transaction are those of each `add` call. Batches planned ahead of the writer (default 2). */
   depth?: number;
   /** Once a batch committed, in order of `add`: each item with its result. */
@@ -75,10 +80,15 @@ interface InFlight<T> {
   done: Promise<void>;
 }
 
+/** Where an item's anomalies come from: its sender's identifier, and the establishment of the feed when known. */
+function anomalySource(identity: SourceIdentity, finess: string | undefined): AnomalySource {
+  return { sourceSystem: systemUri(identity.sourceId.system), sourceId: identity.sourceId.value, ...(finess ? { finess } : {}) };
+}
+
 /** The anomalies of an item, in the transaction that registers it (the one-by-one path). */
-async function recordAnomaliesIn(tx: StoreTransaction, item: BulkItem<unknown>): Promise<void> {
+async function recordAnomaliesIn(tx: StoreTransaction, item: BulkItem<unknown>, finess: string | undefined): Promise<void> {
   if (!item.anomalies || item.anomalies.length === 0) return;
-  await tx.identityAnomalies.record({ sourceSystem: systemUri(item.identity.sourceId.system), sourceId: item.identity.sourceId.value }, item.anomalies);
+  await tx.identityAnomalies.record(anomalySource(item.identity, finess), item.anomalies);
 }
 
 /** Once their transaction committed: the anomalies of these items, by code (metrics). */
@@ -211,7 +221,7 @@ export class BulkRegistrar<T> {
     const { ctx } = this.options;
     const registerAll = async (tx: StoreTransaction, all: readonly BulkItem<T>[]): Promise<RegistrationResult[]> => {
       const results = await this.host.registerEach(tx, all.map((i) => i.identity), ctx);
-      for (const i of all) await recordAnomaliesIn(tx, i);
+      for (const i of all) await recordAnomaliesIn(tx, i, this.options.finess);
       return results;
     };
     try {
@@ -239,7 +249,7 @@ export class BulkRegistrar<T> {
   private async plan(items: readonly BulkItem<T>[], writer: RegistryBatchWriter): Promise<{ results: RegistrationResult[]; done: Promise<void> }> {
     const { index, seq: seqBefore } = await this.host.sync();
     const { rules, cap, maxReviews } = this.host;
-    const { ctx } = this.options;
+    const { ctx, finess } = this.options;
     const writing = writer.open({ seqBefore, now: new Date().toISOString() });
     let batch: RegistryRows = emptyRegistryRows();
     const touched = new Set<string>();
@@ -253,7 +263,7 @@ export class BulkRegistrar<T> {
         }
         const system = systemUri(source.sourceId.system);
         const localId = source.sourceId.value;
-        if (anomalies && anomalies.length > 0) batch.anomalies.push(...anomalyRows({ sourceSystem: system, sourceId: localId }, anomalies));
+        if (anomalies && anomalies.length > 0) batch.anomalies.push(...anomalyRows({ sourceSystem: system, sourceId: localId, ...(finess ? { finess } : {}) }, anomalies));
         const traits = JSON.stringify(source);
         const n = normaliseIdentity(source);
         const keys = blockingKeys(n);

@@ -102,6 +102,8 @@ export interface ImportSummary {
   downgraded: number;
   /** Anomalies recorded for the senders, by code (docs/identity.md "Statuses the data does not support"). */
   anomalies: Record<string, number>;
+  /** The establishment the anomalies were recorded for (`ImportOptions.finess`); absent: none. */
+  finess?: string;
   failed: number;
   /** The first failures, by line (at most 1000; `failed` counts them all). */
   failures: ImportFailure[];
@@ -133,6 +135,12 @@ export interface ProjectionProgress {
 
 export interface ImportOptions {
   ctx: IdentityContext;
+  /**
+   * The establishment whose feed the file is (a FINESS the caller validated): recorded with every anomaly, so that
+   * they reach its conflict board. Without it they name no establishment, and only a sender whose system holds a
+   * FINESS as an OID arc has them on a board (that establishment's).
+   */
+  finess?: string;
   /** Identities per transaction (default 5000 on the bulk path, 500 otherwise). */
   batchSize?: number;
   /** After each batch. */
@@ -207,6 +215,7 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
   // refused lines fail.
   const bulk = await service.openBulk<number>({
     ctx: options.ctx,
+    ...(options.finess ? { finess: options.finess } : {}),
     pipeline: options.pipeline !== false,
     onCommitted: (items, results) => {
       for (const r of results) counts[r.decision]++;
@@ -262,6 +271,7 @@ export async function importPatients(store: ResourceStore, lines: AsyncIterable<
     known: counts.known,
     downgraded,
     anomalies,
+    ...(options.finess ? { finess: options.finess } : {}),
     failed: summary.failed,
     failures: summary.failures,
     projected,

@@ -422,3 +422,73 @@ describe('identity scopes', () => {
     expect((await call(`${auth.url}/identity/reviews`)).status).toBe(401);
   });
 });
+
+describe('POST /identity/import?finess=: the establishment of the feed, for its conflict board', () => {
+  const REFERENT = 'referent-secret-0123456789abcdef';
+  const LOCAL = 'local-iv-secret-0123456789abcdef';
+  const OWN = '760000018';
+  const OTHER = '690000880';
+  /** A sender system without a FINESS arc: only the parameter puts its anomalies on a board. */
+  const FEED = 'urn:oid:1.2.250.1.999.3.9';
+  let auth: TestServer;
+  beforeAll(async () => {
+    auth = await startTestServer(
+      {
+        auth: {
+          enabled: true,
+          devTokens: true,
+          clients: [
+            { id: 'iv-referent', token: REFERENT, roles: ['identitovigilance'] },
+            // An establishment's own identitovigilance client: bound to its tenant.
+            { id: 'iv-local', token: LOCAL, tenant: `establishment:${OWN}`, scopes: ['fhir.read', 'identity.review'] },
+          ],
+        },
+      },
+      [mountIdentityRoutes],
+    );
+  });
+  afterAll(async () => auth.close());
+
+  const h = (t: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${t}`, ...extra });
+  /** Declared QUAL on the wire without an INS: one QUAL_WITHOUT_INS anomaly. */
+  const qualWithoutIns = (value: string): Patient => {
+    const p = fhirPatient(identity(value, { status: 'VALI', birthName: 'FOURNIER', birthDate: '1961-02-03' }, FEED));
+    const status = p.extension?.find((e) => e.url.endsWith('fr-core-identity-reliability'))?.extension?.find((e) => e.url === 'identityStatus');
+    status!.valueCoding = { ...status!.valueCoding, code: 'QUAL' };
+    return p;
+  };
+  const body = JSON.stringify(qualWithoutIns('F-1'));
+  const boardAnomalies = async (finess: string) =>
+    (await call<{ anomalies: { total: number; byCode: Record<string, number> } }>(`${auth.url}/identity/conflicts?establishment=${finess}&_format=json`, { headers: h(REFERENT) })).body
+      .anomalies;
+  const feedLinks = async (): Promise<number> => {
+    const r = await fetch(`${auth.url}/identity/links?format=csv`, { headers: h(REFERENT) });
+    expect(r.status).toBe(200);
+    return (await r.text()).split('\n').filter((l) => l.startsWith(`${FEED},`)).length;
+  };
+
+  it('a bad or repeated finess → 400 naming it; another establishment’s → 403; nothing written', async () => {
+    for (const q of ['finess=12345', 'finess=76000001X', `finess=${OWN}&finess=${OWN}`]) {
+      const r = await call<Outcome>(`${auth.url}/identity/import?${q}`, { body, headers: h(REFERENT, ndjson) });
+      expect(r.status).toBe(400);
+      expect(r.body.issue[0].expression).toEqual(['finess']);
+    }
+    const refused = await call<Outcome>(`${auth.url}/identity/import?finess=${OTHER}`, { body, headers: h(LOCAL, ndjson) });
+    expect(refused.status).toBe(403);
+    expect(refused.body.issue[0].details?.text).toContain(`FINESS ${OWN}`);
+    expect(await feedLinks()).toBe(0);
+    expect((await boardAnomalies(OWN)).total).toBe(0);
+  });
+
+  it('its own FINESS: the anomaly is on its board and not on another’s; the regional cell may name any', async () => {
+    const r = await call<ImportSummary>(`${auth.url}/identity/import?finess=${OWN}`, { body, headers: h(LOCAL, ndjson) });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ registered: 1, anomalies: { QUAL_WITHOUT_INS: 1 }, finess: OWN });
+    expect(await boardAnomalies(OWN)).toEqual({ total: 1, byCode: { QUAL_WITHOUT_INS: 1 }, recent: expect.any(Array) });
+    expect((await boardAnomalies(OTHER)).total).toBe(0);
+    const regional = await call<ImportSummary>(`${auth.url}/identity/import?finess=${OTHER}`, { body: JSON.stringify(qualWithoutIns('F-2')), headers: h(REFERENT, ndjson) });
+    expect(regional.status).toBe(200);
+    expect((await boardAnomalies(OTHER)).byCode).toEqual({ QUAL_WITHOUT_INS: 1 });
+    expect((await boardAnomalies(OWN)).total).toBe(1);
+  });
+});

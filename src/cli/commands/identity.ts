@@ -8,6 +8,7 @@ import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../../config.js';
 import { configOf } from '../config.js';
+import { Finess } from '../../domain/actors.js';
 import { DEFAULT_BULK_BATCH, DEFAULT_IMPORT_BATCH, importPatients, ndjsonLines, type ImportSummary } from '../../services/identity-import.js';
 import { LINK_FORMATS, linkLines, type LinkFormat } from '../../services/identity-links.js';
 import { identityServiceFor } from '../../services/patient-identity.js';
@@ -21,6 +22,7 @@ interface StoreOptions {
 
 interface ImportOptions extends StoreOptions {
   batch?: number;
+  finess?: string;
   progressEvery: number;
   actor: string;
   json?: boolean;
@@ -35,6 +37,13 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+/** A FINESS as documents give it (domain/actors.ts: 9 characters, an IdNat_Struct reduced); refused before anything is read. */
+function finess(value: string): string {
+  const parsed = Finess.safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(`expected a FINESS number of 9 characters (digits, 2A/2B for Corsica), not "${value}"`);
+  return parsed.data;
 }
 
 function linkFormat(value: string): LinkFormat {
@@ -62,6 +71,14 @@ const storeOptions = (c: Command): Command =>
     .option('-d, --data <dir>', 'data directory holding the SQLite file (env PASSERELLE_DATA; default ./var; DATABASE_URL selects PostgreSQL instead)')
     .option('-c, --config <file>', 'YAML configuration file (env PASSERELLE_CONFIG)');
 
+/** Whose board the anomalies of this import are on: said only when there are some. */
+function anomalyOwner(s: ImportSummary): string {
+  if (Object.keys(s.anomalies).length === 0) return '';
+  return s.finess
+    ? `  (anomalies recorded for establishment ${s.finess}: on its conflict board)\n`
+    : '  (anomalies recorded without an establishment: on no establishment’s conflict board unless the sender’s system holds its FINESS; see --finess)\n';
+}
+
 function summaryText(file: string, s: ImportSummary): string {
   const row = (label: string, n: number | string): string => `  ${label.padEnd(16)}${String(n).padStart(10)}\n`;
   return (
@@ -74,6 +91,7 @@ function summaryText(file: string, s: ImportSummary): string {
     Object.entries(s.anomalies)
       .map(([code, n]) => row(`  ${code}`, n))
       .join('') +
+    anomalyOwner(s) +
     row('failed', s.failed) +
     row('identities/s', Math.round(s.identitiesPerSecond)) +
     `  (registry ${s.registrySeconds.toFixed(2)} s, ${Math.round(s.registryIdentitiesPerSecond)} identities/s; ` +
@@ -114,6 +132,7 @@ async function runImport(file: string, opts: ImportOptions): Promise<void> {
   try {
     const summary = await importPatients(store, ndjsonLines(createReadStream(file)), {
       ctx: { actor: opts.actor },
+      ...(opts.finess !== undefined ? { finess: opts.finess } : {}),
       ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
       onProgress: (p) => {
         bar?.update(Math.min(p.bytes, half), { registered: p.registered, failed: p.failed });
@@ -184,6 +203,7 @@ export function register(program: Command): void {
     .option('-b, --batch <n>', `identities per transaction (default ${DEFAULT_BULK_BATCH} on SQLite, where the next batch is matched while one is written; ${DEFAULT_IMPORT_BATCH} on PostgreSQL)`, positiveInt)
     .option('--progress-every <n>', 'without a terminal: a progress line on stderr every n lines', positiveInt, 10_000)
     .option('--actor <id>', 'who imports, for the audit trail', 'cli')
+    .option('--finess <FINESS>', 'the establishment whose feed the file is: recorded with every anomaly, for its conflict board', finess)
     .option('--json', 'print the summary as one JSON object')
     .addHelpText(
       'after',
@@ -192,7 +212,11 @@ export function register(program: Command): void {
         'A line that is not a usable Patient is reported on stderr as <file>:<line>: <reason> and skipped; the rest goes on.\n' +
         'Prints the summary (auto-linked, sent to review, new, known, downgraded with its anomalies by code, failed,\n' +
         'identities/s). Exit code 1 when any line\n' +
-        'failed, 2 when the file or the configuration cannot be read.',
+        'failed, 2 when the file or the configuration cannot be read.\n' +
+        'Anomalies (a declared status the traits do not support) are recorded for the sender, with the FINESS given by\n' +
+        '--finess: they are on that establishment’s conflict board (/identity/conflicts?establishment=<FINESS>). Without\n' +
+        '--finess they belong to no establishment’s board, unless the sender’s identifier system holds a FINESS as an\n' +
+        'OID arc (then that establishment’s). A bad --finess is refused before anything is read or written (exit 1).',
     )
     .action(runImport);
 
