@@ -29,6 +29,8 @@ export const REVIEW_PAGE = '/identity/review';
 /** What the queue and its items need; the home page links them on the same test. */
 export const REVIEW_SCOPE = 'identity.review' as const;
 const REVIEW_ID = /^[A-Za-z0-9-]{1,64}$/;
+/** A trait's weight as the reasons write numbers (decimal comma, two decimals). */
+const WEIGHT = new Intl.NumberFormat('fr-FR', { minimumFractionDigits: 2, maximumFractionDigits: 2, useGrouping: false });
 const MAX_REASON = 1000;
 
 export interface DecisionForm {
@@ -94,7 +96,7 @@ function comparison(d: ReviewDetail): SafeHtml {
   return html`<div class="tableau"><table>
 <caption>Comparaison trait par trait</caption>
 <thead><tr><th scope="col">Trait</th><th scope="col">Accord</th><th scope="col">Poids</th></tr></thead>
-<tbody>${c.comparisons.map((f) => html`<tr><th scope="row">${FIELD_LABELS[f.field] ?? f.field}</th><td>${LEVEL_LABELS[f.level] ?? f.level}</td><td>${f.weight.toFixed(2)}</td></tr>`)}</tbody>
+<tbody>${c.comparisons.map((f) => html`<tr><th scope="row">${FIELD_LABELS[f.field] ?? f.field}</th><td>${LEVEL_LABELS[f.level] ?? f.level}</td><td>${WEIGHT.format(f.weight)}</td></tr>`)}</tbody>
 </table></div>
 ${c.reasons.length ? html`<h3>Pourquoi ce degré</h3><ul>${c.reasons.map(reasonItem)}</ul>` : ''}`;
 }
