@@ -8,7 +8,8 @@
 // IDENTITY_MATCH_ROUNDS (5), IDENTITY_MATCH_DIR (os tmpdir/passerelle-identity-match-<N>-<seed>), IDENTITY_MATCH_BUILD_ONLY, IDENTITY_MATCH_DRAIN (1),
 // IDENTITY_MATCH_SERVE (1: a fourth side, the same POST to a real `passerelle serve` child process on the same registry,
 // as a DPI would call it: the server's heap and event loop hold no client and no bench), IDENTITY_MATCH_SERVE_ARGS
-// (extra node options of that process, e.g. `--trace-gc` or `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+// (extra node options of that process, e.g. `--trace-gc` or `--cpu-prof --cpu-prof-dir=/tmp/prof`), IDENTITY_MATCH_SERVE_LOG
+// (a file to keep that process's output in).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request, Agent } from 'node:http';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,8 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { pino } from 'pino';
 import { startServer, type AppDeps } from '../src/api/app.js';
+import { rankMatches } from '../src/api/fhir-match-operation.js';
+import { patientIdentityFromFhir } from '../src/fhir/fhir-patient.js';
 import { configFrom } from '../src/config.js';
 import type { SourceIdentity as PatientIdentity } from '../src/identity/types.js';
 import { configureAccessAudit } from '../src/services/audit/access.js';
@@ -142,6 +145,8 @@ async function serveRegistry(): Promise<Served> {
           if (entry.route?.includes('$match') && typeof entry.durationMs === 'number') durations.push(entry.durationMs);
         } else if (/Scavenge|Mark-Compact|Mark-sweep/i.test(l)) gcLines.push(l.trim());
       }
+      // IDENTITY_MATCH_SERVE_LOG=file keeps the process's whole output (access log, --trace-gc lines) for a closer look.
+      if (process.env.IDENTITY_MATCH_SERVE_LOG) writeFileSync(process.env.IDENTITY_MATCH_SERVE_LOG, readFileSync(logFile));
       rmSync(dir, { recursive: true, force: true });
       return { durations, gcLines };
     },
@@ -175,6 +180,13 @@ async function measure(): Promise<void> {
   const server = await startServer(deps);
   const url = `${server.url}/fhir/Patient/$match`;
   const bodies = queries.map((q) => JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'resource', resource: toFhirPatient(q) }, { name: 'count', valueInteger: RESULTS }] }));
+  // What the handler matches is the identity read back from that Patient (FR Core rendering: the INS only for QUAL, a
+  // birth-list of one left out); the in-process side matches the same, so that both answers can be compared.
+  const asSent = queries.map((q) => {
+    const read = patientIdentityFromFhir(toFhirPatient(q), { requireSource: false });
+    if (!read.ok) throw new Error(`query Patient refused: ${JSON.stringify(read.issues)}`);
+    return read.identity;
+  });
   const index = new Map(queries.map((q, i) => [q, i]));
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const served = env('IDENTITY_MATCH_SERVE', 1) > 0 ? await serveRegistry() : undefined;
@@ -196,7 +208,8 @@ async function measure(): Promise<void> {
       label: 'IdentityService.match (in process)',
       latencies: [],
       gc: new Map(),
-      run: async (q) => (await service.match(q, { count: RESULTS })).map((r) => r.federatedId),
+      // What the handler asks and keeps (every candidate, ranked grade first, the first RESULTS): the same answers.
+      run: async (q) => rankMatches(await service.match(asSent[index.get(q)!], { count: Number.MAX_SAFE_INTEGER }), RESULTS).map((r) => r.federatedId),
     },
     {
       label: 'POST $match (HTTP, fetch, gzip accepted)',
@@ -258,7 +271,9 @@ async function measure(): Promise<void> {
       const a = await sides[0].run(q);
       for (const side of active.filter((x) => x !== sides[0])) {
         const b = await side.run(q);
-        if (a.length !== b.length || a.some((id) => !b.includes(id))) differ++;
+        if (a.length !== b.length || a.some((id) => !b.includes(id))) {
+          if (differ++ < 3 && process.env.IDENTITY_MATCH_DEBUG) console.log(`differ (${side.label}): in process ${a.join(' ')} / ${b.join(' ')}`);
+        }
       }
     }
     // IDENTITY_MATCH_HEAPSAMPLE=file (with --expose-gc): what the HTTP side allocates and a minor GC does not free
@@ -269,7 +284,7 @@ async function measure(): Promise<void> {
       const session = new Session();
       session.connect();
       globalThis.gc?.();
-      await session.post('HeapProfiler.startSampling', { samplingInterval: 4096 });
+      await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false } as never);
       for (const q of queries) await sides[2].run(q);
       (globalThis.gc as unknown as ((o: { type: string }) => void) | undefined)?.({ type: 'minor' });
       const { profile } = await session.post('HeapProfiler.stopSampling');
@@ -291,7 +306,7 @@ async function measure(): Promise<void> {
     const heap = getHeapStatistics();
     console.log(`machine: ${machine()}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version} ${process.execArgv.join(' ')}`);
     line('registry', `${int(indexed)} active federated identities (index load ${warmSeconds.toFixed(1)} s${served ? `; \`serve\` ready in ${served.warmSeconds.toFixed(1)} s` : ''})`, `heap used ${mib(heap.used_heap_size)}, peak RSS ${int(peakRssMiB())} MiB`);
-    line('answers', differ === 0 ? `same identities in process and over HTTP for all ${int(queries.length)} queries` : `${differ} queries differ (HTTP ranks by grade first)`);
+    line('answers', differ === 0 ? `same identities in process and over HTTP for all ${int(queries.length)} queries` : `${differ} answers differ from the in-process one`);
     for (const side of active) {
       const p = percentiles(side.latencies);
       const gc = [...side.gc].map(([k, g]) => `${k} ${g.count}× ${g.ms.toFixed(0)} ms (max ${g.max.toFixed(1)})`).join(', ');

@@ -7,7 +7,7 @@ import { allOk } from '@medplum/core';
 import type { Bundle, BundleEntry, BundleEntrySearch, Parameters, ParametersParameter, Patient } from '@medplum/fhirtypes';
 import { invalid, invalidIssues, issue } from '../fhir/outcome.js';
 import { patientIdentityFromFhir } from '../fhir/fhir-patient.js';
-import type { MatchGrade } from '../identity/types.js';
+import type { MatchGrade, MatchResult } from '../identity/types.js';
 import { identityServiceFor } from '../services/patient-identity.js';
 import type { FhirContext, FhirHandler } from './fhir-router.js';
 import { withJsonText } from './fhir-response.js';
@@ -22,6 +22,11 @@ interface MatchRequest {
   patient: Patient;
   onlyCertainMatches: boolean;
   count: number;
+}
+
+/** The answer's order: grade first (a certain match is never listed after a probable one), then score; the first `count`. */
+export function rankMatches(results: MatchResult[], count: number): MatchResult[] {
+  return results.sort((a, b) => GRADE_RANK[a.grade] - GRADE_RANK[b.grade] || b.score - a.score).slice(0, count);
 }
 
 function parseMatchParameters(body: unknown): MatchRequest {
@@ -61,8 +66,7 @@ export function matchOperationHandler(ctx: FhirContext): FhirHandler {
     const service = identityServiceFor(ctx.store);
     // The registry orders by score; the grade comes first here (a certain match is never listed after a probable
     // one), so ask for everything and cut after sorting.
-    const results = await service.match(read.identity, onlyCertainMatches ? { onlyCertain: true } : { count: Number.MAX_SAFE_INTEGER });
-    const ranked = results.sort((a, b) => GRADE_RANK[a.grade] - GRADE_RANK[b.grade] || b.score - a.score).slice(0, count);
+    const ranked = rankMatches(await service.match(read.identity, onlyCertainMatches ? { onlyCertain: true } : { count: Number.MAX_SAFE_INTEGER }), count);
     // The federated Patients in one read, as their stored JSON text: spliced into the answer unparsed (a parse and a
     // re-serialisation per Patient were most of this handler's time and allocation).
     const stored = await ctx.store.readJson('Patient', ranked.map((r) => r.federatedId));
