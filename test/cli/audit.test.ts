@@ -1,7 +1,6 @@
 // `passerelle audit verify|export` as an operator runs them, on a real SQLite file (and on PostgreSQL through
 // DATABASE_URL): intact chain → exit 0 with the summary; a row altered by someone with database access (who drops the
 // append-only trigger first) → exit 1 naming that row; the export of a period is one valid AuditEvent per line.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,10 +14,9 @@ import { openPgStore } from '../../src/store/pg-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { PG_TEST_URL, pgUnreachable } from '../support/pg.js';
+import { runCli } from '../support/cli-run.js';
 import { available } from '../support/shared.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const bin = path.join(root, 'bin/passerelle.js');
 const dir = mkdtempSync(path.join(tmpdir(), 'passerelle-audit-cli-'));
 const schema = `passerelle_audit_cli_${process.pid}`;
 let pgUsed = false;
@@ -31,14 +29,7 @@ afterAll(async () => {
   await c.end();
 });
 
-function run(env: Record<string, string>, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, PORT: '', PASSERELLE_CONFIG: '', PASSERELLE_DATA: '', DATABASE_URL: '', ...env },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
 
 async function seed(store: ResourceStore, rows: number): Promise<void> {
   for (let i = 1; i <= rows; i++) {

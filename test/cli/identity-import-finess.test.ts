@@ -2,7 +2,6 @@
 // the anomalies of an imported feed whose sender system holds no FINESS arc reach the conflict board of the
 // establishment named by --finess, and no other's; without --finess they stay on no board (as before); a bad --finess
 // is refused before anything is written. SQLite takes the bulk path (batch rows), PostgreSQL the one-by-one path.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,11 +13,10 @@ import { openPgStore } from '../../src/store/pg-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { dropPgSchema, PG_TEST_URL, pgUnreachable } from '../support/pg.js';
+import { runCli } from '../support/cli-run.js';
 import { available } from '../support/shared.js';
 import { toFhirPatient } from '../support/identity-generator.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-const bin = path.join(root, 'bin/passerelle.js');
 const dir = mkdtempSync(path.join(tmpdir(), 'passerelle-import-finess-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -27,14 +25,7 @@ const OTHER = '690000880';
 /** A sender whose identifier system holds no FINESS arc: only --finess can put its anomalies on a board. */
 const SYSTEM = 'urn:oid:1.2.250.1.999.3.7';
 
-function run(env: Record<string, string>, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, PORT: '', PASSERELLE_CONFIG: '', PASSERELLE_DATA: '', DATABASE_URL: '', ...env },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
 
 /** A Patient of SYSTEM; `qualWithoutIns`: declared QUAL on the wire without an INS (one QUAL_WITHOUT_INS anomaly). */
 function patient(localId: string, family: string, qualWithoutIns: boolean): Patient {

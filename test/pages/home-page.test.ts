@@ -1,12 +1,12 @@
 // The home page over HTTP (pages/home-page.ts) on a real gateway: its links to the identity workspace follow the
 // pages' own access rules — the review queue for identitovigilance, the conflict board listing for the regional cell
 // and admin, an establishment's own board for its staff — and every link shown opens (no 403 behind a link).
-import type { Request, Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthPerson } from '../../src/config.js';
 import { mountPages } from '../../src/pages/mount.js';
-import { PeopleSessions, SESSION_COOKIE } from '../../src/pages/session.js';
+import { SESSION_COOKIE } from '../../src/pages/session.js';
 import { startTestServer, type TestServer } from '../api/server.js';
+import { sessionCookieOf } from '../support/people-sessions.js';
 
 const PEOPLE: AuthPerson[] = [
   { sub: 'cm-rouen', rpps: '10000000011', tenant: 'establishment:760000018', roles: ['case-manager'] },
@@ -20,13 +20,7 @@ const PEOPLE: AuthPerson[] = [
 let srv: TestServer;
 const cookies = new Map<string, string>();
 
-async function signIn(sub: string): Promise<string> {
-  const sessions = new PeopleSessions(srv.store.security, PEOPLE, 3600);
-  let cookie = '';
-  const res = { cookie: (_n: string, v: string) => (cookie = v), clearCookie: () => undefined } as unknown as Response;
-  await sessions.completeSignIn({ headers: {} } as Request, res, { sub, rpps: PEOPLE.find((p) => p.sub === sub)?.rpps, name: `Personne ${sub}` });
-  return cookie;
-}
+const signIn = (sub: string): Promise<string> => sessionCookieOf(srv.store, PEOPLE, sub);
 
 async function get(path: string, who: string): Promise<{ status: number; text: string }> {
   const res = await fetch(`${srv.url}${path}`, { redirect: 'manual', headers: { cookie: `${SESSION_COOKIE}=${cookies.get(who)}`, accept: 'text/html' } });

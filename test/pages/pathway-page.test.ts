@@ -3,13 +3,13 @@
 // a person of one establishment sees its PPPs only (another's: 404, audited); filters; the outcomes form, refused
 // with a forged CSRF token or hostile values (4xx, nothing written), then recorded; the PHO's PDF downloaded.
 import type { CarePlan } from '@medplum/fhirtypes';
-import type { Request, Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthPerson } from '../../src/config.js';
 import { mountPages } from '../../src/pages/mount.js';
-import { PeopleSessions, SESSION_COOKIE } from '../../src/pages/session.js';
+import { SESSION_COOKIE } from '../../src/pages/session.js';
 import { followupOutcomesOf, mergeFollowupOutcomes } from '../../src/services/pathway/careplan-state.js';
 import { startTestServer, type TestServer } from '../api/server.js';
+import { sessionCookieOf } from '../support/people-sessions.js';
 import { configFrom } from '../../src/config.js';
 import { startPathwayScheduler } from '../../src/services/pathway/scheduler.js';
 import { pino } from 'pino';
@@ -28,13 +28,7 @@ let draft: Submitted;
 let other: Submitted;
 const cookies = new Map<string, string>();
 
-async function signIn(sub: string): Promise<string> {
-  const sessions = new PeopleSessions(srv.store.security, PEOPLE, 3600);
-  let cookie = '';
-  const res = { cookie: (_n: string, v: string) => (cookie = v), clearCookie: () => undefined } as unknown as Response;
-  await sessions.completeSignIn({ headers: {} } as Request, res, { sub, rpps: PEOPLE.find((p) => p.sub === sub)?.rpps, name: `Personne ${sub}` });
-  return cookie;
-}
+const signIn = (sub: string): Promise<string> => sessionCookieOf(srv.store, PEOPLE, sub);
 
 async function get(path: string, who?: string): Promise<{ status: number; text: string; headers: Headers }> {
   const res = await fetch(`${srv.url}${path}`, { redirect: 'manual', headers: who ? { cookie: `${SESSION_COOKIE}=${cookies.get(who)}` } : {} });
