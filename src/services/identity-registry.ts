@@ -203,6 +203,21 @@ export class IdentityService {
     this.maxReviews = Math.max(1, options.maxReviewsPerIdentity ?? 5);
     this.newId = options.newId ?? timeOrderedId;
     this.writeSourcePatients = options.writeSourcePatients ?? true;
+    // A transaction of a SQLite group catches the index up through its own connection, so it can apply what an earlier
+    // member of the group wrote; if that group is then lost, those identities never existed: reload from the database.
+    store.onLostCommits?.((lost) => {
+      // Not loaded yet (or loading: a load reads committed rows only, and no transaction catches up before it ends).
+      if (!this.indexValue) return;
+      process.emitWarning(`identity registry: ${lost} transaction(s) of a write group were not committed; the matcher's index is reloaded from the database`);
+      this.dropIndex();
+    });
+  }
+
+  /** Forgets the in-memory index: the next match loads it again from the database. */
+  private dropIndex(): void {
+    this.indexValue = undefined;
+    this.indexLoading = undefined;
+    this.seenSeq = 0;
   }
 
   private get rules(): IdentityRules {
@@ -256,11 +271,7 @@ export class IdentityService {
       advance: (seq) => {
         this.seenSeq = seq;
       },
-      invalidate: () => {
-        this.indexValue = undefined;
-        this.indexLoading = undefined;
-        this.seenSeq = 0;
-      },
+      invalidate: () => this.dropIndex(),
       transaction: (fn) => this.store.transaction(fn),
       registerEach: (tx, sources, ctx) => {
         this.deferProjections(tx);

@@ -169,6 +169,14 @@ export interface ResourceStore extends Omit<StoreTransaction, 'put' | 'readMany'
   /** Bulk registry writing (SQLite only; see `BulkRegistryLease`). */
   bulkRegistryLease?(): Promise<BulkRegistryLease>;
   /**
+   * Registers `listener` for transactions that completed and were then not committed after all (SQLite group commit:
+   * the group's COMMIT failed, or SQLite rolled the whole group back for a later member's I/O error): each such
+   * transaction is rejected, and anything an in-memory cache learned from inside the group — where a member reads what
+   * an earlier member wrote — is void. `lost` counts them. Returns the function that removes the listener. Stores
+   * without group commit (PostgreSQL: one database transaction per `transaction()`) do not implement it.
+   */
+  onLostCommits?(listener: (lost: number) => void): () => void;
+  /**
    * Registers `observer` for every new version written through this store's transactions; returns the function that
    * removes it. Deletions are not observed.
    */

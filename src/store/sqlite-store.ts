@@ -296,6 +296,7 @@ class SqliteStore implements ResourceStore {
           // the group's earlier callbacks, if any, are lost with it; they were not answered yet, so they fail now.
           if (db.inTransaction) db.exec('ROLLBACK');
           for (const d of done) d.job.reject(err);
+          this.lost(done.length);
           if (this.queued.length === 0 || !alone || !begin()) return;
           continue;
         }
@@ -308,6 +309,7 @@ class SqliteStore implements ResourceStore {
     } catch (err) {
       if (db.inTransaction) db.exec('ROLLBACK');
       for (const d of done) d.job.reject(err);
+      this.lost(done.length);
       return;
     }
     if (++this.commits === CHECKPOINTER_AFTER && this.file !== ':memory:') {
@@ -317,6 +319,25 @@ class SqliteStore implements ResourceStore {
     for (const d of done) {
       d.hooks.runAfter();
       d.job.resolve(d.result);
+    }
+  }
+
+  private readonly lostListeners = new Set<(lost: number) => void>();
+
+  onLostCommits(listener: (lost: number) => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
+  /** Completed callbacks of a group that did not commit: listeners drop what they learned inside it. */
+  private lost(count: number): void {
+    if (count === 0) return;
+    for (const listener of this.lostListeners) {
+      try {
+        listener(count);
+      } catch (err) {
+        process.emitWarning(`store: a lost-commit listener failed: ${(err as Error).message}`);
+      }
     }
   }
 
