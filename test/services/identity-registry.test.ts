@@ -15,6 +15,7 @@ import type { SourceIdentity } from '../../src/identity/types.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { TestClock } from '../store/contract.js';
+import { marieDupont } from '../support/identity-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'passerelle-registry-'));
 let fileNo = 0;
@@ -28,19 +29,7 @@ const PHARMACY = 'urn:oid:1.2.250.1.71.4.2.2.760000002';
 const GP = 'https://gp.example/patients';
 const ctx = { actor: 'client-test', requestId: 'req-1' };
 
-/** Marie DUPONT, born 12 May 1969 in Saumur (49328... here 49588), as a source names her; checked by the domain schema. */
-function identity(system: string, value: string, over: Partial<z.input<typeof PatientIdentity>> = {}): SourceIdentity {
-  return PatientIdentity.parse({
-    sourceId: { system, value },
-    status: 'PROV',
-    birthName: 'DUPONT',
-    firstBirthGivenName: 'MARIE',
-    birthDate: '1969-05-12',
-    sex: 'F',
-    birthPlaceInsee: '49588',
-    ...over,
-  });
-}
+const identity = marieDupont;
 const qual = (system: string, value: string, over: Partial<z.input<typeof PatientIdentity>> = {}): SourceIdentity =>
   identity(system, value, { status: 'QUAL', ins: INS, ...over });
 

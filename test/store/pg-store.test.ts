@@ -5,13 +5,13 @@ import { randomBytes } from 'node:crypto';
 import type { Patient } from '@medplum/fhirtypes';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PatientIdentity } from '../../src/domain/identity.js';
 import { IdentityService } from '../../src/services/identity-registry.js';
 import type { SourceIdentity } from '../../src/identity/types.js';
 import { pgMigrations } from '../../src/store/migrations/pg/index.js';
 import { openStore, schemaStatus, storeTarget } from '../../src/store/open.js';
 import { openPgStore, pgSchemaStatus, redactUrl, type PgStore, type PgStoreOptions } from '../../src/store/pg-store.js';
 import type { ResourceStore } from '../../src/store/repository.js';
+import { marieDupont } from '../support/identity-fixtures.js';
 import { storeContract, TestClock } from './contract.js';
 import { identityRepositoryContract } from './identity-contract.js';
 
@@ -86,16 +86,7 @@ function pgSuites(): void {
     }
   }
 
-  const traits = (system: string, value: string): SourceIdentity =>
-    PatientIdentity.parse({
-      sourceId: { system, value },
-      status: 'VALI',
-      birthName: 'DUPONT',
-      firstBirthGivenName: 'MARIE',
-      birthDate: '1969-05-12',
-      sex: 'F',
-      birthPlaceInsee: '49588',
-    });
+  const traits = (system: string, value: string): SourceIdentity => marieDupont(system, value, { status: 'VALI' });
 
   describe('PostgreSQL store specifics', () => {
     it('creates its schema and records the migrations; a second open applies none', async () => {

@@ -7,13 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { z } from 'zod';
-import { PatientIdentity } from '../../src/domain/identity.js';
 import type { SourceIdentity } from '../../src/identity/types.js';
 import { IdentityService } from '../../src/services/identity-registry.js';
 import type { RegistrationResult } from '../../src/services/identity-registration.js';
 import type { ResourceStore } from '../../src/store/repository.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import { marieDupont } from '../support/identity-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'passerelle-group-loss-'));
 let fileNo = 0;
@@ -23,18 +22,7 @@ const HOSPITAL = 'urn:oid:1.2.250.1.71.4.2.2.760000001';
 const PHARMACY = 'urn:oid:1.2.250.1.71.4.2.2.760000002';
 const ctx = { actor: 'client-test', requestId: 'req-1' };
 
-function identity(system: string, value: string, over: Partial<z.input<typeof PatientIdentity>> = {}): SourceIdentity {
-  return PatientIdentity.parse({
-    sourceId: { system, value },
-    status: 'VALI',
-    birthName: 'DUPONT',
-    firstBirthGivenName: 'MARIE',
-    birthDate: '1969-05-12',
-    sex: 'F',
-    birthPlaceInsee: '49588',
-    ...over,
-  });
-}
+const identity = (system: string, value: string, over: Parameters<typeof marieDupont>[2] = {}): SourceIdentity => marieDupont(system, value, { status: 'VALI', ...over });
 
 /** The store's writer connection: only a test reaches it, to play the database failing under a group. */
 const writerOf = (store: ResourceStore): Database.Database => (store as unknown as { writer: { db: Database.Database } }).writer.db;
