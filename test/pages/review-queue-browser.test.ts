@@ -120,7 +120,8 @@ describe.skipIf(!run)('identity review queue in a browser', () => {
     await page.waitForURL((u) => u.pathname === '/identity/review' && u.searchParams.get('enregistre') === ids.GIRARD);
     expect(await page.getByRole('status').textContent()).toContain('Plus aucun dossier');
     await context.close();
-  });
+    // Two sign-ins' worth of pages, four screenshots and two decisions: as the other browser tests, room for a loaded CI machine.
+  }, 90_000);
 
   it('separates a merged source from the identity’s page, under the person', async () => {
     const detail = await identityServiceFor(env.srv.store).getReview(ids.GIRARD!);
@@ -151,5 +152,5 @@ describe.skipIf(!run)('identity review queue in a browser', () => {
     const badContext = await context.request.get(`${env.gw}/identity/review/${ids.LEMAIRE}?file=${encodeURIComponent('degre=x')}`, { maxRedirects: 0 });
     expect(badContext.status()).toBe(400);
     await context.close();
-  });
+  }, 60_000);
 });
